@@ -1,0 +1,1 @@
+//! Per-layer analysis, the layer cache and the bottom-up merge (not implemented yet).

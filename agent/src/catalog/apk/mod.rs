@@ -1,0 +1,20 @@
+//! apk cataloger (not implemented yet).
+
+use super::{CatalogError, Cataloger, Content, FileMeta};
+use crate::package::Findings;
+
+pub struct ApkCataloger;
+
+impl Cataloger for ApkCataloger {
+    fn name(&self) -> &'static str {
+        "apk"
+    }
+
+    fn wants(&self, _file: &FileMeta<'_>) -> bool {
+        false
+    }
+
+    fn catalog(&self, _file: &FileMeta<'_>, _content: Content<'_>) -> Result<Findings, CatalogError> {
+        Ok(Findings::default())
+    }
+}

@@ -1,0 +1,91 @@
+//! Catalogers: per-file analysers, one folder per ecosystem (syft's layout).
+//!
+//! A cataloger says which files it wants from their path and mode alone (this is called
+//! for every file of every layer, so it must be cheap), then turns one file's content into
+//! [`Findings`]. It never does I/O of its own and knows nothing about layers.
+//! Adding an ecosystem is one new folder and one line in [`all`].
+
+use std::io::Read;
+
+use crate::package::Findings;
+
+pub mod apk;
+pub mod dpkg;
+pub mod golang;
+pub mod npm;
+pub mod os;
+pub mod python;
+pub mod rpm;
+
+/// What is known about a file before it is opened.
+#[derive(Debug, Clone, Copy)]
+pub struct FileMeta<'a> {
+    /// Absolute path inside the image, normalised: `/var/lib/dpkg/status`.
+    pub path: &'a str,
+    pub size: u64,
+    /// Unix permission bits (`0o755`).
+    pub mode: u32,
+}
+
+impl FileMeta<'_> {
+    pub fn is_executable(&self) -> bool {
+        self.mode & 0o111 != 0
+    }
+}
+
+/// A wanted file's content: a stream (a tar entry) or an open regular file (a snapshot
+/// directory), which a cataloger may seek in to avoid reading what it does not need.
+pub enum Content<'a> {
+    Stream(&'a mut dyn Read),
+    File(&'a mut std::fs::File),
+}
+
+impl Content<'_> {
+    /// Reads the whole content, failing when it is larger than `limit` bytes.
+    pub fn read_bounded(self, limit: u64) -> Result<Vec<u8>, CatalogError> {
+        let mut buf = Vec::new();
+        let read = match self {
+            Content::Stream(r) => r.take(limit + 1).read_to_end(&mut buf),
+            Content::File(f) => f.take(limit + 1).read_to_end(&mut buf),
+        };
+        read.map_err(CatalogError::Io)?;
+        if buf.len() as u64 > limit {
+            return Err(CatalogError::TooLarge { limit });
+        }
+        Ok(buf)
+    }
+}
+
+/// Why one file could not be catalogued. The scan logs it and goes on.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("reading: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("larger than the {limit}-byte limit for this kind of file")]
+    TooLarge { limit: u64 },
+    #[error("malformed: {0}")]
+    Malformed(String),
+}
+
+/// A per-file analyser for one ecosystem.
+pub trait Cataloger: Send + Sync {
+    /// Stable name, used in logs and in the SBOM (`nodebom:cataloger`).
+    fn name(&self) -> &'static str;
+    /// Whether this file should be read. Path and mode only; called for every file.
+    fn wants(&self, file: &FileMeta<'_>) -> bool;
+    /// Turns one wanted file into findings. Malformed input is an error, never a panic.
+    fn catalog(&self, file: &FileMeta<'_>, content: Content<'_>) -> Result<Findings, CatalogError>;
+}
+
+/// Every cataloger of this build, in a fixed order.
+pub fn all() -> Vec<Box<dyn Cataloger>> {
+    vec![
+        Box::new(os::OsReleaseCataloger),
+        Box::new(dpkg::DpkgCataloger),
+        Box::new(apk::ApkCataloger),
+        Box::new(rpm::RpmCataloger),
+        Box::new(python::PythonCataloger),
+        Box::new(npm::NpmCataloger),
+        Box::new(golang::GoBinaryCataloger),
+    ]
+}

@@ -1,0 +1,20 @@
+//! npm cataloger (not implemented yet).
+
+use super::{CatalogError, Cataloger, Content, FileMeta};
+use crate::package::Findings;
+
+pub struct NpmCataloger;
+
+impl Cataloger for NpmCataloger {
+    fn name(&self) -> &'static str {
+        "npm"
+    }
+
+    fn wants(&self, _file: &FileMeta<'_>) -> bool {
+        false
+    }
+
+    fn catalog(&self, _file: &FileMeta<'_>, _content: Content<'_>) -> Result<Findings, CatalogError> {
+        Ok(Findings::default())
+    }
+}

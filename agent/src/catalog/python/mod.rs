@@ -1,0 +1,20 @@
+//! python cataloger (not implemented yet).
+
+use super::{CatalogError, Cataloger, Content, FileMeta};
+use crate::package::Findings;
+
+pub struct PythonCataloger;
+
+impl Cataloger for PythonCataloger {
+    fn name(&self) -> &'static str {
+        "python"
+    }
+
+    fn wants(&self, _file: &FileMeta<'_>) -> bool {
+        false
+    }
+
+    fn catalog(&self, _file: &FileMeta<'_>, _content: Content<'_>) -> Result<Findings, CatalogError> {
+        Ok(Findings::default())
+    }
+}

@@ -1,0 +1,20 @@
+//! rpm cataloger (not implemented yet).
+
+use super::{CatalogError, Cataloger, Content, FileMeta};
+use crate::package::Findings;
+
+pub struct RpmCataloger;
+
+impl Cataloger for RpmCataloger {
+    fn name(&self) -> &'static str {
+        "rpm"
+    }
+
+    fn wants(&self, _file: &FileMeta<'_>) -> bool {
+        false
+    }
+
+    fn catalog(&self, _file: &FileMeta<'_>, _content: Content<'_>) -> Result<Findings, CatalogError> {
+        Ok(Findings::default())
+    }
+}

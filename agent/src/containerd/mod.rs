@@ -1,0 +1,1 @@
+//! containerd client (not implemented yet).

@@ -1,0 +1,1 @@
+//! Image resolution: index → platform manifest → config → diffIDs (not implemented yet).

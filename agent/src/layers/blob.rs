@@ -1,0 +1,1 @@
+//! Layer blobs: gzip, zstd or plain tar (not implemented yet).

@@ -1,0 +1,1 @@
+//! Committed overlayfs snapshot directories (not implemented yet).

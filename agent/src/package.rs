@@ -1,0 +1,105 @@
+//! What catalogers find: packages and OS identity, before purls and layers are attached.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The package ecosystem a cataloger reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Ecosystem {
+    Deb,
+    Apk,
+    Rpm,
+    Python,
+    Npm,
+    Go,
+}
+
+impl Ecosystem {
+    /// True for packages managed by the distribution's package manager.
+    pub fn is_os(self) -> bool {
+        matches!(self, Ecosystem::Deb | Ecosystem::Apk | Ecosystem::Rpm)
+    }
+}
+
+/// The source package an OS package was built from (dpkg `Source:`, apk `origin`,
+/// rpm `SOURCERPM`). Absent fields mean "same as the binary package".
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct SourcePackage {
+    pub name: String,
+    pub version: Option<String>,
+    pub release: Option<String>,
+    pub epoch: Option<u32>,
+}
+
+/// One installed package as its own metadata states it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Package {
+    pub ecosystem: Ecosystem,
+    /// Name as the ecosystem spells it (`@scope/name` for npm, module path for Go).
+    pub name: String,
+    /// Version without epoch: deb `4.13+dfsg1-1`, rpm `3.0.7-27.el9` (version-release),
+    /// apk `1.36.1-r5`, Go `v1.2.3` or `(devel)`.
+    pub version: String,
+    /// deb and rpm epoch, when the package has one.
+    pub epoch: Option<u32>,
+    pub arch: Option<String>,
+    pub source: Option<SourcePackage>,
+    /// SPDX ids or expressions where they parse, licence names otherwise.
+    pub licenses: Vec<String>,
+    /// Extra facts carried into the SBOM as `nodebom:<key>` properties.
+    pub properties: BTreeMap<String, String>,
+}
+
+impl Package {
+    pub fn new(ecosystem: Ecosystem, name: impl Into<String>, version: impl Into<String>) -> Self {
+        Package {
+            ecosystem,
+            name: name.into(),
+            version: version.into(),
+            epoch: None,
+            arch: None,
+            source: None,
+            licenses: Vec::new(),
+            properties: BTreeMap::new(),
+        }
+    }
+
+    /// Version as package managers print it: `epoch:version` when there is an epoch.
+    pub fn full_version(&self) -> String {
+        match self.epoch {
+            Some(epoch) => format!("{epoch}:{}", self.version),
+            None => self.version.clone(),
+        }
+    }
+}
+
+/// Operating-system identity read from one file (`/etc/os-release` and friends).
+/// Fields follow os-release(5); a file that states only part of it leaves the rest empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OsRelease {
+    pub id: Option<String>,
+    pub id_like: Vec<String>,
+    pub version_id: Option<String>,
+    pub version_codename: Option<String>,
+    pub name: Option<String>,
+    pub pretty_name: Option<String>,
+}
+
+/// Everything one cataloger found in one file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Findings {
+    pub packages: Vec<Package>,
+    pub os: Option<OsRelease>,
+}
+
+impl Findings {
+    pub fn packages(packages: Vec<Package>) -> Self {
+        Findings { packages, os: None }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.packages.is_empty() && self.os.is_none()
+    }
+}

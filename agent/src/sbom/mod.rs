@@ -1,0 +1,1 @@
+//! CycloneDX assembly and purls (not implemented yet).

@@ -1,0 +1,1 @@
+//! One scan: resolve, read layers, merge, assemble (not implemented yet).

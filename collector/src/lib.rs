@@ -1,0 +1,1 @@
+//! nodebom collector.

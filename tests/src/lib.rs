@@ -1,0 +1,1 @@
+//! Test harness: private containerd daemon and OCI images built from fixture trees.
