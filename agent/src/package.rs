@@ -103,3 +103,24 @@ impl Findings {
         self.packages.is_empty() && self.os.is_none()
     }
 }
+
+/// A package visible in the final image, with where it was found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FoundPackage {
+    pub package: Package,
+    /// Name of the cataloger that found it.
+    pub cataloger: String,
+    /// diffID of the layer that holds the file it was read from.
+    pub layer_diff_id: String,
+    /// Absolute path of that file inside the image.
+    pub path: String,
+}
+
+/// What the merged (visible) file system of an image contains.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageContents {
+    /// The OS identity resolved from the visible os-release files.
+    pub os: Option<OsRelease>,
+    /// Visible packages, ordered by (path, ecosystem, name, version).
+    pub packages: Vec<FoundPackage>,
+}
