@@ -9,6 +9,7 @@
 pub mod analysis;
 pub mod catalog;
 pub mod containerd;
+pub mod digest;
 pub mod error;
 pub mod image;
 pub mod layers;

@@ -1,1 +1,8 @@
-//! Test harness: private containerd daemon and OCI images built from fixture trees.
+//! Test harness shared by the end-to-end tests: a private containerd daemon, and OCI
+//! images built from fixture trees and imported with `ctr`.
+
+pub mod containerd;
+pub mod oci;
+
+pub use containerd::ContainerdDaemon;
+pub use oci::{BuiltImage, Compression, Entry, ImageSpec, Layer};

@@ -1,0 +1,169 @@
+//! A private containerd daemon (the Debian package's binary) in a temporary directory.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+/// The namespace Kubernetes uses, and so the one the tests use.
+pub const NAMESPACE: &str = "k8s.io";
+
+/// A containerd daemon with its own root, state and socket; stopped and removed on drop.
+pub struct ContainerdDaemon {
+    dir: tempfile::TempDir,
+    child: Child,
+    socket: PathBuf,
+}
+
+impl ContainerdDaemon {
+    /// Starts containerd and waits until it answers. Fails (never skips) when the
+    /// `containerd` or `ctr` binaries are missing: `.ci/run` installs them.
+    pub fn start() -> Result<Self> {
+        for tool in ["containerd", "ctr"] {
+            which(tool).with_context(|| {
+                format!("`{tool}` not found on PATH: install the Debian package `containerd`")
+            })?;
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("nodebom-ctd-")
+            .tempdir()
+            .context("creating containerd temp dir")?;
+        let root = dir.path().join("root");
+        let state = dir.path().join("state");
+        let socket = dir.path().join("containerd.sock");
+        let config = dir.path().join("config.toml");
+        // CRI is not needed (pods are containers with kubelet's labels) and would want CNI.
+        std::fs::write(
+            &config,
+            format!(
+                "version = 2\nroot = {root:?}\nstate = {state:?}\n\
+                 disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+                 [grpc]\n  address = {socket:?}\n\
+                 [ttrpc]\n  address = {ttrpc:?}\n\
+                 [debug]\n  level = \"warn\"\n",
+                root = root.display().to_string(),
+                state = state.display().to_string(),
+                socket = socket.display().to_string(),
+                ttrpc = dir.path().join("ttrpc.sock").display().to_string(),
+            ),
+        )
+        .context("writing containerd config")?;
+        let log = std::fs::File::create(dir.path().join("containerd.log"))
+            .context("creating containerd log")?;
+        let child = Command::new("containerd")
+            .arg("--config")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .context("starting containerd")?;
+        let mut daemon = ContainerdDaemon { dir, child, socket };
+        daemon.wait_ready()?;
+        Ok(daemon)
+    }
+
+    fn wait_ready(&mut self) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().context("polling containerd")? {
+                bail!("containerd exited with {status}: {}", self.log_tail());
+            }
+            if self.socket.exists() && self.ctr(&["version"]).is_ok() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("containerd did not answer within 30 s: {}", self.log_tail());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.dir.path().join("containerd.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// containerd's root directory (content store, snapshots).
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    /// Runs `ctr` against this daemon in namespace `k8s.io`; fails on a non-zero exit.
+    pub fn ctr(&self, args: &[&str]) -> Result<Output> {
+        let output = Command::new("ctr")
+            .arg("--address")
+            .arg(&self.socket)
+            .arg("--namespace")
+            .arg(NAMESPACE)
+            .args(args)
+            .output()
+            .context("running ctr")?;
+        if !output.status.success() {
+            bail!(
+                "ctr {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+        Ok(output)
+    }
+
+    /// Imports an OCI archive and unpacks it into overlayfs snapshots, also creating the
+    /// `repo@sha256:` records a CRI pull makes.
+    pub fn import(&self, image: &crate::BuiltImage) -> Result<()> {
+        let archive = image.archive.to_str().context("archive path is not UTF-8")?;
+        let repository = image.name.rsplit_once(':').map_or(image.name.as_str(), |(repo, _)| repo);
+        self.ctr(&[
+            "images",
+            "import",
+            "--digests",
+            "--base-name",
+            repository,
+            "--snapshotter",
+            "overlayfs",
+            archive,
+        ])?;
+        Ok(())
+    }
+
+    /// Deletes blobs from the content store, as `discard_unpacked_layers` does for layers.
+    pub fn delete_blobs(&self, digests: &[String]) -> Result<()> {
+        let mut args = vec!["content", "rm"];
+        args.extend(digests.iter().map(String::as_str));
+        self.ctr(&args)?;
+        let listed = String::from_utf8_lossy(&self.ctr(&["content", "ls", "-q"])?.stdout).into_owned();
+        if let Some(left) = digests.iter().find(|d| listed.contains(d.as_str())) {
+            bail!("blob {left} is still in the content store after `ctr content rm`");
+        }
+        Ok(())
+    }
+
+    /// Names of the images containerd knows in `k8s.io`.
+    pub fn image_names(&self) -> Result<Vec<String>> {
+        let out = self.ctr(&["images", "ls", "-q"])?;
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect())
+    }
+}
+
+impl Drop for ContainerdDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn which(tool: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(tool))
+        .find(|candidate| candidate.is_file())
+}
