@@ -1,1 +1,220 @@
-fn main() {}
+//! `nodebom-agent`: SBOMs of the images already on this node, without pulling.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use tracing::{error, info, warn};
+
+use nodebom_agent::analysis::cache::MemoryLayerCache;
+use nodebom_agent::containerd::Containerd;
+use nodebom_agent::image::{self, Platform};
+use nodebom_agent::layers::Limits;
+use nodebom_agent::sbom::{self, SpecVersion};
+use nodebom_agent::scan::Scanner;
+
+/// Layers kept in memory across the images of one run: base layers are shared widely.
+const LAYER_CACHE_ENTRIES: usize = 512;
+
+#[derive(Parser)]
+#[command(name = "nodebom-agent", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "NODEBOM_LOG_FORMAT")]
+    log_format: LogFormat,
+    /// Log filter (tracing's EnvFilter syntax, e.g. `info`, `nodebom_agent=debug`).
+    #[arg(long, global = true, default_value = "info", env = "NODEBOM_LOG")]
+    log: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write CycloneDX SBOMs of images already in containerd (never pulls).
+    ///
+    /// Reads each layer from its unpacked overlayfs snapshot when there is one (no
+    /// decompression), otherwise from the layer blob. Works on nodes that discard layer
+    /// blobs after unpacking. With one IMAGE and no --output the SBOM goes to stdout.
+    Scan(ScanArgs),
+}
+
+#[derive(Args)]
+struct ScanArgs {
+    /// containerd's gRPC socket.
+    #[arg(long, env = "CONTAINERD_ADDRESS", default_value = "/run/containerd/containerd.sock")]
+    socket: String,
+    /// containerd namespace (Kubernetes uses k8s.io).
+    #[arg(long, env = "CONTAINERD_NAMESPACE", default_value = "k8s.io")]
+    namespace: String,
+    /// CycloneDX specification version of the output.
+    #[arg(long, value_enum, default_value_t = Spec::V1_5)]
+    spec: Spec,
+    /// Output file (one image) or directory (several images or --all: one
+    /// `sha256-<hex>.cdx.json` file per manifest digest). Default: stdout for one image.
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+    /// Platform whose manifest is picked from multi-platform images (default: this node's).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    platform: Option<String>,
+    /// Scan every image in the namespace.
+    #[arg(long, conflicts_with = "images")]
+    all: bool,
+    /// Images to scan: any name containerd knows (`docker.io/library/nginx:1.27`,
+    /// `repo@sha256:…`), a short name (`nginx:1.27`) or a digest (`sha256:…`, the config
+    /// digest being the CRI image id).
+    #[arg(value_name = "IMAGE", required_unless_present = "all")]
+    images: Vec<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Spec {
+    #[value(name = "1.5")]
+    V1_5,
+    #[value(name = "1.6")]
+    V1_6,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(e) = init_logging(&cli) {
+        eprintln!("nodebom-agent: {e:#}");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("nodebom-agent: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command {
+        Command::Scan(args) => runtime.block_on(scan(args)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("nodebom-agent: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(cli: &Cli) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
+        .with_context(|| format!("invalid --log filter {:?}", cli.log))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+    Ok(())
+}
+
+async fn scan(args: ScanArgs) -> anyhow::Result<()> {
+    let platform = match &args.platform {
+        Some(text) => Platform::parse(text)
+            .with_context(|| format!("--platform {text:?} is not OS/ARCH[/VARIANT]"))?,
+        None => Platform::host(),
+    };
+    let spec = match args.spec {
+        Spec::V1_5 => SpecVersion::V1_5,
+        Spec::V1_6 => SpecVersion::V1_6,
+    };
+    let client = Containerd::connect(&args.socket, &args.namespace).await?;
+    let references = if args.all {
+        image::list_targets(&client).await?
+    } else {
+        args.images.clone()
+    };
+    let to_dir = args.all || references.len() > 1;
+    if to_dir {
+        let Some(dir) = &args.output else {
+            bail!("--output DIR is required with --all or several images");
+        };
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating output directory {}", dir.display()))?;
+    }
+    if references.is_empty() {
+        warn!(namespace = %args.namespace, "no images in this namespace");
+        return Ok(());
+    }
+
+    let scanner = Scanner::new(
+        client,
+        Arc::new(MemoryLayerCache::new(LAYER_CACHE_ENTRIES)),
+        Limits::default(),
+        platform,
+    );
+    let mut failed = Vec::new();
+    let mut written = std::collections::BTreeSet::new();
+    for reference in &references {
+        let outcome = match scanner.scan(reference).await {
+            Ok(outcome) => outcome,
+            Err(e) if to_dir => {
+                error!(image = %reference, "{e}");
+                failed.push(reference.clone());
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if !written.insert(outcome.image.manifest_digest.clone()) {
+            continue;
+        }
+        let bom = sbom::build(&outcome.image, &outcome.contents, spec)
+            .with_context(|| format!("building the SBOM of {reference}"))?;
+        match (&args.output, to_dir) {
+            (Some(dir), true) => {
+                let name = format!("{}.cdx.json", outcome.image.manifest_digest.replace(':', "-"));
+                write_atomically(&dir.join(name), &bom)?;
+            }
+            (Some(path), false) => {
+                let path = if path.is_dir() {
+                    path.join(format!("{}.cdx.json", outcome.image.manifest_digest.replace(':', "-")))
+                } else {
+                    path.clone()
+                };
+                write_atomically(&path, &bom)?;
+            }
+            (None, _) => {
+                use std::io::Write;
+                let mut stdout = std::io::stdout().lock();
+                stdout.write_all(&bom).context("writing to stdout")?;
+                stdout.write_all(b"\n").context("writing to stdout")?;
+            }
+        }
+    }
+    if to_dir {
+        info!(images = written.len(), failed = failed.len(), "done");
+    }
+    if !failed.is_empty() {
+        bail!("{} of {} images could not be scanned: {}", failed.len(), references.len(), failed.join(", "));
+    }
+    Ok(())
+}
+
+/// Writes through a temporary file in the same directory, so readers never see half a file.
+fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let file_name = path
+        .file_name()
+        .with_context(|| format!("{} is not a file path", path.display()))?;
+    let temporary = dir.join(format!(".{}.tmp", file_name.to_string_lossy()));
+    std::fs::write(&temporary, bytes).with_context(|| format!("writing {}", temporary.display()))?;
+    std::fs::rename(&temporary, path).with_context(|| format!("renaming to {}", path.display()))?;
+    Ok(())
+}

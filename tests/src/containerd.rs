@@ -117,18 +117,26 @@ impl ContainerdDaemon {
     /// Imports an OCI archive and unpacks it into overlayfs snapshots, also creating the
     /// `repo@sha256:` records a CRI pull makes.
     pub fn import(&self, image: &crate::BuiltImage) -> Result<()> {
+        self.import_with(image, true)
+    }
+
+    /// Imports without unpacking: the image exists only as blobs, as after a pull by a
+    /// tool that does not unpack (or on a node that has not started it yet).
+    pub fn import_packed(&self, image: &crate::BuiltImage) -> Result<()> {
+        self.import_with(image, false)
+    }
+
+    fn import_with(&self, image: &crate::BuiltImage, unpack: bool) -> Result<()> {
         let archive = image.archive.to_str().context("archive path is not UTF-8")?;
         let repository = image.name.rsplit_once(':').map_or(image.name.as_str(), |(repo, _)| repo);
-        self.ctr(&[
-            "images",
-            "import",
-            "--digests",
-            "--base-name",
-            repository,
-            "--snapshotter",
-            "overlayfs",
-            archive,
-        ])?;
+        let mut args = vec!["images", "import", "--digests", "--base-name", repository];
+        if unpack {
+            args.extend(["--snapshotter", "overlayfs"]);
+        } else {
+            args.push("--no-unpack");
+        }
+        args.push(archive);
+        self.ctr(&args)?;
         Ok(())
     }
 

@@ -1,1 +1,568 @@
-//! Per-layer analysis, the layer cache and the bottom-up merge (not implemented yet).
+//! Per-layer analysis, the layer cache and the bottom-up merge.
+//!
+//! [`analyze_layer`] runs the catalogers over one layer and keeps only what the merge
+//! needs: the findings per path, and what the layer deletes or replaces. The result
+//! depends on the layer and the catalogers alone, so it is cached by diffID
+//! ([`cache`]) and shared by every image built on that layer; [`merge::merge`] then
+//! stacks the layers of one image.
+
+pub mod cache;
+pub mod merge;
+#[cfg(test)]
+pub(crate) mod testutil;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::Seek;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+pub use cache::{LayerCache, MemoryLayerCache};
+pub use merge::merge;
+
+use crate::catalog::{Cataloger, Content, FileMeta};
+use crate::layers::{LayerSource, LayerVisitor};
+use crate::package::Findings;
+use crate::Result;
+
+/// How a path-only question is put to [`Cataloger::wants`] ("would you read a regular
+/// file here?"): not executable, so catalogers that select by mode (Go binaries) do not
+/// claim every path, and a size any metadata file could have.
+const PROBE_MODE: u32 = 0o644;
+const PROBE_SIZE: u64 = 4096;
+
+/// What one cataloger found in one file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogerFindings {
+    /// [`Cataloger::name`].
+    pub cataloger: String,
+    pub findings: Findings,
+}
+
+/// What one layer contributes to the images built on it.
+///
+/// Small by design: files nobody wanted leave no record. Paths are absolute and
+/// normalised, as in [`crate::layers`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerAnalysis {
+    /// Files in this layer where a cataloger found something, with what each found.
+    pub files: BTreeMap<String, Vec<CatalogerFindings>>,
+    /// Paths a cataloger would read that this layer replaces with nothing to report: a
+    /// wanted file with no findings (or that failed to parse), a symlink or other
+    /// non-file at such a path. They hide lower layers' findings at the same path.
+    pub tombstones: BTreeSet<String>,
+    /// Deleted paths: lower layers' entries at and below them are hidden.
+    pub whiteouts: BTreeSet<String>,
+    /// Opaque directories: lower layers' entries below them are hidden.
+    pub opaque_dirs: BTreeSet<String>,
+}
+
+impl LayerAnalysis {
+    /// Number of packages found in this layer's files (for logs and metrics).
+    pub fn package_count(&self) -> usize {
+        self.files
+            .values()
+            .flatten()
+            .map(|found| found.findings.packages.len())
+            .sum()
+    }
+}
+
+/// Runs `catalogers` over every file of one layer.
+///
+/// Each wanted file is read once: streamed to its cataloger when one wants it; when
+/// several do, an open file (snapshot) is rewound for each, and a stream (tar entry) is
+/// read into memory once, up to [`crate::layers::Limits::max_file_bytes`]. A cataloger
+/// that fails on a file is logged and the scan goes on; an error of the source itself
+/// (I/O, a limit, a digest mismatch) fails the analysis, so nothing partial is cached.
+pub fn analyze_layer(
+    source: &mut dyn LayerSource,
+    catalogers: &[Box<dyn Cataloger>],
+) -> Result<LayerAnalysis> {
+    let layer = source.diff_id().to_owned();
+    let mut analyzer = Analyzer {
+        catalogers,
+        layer: &layer,
+        max_file_bytes: source.limits().max_file_bytes,
+        wanted: Vec::new(),
+        wanted_path: String::new(),
+        read: HashMap::new(),
+        analysis: LayerAnalysis::default(),
+    };
+    source.walk(&mut analyzer)?;
+    let analysis = analyzer.analysis;
+    tracing::debug!(
+        layer = %layer,
+        files = analysis.files.len(),
+        packages = analysis.package_count(),
+        whiteouts = analysis.whiteouts.len(),
+        "layer analysed"
+    );
+    Ok(analysis)
+}
+
+/// [`analyze_layer`] through `cache`: a layer already analysed is not read again, and
+/// only a successful analysis is stored.
+///
+/// Opening a layer can cost (a gRPC stream for a blob): callers that can should ask
+/// [`LayerCache::get`] before building the source.
+pub fn analyze_layer_cached(
+    cache: &dyn LayerCache,
+    source: &mut dyn LayerSource,
+    catalogers: &[Box<dyn Cataloger>],
+) -> Result<Arc<LayerAnalysis>> {
+    if let Some(analysis) = cache.get(source.diff_id()) {
+        return Ok(analysis);
+    }
+    let analysis = Arc::new(analyze_layer(source, catalogers)?);
+    cache.put(source.diff_id(), Arc::clone(&analysis));
+    Ok(analysis)
+}
+
+/// A file read in this layer, remembered for hard links to it.
+#[derive(Debug, Clone)]
+struct ReadFile {
+    size: u64,
+    mode: u32,
+    /// Indices of the catalogers that read it.
+    readers: Vec<usize>,
+}
+
+/// The [`LayerVisitor`] behind [`analyze_layer`].
+struct Analyzer<'a> {
+    catalogers: &'a [Box<dyn Cataloger>],
+    layer: &'a str,
+    max_file_bytes: u64,
+    /// Catalogers that accepted the file last passed to `wants`, and its path.
+    wanted: Vec<usize>,
+    wanted_path: String,
+    read: HashMap<String, ReadFile>,
+    analysis: LayerAnalysis,
+}
+
+impl Analyzer<'_> {
+    fn wanting(&self, file: &FileMeta<'_>) -> Vec<usize> {
+        self.catalogers
+            .iter()
+            .enumerate()
+            .filter(|(_, cataloger)| cataloger.wants(file))
+            .map(|(index, _)| index)
+            .collect()
+    }
+
+    /// Whether some cataloger would read a regular file at `path`, whatever is there.
+    fn wanted_by_path(&self, path: &str) -> bool {
+        let probe = FileMeta {
+            path,
+            size: PROBE_SIZE,
+            mode: PROBE_MODE,
+        };
+        self.catalogers.iter().any(|c| c.wants(&probe))
+    }
+
+    /// Drops what an earlier entry of this layer left at `path`: in a tar, the last
+    /// entry for a path wins.
+    fn forget(&mut self, path: &str) {
+        self.analysis.files.remove(path);
+        self.analysis.tombstones.remove(path);
+        self.read.remove(path);
+    }
+
+    /// Records what was found at `path`; nothing found makes it a tombstone.
+    fn record(&mut self, path: &str, found: Vec<CatalogerFindings>) {
+        let found: Vec<_> = found.into_iter().filter(|f| !f.findings.is_empty()).collect();
+        if found.is_empty() {
+            self.analysis.tombstones.insert(path.to_owned());
+        } else {
+            self.analysis.files.insert(path.to_owned(), found);
+        }
+    }
+
+    fn catalog_one(
+        &self,
+        index: usize,
+        file: &FileMeta<'_>,
+        content: Content<'_>,
+    ) -> Option<CatalogerFindings> {
+        let cataloger = self.catalogers.get(index)?;
+        match cataloger.catalog(file, content) {
+            Ok(findings) => Some(CatalogerFindings {
+                cataloger: cataloger.name().to_owned(),
+                findings,
+            }),
+            Err(err) => {
+                tracing::warn!(
+                    layer = %self.layer,
+                    path = file.path,
+                    cataloger = cataloger.name(),
+                    error = %err,
+                    "cataloger failed; file skipped"
+                );
+                None
+            }
+        }
+    }
+
+    /// Gives one file to several catalogers.
+    fn catalog_shared(
+        &self,
+        readers: &[usize],
+        file: &FileMeta<'_>,
+        content: Content<'_>,
+    ) -> Vec<CatalogerFindings> {
+        let mut found = Vec::with_capacity(readers.len());
+        match content {
+            Content::File(handle) => {
+                for &index in readers {
+                    if let Err(err) = handle.rewind() {
+                        tracing::warn!(layer = %self.layer, path = file.path, error = %err,
+                            "rewinding a file for the next cataloger failed; file skipped");
+                        break;
+                    }
+                    found.extend(self.catalog_one(index, file, Content::File(handle)));
+                }
+            }
+            Content::Stream(stream) => match Content::Stream(stream).read_bounded(self.max_file_bytes)
+            {
+                Ok(data) => {
+                    for &index in readers {
+                        let mut slice = data.as_slice();
+                        found.extend(self.catalog_one(index, file, Content::Stream(&mut slice)));
+                    }
+                }
+                Err(err) => tracing::warn!(
+                    layer = %self.layer,
+                    path = file.path,
+                    error = %err,
+                    "reading a file wanted by several catalogers failed; file skipped"
+                ),
+            },
+        }
+        found
+    }
+
+    /// Findings of cataloger `index` in a file read earlier in this layer.
+    fn findings_of(&self, path: &str, index: usize) -> Option<CatalogerFindings> {
+        let name = self.catalogers.get(index)?.name();
+        self.analysis
+            .files
+            .get(path)?
+            .iter()
+            .find(|found| found.cataloger == name)
+            .cloned()
+    }
+}
+
+impl LayerVisitor for Analyzer<'_> {
+    fn wants(&mut self, file: &FileMeta<'_>) -> bool {
+        self.wanted.clear();
+        for (index, cataloger) in self.catalogers.iter().enumerate() {
+            if cataloger.wants(file) {
+                self.wanted.push(index);
+            }
+        }
+        if self.wanted.is_empty() {
+            return false;
+        }
+        self.wanted_path.clear();
+        self.wanted_path.push_str(file.path);
+        true
+    }
+
+    fn file(&mut self, file: &FileMeta<'_>, content: Content<'_>) -> Result<()> {
+        let readers = if self.wanted_path == file.path {
+            std::mem::take(&mut self.wanted)
+        } else {
+            self.wanting(file)
+        };
+        self.wanted_path.clear();
+        self.forget(file.path);
+        let found = match readers.as_slice() {
+            [] => Vec::new(),
+            [index] => self.catalog_one(*index, file, content).into_iter().collect(),
+            several => self.catalog_shared(several, file, content),
+        };
+        self.record(file.path, found);
+        self.read.insert(
+            file.path.to_owned(),
+            ReadFile {
+                size: file.size,
+                mode: file.mode,
+                readers,
+            },
+        );
+        Ok(())
+    }
+
+    fn other(&mut self, path: &str) {
+        self.forget(path);
+        if self.wanted_by_path(path) {
+            self.analysis.tombstones.insert(path.to_owned());
+        }
+    }
+
+    fn hardlink(&mut self, path: &str, target: &str) {
+        let Some(target_file) = self.read.get(target).cloned() else {
+            // The target was not read (nobody wanted it, or it is not in this layer):
+            // what `path` holds is unknown, but it still replaces lower layers' file.
+            self.other(path);
+            return;
+        };
+        let meta = FileMeta {
+            path,
+            size: target_file.size,
+            mode: target_file.mode,
+        };
+        let wanting = self.wanting(&meta);
+        if wanting.is_empty() {
+            self.other(path);
+            return;
+        }
+        let mut readers = Vec::new();
+        let mut found = Vec::new();
+        for index in wanting {
+            if target_file.readers.contains(&index) {
+                readers.push(index);
+                found.extend(self.findings_of(target, index));
+            } else {
+                tracing::debug!(layer = %self.layer, path, target,
+                    "hard link target was not read by a cataloger that wants the link");
+            }
+        }
+        self.forget(path);
+        self.record(path, found);
+        self.read.insert(
+            path.to_owned(),
+            ReadFile {
+                readers,
+                ..target_file
+            },
+        );
+    }
+
+    fn whiteout(&mut self, path: &str) {
+        self.analysis.whiteouts.insert(path.to_owned());
+    }
+
+    fn opaque(&mut self, dir: &str) {
+        self.analysis.opaque_dirs.insert(dir.to_owned());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testutil::{catalogers, pkg, PkgCataloger, TwinCataloger};
+    use super::*;
+    use crate::layers::blob::BlobLayer;
+    use crate::layers::snapshot::SnapshotLayer;
+    use crate::layers::testutil::{digest, gzip, LayerTar};
+    use crate::layers::Limits;
+
+    fn analyze_tar(tar: &[u8], catalogers: &[Box<dyn Cataloger>]) -> Result<LayerAnalysis> {
+        let blob = gzip(tar);
+        let mut layer = BlobLayer::new(digest(&blob), digest(tar), blob.as_slice(), Limits::default());
+        analyze_layer(&mut layer, catalogers)
+    }
+
+    fn names(analysis: &LayerAnalysis, path: &str) -> Vec<(String, Vec<String>)> {
+        analysis.files[path]
+            .iter()
+            .map(|found| {
+                let packages = found
+                    .findings
+                    .packages
+                    .iter()
+                    .map(|p| format!("{} {}", p.name, p.version))
+                    .collect();
+                (found.cataloger.clone(), packages)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn findings_are_kept_per_path_and_unwanted_files_leave_no_record() {
+        let tar = LayerTar::new()
+            .file("usr/share/a.pkg", b"alpha 1.0\nbeta 2.0\n", 0o644)
+            .file("usr/share/doc/readme", b"text", 0o644)
+            .finish();
+        let analysis = analyze_tar(&tar, &catalogers()).unwrap();
+        assert_eq!(
+            names(&analysis, "/usr/share/a.pkg"),
+            vec![(
+                "test-pkg".to_string(),
+                vec!["alpha 1.0".to_string(), "beta 2.0".to_string()]
+            )]
+        );
+        assert_eq!(analysis.files.len(), 1);
+        assert!(analysis.tombstones.is_empty());
+    }
+
+    #[test]
+    fn wanted_path_without_findings_is_a_tombstone() {
+        let tar = LayerTar::new()
+            .file("empty.pkg", b"", 0o644)
+            .file("broken.pkg", b"no-version-here\n", 0o644)
+            .symlink("link.pkg", "empty.pkg")
+            .finish();
+        let analysis = analyze_tar(&tar, &catalogers()).unwrap();
+        assert!(analysis.files.is_empty());
+        assert_eq!(
+            analysis.tombstones.iter().collect::<Vec<_>>(),
+            vec!["/broken.pkg", "/empty.pkg", "/link.pkg"]
+        );
+    }
+
+    #[test]
+    fn later_tar_entry_for_a_path_replaces_the_earlier_one() {
+        let tar = LayerTar::new()
+            .file("a.pkg", b"alpha 1\n", 0o644)
+            .symlink("a.pkg", "elsewhere")
+            .file("b.pkg", b"beta 1\n", 0o644)
+            .file("b.pkg", b"beta 2\n", 0o644)
+            .finish();
+        let analysis = analyze_tar(&tar, &catalogers()).unwrap();
+        assert!(analysis.tombstones.contains("/a.pkg"));
+        assert!(!analysis.files.contains_key("/a.pkg"));
+        assert_eq!(
+            names(&analysis, "/b.pkg"),
+            vec![("test-pkg".to_string(), vec!["beta 2".to_string()])]
+        );
+    }
+
+    #[test]
+    fn hard_link_gets_the_findings_of_its_target() {
+        let tar = LayerTar::new()
+            .file("usr/lib/a.pkg", b"alpha 1\n", 0o644)
+            .hardlink("usr/lib/copy.pkg", "usr/lib/a.pkg")
+            .file("usr/lib/notes", b"alpha 1\n", 0o644)
+            .hardlink("usr/lib/from-notes.pkg", "usr/lib/notes")
+            .finish();
+        let analysis = analyze_tar(&tar, &catalogers()).unwrap();
+        assert_eq!(
+            names(&analysis, "/usr/lib/copy.pkg"),
+            names(&analysis, "/usr/lib/a.pkg")
+        );
+        // Its target was read by nobody: the content is unknown, the path replaced.
+        assert!(analysis.tombstones.contains("/usr/lib/from-notes.pkg"));
+    }
+
+    #[test]
+    fn file_wanted_by_two_catalogers_reaches_both_from_a_stream() {
+        let tar = LayerTar::new()
+            .file("a.pkg", b"alpha 1\n", 0o644)
+            .finish();
+        let both: Vec<Box<dyn Cataloger>> = vec![Box::new(PkgCataloger), Box::new(TwinCataloger)];
+        let analysis = analyze_tar(&tar, &both).unwrap();
+        assert_eq!(
+            names(&analysis, "/a.pkg"),
+            vec![
+                ("test-pkg".to_string(), vec!["alpha 1".to_string()]),
+                ("test-twin".to_string(), vec!["alpha 1".to_string()]),
+            ]
+        );
+    }
+
+    #[test]
+    fn file_wanted_by_two_catalogers_reaches_both_from_a_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.pkg"), b"alpha 1\n").unwrap();
+        let both: Vec<Box<dyn Cataloger>> = vec![Box::new(PkgCataloger), Box::new(TwinCataloger)];
+        let mut layer = SnapshotLayer::new("sha256:test", dir.path(), Limits::default());
+        let analysis = analyze_layer(&mut layer, &both).unwrap();
+        assert_eq!(
+            names(&analysis, "/a.pkg"),
+            vec![
+                ("test-pkg".to_string(), vec!["alpha 1".to_string()]),
+                ("test-twin".to_string(), vec!["alpha 1".to_string()]),
+            ]
+        );
+    }
+
+    #[test]
+    fn shared_file_over_the_memory_limit_is_skipped_but_replaces_lower() {
+        let tar = LayerTar::new()
+            .file("big.pkg", &[b'x'; 2048], 0o644)
+            .finish();
+        let blob = gzip(&tar);
+        let limits = Limits {
+            max_file_bytes: 1024,
+            ..Limits::default()
+        };
+        let mut layer = BlobLayer::new(digest(&blob), digest(&tar), blob.as_slice(), limits);
+        let both: Vec<Box<dyn Cataloger>> = vec![Box::new(PkgCataloger), Box::new(TwinCataloger)];
+        let analysis = analyze_layer(&mut layer, &both).unwrap();
+        assert!(analysis.files.is_empty());
+        assert!(analysis.tombstones.contains("/big.pkg"));
+    }
+
+    #[test]
+    fn snapshot_and_blob_of_the_same_layer_analyse_alike() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("var/lib")).unwrap();
+        std::fs::write(root.join("var/lib/a.pkg"), b"alpha 1\n").unwrap();
+        std::fs::write(root.join("var/lib/readme"), b"text").unwrap();
+        std::os::unix::fs::symlink("a.pkg", root.join("var/lib/b.pkg")).unwrap();
+        rustix::fs::setxattr(
+            root.join("var/lib"),
+            "trusted.overlay.opaque",
+            b"y",
+            rustix::fs::XattrFlags::empty(),
+        )
+        .unwrap();
+        let fd = rustix::fs::open(root, rustix::fs::OFlags::DIRECTORY, rustix::fs::Mode::empty())
+            .unwrap();
+        rustix::fs::mknodat(
+            &fd,
+            "old.pkg",
+            rustix::fs::FileType::CharacterDevice,
+            rustix::fs::Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+
+        let tar = LayerTar::new()
+            .file(".wh.old.pkg", b"", 0o644)
+            .dir("var/lib/")
+            .file("var/lib/.wh..wh..opq", b"", 0o644)
+            .file("var/lib/a.pkg", b"alpha 1\n", 0o644)
+            .file("var/lib/readme", b"text", 0o644)
+            .symlink("var/lib/b.pkg", "a.pkg")
+            .finish();
+
+        let mut snapshot = SnapshotLayer::new(digest(&tar), root, Limits::default());
+        let from_snapshot = analyze_layer(&mut snapshot, &catalogers()).unwrap();
+        let from_blob = analyze_tar(&tar, &catalogers()).unwrap();
+        assert_eq!(from_snapshot, from_blob);
+        assert_eq!(pkg(&from_blob, "/var/lib/a.pkg"), vec!["alpha 1".to_string()]);
+        assert!(from_blob.whiteouts.contains("/old.pkg"));
+        assert!(from_blob.opaque_dirs.contains("/var/lib"));
+        assert!(from_blob.tombstones.contains("/var/lib/b.pkg"));
+    }
+
+    #[test]
+    fn analysis_survives_a_serde_round_trip() {
+        let tar = LayerTar::new()
+            .file("a.pkg", b"alpha 1\n", 0o644)
+            .file(".wh.gone", b"", 0o644)
+            .finish();
+        let analysis = analyze_tar(&tar, &catalogers()).unwrap();
+        let json = serde_json::to_string(&analysis).unwrap();
+        assert_eq!(serde_json::from_str::<LayerAnalysis>(&json).unwrap(), analysis);
+    }
+
+    #[test]
+    fn failed_verification_is_not_cached() {
+        let tar = LayerTar::new().file("a.pkg", b"alpha 1\n", 0o644).finish();
+        let cache = MemoryLayerCache::new(8);
+        let wrong = digest(b"not this layer");
+        let mut layer = BlobLayer::new(digest(&tar), wrong.clone(), tar.as_slice(), Limits::default());
+        assert!(analyze_layer_cached(&cache, &mut layer, &catalogers()).is_err());
+        assert!(cache.get(&wrong).is_none());
+
+        let diff_id = digest(&tar);
+        let mut layer = BlobLayer::new(digest(&tar), diff_id.clone(), tar.as_slice(), Limits::default());
+        let analysis = analyze_layer_cached(&cache, &mut layer, &catalogers()).unwrap();
+        assert!(Arc::ptr_eq(&cache.get(&diff_id).unwrap(), &analysis));
+    }
+}

@@ -128,7 +128,7 @@ const MAX_LAYERS: usize = 256;
 /// manifest/index digest or the config digest (`sha256:…`, the CRI image id).
 pub async fn resolve(client: &Containerd, reference: &str, platform: &Platform) -> Result<ResolvedImage> {
     let images = client.list_images().await?;
-    let record = find_record(client, &images, reference).await?;
+    let record = find_record(client, &images, reference, platform).await?;
     let Some(target) = record.target.as_ref() else {
         return Err(Error::Image {
             image: reference.to_string(),
@@ -178,6 +178,7 @@ async fn find_record(
     client: &Containerd,
     images: &[containerd_client::services::v1::Image],
     reference: &str,
+    platform: &Platform,
 ) -> Result<containerd_client::services::v1::Image> {
     let by_name = |name: &str| images.iter().find(|image| image.name == name).cloned();
     if let Some(image) = by_name(reference) {
@@ -202,13 +203,11 @@ async fn find_record(
         // A config digest (the CRI image id) of an image that has no `sha256:` record.
         for image in images {
             let Some(target) = &image.target else { continue };
-            if MANIFEST_TYPES.contains(&target.media_type.as_str()) {
-                if let Some(bytes) = client.read_small_blob(&target.digest).await? {
-                    if let Ok(manifest) = ImageManifest::from_reader(bytes.as_slice()) {
-                        if manifest.config().digest().to_string() == digest {
-                            return Ok(image.clone());
-                        }
-                    }
+            if let Ok((_, resolved)) =
+                resolve_target(client, &image.name, &target.media_type, &target.digest, platform).await
+            {
+                if resolved.config_digest == digest {
+                    return Ok(image.clone());
                 }
             }
         }

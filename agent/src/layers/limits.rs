@@ -1,18 +1,23 @@
 //! Bounds that keep a hostile image from exhausting the node.
 
-/// Limits applied while reading one layer.
+/// Limits applied while reading one layer. Exceeding one fails the layer with
+/// [`crate::Error::LimitExceeded`]; nothing partial is cached.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// Uncompressed bytes one layer may expand to (decompression bombs).
+    /// Uncompressed bytes one layer may expand to (decompression bombs). Counts every
+    /// byte of the tar stream, including the content of entries nobody reads.
     pub max_layer_bytes: u64,
     /// Entries (files, directories, links) in one layer.
     pub max_entries: u64,
     /// Length of one path, in bytes.
     pub max_path_len: usize,
-    /// Size of one file a cataloger reads into memory.
+    /// Size of one file read into memory to be shared by several catalogers.
     pub max_file_bytes: u64,
     /// Depth of directories walked in a snapshot.
     pub max_depth: usize,
+    /// Bytes of tar extension records (GNU long names, pax headers) in front of one
+    /// entry. The tar reader holds them in memory whole, so they need their own bound.
+    pub max_header_bytes: u64,
 }
 
 impl Default for Limits {
@@ -23,6 +28,7 @@ impl Default for Limits {
             max_path_len: 4096,
             max_file_bytes: 64 << 20,
             max_depth: 256,
+            max_header_bytes: 1 << 20,
         }
     }
 }

@@ -8,7 +8,10 @@
 
 pub mod blob;
 pub mod limits;
+pub(crate) mod path;
 pub mod snapshot;
+#[cfg(test)]
+pub(crate) mod testutil;
 
 pub use limits::Limits;
 
@@ -40,6 +43,8 @@ pub trait LayerVisitor {
 pub trait LayerSource {
     /// The layer's diffID (`sha256:…` of its uncompressed tar).
     fn diff_id(&self) -> &str;
+    /// The bounds this layer is read with; consumers of its files honour them too.
+    fn limits(&self) -> &Limits;
     /// Walks the whole layer, calling `visitor` for every entry.
     fn walk(&mut self, visitor: &mut dyn LayerVisitor) -> Result<()>;
 }

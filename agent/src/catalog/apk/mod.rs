@@ -1,8 +1,16 @@
-//! apk cataloger (not implemented yet).
+//! apk cataloger: Alpine (and Wolfi, Chainguard) package databases at
+//! `**/lib/apk/db/installed`, as syft reads them.
+
+mod package;
+mod parse;
 
 use super::{CatalogError, Cataloger, Content, FileMeta};
 use crate::package::Findings;
 
+/// A full Alpine image's database is well under 10 MiB.
+const INSTALLED_LIMIT: u64 = 64 * 1024 * 1024;
+
+/// Reads installed Alpine packages.
 pub struct ApkCataloger;
 
 impl Cataloger for ApkCataloger {
@@ -10,11 +18,130 @@ impl Cataloger for ApkCataloger {
         "apk"
     }
 
-    fn wants(&self, _file: &FileMeta<'_>) -> bool {
-        false
+    fn wants(&self, file: &FileMeta<'_>) -> bool {
+        file.path.ends_with("/lib/apk/db/installed")
     }
 
-    fn catalog(&self, _file: &FileMeta<'_>, _content: Content<'_>) -> Result<Findings, CatalogError> {
-        Ok(Findings::default())
+    fn catalog(
+        &self,
+        _file: &FileMeta<'_>,
+        content: Content<'_>,
+    ) -> Result<Findings, CatalogError> {
+        let data = content.read_bounded(INSTALLED_LIMIT)?;
+        let packages = parse::parse_installed(&data)?
+            .into_iter()
+            .map(package::to_package)
+            .collect();
+        Ok(Findings::packages(packages))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::package::{Ecosystem, Package, SourcePackage};
+
+    const INSTALLED: &[u8] = include_bytes!("testdata/lib/apk/db/installed");
+
+    fn meta(path: &str) -> FileMeta<'_> {
+        FileMeta {
+            path,
+            size: 0,
+            mode: 0o644,
+        }
+    }
+
+    fn catalog(mut bytes: &[u8]) -> Result<Vec<Package>, CatalogError> {
+        ApkCataloger
+            .catalog(&meta("/lib/apk/db/installed"), Content::Stream(&mut bytes))
+            .map(|findings| findings.packages)
+    }
+
+    fn find<'a>(packages: &'a [Package], name: &str) -> &'a Package {
+        packages
+            .iter()
+            .find(|p| p.name == name)
+            .unwrap_or_else(|| panic!("{name} not found"))
+    }
+
+    #[test]
+    fn wants_only_the_installed_database() {
+        assert!(ApkCataloger.wants(&meta("/lib/apk/db/installed")));
+        assert!(ApkCataloger.wants(&meta("/usr/lib/apk/db/installed")));
+        for path in [
+            "/lib/apk/db/installed.old",
+            "/lib/apk/db/triggers",
+            "/etc/apk/world",
+            "/xlib/apk/db/installed",
+        ] {
+            assert!(!ApkCataloger.wants(&meta(path)), "{path}");
+        }
+    }
+
+    #[test]
+    fn alpine_database_lists_every_package_in_order() {
+        let packages = catalog(INSTALLED).unwrap();
+        let found: Vec<_> = packages
+            .iter()
+            .map(|p| (p.name.as_str(), p.version.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("musl", "1.2.5-r0"),
+                ("busybox", "1.36.1-r29"),
+                ("ssl_client", "1.36.1-r29"),
+                ("zlib", "1.3.1-r1"),
+                ("libcrypto3", "3.3.2-r0"),
+                ("ca-certificates-bundle", "20240705-r0"),
+            ]
+        );
+        assert!(packages
+            .iter()
+            .all(|p| p.ecosystem == Ecosystem::Apk && p.epoch.is_none()));
+        assert!(packages.iter().all(|p| p.arch.as_deref() == Some("x86_64")));
+    }
+
+    #[test]
+    fn subpackage_has_its_origin_as_source() {
+        let packages = catalog(INSTALLED).unwrap();
+        assert_eq!(
+            find(&packages, "ssl_client").source,
+            Some(SourcePackage {
+                name: "busybox".into(),
+                ..SourcePackage::default()
+            })
+        );
+        assert_eq!(
+            find(&packages, "libcrypto3")
+                .source
+                .as_ref()
+                .map(|s| s.name.as_str()),
+            Some("openssl")
+        );
+    }
+
+    #[test]
+    fn licence_field_is_kept() {
+        let packages = catalog(INSTALLED).unwrap();
+        assert_eq!(find(&packages, "musl").licenses, ["MIT"]);
+        assert_eq!(
+            find(&packages, "ca-certificates-bundle").licenses,
+            ["MPL-2.0 AND MIT"]
+        );
+    }
+
+    #[test]
+    fn garbage_yields_no_package() {
+        let garbage: Vec<u8> = (0..64 * 1024u32).map(|i| (i * 7919 % 256) as u8).collect();
+        assert_eq!(catalog(&garbage).unwrap(), []);
+    }
+
+    #[test]
+    fn oversized_database_is_refused() {
+        let mut big = std::io::Read::take(std::io::repeat(b'\n'), INSTALLED_LIMIT + 1);
+        let result =
+            ApkCataloger.catalog(&meta("/lib/apk/db/installed"), Content::Stream(&mut big));
+        assert!(matches!(result, Err(CatalogError::TooLarge { .. })));
     }
 }

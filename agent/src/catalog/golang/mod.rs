@@ -1,8 +1,23 @@
-//! go-binary cataloger (not implemented yet).
+//! go-binary cataloger: the Go modules compiled into executables, read from the build
+//! info the Go toolchain (≥ 1.18) embeds in every binary it links.
+//!
+//! `locate` finds the build info (ELF section table for files, a bounded scan for
+//! streams), `parse` decodes it, `package` turns it into packages the way syft 1.18
+//! does.
+
+mod locate;
+mod package;
+mod parse;
 
 use super::{CatalogError, Cataloger, Content, FileMeta};
 use crate::package::Findings;
 
+pub use package::{
+    PROP_GOARCH, PROP_GOOS, PROP_H1_DIGEST, PROP_MAIN_MODULE, PROP_TOOLCHAIN, PROP_VCS_REVISION,
+    STDLIB,
+};
+
+/// Reads Go build info from executables.
 pub struct GoBinaryCataloger;
 
 impl Cataloger for GoBinaryCataloger {
@@ -10,11 +25,286 @@ impl Cataloger for GoBinaryCataloger {
         "go-binary"
     }
 
-    fn wants(&self, _file: &FileMeta<'_>) -> bool {
-        false
+    /// Every executable regular file. syft instead reads the MIME type of every file;
+    /// here a non-ELF file costs one read of its first bytes in [`Cataloger::catalog`].
+    fn wants(&self, file: &FileMeta<'_>) -> bool {
+        file.is_executable()
     }
 
-    fn catalog(&self, _file: &FileMeta<'_>, _content: Content<'_>) -> Result<Findings, CatalogError> {
-        Ok(Findings::default())
+    fn catalog(&self, file: &FileMeta<'_>, content: Content<'_>) -> Result<Findings, CatalogError> {
+        let blob = match content {
+            Content::File(file) => locate::from_file(file)?,
+            Content::Stream(reader) => locate::from_stream(reader)?,
+        };
+        match blob {
+            None => Ok(Findings::default()),
+            Some(parse::Blob::PointerBased) => {
+                tracing::debug!(
+                    path = file.path,
+                    "Go < 1.18 binary: its build info is not read"
+                );
+                Ok(Findings::default())
+            }
+            Some(parse::Blob::Inline(info)) => Ok(Findings::packages(package::to_packages(info))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::io::Read;
+    use std::path::Path;
+
+    use super::*;
+    use crate::package::{Ecosystem, Package};
+
+    const HELLO: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src/catalog/golang/testdata/usr/local/bin/hello"
+    );
+
+    fn meta(path: &str) -> FileMeta<'_> {
+        FileMeta {
+            path,
+            size: 0,
+            mode: 0o755,
+        }
+    }
+
+    fn from_file(path: &Path) -> Result<Findings, CatalogError> {
+        let mut file = std::fs::File::open(path).unwrap();
+        GoBinaryCataloger.catalog(&meta("/usr/bin/x"), Content::File(&mut file))
+    }
+
+    fn from_stream(path: &Path) -> Result<Findings, CatalogError> {
+        let mut file = std::fs::File::open(path).unwrap();
+        GoBinaryCataloger.catalog(&meta("/usr/bin/x"), Content::Stream(&mut file))
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Result<Findings, CatalogError> {
+        let mut reader = bytes;
+        GoBinaryCataloger.catalog(&meta("/usr/bin/x"), Content::Stream(&mut reader))
+    }
+
+    /// A reader that hands out at most `n` bytes per call, to cut the stream anywhere.
+    struct Dribble<'a>(&'a [u8], usize);
+
+    impl Read for Dribble<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.1.min(buf.len()).min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    fn go_package(name: &str, version: &str, props: &[(&str, &str)]) -> Package {
+        let mut package = Package::new(Ecosystem::Go, name, version);
+        package.properties = props
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect::<BTreeMap<_, _>>();
+        package
+    }
+
+    /// The fixture's packages as syft 1.18.1 reports them (`syft scan dir:…`), with
+    /// the facts `go version -m` prints as properties.
+    fn hello_packages() -> Vec<Package> {
+        let common = [
+            (PROP_TOOLCHAIN, "go1.19.8"),
+            (PROP_GOARCH, "amd64"),
+            (PROP_GOOS, "linux"),
+            (PROP_MAIN_MODULE, "example.com/hello"),
+        ];
+        let mut main = common.to_vec();
+        main.push((
+            PROP_VCS_REVISION,
+            "0d0441c09a3ad2799c2f58d6d599d94855f4f469",
+        ));
+        let mut stdlib = go_package(STDLIB, "go1.19.8", &[(PROP_TOOLCHAIN, "go1.19.8")]);
+        stdlib.licenses = vec!["BSD-3-Clause".into()];
+        vec![
+            go_package("example.com/color-fork", "v0.4.1", &common),
+            go_package("example.com/greet", "v1.2.3", &common),
+            go_package("example.com/hello", "v1.5.0", &main),
+            stdlib,
+        ]
+    }
+
+    #[test]
+    fn wants_executables_only() {
+        assert!(GoBinaryCataloger.wants(&FileMeta {
+            path: "/usr/local/bin/app",
+            size: 1,
+            mode: 0o755
+        }));
+        assert!(GoBinaryCataloger.wants(&FileMeta {
+            path: "/app",
+            size: 1,
+            mode: 0o700
+        }));
+        assert!(!GoBinaryCataloger.wants(&FileMeta {
+            path: "/usr/local/bin/app",
+            size: 1,
+            mode: 0o644
+        }));
+    }
+
+    #[test]
+    fn binary_built_by_go_lists_deps_main_module_and_stdlib() {
+        assert_eq!(
+            from_file(Path::new(HELLO)).unwrap().packages,
+            hello_packages()
+        );
+    }
+
+    #[test]
+    fn stream_gives_the_same_packages_as_the_file_whatever_the_read_sizes() {
+        let bytes = std::fs::read(HELLO).unwrap();
+        for step in [1 << 20, 65_537, 4096, 13] {
+            let mut reader = Dribble(&bytes, step);
+            let findings = GoBinaryCataloger
+                .catalog(&meta("/usr/local/bin/hello"), Content::Stream(&mut reader))
+                .unwrap();
+            assert_eq!(findings.packages, hello_packages(), "reads of {step} bytes");
+        }
+    }
+
+    /// The toolchain `go version <binary>` reads from a binary's build info.
+    fn go_version_of(binary: &Path) -> String {
+        let out = std::process::Command::new("go")
+            .arg("version")
+            .arg(binary)
+            .output()
+            .expect("the Go toolchain must be installed (apt-get install golang-go)");
+        assert!(out.status.success(), "go version {}", binary.display());
+        // "/usr/bin/ctr: go1.19.8"
+        let out = String::from_utf8(out.stdout).unwrap();
+        out.trim().rsplit(' ').next().unwrap().to_owned()
+    }
+
+    /// Debian's containerd package ships Go binaries built in GOPATH mode: build info
+    /// with a path and settings but no modules. syft 1.18.1 reports `ctr` as
+    /// `github.com/containerd/containerd/cmd/ctr (devel)` plus `stdlib go1.19.8`.
+    #[test]
+    fn debian_go_binaries_read_the_same_from_file_and_stream() {
+        let binaries = [Path::new("/usr/bin/ctr"), Path::new("/usr/bin/containerd")];
+        assert!(
+            binaries.iter().all(|b| b.exists()),
+            "Debian's containerd package must be installed (apt-get install containerd)"
+        );
+        for binary in binaries {
+            let findings = from_file(binary).unwrap();
+            assert_eq!(
+                findings,
+                from_stream(binary).unwrap(),
+                "{}",
+                binary.display()
+            );
+            let toolchain = go_version_of(binary);
+            let name = binary.file_name().unwrap().to_str().unwrap();
+            let main = format!("github.com/containerd/containerd/cmd/{name}");
+            let found: Vec<_> = findings
+                .packages
+                .iter()
+                .map(|p| (p.name.as_str(), p.version.as_str()))
+                .collect();
+            assert_eq!(
+                found,
+                [(main.as_str(), "(devel)"), (STDLIB, toolchain.as_str())]
+            );
+            assert_eq!(findings.packages[0].properties[PROP_TOOLCHAIN], toolchain);
+            assert_eq!(findings.packages[0].properties[PROP_GOOS], "linux");
+        }
+    }
+
+    #[test]
+    fn files_that_are_not_elf_are_rejected_unread() {
+        for bytes in [&b"#!/bin/sh\necho hi\n"[..], b"MZ\x90\x00", b"\x7fEL", b""] {
+            assert!(from_bytes(bytes).unwrap().is_empty());
+        }
+    }
+
+    #[test]
+    fn elf_binary_that_is_not_go_gives_nothing() {
+        // Debian's /bin/true is a C program: sections, none of them .go.buildinfo.
+        let path = Path::new("/bin/true");
+        assert!(from_file(path).unwrap().is_empty());
+        assert!(from_stream(path).unwrap().is_empty());
+    }
+
+    /// The fixture with the strings after its build info header zeroed.
+    fn hello_with_strings_zeroed() -> Vec<u8> {
+        let mut bytes = std::fs::read(HELLO).unwrap();
+        let at = parse::find_magic(&bytes, 0).unwrap();
+        bytes[at + 32..at + 512].fill(0);
+        bytes
+    }
+
+    fn temp_file(bytes: &[u8]) -> std::fs::File {
+        let mut file = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut file, bytes).unwrap();
+        std::io::Seek::rewind(&mut file).unwrap();
+        file
+    }
+
+    #[test]
+    fn file_ending_inside_its_build_info_is_an_error_not_a_panic() {
+        // Cut in the header, in the version's length and string, in the module info.
+        let bytes = std::fs::read(HELLO).unwrap();
+        let at = parse::find_magic(&bytes, 0).unwrap();
+        for keep in [14, 31, 32, 33, 40, 41, 42, 100, 300] {
+            let cut = &bytes[..at + keep];
+            assert!(
+                matches!(from_bytes(cut), Err(CatalogError::Malformed(_))),
+                "stream cut at +{keep}"
+            );
+            let result = GoBinaryCataloger.catalog(&meta("/x"), Content::File(&mut temp_file(cut)));
+            assert!(
+                matches!(result, Err(CatalogError::Malformed(_))),
+                "file cut at +{keep}"
+            );
+        }
+    }
+
+    #[test]
+    fn zeroed_strings_are_an_error_not_a_panic() {
+        // Header kept, strings zeroed: an empty Go version, which Go rejects too.
+        let bytes = hello_with_strings_zeroed();
+        let from_file =
+            GoBinaryCataloger.catalog(&meta("/x"), Content::File(&mut temp_file(&bytes)));
+        assert!(matches!(from_file, Err(CatalogError::Malformed(_))));
+        assert!(matches!(
+            from_bytes(&bytes),
+            Err(CatalogError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn huge_string_length_is_an_error_not_a_panic() {
+        let mut bytes = std::fs::read(HELLO).unwrap();
+        let at = parse::find_magic(&bytes, 0).unwrap();
+        bytes[at + 32..at + 42]
+            .copy_from_slice(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
+        assert!(matches!(
+            from_bytes(&bytes),
+            Err(CatalogError::Malformed(_))
+        ));
+        let from_file =
+            GoBinaryCataloger.catalog(&meta("/x"), Content::File(&mut temp_file(&bytes)));
+        assert!(matches!(from_file, Err(CatalogError::Malformed(_))));
+    }
+
+    #[test]
+    fn elf_truncated_before_its_section_table_is_scanned_instead() {
+        // The section table sits at the end of the file; without it the file is scanned.
+        let bytes = std::fs::read(HELLO).unwrap();
+        let at = parse::find_magic(&bytes, 0).unwrap();
+        let mut file = temp_file(&bytes[..at + 4096]);
+        let findings = GoBinaryCataloger
+            .catalog(&meta("/x"), Content::File(&mut file))
+            .unwrap();
+        assert_eq!(findings.packages, hello_packages());
     }
 }

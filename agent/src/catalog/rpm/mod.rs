@@ -1,8 +1,40 @@
-//! rpm cataloger (not implemented yet).
+//! rpm cataloger: installed packages of Fedora, RHEL and derivatives, read from the
+//! sqlite rpm database (`rpmdb.sqlite`, rpm ≥ 4.16).
+//!
+//! The database is opened in memory (no temporary file, nothing written), its
+//! `Packages(hnum, blob)` rows are read, and each blob is an rpm header decoded by
+//! `parse`. Berkeley DB (`Packages`) and NDB (`Packages.db`) databases are not read yet.
+
+mod package;
+mod parse;
+
+use std::io::Read;
+
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OpenFlags, MAIN_DB};
 
 use super::{CatalogError, Cataloger, Content, FileMeta};
 use crate::package::Findings;
 
+pub use package::PROP_SOURCE_RPM;
+
+/// Largest rpmdb.sqlite read; a full RHEL or Fedora install's is well under 100 MiB.
+const MAX_DB_SIZE: u64 = 256 << 20;
+/// Directories rpm keeps its database in (`%_dbpath`), in any root (syft's `**/` globs).
+const DB_PATHS: [&str; 3] = [
+    "/var/lib/rpm/rpmdb.sqlite",
+    "/usr/lib/sysimage/rpm/rpmdb.sqlite",
+    "/usr/share/rpm/rpmdb.sqlite",
+];
+/// Most headers read from one database; a full Fedora install has under 3,000.
+const MAX_HEADERS: usize = 100_000;
+/// Public keys imported with `rpm --import` are stored as headers of this name; they are
+/// not software. Trivy skips them too (syft 1.18 reports them as packages).
+const PUBKEY_NAME: &str = "gpg-pubkey";
+/// Size of the sqlite file header, which holds the journal-mode bytes patched below.
+const SQLITE_HEADER_SIZE: usize = 100;
+
+/// Reads `rpmdb.sqlite`.
 pub struct RpmCataloger;
 
 impl Cataloger for RpmCataloger {
@@ -10,11 +42,339 @@ impl Cataloger for RpmCataloger {
         "rpm"
     }
 
-    fn wants(&self, _file: &FileMeta<'_>) -> bool {
-        false
+    fn wants(&self, file: &FileMeta<'_>) -> bool {
+        DB_PATHS.iter().any(|db| file.path.ends_with(db))
     }
 
-    fn catalog(&self, _file: &FileMeta<'_>, _content: Content<'_>) -> Result<Findings, CatalogError> {
-        Ok(Findings::default())
+    fn catalog(&self, file: &FileMeta<'_>, content: Content<'_>) -> Result<Findings, CatalogError> {
+        if file.size > MAX_DB_SIZE {
+            return Err(CatalogError::TooLarge { limit: MAX_DB_SIZE });
+        }
+        // The bound above makes this conversion lossless on every supported target.
+        let size = usize::try_from(file.size)
+            .map_err(|_| CatalogError::TooLarge { limit: MAX_DB_SIZE })?;
+        let conn = match content {
+            Content::Stream(reader) => open_db(reader, size)?,
+            Content::File(reader) => open_db(reader, size)?,
+        };
+        read_packages(&conn, file.path)
+    }
+}
+
+/// Opens `size` bytes of an sqlite database from `reader` as a read-only in-memory
+/// database.
+fn open_db(mut reader: impl Read, size: usize) -> Result<Connection, CatalogError> {
+    let mut header = [0u8; SQLITE_HEADER_SIZE];
+    if size < header.len() {
+        return Err(malformed("shorter than an sqlite header"));
+    }
+    reader.read_exact(&mut header)?;
+    // rpm keeps the database in WAL mode (header bytes 18 and 19 are 2), and sqlite
+    // cannot open an in-memory database that asks for a WAL ("unable to open database
+    // file"). Marking it rollback-journal (1) reads the same pages. A WAL file beside the
+    // database would hold only what rpm had not checkpointed when the image was built.
+    if header[18] == 2 && header[19] == 2 {
+        header[18] = 1;
+        header[19] = 1;
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut conn = Connection::open_in_memory_with_flags(flags).map_err(sqlite_error)?;
+    conn.deserialize_read_exact(MAIN_DB, header.chain(reader), size, true)
+        .map_err(sqlite_error)?;
+    Ok(conn)
+}
+
+fn read_packages(conn: &Connection, path: &str) -> Result<Findings, CatalogError> {
+    check_packages_table(conn)?;
+    let mut stmt = conn
+        .prepare("SELECT hnum, blob FROM Packages ORDER BY hnum")
+        .map_err(sqlite_error)?;
+    let mut rows = stmt.query([]).map_err(sqlite_error)?;
+    let mut packages = Vec::new();
+    let mut read = 0;
+    while let Some(row) = rows.next().map_err(sqlite_error)? {
+        read += 1;
+        if read > MAX_HEADERS {
+            return Err(malformed(
+                "more rows in Packages than any real database has",
+            ));
+        }
+        let hnum: i64 = row.get(0).map_err(sqlite_error)?;
+        let ValueRef::Blob(blob) = row.get_ref(1).map_err(sqlite_error)? else {
+            tracing::warn!(path, hnum, "rpm header is not a blob; package skipped");
+            continue;
+        };
+        // One damaged header should not hide the rest of the database.
+        match parse::parse_header(blob) {
+            Ok(record) if record.name == PUBKEY_NAME => {}
+            Ok(record) => packages.push(package::to_package(record)),
+            Err(error) => {
+                tracing::warn!(path, hnum, %error, "unreadable rpm header; package skipped")
+            }
+        }
+    }
+    Ok(Findings::packages(packages))
+}
+
+/// Makes sure `Packages` is a plain table. A hostile image could ship a database whose
+/// `Packages` is a view or has generated columns, turning a read into unbounded work.
+fn check_packages_table(conn: &Connection) -> Result<(), CatalogError> {
+    let sql: Option<String> = conn
+        .query_row(
+            "SELECT sql FROM sqlite_schema WHERE name = 'Packages' AND type = 'table'",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => malformed("no Packages table"),
+            e => sqlite_error(e),
+        })?;
+    if sql.is_some_and(|sql| {
+        sql.trim_start()
+            .to_ascii_uppercase()
+            .starts_with("CREATE VIRTUAL")
+    }) {
+        return Err(malformed("Packages is a virtual table"));
+    }
+    // table_xinfo's `hidden` column is 2 or 3 for generated columns.
+    let generated: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM pragma_table_xinfo('Packages') WHERE hidden IN (2, 3)",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(sqlite_error)?;
+    if generated > 0 {
+        return Err(malformed("Packages has generated columns"));
+    }
+    Ok(())
+}
+
+fn malformed(reason: &str) -> CatalogError {
+    CatalogError::Malformed(format!("rpmdb.sqlite: {reason}"))
+}
+
+fn sqlite_error(error: rusqlite::Error) -> CatalogError {
+    CatalogError::Malformed(format!("rpmdb.sqlite: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::package::{Ecosystem, Package, SourcePackage};
+
+    const FIXTURE: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src/catalog/rpm/testdata/var/lib/rpm/rpmdb.sqlite"
+    );
+    const IMAGE_PATH: &str = "/var/lib/rpm/rpmdb.sqlite";
+
+    fn meta(path: &str, size: u64) -> FileMeta<'_> {
+        FileMeta {
+            path,
+            size,
+            mode: 0o644,
+        }
+    }
+
+    fn catalog_bytes(bytes: &[u8]) -> Result<Findings, CatalogError> {
+        let mut reader = bytes;
+        RpmCataloger.catalog(
+            &meta(IMAGE_PATH, bytes.len() as u64),
+            Content::Stream(&mut reader),
+        )
+    }
+
+    /// Rows of the fixture database written back into a copy of it, through sqlite.
+    fn fixture_with(edit: &str) -> Vec<u8> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rpmdb.sqlite");
+        std::fs::copy(FIXTURE, &path).unwrap();
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(edit).unwrap();
+        conn.execute_batch("PRAGMA journal_mode = DELETE;").unwrap();
+        drop(conn);
+        std::fs::read(&path).unwrap()
+    }
+
+    fn package(
+        name: &str,
+        version: &str,
+        arch: &str,
+        source: (&str, &str, &str),
+        license: &str,
+    ) -> Package {
+        let (src_name, src_version, src_release) = source;
+        Package {
+            ecosystem: Ecosystem::Rpm,
+            name: name.into(),
+            version: version.into(),
+            epoch: None,
+            arch: Some(arch.into()),
+            source: Some(SourcePackage {
+                name: src_name.into(),
+                version: Some(src_version.into()),
+                release: Some(src_release.into()),
+                epoch: None,
+            }),
+            licenses: vec![license.into()],
+            properties: BTreeMap::from([(
+                PROP_SOURCE_RPM.into(),
+                format!("{src_name}-{src_version}-{src_release}.src.rpm"),
+            )]),
+        }
+    }
+
+    /// What `rpm -qa` printed for the fixture (see testdata/make-rpmdb.sh).
+    fn fixture_packages() -> Vec<Package> {
+        let mut acme = package(
+            "acme-tools",
+            "3.1.4-7.fc40",
+            "x86_64",
+            ("acme-tools", "3.1.4", "7.fc40"),
+            "MIT AND Apache-2.0",
+        );
+        acme.epoch = Some(2);
+        vec![
+            acme,
+            package(
+                "greeter",
+                "1.0-1",
+                "noarch",
+                ("greeter", "1.0", "1"),
+                "GPL-2.0-or-later",
+            ),
+            package(
+                "libgreet",
+                "0.9-1",
+                "noarch",
+                ("greeter", "1.0", "1"),
+                "LGPL-2.1-only",
+            ),
+        ]
+    }
+
+    fn sorted(mut findings: Findings) -> Vec<Package> {
+        findings.packages.sort();
+        findings.packages
+    }
+
+    #[test]
+    fn wants_rpmdb_sqlite_in_every_rpm_database_directory() {
+        for path in [
+            "/var/lib/rpm/rpmdb.sqlite",
+            "/usr/lib/sysimage/rpm/rpmdb.sqlite",
+            "/usr/share/rpm/rpmdb.sqlite",
+            "/mnt/sysroot/var/lib/rpm/rpmdb.sqlite",
+        ] {
+            assert!(RpmCataloger.wants(&meta(path, 1)), "{path}");
+        }
+    }
+
+    #[test]
+    fn does_not_want_berkeley_db_ndb_or_lookalikes() {
+        for path in [
+            "/var/lib/rpm/Packages",
+            "/usr/lib/sysimage/rpm/Packages.db",
+            "/var/lib/rpm/rpmdb.sqlite-wal",
+            "/var/lib/rpm/rpmdb.sqlite-shm",
+            "/var/lib/rpmdb.sqlite",
+            "/var/lib/rpm2/rpmdb.sqlite",
+            "/root/rpmdb.sqlite",
+        ] {
+            assert!(!RpmCataloger.wants(&meta(path, 1)), "{path}");
+        }
+    }
+
+    #[test]
+    fn database_written_by_rpm_lists_its_packages_without_the_public_key() {
+        let bytes = std::fs::read(FIXTURE).unwrap();
+        assert_eq!(bytes[18..20], [2, 2], "rpm leaves its database in WAL mode");
+        assert_eq!(sorted(catalog_bytes(&bytes).unwrap()), fixture_packages());
+    }
+
+    #[test]
+    fn database_read_from_a_file_gives_the_same_packages_as_from_a_stream() {
+        let mut file = std::fs::File::open(FIXTURE).unwrap();
+        let size = file.metadata().unwrap().len();
+        let findings = RpmCataloger
+            .catalog(&meta(IMAGE_PATH, size), Content::File(&mut file))
+            .unwrap();
+        assert_eq!(sorted(findings), fixture_packages());
+    }
+
+    #[test]
+    fn damaged_header_skips_only_that_package() {
+        let bytes = fixture_with("UPDATE Packages SET blob = substr(blob, 1, 40) WHERE hnum = (SELECT max(hnum) FROM Packages);");
+        let found = sorted(catalog_bytes(&bytes).unwrap());
+        assert_eq!(found.len(), 2);
+        assert!(found.iter().all(|p| fixture_packages().contains(p)));
+    }
+
+    #[test]
+    fn database_without_packages_table_is_an_error() {
+        let bytes = fixture_with("PRAGMA foreign_keys = OFF; DROP TABLE Packages;");
+        assert!(matches!(
+            catalog_bytes(&bytes),
+            Err(CatalogError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn packages_view_is_refused() {
+        let bytes = fixture_with(
+            "ALTER TABLE Packages RENAME TO Real; \
+             CREATE VIEW Packages AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) \
+             SELECT i AS hnum, x'00' AS blob FROM n;",
+        );
+        assert!(matches!(
+            catalog_bytes(&bytes),
+            Err(CatalogError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn truncated_database_is_an_error_not_a_panic() {
+        let bytes = std::fs::read(FIXTURE).unwrap();
+        for len in [0, 50, 100, 4096, bytes.len() / 2] {
+            assert!(
+                catalog_bytes(&bytes[..len]).is_err(),
+                "truncated to {len} bytes"
+            );
+        }
+    }
+
+    #[test]
+    fn content_shorter_than_its_stated_size_is_an_error() {
+        let bytes = std::fs::read(FIXTURE).unwrap();
+        let mut reader = &bytes[..bytes.len() / 2];
+        let result = RpmCataloger.catalog(
+            &meta(IMAGE_PATH, bytes.len() as u64),
+            Content::Stream(&mut reader),
+        );
+        assert!(result.is_err());
+    }
+
+    #[test]
+    fn garbage_file_is_an_error() {
+        let garbage: Vec<u8> = (0..65536u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+            .collect();
+        assert!(matches!(
+            catalog_bytes(&garbage),
+            Err(CatalogError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn database_over_the_size_limit_is_refused_unread() {
+        let mut reader: &[u8] = &[];
+        let result = RpmCataloger.catalog(
+            &meta(IMAGE_PATH, MAX_DB_SIZE + 1),
+            Content::Stream(&mut reader),
+        );
+        assert!(matches!(result, Err(CatalogError::TooLarge { .. })));
     }
 }

@@ -1,0 +1,97 @@
+//! Test-only catalogers, so the analysis and merge tests do not depend on the real ones.
+
+use super::LayerAnalysis;
+use crate::catalog::{CatalogError, Cataloger, Content, FileMeta};
+use crate::package::{Ecosystem, Findings, OsRelease, Package};
+
+/// Wants files ending in `.pkg`; each line `name version` is one package.
+pub struct PkgCataloger;
+
+/// The same as [`PkgCataloger`] under another name: two catalogers wanting one file.
+pub struct TwinCataloger;
+
+/// Wants files ending in `os-release`; reads its `ID=` line.
+pub struct OsCataloger;
+
+fn parse_packages(content: Content<'_>) -> Result<Findings, CatalogError> {
+    let data = content.read_bounded(1 << 20)?;
+    let text = String::from_utf8_lossy(&data);
+    let mut packages = Vec::new();
+    for line in text.lines().filter(|line| !line.is_empty()) {
+        let (name, version) = line
+            .split_once(' ')
+            .ok_or_else(|| CatalogError::Malformed(format!("no version in {line:?}")))?;
+        packages.push(Package::new(Ecosystem::Deb, name, version));
+    }
+    Ok(Findings::packages(packages))
+}
+
+impl Cataloger for PkgCataloger {
+    fn name(&self) -> &'static str {
+        "test-pkg"
+    }
+
+    fn wants(&self, file: &FileMeta<'_>) -> bool {
+        file.path.ends_with(".pkg")
+    }
+
+    fn catalog(&self, _: &FileMeta<'_>, content: Content<'_>) -> Result<Findings, CatalogError> {
+        parse_packages(content)
+    }
+}
+
+impl Cataloger for TwinCataloger {
+    fn name(&self) -> &'static str {
+        "test-twin"
+    }
+
+    fn wants(&self, file: &FileMeta<'_>) -> bool {
+        file.path.ends_with(".pkg")
+    }
+
+    fn catalog(&self, _: &FileMeta<'_>, content: Content<'_>) -> Result<Findings, CatalogError> {
+        parse_packages(content)
+    }
+}
+
+impl Cataloger for OsCataloger {
+    fn name(&self) -> &'static str {
+        "test-os"
+    }
+
+    fn wants(&self, file: &FileMeta<'_>) -> bool {
+        file.path.ends_with("os-release")
+    }
+
+    fn catalog(&self, _: &FileMeta<'_>, content: Content<'_>) -> Result<Findings, CatalogError> {
+        let data = content.read_bounded(1 << 16)?;
+        let id = String::from_utf8_lossy(&data)
+            .lines()
+            .find_map(|line| line.strip_prefix("ID=").map(str::to_owned));
+        Ok(Findings {
+            packages: Vec::new(),
+            os: id.map(|id| OsRelease {
+                id: Some(id),
+                ..OsRelease::default()
+            }),
+        })
+    }
+}
+
+/// [`PkgCataloger`] and [`OsCataloger`].
+pub fn catalogers() -> Vec<Box<dyn Cataloger>> {
+    vec![Box::new(PkgCataloger), Box::new(OsCataloger)]
+}
+
+/// `name version` of what [`PkgCataloger`] found at `path` in one layer.
+pub fn pkg(analysis: &LayerAnalysis, path: &str) -> Vec<String> {
+    analysis
+        .files
+        .get(path)
+        .into_iter()
+        .flatten()
+        .filter(|found| found.cataloger == "test-pkg")
+        .flat_map(|found| &found.findings.packages)
+        .map(|p| format!("{} {}", p.name, p.version))
+        .collect()
+}

@@ -1,0 +1,113 @@
+//! apk's installed database (`/lib/apk/db/installed`) as records: bytes in, no I/O.
+//!
+//! The format is one `K:value` line per field, with a blank line between packages (see
+//! the apk-tools "Apk spec"). File records (`F:`, `R:`, `Z:`…) follow each package's
+//! fields and are skipped.
+
+use crate::catalog::CatalogError;
+
+/// More packages than any real image installs (Alpine's whole repository has ~20,000);
+/// a file with more is hostile.
+pub const MAX_RECORDS: usize = 100_000;
+
+/// One package's fields, as written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApkRecord {
+    /// `P:`
+    pub name: String,
+    /// `V:` (`1.36.1-r29`); empty when missing.
+    pub version: String,
+    /// `A:`
+    pub arch: Option<String>,
+    /// `o:` the origin (source) package.
+    pub origin: Option<String>,
+    /// `L:`
+    pub license: Option<String>,
+}
+
+/// Parses every package of an apk installed database. Entries without `P:` are skipped;
+/// a later value of the same field wins, as in apk-tools.
+pub fn parse_installed(data: &[u8]) -> Result<Vec<ApkRecord>, CatalogError> {
+    let mut records = Vec::new();
+    let mut current = ApkRecord::default();
+    for line in data.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            push(&mut records, std::mem::take(&mut current))?;
+            continue;
+        }
+        let mut parts = line.splitn(2, |&b| b == b':');
+        let (Some(key), Some(value)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        if value.is_empty() {
+            continue;
+        }
+        let value = String::from_utf8_lossy(value).into_owned();
+        match key {
+            b"P" => current.name = value,
+            b"V" => current.version = value,
+            b"A" => current.arch = Some(value),
+            b"o" => current.origin = Some(value),
+            b"L" => current.license = Some(value),
+            _ => {}
+        }
+    }
+    push(&mut records, current)?;
+    Ok(records)
+}
+
+fn push(records: &mut Vec<ApkRecord>, record: ApkRecord) -> Result<(), CatalogError> {
+    if record.name.trim().is_empty() {
+        return Ok(());
+    }
+    if records.len() >= MAX_RECORDS {
+        return Err(CatalogError::Malformed(format!(
+            "more than {MAX_RECORDS} packages"
+        )));
+    }
+    records.push(record);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_entry_without_trailing_blank_line_is_kept() {
+        let records = parse_installed(b"P:a\nV:1-r0\n\nP:b\nV:2-r0").unwrap();
+        let names: Vec<_> = records.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+    }
+
+    #[test]
+    fn entry_without_name_is_skipped() {
+        let records = parse_installed(b"V:1-r0\nA:x86_64\n\nP:named\n").unwrap();
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].name, "named");
+        assert_eq!(records[0].version, "");
+    }
+
+    #[test]
+    fn empty_values_and_lines_without_colon_are_ignored() {
+        let records = parse_installed(b"P:a\nV:\nnot a field\nA:aarch64\n").unwrap();
+        assert_eq!(records[0].version, "");
+        assert_eq!(records[0].arch.as_deref(), Some("aarch64"));
+    }
+
+    #[test]
+    fn values_keep_colons() {
+        let records = parse_installed(b"P:a\nV:1:2\n").unwrap();
+        assert_eq!(records[0].version, "1:2");
+    }
+
+    #[test]
+    fn more_entries_than_the_limit_is_malformed() {
+        let data = b"P:x\n\n".repeat(MAX_RECORDS + 1);
+        assert!(matches!(
+            parse_installed(&data),
+            Err(CatalogError::Malformed(_))
+        ));
+    }
+}

@@ -1,0 +1,72 @@
+#!/bin/sh
+# Regenerates testdata/var/lib/rpm/rpmdb.sqlite with the real rpm tools (Debian's `rpm`
+# package, whose default database backend is sqlite: `rpm --eval %_db_backend`).
+#
+# Packages written into the database:
+#   acme-tools   2:3.1.4-7.fc40  x86_64  from acme-tools-3.1.4-7.fc40.src.rpm (has an Epoch)
+#   greeter      1.0-1           noarch  from greeter-1.0-1.src.rpm
+#   libgreet     0.9-1           noarch  subpackage of greeter: source greeter-1.0-1.src.rpm
+#   gpg-pubkey   <keyid>-<date>          a public key imported with `rpm --import`
+#
+# Run from anywhere: sh agent/src/catalog/rpm/testdata/make-rpmdb.sh
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+cat >"$work/acme-tools.spec" <<'EOF'
+Name:      acme-tools
+Epoch:     2
+Version:   3.1.4
+Release:   7.fc40
+Summary:   Fixture package with an epoch
+License:   MIT AND Apache-2.0
+BuildArch: x86_64
+%description
+Fixture package with an epoch.
+%files
+EOF
+
+cat >"$work/greeter.spec" <<'EOF'
+Name:      greeter
+Version:   1.0
+Release:   1
+Summary:   Fixture package with a subpackage
+License:   GPL-2.0-or-later
+BuildArch: noarch
+%description
+Fixture package with a subpackage.
+%package -n libgreet
+Version:   0.9
+Summary:   Subpackage whose source rpm is greeter's
+License:   LGPL-2.1-only
+%description -n libgreet
+Subpackage whose source rpm is greeter's.
+%files
+%files -n libgreet
+EOF
+
+for spec in acme-tools greeter; do
+    rpmbuild --quiet -bb --define "_topdir $work/build" "$work/$spec.spec"
+done
+
+# A throwaway OpenPGP key, imported the way distributions import their signing keys.
+export GNUPGHOME="$work/gnupg"
+mkdir -m 700 "$GNUPGHOME"
+gpg --batch --quiet --pinentry-mode loopback --passphrase '' \
+    --quick-gen-key 'nodebom fixture <fixture@example.invalid>' ed25519 sign never
+gpg --batch --armor --export >"$work/key.asc"
+
+db="$work/db"
+mkdir "$db"
+rpm --dbpath "$db" --initdb
+rpm --dbpath "$db" --import "$work/key.asc"
+rpm --dbpath "$db" -i --nodeps --justdb --ignorearch --ignoreos \
+    "$work"/build/RPMS/*/*.rpm
+# Fold the write-ahead log into the database file, as rpm does when it closes it.
+sqlite3 "$db/rpmdb.sqlite" 'PRAGMA wal_checkpoint(TRUNCATE);' >/dev/null
+
+mkdir -p "$here/var/lib/rpm"
+cp "$db/rpmdb.sqlite" "$here/var/lib/rpm/rpmdb.sqlite"
+rpm --dbpath "$db" -qa --qf '%{NAME}\t%{EPOCH}\t%{VERSION}\t%{RELEASE}\t%{ARCH}\t%{SOURCERPM}\t%{LICENSE}\n' | sort

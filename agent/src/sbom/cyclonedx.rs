@@ -1,0 +1,372 @@
+//! CycloneDX JSON for one image, through the `cyclonedx-bom` model and its validation.
+//!
+//! Shape:
+//! - `metadata.component`: the image (`container`, name = repository, version = platform
+//!   manifest digest) with its names, digests, platform and diffIDs as properties;
+//! - one `operating-system` component when the OS is known;
+//! - one `library` component per package, with purl, licences, where it was found and, for
+//!   OS packages, the `aquasecurity:trivy:*` properties Dependency-Track's Trivy analyzer
+//!   reads; no CPEs (Dependency-Track would prefer a guessed CPE's version to the purl's);
+//! - `dependencies`: image → operating system → OS packages, and image → language packages.
+//!
+//! Everything but `serialNumber` and `metadata.timestamp` is a function of the input, so two
+//! scans of one image give byte-identical documents otherwise.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use cyclonedx_bom::external_models::normalized_string::NormalizedString;
+use cyclonedx_bom::external_models::spdx::{SpdxExpression, SpdxIdentifier};
+use cyclonedx_bom::external_models::uri::Purl;
+use cyclonedx_bom::models::bom::{Bom, SpecVersion as CdxSpecVersion};
+use cyclonedx_bom::models::component::{Classification, Component, Components};
+use cyclonedx_bom::models::dependency::{Dependencies, Dependency};
+use cyclonedx_bom::models::license::{License, LicenseChoice, Licenses};
+use cyclonedx_bom::models::metadata::Metadata;
+use cyclonedx_bom::models::property::{Properties, Property};
+use cyclonedx_bom::models::tool::Tools;
+use cyclonedx_bom::validation::Validate;
+use sha2::{Digest, Sha256};
+
+use super::purl::{self, Distro};
+use super::source::Source;
+use super::{property, SpecVersion};
+use crate::image::ResolvedImage;
+use crate::package::{Ecosystem, FoundPackage, ImageContents, OsRelease};
+use crate::{Error, Result};
+
+/// Builds the CycloneDX JSON document of an image.
+///
+/// The model is checked with `cyclonedx-bom`'s validation before it is written; an invalid
+/// model (which would be a bug here, or data no CycloneDX document can hold) is an error.
+pub fn build(
+    image: &ResolvedImage,
+    contents: &ImageContents,
+    spec: SpecVersion,
+) -> Result<Vec<u8>> {
+    let bom = assemble(image, contents)?;
+
+    let validation = bom.validate_version(CdxSpecVersion::V1_5);
+    if validation.has_errors() {
+        let errors: Vec<String> = validation
+            .errors()
+            .map(|(field, error)| format!("{field}: {error:?}"))
+            .collect();
+        return Err(Error::Sbom(format!(
+            "image {}: invalid CycloneDX model: {}",
+            image.manifest_digest,
+            errors.join("; ")
+        )));
+    }
+
+    let mut json = Vec::new();
+    bom.output_as_json_v1_5(&mut json).map_err(|e| {
+        Error::Sbom(format!(
+            "image {}: writing CycloneDX JSON: {e}",
+            image.manifest_digest
+        ))
+    })?;
+
+    match spec {
+        SpecVersion::V1_5 => Ok(json),
+        SpecVersion::V1_6 => relabel_as_1_6(&json).map_err(|e| {
+            Error::Sbom(format!(
+                "image {}: relabelling as CycloneDX 1.6: {e}",
+                image.manifest_digest
+            ))
+        }),
+    }
+}
+
+/// `cyclonedx-bom` 0.8 writes up to 1.5. CycloneDX 1.6 only adds optional fields and enum
+/// values to 1.5 (its schema accepts every 1.5 construct used here, the deprecated ones
+/// included), so a valid 1.5 document becomes a valid 1.6 document by changing its
+/// `specVersion`, and `$schema` when present. The tests check the result against the
+/// official 1.6 JSON schema.
+fn relabel_as_1_6(json: &[u8]) -> serde_json::Result<Vec<u8>> {
+    let mut document: serde_json::Value = serde_json::from_slice(json)?;
+    if let Some(object) = document.as_object_mut() {
+        object.insert("specVersion".into(), "1.6".into());
+        if object.contains_key("$schema") {
+            object.insert(
+                "$schema".into(),
+                "http://cyclonedx.org/schema/bom-1.6.schema.json".into(),
+            );
+        }
+    }
+    serde_json::to_vec_pretty(&document)
+}
+
+/// The BOM model of an image.
+fn assemble(image: &ResolvedImage, contents: &ImageContents) -> Result<Bom> {
+    let distro = contents.os.as_ref().and_then(Distro::from_os_release);
+
+    let (image_ref, image_component) = image_component(image);
+    let os = match (&distro, &contents.os) {
+        (Some(distro), Some(os)) => Some(os_component(distro, os)),
+        _ => None,
+    };
+
+    // Keyed by bom-ref: sorts the packages and drops exact duplicates (the same package
+    // reported twice from the same file of the same layer).
+    let mut packages: BTreeMap<String, (bool, Component)> = BTreeMap::new();
+    for found in &contents.packages {
+        let (bom_ref, component) = package_component(found, distro.as_ref());
+        packages
+            .entry(bom_ref)
+            .or_insert((found.package.ecosystem.is_os(), component));
+    }
+
+    // image → operating system → OS packages; image → everything else (and the OS
+    // packages too when the OS is unknown).
+    let mut image_depends_on: Vec<String> = os.iter().map(|(os_ref, _)| os_ref.clone()).collect();
+    let mut os_depends_on = Vec::new();
+    for (bom_ref, (is_os, _)) in &packages {
+        if *is_os && os.is_some() {
+            os_depends_on.push(bom_ref.clone());
+        } else {
+            image_depends_on.push(bom_ref.clone());
+        }
+    }
+    image_depends_on.sort();
+    let mut dependencies = vec![Dependency {
+        dependency_ref: image_ref,
+        dependencies: image_depends_on,
+    }];
+
+    let mut components = Vec::with_capacity(packages.len() + 1);
+    if let Some((os_ref, os_component)) = os {
+        dependencies.push(Dependency {
+            dependency_ref: os_ref,
+            dependencies: os_depends_on,
+        });
+        components.push(os_component);
+    }
+    components.extend(packages.into_values().map(|(_, component)| component));
+    components.sort_by(|a, b| a.bom_ref.cmp(&b.bom_ref));
+
+    let mut metadata = Metadata::new().map_err(|e| Error::Sbom(format!("BOM timestamp: {e}")))?;
+    metadata.tools = Some(Tools::Object {
+        services: None,
+        components: Some(Components(vec![Component::new(
+            Classification::Application,
+            "nodebom-agent",
+            env!("CARGO_PKG_VERSION"),
+            None,
+        )])),
+    });
+    metadata.component = Some(image_component);
+
+    Ok(Bom {
+        spec_version: CdxSpecVersion::V1_5,
+        metadata: Some(metadata),
+        components: Some(Components(components)),
+        dependencies: Some(Dependencies(dependencies)),
+        ..Bom::default()
+    })
+}
+
+/// The image, root of the dependency graph, and its bom-ref.
+fn image_component(image: &ResolvedImage) -> (String, Component) {
+    let bom_ref = format!("image:{}", image.manifest_digest);
+    let mut component = Component::new(
+        Classification::Container,
+        &image.repository,
+        &image.manifest_digest,
+        Some(bom_ref.clone()),
+    );
+    let names: BTreeSet<&str> = image.names.iter().map(String::as_str).collect();
+    let mut properties: Vec<Property> = names
+        .into_iter()
+        .map(|name| Property::new(property::IMAGE_NAME, name))
+        .collect();
+    properties.push(Property::new(property::CONFIG_DIGEST, &image.config_digest));
+    if let Some(index) = &image.index_digest {
+        properties.push(Property::new(property::INDEX_DIGEST, index));
+    }
+    properties.push(Property::new(property::PLATFORM, &image.platform));
+    // Layer order is meaningful, so the diffIDs keep it instead of being sorted.
+    properties.extend(
+        image
+            .diff_ids
+            .iter()
+            .map(|diff_id| Property::new(property::DIFF_ID, diff_id)),
+    );
+    component.properties = Some(Properties(properties));
+    (bom_ref, component)
+}
+
+/// The `operating-system` component, named so that Dependency-Track's Trivy analyzer pairs
+/// it with the OS packages' `distro` qualifier (`<name>-<version>`), and its bom-ref.
+fn os_component(distro: &Distro, os: &OsRelease) -> (String, Component) {
+    let bom_ref = match &distro.version {
+        Some(version) => format!("os:{}-{version}", distro.family),
+        None => format!("os:{}", distro.family),
+    };
+    let mut component = Component::new(
+        Classification::OperatingSystem,
+        &distro.family,
+        "",
+        Some(bom_ref.clone()),
+    );
+    component.version = distro.version.as_deref().map(NormalizedString::new);
+    component.description = os
+        .pretty_name
+        .as_deref()
+        .filter(|name| !name.trim().is_empty())
+        .map(NormalizedString::new);
+    if let Some(id) = os.id.as_deref() {
+        component.properties = Some(Properties(vec![Property::new(property::OS_ID, id)]));
+    }
+    (bom_ref, component)
+}
+
+/// One package's component and its bom-ref. A package whose purl cannot be built (no
+/// name) is kept, without a purl, rather than failing the whole image.
+fn package_component(found: &FoundPackage, distro: Option<&Distro>) -> (String, Component) {
+    let package = &found.package;
+    let purl = purl::build(package, distro).ok();
+    let identity = purl.as_ref().map(ToString::to_string).unwrap_or_else(|| {
+        format!(
+            "{:?}/{}@{}",
+            package.ecosystem,
+            package.name,
+            package.full_version()
+        )
+    });
+    let id = package_id(&identity, found);
+    // Like syft: the purl plus a `package-id` qualifier, unique per location and stable
+    // across runs.
+    let bom_ref = match purl.clone() {
+        Some(mut with_id) => match with_id.add_qualifier("package-id", id.clone()) {
+            Ok(with_id) => with_id.to_string(),
+            Err(_) => format!("nodebom-package-{id}"),
+        },
+        None => format!("nodebom-package-{id}"),
+    };
+
+    let mut component = Component::new(
+        Classification::Library,
+        &package.name,
+        "",
+        Some(bom_ref.clone()),
+    );
+    let version = package.full_version();
+    component.version = (!version.is_empty()).then(|| NormalizedString::new(&version));
+    component.purl = purl.and_then(|p| p.to_string().parse::<Purl>().ok());
+    component.licenses = licenses(&package.licenses);
+    component.properties = Some(Properties(package_properties(found, distro)));
+    (bom_ref, component)
+}
+
+/// A short, stable id for one package found at one place.
+fn package_id(identity: &str, found: &FoundPackage) -> String {
+    let mut hasher = Sha256::new();
+    for part in [
+        identity,
+        &found.layer_diff_id,
+        &found.path,
+        &found.cataloger,
+    ] {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    hex::encode(&hasher.finalize()[..8])
+}
+
+/// A package's properties, sorted by name then value.
+fn package_properties(found: &FoundPackage, distro: Option<&Distro>) -> Vec<Property> {
+    let package = &found.package;
+    let mut properties: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut add = |name: &str, value: String| {
+        if !value.is_empty() {
+            properties.insert((name.to_string(), value));
+        }
+    };
+    add(property::CATALOGER, found.cataloger.clone());
+    add(property::LAYER_DIFF_ID, found.layer_diff_id.clone());
+    add(property::PATH, found.path.clone());
+    for (key, value) in &package.properties {
+        add(&format!("{}{key}", property::PACKAGE_PREFIX), value.clone());
+    }
+
+    // Trivy's package types: the OS family for OS packages (only meaningful when the OS is
+    // known), the analyzer's name for language packages.
+    let pkg_type = match package.ecosystem {
+        Ecosystem::Deb | Ecosystem::Apk | Ecosystem::Rpm => distro.map(|d| d.family.clone()),
+        Ecosystem::Python => Some("python-pkg".to_string()),
+        Ecosystem::Npm => Some("node-pkg".to_string()),
+        Ecosystem::Go => Some("gobinary".to_string()),
+    };
+    if let Some(pkg_type) = pkg_type {
+        add(property::TRIVY_PKG_TYPE, pkg_type);
+    }
+    if let Some(source) = Source::of(package) {
+        add(property::TRIVY_SRC_NAME, source.name);
+        add(property::TRIVY_SRC_VERSION, source.version);
+        add(
+            property::TRIVY_SRC_RELEASE,
+            source.release.unwrap_or_default(),
+        );
+        // Trivy leaves out a zero epoch.
+        if let Some(epoch) = source.epoch.filter(|&epoch| epoch != 0) {
+            add(property::TRIVY_SRC_EPOCH, epoch.to_string());
+        }
+    }
+
+    properties
+        .into_iter()
+        .map(|(name, value)| Property::new(name, &value))
+        .collect()
+}
+
+/// CycloneDX licences of a package. CycloneDX 1.5 takes either a list of licences (SPDX id
+/// or name) or a single SPDX expression, so: SPDX ids as ids, other text as names, and
+/// compound expressions as one expression when they are all there is, else as names.
+fn licenses(values: &[String]) -> Option<Licenses> {
+    let values: BTreeSet<&str> = values
+        .iter()
+        .map(|value| value.trim())
+        .filter(|value| !value.is_empty())
+        .collect();
+
+    let mut listed = Vec::new();
+    let mut expressions = Vec::new();
+    for value in values {
+        if SpdxIdentifier::try_from(value.to_string()).is_ok() {
+            listed.push(LicenseChoice::License(License::license_id(value)));
+        } else if SpdxExpression::try_from(value.to_string()).is_ok() {
+            expressions.push(value);
+        } else {
+            listed.push(LicenseChoice::License(License::named_license(value)));
+        }
+    }
+
+    let choices = if expressions.is_empty() {
+        listed
+    } else if listed.is_empty() {
+        // Several declared expressions all apply, as syft reads them.
+        let combined = match expressions.as_slice() {
+            [single] => single.to_string(),
+            many => many
+                .iter()
+                .map(|e| format!("({e})"))
+                .collect::<Vec<_>>()
+                .join(" AND "),
+        };
+        match SpdxExpression::try_from(combined) {
+            Ok(expression) => vec![LicenseChoice::Expression(expression)],
+            Err(_) => named(expressions),
+        }
+    } else {
+        listed.extend(named(expressions));
+        listed
+    };
+    (!choices.is_empty()).then_some(Licenses(choices))
+}
+
+fn named(values: Vec<&str>) -> Vec<LicenseChoice> {
+    values
+        .into_iter()
+        .map(|value| LicenseChoice::License(License::named_license(value)))
+        .collect()
+}
