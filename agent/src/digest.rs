@@ -16,6 +16,8 @@ pub fn verify(bytes: &[u8], expected: &str) -> Result<(), String> {
     if actual == expected {
         Ok(())
     } else {
-        Err(format!("content does not match its digest {expected} (got {actual})"))
+        Err(format!(
+            "content does not match its digest {expected} (got {actual})"
+        ))
     }
 }

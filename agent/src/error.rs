@@ -11,14 +11,23 @@ pub enum Error {
     ImageNotFound { image: String, namespace: String },
     #[error("image {image}: {message}")]
     Image { image: String, message: String },
-    #[error("image {image}: content {digest} is not on this node ({message}); nodebom never pulls")]
-    ContentMissing { image: String, digest: String, message: String },
+    #[error(
+        "image {image}: content {digest} is not on this node ({message}); nodebom never pulls"
+    )]
+    ContentMissing {
+        image: String,
+        digest: String,
+        message: String,
+    },
     #[error("layer {diff_id}: {message}")]
     Layer { diff_id: String, message: String },
     #[error("layer {diff_id}: limit exceeded: {limit}")]
     LimitExceeded { diff_id: String, limit: String },
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("SBOM: {0}")]
     Sbom(String),
 }

@@ -44,7 +44,11 @@ enum Command {
 #[derive(Args)]
 struct ScanArgs {
     /// containerd's gRPC socket.
-    #[arg(long, env = "CONTAINERD_ADDRESS", default_value = "/run/containerd/containerd.sock")]
+    #[arg(
+        long,
+        env = "CONTAINERD_ADDRESS",
+        default_value = "/run/containerd/containerd.sock"
+    )]
     socket: String,
     /// containerd namespace (Kubernetes uses k8s.io).
     #[arg(long, env = "CONTAINERD_NAMESPACE", default_value = "k8s.io")]
@@ -179,12 +183,18 @@ async fn scan(args: ScanArgs) -> anyhow::Result<()> {
             .with_context(|| format!("building the SBOM of {reference}"))?;
         match (&args.output, to_dir) {
             (Some(dir), true) => {
-                let name = format!("{}.cdx.json", outcome.image.manifest_digest.replace(':', "-"));
+                let name = format!(
+                    "{}.cdx.json",
+                    outcome.image.manifest_digest.replace(':', "-")
+                );
                 write_atomically(&dir.join(name), &bom)?;
             }
             (Some(path), false) => {
                 let path = if path.is_dir() {
-                    path.join(format!("{}.cdx.json", outcome.image.manifest_digest.replace(':', "-")))
+                    path.join(format!(
+                        "{}.cdx.json",
+                        outcome.image.manifest_digest.replace(':', "-")
+                    ))
                 } else {
                     path.clone()
                 };
@@ -202,19 +212,28 @@ async fn scan(args: ScanArgs) -> anyhow::Result<()> {
         info!(images = written.len(), failed = failed.len(), "done");
     }
     if !failed.is_empty() {
-        bail!("{} of {} images could not be scanned: {}", failed.len(), references.len(), failed.join(", "));
+        bail!(
+            "{} of {} images could not be scanned: {}",
+            failed.len(),
+            references.len(),
+            failed.join(", ")
+        );
     }
     Ok(())
 }
 
 /// Writes through a temporary file in the same directory, so readers never see half a file.
 fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let file_name = path
         .file_name()
         .with_context(|| format!("{} is not a file path", path.display()))?;
     let temporary = dir.join(format!(".{}.tmp", file_name.to_string_lossy()));
-    std::fs::write(&temporary, bytes).with_context(|| format!("writing {}", temporary.display()))?;
+    std::fs::write(&temporary, bytes)
+        .with_context(|| format!("writing {}", temporary.display()))?;
     std::fs::rename(&temporary, path).with_context(|| format!("renaming to {}", path.display()))?;
     Ok(())
 }

@@ -56,7 +56,12 @@ pub struct Scanner {
 }
 
 impl Scanner {
-    pub fn new(client: Containerd, cache: Arc<dyn LayerCache>, limits: Limits, platform: Platform) -> Self {
+    pub fn new(
+        client: Containerd,
+        cache: Arc<dyn LayerCache>,
+        limits: Limits,
+        platform: Platform,
+    ) -> Self {
         Scanner {
             client,
             catalogers: Arc::new(crate::catalog::all()),
@@ -88,7 +93,8 @@ impl Scanner {
         info!(layers = count, cached, platform = %image.platform, "scanning image");
 
         if analyses.iter().any(Option::is_none) {
-            self.read_from_snapshots(&image, &mut analyses, &mut origins).await;
+            self.read_from_snapshots(&image, &mut analyses, &mut origins)
+                .await;
         }
         for index in 0..count {
             if analyses[index].is_some() {
@@ -128,12 +134,21 @@ impl Scanner {
         origins: &mut [LayerOrigin],
     ) {
         let snapshotter = image.snapshotter.as_deref().unwrap_or("overlayfs");
-        if LAZY_SNAPSHOTTERS.iter().any(|lazy| snapshotter.contains(lazy)) {
-            info!(snapshotter, "lazy snapshotter: not reading snapshots, which could trigger a pull");
+        if LAZY_SNAPSHOTTERS
+            .iter()
+            .any(|lazy| snapshotter.contains(lazy))
+        {
+            info!(
+                snapshotter,
+                "lazy snapshotter: not reading snapshots, which could trigger a pull"
+            );
             return;
         }
         if !DIFF_DIR_SNAPSHOTTERS.contains(&snapshotter) {
-            debug!(snapshotter, "snapshotter has no per-layer directories; reading blobs");
+            debug!(
+                snapshotter,
+                "snapshotter has no per-layer directories; reading blobs"
+            );
             return;
         }
         let chain = image::chain_ids(&image.diff_ids);
@@ -159,7 +174,10 @@ impl Scanner {
         let key = format!("nodebom-view-{}", uuid::Uuid::new_v4());
         match self.client.view(snapshotter, &key, top, &lease).await {
             Ok(mounts) => match layer_dirs(&mounts, image.diff_ids.len()) {
-                Ok(dirs) => self.analyse_snapshot_dirs(image, dirs, analyses, origins).await,
+                Ok(dirs) => {
+                    self.analyse_snapshot_dirs(image, dirs, analyses, origins)
+                        .await
+                }
                 Err(message) => warn!(%message, "unexpected snapshot mounts; reading blobs"),
             },
             Err(e) => warn!(error = %e, "cannot create snapshot view; reading blobs"),
@@ -219,10 +237,15 @@ impl Scanner {
         }
     }
 
-    async fn read_from_blob(&self, image: &ResolvedImage, index: usize) -> Result<Arc<LayerAnalysis>> {
+    async fn read_from_blob(
+        &self,
+        image: &ResolvedImage,
+        index: usize,
+    ) -> Result<Arc<LayerAnalysis>> {
         let diff_id = image.diff_ids[index].clone();
         let descriptor = image.layers[index].clone();
-        let span = info_span!("layer", layer = %diff_id, index = index + 1, of = image.diff_ids.len());
+        let span =
+            info_span!("layer", layer = %diff_id, index = index + 1, of = image.diff_ids.len());
         let started = Instant::now();
         let Some(mut stream) = self.client.read_blob(&descriptor.digest).await? else {
             return Err(Error::ContentMissing {
@@ -310,7 +333,10 @@ fn layer_dirs(mounts: &[Mount], expected: usize) -> std::result::Result<Vec<Path
         other => return Err(format!("mount type {other:?}")),
     };
     if dirs.len() != expected {
-        return Err(format!("{} layer directories for {expected} layers", dirs.len()));
+        return Err(format!(
+            "{} layer directories for {expected} layers",
+            dirs.len()
+        ));
     }
     if let Some(relative) = dirs.iter().find(|d| !d.is_absolute()) {
         return Err(format!("relative layer directory {}", relative.display()));
@@ -369,9 +395,20 @@ mod tests {
 
     #[test]
     fn overlay_lowerdirs_are_returned_bottom_first() {
-        let m = mount("overlay", "overlay", &["ro", "lowerdir=/s/3/fs:/s/2/fs:/s/1/fs"]);
+        let m = mount(
+            "overlay",
+            "overlay",
+            &["ro", "lowerdir=/s/3/fs:/s/2/fs:/s/1/fs"],
+        );
         let dirs = layer_dirs(&[m], 3).unwrap();
-        assert_eq!(dirs, vec![PathBuf::from("/s/1/fs"), PathBuf::from("/s/2/fs"), PathBuf::from("/s/3/fs")]);
+        assert_eq!(
+            dirs,
+            vec![
+                PathBuf::from("/s/1/fs"),
+                PathBuf::from("/s/2/fs"),
+                PathBuf::from("/s/3/fs")
+            ]
+        );
     }
 
     #[test]
@@ -384,7 +421,11 @@ mod tests {
     fn layer_count_mismatch_and_writable_mounts_are_refused() {
         let m = mount("overlay", "overlay", &["lowerdir=/a:/b"]);
         assert!(layer_dirs(&[m], 3).is_err());
-        let m = mount("overlay", "overlay", &["lowerdir=/a", "upperdir=/u", "workdir=/w"]);
+        let m = mount(
+            "overlay",
+            "overlay",
+            &["lowerdir=/a", "upperdir=/u", "workdir=/w"],
+        );
         assert!(layer_dirs(&[m], 1).is_err());
         let m = mount("overlay", "overlay", &["lowerdir=rel"]);
         assert!(layer_dirs(&[m], 1).is_err());

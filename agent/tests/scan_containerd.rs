@@ -5,12 +5,15 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::Arc;
 
 use nodebom_e2e::{oci, BuiltImage, ContainerdDaemon, Entry, ImageSpec, Layer};
 use serde_json::Value;
 
 fn fixture(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("src/catalog").join(path)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("src/catalog")
+        .join(path)
 }
 
 fn read_fixture(path: &str) -> String {
@@ -47,14 +50,27 @@ fn packages(bom: &Value) -> BTreeSet<(String, String, String)> {
         .filter(|c| c["type"] != "operating-system")
         .map(|c| {
             let purl = c["purl"].as_str().unwrap();
-            let kind = purl.trim_start_matches("pkg:").split('/').next().unwrap().to_string();
-            (kind, c["name"].as_str().unwrap().to_string(), c["version"].as_str().unwrap().to_string())
+            let kind = purl
+                .trim_start_matches("pkg:")
+                .split('/')
+                .next()
+                .unwrap()
+                .to_string();
+            (
+                kind,
+                c["name"].as_str().unwrap().to_string(),
+                c["version"].as_str().unwrap().to_string(),
+            )
         })
         .collect()
 }
 
 fn names_of(bom: &Value, kind: &str) -> BTreeSet<String> {
-    packages(bom).into_iter().filter(|(k, _, _)| k == kind).map(|(_, n, _)| n).collect()
+    packages(bom)
+        .into_iter()
+        .filter(|(k, _, _)| k == kind)
+        .map(|(_, n, _)| n)
+        .collect()
 }
 
 /// Installed package names of a dpkg status file, read the simple way dpkg-query does.
@@ -87,17 +103,36 @@ fn debian_app_image() -> (ImageSpec, String) {
         layers: vec![
             Layer::gzip(vec![
                 Entry::tree(fixture("os/testdata/debian-12"), "/"),
-                Entry::Symlink { path: "/etc/os-release".into(), target: "../usr/lib/os-release".into() },
+                Entry::Symlink {
+                    path: "/etc/os-release".into(),
+                    target: "../usr/lib/os-release".into(),
+                },
                 Entry::file("/var/lib/dpkg/status", status.clone()),
             ]),
             Layer::zstd(vec![
-                Entry::tree(fixture("python/testdata/usr/local/lib/python3.11/site-packages"), "/usr/local/lib/python3.11/site-packages"),
-                Entry::tree(fixture("npm/testdata/usr/src/app/node_modules"), "/app/node_modules"),
-                Entry::executable("/usr/local/bin/hello", std::fs::read(fixture("golang/testdata/usr/local/bin/hello")).unwrap()),
+                Entry::tree(
+                    fixture("python/testdata/usr/local/lib/python3.11/site-packages"),
+                    "/usr/local/lib/python3.11/site-packages",
+                ),
+                Entry::tree(
+                    fixture("npm/testdata/usr/src/app/node_modules"),
+                    "/app/node_modules",
+                ),
+                Entry::executable(
+                    "/usr/local/bin/hello",
+                    std::fs::read(fixture("golang/testdata/usr/local/bin/hello")).unwrap(),
+                ),
             ]),
             Layer::plain(vec![
-                Entry::Whiteout { path: format!("/usr/local/lib/python3.11/site-packages/{}", doomed_dist_info()) },
-                Entry::Opaque { dir: format!("/app/node_modules/{}", doomed_npm_dir()) },
+                Entry::Whiteout {
+                    path: format!(
+                        "/usr/local/lib/python3.11/site-packages/{}",
+                        doomed_dist_info()
+                    ),
+                },
+                Entry::Opaque {
+                    dir: format!("/app/node_modules/{}", doomed_npm_dir()),
+                },
                 Entry::file("/var/lib/dpkg/status", status_without(&status, &purged)),
             ]),
         ],
@@ -108,11 +143,13 @@ fn debian_app_image() -> (ImageSpec, String) {
 
 /// The first dist-info directory of the Python fixture: deleted by the last layer.
 fn doomed_dist_info() -> String {
-    let mut dirs: Vec<String> = std::fs::read_dir(fixture("python/testdata/usr/local/lib/python3.11/site-packages"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".dist-info"))
-        .collect();
+    let mut dirs: Vec<String> = std::fs::read_dir(fixture(
+        "python/testdata/usr/local/lib/python3.11/site-packages",
+    ))
+    .unwrap()
+    .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+    .filter(|n| n.ends_with(".dist-info"))
+    .collect();
     dirs.sort();
     dirs.remove(0)
 }
@@ -179,13 +216,23 @@ fn assert_debian_app_bom(bom: &Value, built: &BuiltImage, purged: &str) {
     }
     let doomed_name = metadata_field(&site.join(&doomed).join("METADATA"), "Name");
     let python = names_of(bom, "pypi");
-    assert!(!python.contains(&doomed_name), "{doomed_name} was deleted by a later layer");
+    assert!(
+        !python.contains(&doomed_name),
+        "{doomed_name} was deleted by a later layer"
+    );
     assert_eq!(python, expected_python);
 
     let npm = names_of(bom, "npm");
-    let doomed_npm: Value =
-        serde_json::from_str(&read_fixture(&format!("npm/testdata/usr/src/app/node_modules/{}/package.json", doomed_npm_dir()))).unwrap();
-    assert!(!npm.contains(doomed_npm["name"].as_str().unwrap()), "opaque dir hides {}", doomed_npm["name"]);
+    let doomed_npm: Value = serde_json::from_str(&read_fixture(&format!(
+        "npm/testdata/usr/src/app/node_modules/{}/package.json",
+        doomed_npm_dir()
+    )))
+    .unwrap();
+    assert!(
+        !npm.contains(doomed_npm["name"].as_str().unwrap()),
+        "opaque dir hides {}",
+        doomed_npm["name"]
+    );
     assert!(!npm.is_empty());
 
     let go = names_of(bom, "golang");
@@ -193,7 +240,12 @@ fn assert_debian_app_bom(bom: &Value, built: &BuiltImage, purged: &str) {
     assert!(go.contains("example.com/greet"), "{go:?}");
 
     let diff_ids: BTreeSet<&str> = built.diff_ids.iter().map(String::as_str).collect();
-    for c in bom["components"].as_array().unwrap().iter().filter(|c| c["type"] != "operating-system") {
+    for c in bom["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["type"] != "operating-system")
+    {
         let layer = c["properties"]
             .as_array()
             .unwrap()
@@ -201,7 +253,10 @@ fn assert_debian_app_bom(bom: &Value, built: &BuiltImage, purged: &str) {
             .find(|p| p["name"] == "nodebom:layer_diff_id")
             .map(|p| p["value"].as_str().unwrap())
             .unwrap();
-        assert!(diff_ids.contains(layer), "{layer} is not a layer of the image");
+        assert!(
+            diff_ids.contains(layer),
+            "{layer} is not a layer of the image"
+        );
     }
 }
 
@@ -242,7 +297,11 @@ fn multi_platform_index_resolves_to_the_manifest_present_on_the_node() {
         built.config_digest.clone(),
     ] {
         let bom = scan_ok(&daemon, &["--platform", "linux/amd64", &reference]);
-        assert_eq!(bom["metadata"]["component"]["version"], built.manifest_digest.as_str(), "{reference}");
+        assert_eq!(
+            bom["metadata"]["component"]["version"],
+            built.manifest_digest.as_str(),
+            "{reference}"
+        );
         assert!(!names_of(&bom, "apk").is_empty(), "{reference}");
         let purl = bom["components"]
             .as_array()
@@ -273,13 +332,21 @@ fn rpm_image_reports_redhat_purls_with_epoch() {
     };
     let built = build_and_import(&daemon, &spec, true);
     let bom = scan_ok(&daemon, &[&built.name]);
-    let purls: Vec<&str> = bom["components"].as_array().unwrap().iter().filter_map(|c| c["purl"].as_str()).collect();
+    let purls: Vec<&str> = bom["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["purl"].as_str())
+        .collect();
     assert!(!purls.is_empty());
     for purl in &purls {
         assert!(purl.starts_with("pkg:rpm/redhat/"), "{purl}");
         assert!(purl.contains("distro=redhat-9"), "{purl}");
     }
-    assert!(purls.iter().any(|p| p.contains("epoch=")), "the fixture has a package with an epoch: {purls:?}");
+    assert!(
+        purls.iter().any(|p| p.contains("epoch=")),
+        "the fixture has a package with an epoch: {purls:?}"
+    );
 }
 
 #[test]
@@ -299,7 +366,11 @@ fn several_images_and_all_write_one_file_per_manifest_digest() {
     let out = tempfile::tempdir().unwrap();
     let dir = out.path().join("sboms");
     let output = agent(&daemon, &["--all", "--output", dir.to_str().unwrap()]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let mut files: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -310,12 +381,18 @@ fn several_images_and_all_write_one_file_per_manifest_digest() {
         .map(|b| format!("{}.cdx.json", b.manifest_digest.replace(':', "-")))
         .collect();
     expected.sort();
-    assert_eq!(files, expected, "one file per digest, although each image has several names");
+    assert_eq!(
+        files, expected,
+        "one file per digest, although each image has several names"
+    );
     for built in [&first, &second] {
         let name = format!("{}.cdx.json", built.manifest_digest.replace(':', "-"));
         let bom: Value = serde_json::from_slice(&std::fs::read(dir.join(name)).unwrap()).unwrap();
         assert_eq!(bom["specVersion"], "1.5");
-        assert_eq!(bom["metadata"]["component"]["version"], built.manifest_digest.as_str());
+        assert_eq!(
+            bom["metadata"]["component"]["version"],
+            built.manifest_digest.as_str()
+        );
     }
 
     let output = agent(&daemon, &["--spec", "1.6", &first.name]);
@@ -329,14 +406,22 @@ fn unknown_image_is_a_clear_error() {
     let output = agent(&daemon, &["docker.io/library/nope:1"]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("docker.io/library/nope:1") && stderr.contains("not found"), "{stderr}");
+    assert!(
+        stderr.contains("docker.io/library/nope:1") && stderr.contains("not found"),
+        "{stderr}"
+    );
     assert!(output.stdout.is_empty());
 }
 
 #[test]
 fn unreachable_socket_is_a_clear_error() {
     let output = Command::new(env!("CARGO_BIN_EXE_nodebom-agent"))
-        .args(["scan", "--socket", "/nonexistent/containerd.sock", "docker.io/library/nginx:1"])
+        .args([
+            "scan",
+            "--socket",
+            "/nonexistent/containerd.sock",
+            "docker.io/library/nginx:1",
+        ])
         .output()
         .unwrap();
     assert!(!output.status.success());
@@ -349,7 +434,10 @@ fn image_whose_layers_are_nowhere_on_the_node_fails_without_pulling() {
     let daemon = ContainerdDaemon::start().unwrap();
     let spec = ImageSpec {
         name: "docker.io/nodebom/gone:1".into(),
-        layers: vec![Layer::gzip(vec![Entry::tree(fixture("os/testdata/alpine-3.20"), "/")])],
+        layers: vec![Layer::gzip(vec![Entry::tree(
+            fixture("os/testdata/alpine-3.20"),
+            "/",
+        )])],
         multi_platform: false,
     };
     let built = build_and_import(&daemon, &spec, false);
@@ -357,7 +445,81 @@ fn image_whose_layers_are_nowhere_on_the_node_fails_without_pulling() {
     let output = agent(&daemon, &[&built.name]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains(&built.layer_digests[0]) && stderr.contains("never pulls"), "{stderr}");
-    let content = String::from_utf8_lossy(&daemon.ctr(&["content", "ls", "-q"]).unwrap().stdout).into_owned();
-    assert!(!content.contains(&built.layer_digests[0]), "nothing was fetched");
+    assert!(
+        stderr.contains(&built.layer_digests[0]) && stderr.contains("never pulls"),
+        "{stderr}"
+    );
+    let content =
+        String::from_utf8_lossy(&daemon.ctr(&["content", "ls", "-q"]).unwrap().stdout).into_owned();
+    assert!(
+        !content.contains(&built.layer_digests[0]),
+        "nothing was fetched"
+    );
+}
+
+#[test]
+fn second_image_sharing_the_base_layer_reads_only_its_own_layers() {
+    use nodebom_agent::analysis::cache::MemoryLayerCache;
+    use nodebom_agent::containerd::Containerd;
+    use nodebom_agent::image::Platform;
+    use nodebom_agent::layers::Limits;
+    use nodebom_agent::scan::{LayerOrigin, Scanner};
+
+    let daemon = ContainerdDaemon::start().unwrap();
+    let base = Layer::gzip(vec![
+        Entry::tree(fixture("os/testdata/debian-12"), "/"),
+        Entry::tree(fixture("dpkg/testdata/var"), "/var"),
+    ]);
+    let first = ImageSpec {
+        name: "docker.io/nodebom/first:1".into(),
+        layers: vec![
+            base.clone(),
+            Layer::gzip(vec![Entry::tree(fixture("python/testdata/usr"), "/usr")]),
+        ],
+        multi_platform: false,
+    };
+    let second = ImageSpec {
+        name: "docker.io/nodebom/second:1".into(),
+        layers: vec![
+            base,
+            Layer::zstd(vec![Entry::tree(fixture("npm/testdata/usr"), "/usr")]),
+        ],
+        multi_platform: false,
+    };
+    let first = build_and_import(&daemon, &first, false);
+    let second = build_and_import(&daemon, &second, true);
+    assert_eq!(
+        first.diff_ids[0], second.diff_ids[0],
+        "the base layer is shared"
+    );
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let client = Containerd::connect(daemon.socket().to_str().unwrap(), "k8s.io")
+            .await
+            .unwrap();
+        let scanner = Scanner::new(
+            client,
+            Arc::new(MemoryLayerCache::new(16)),
+            Limits::default(),
+            Platform::host(),
+        );
+        let a = scanner.scan(&first.name).await.unwrap();
+        assert_eq!(a.origins, vec![LayerOrigin::Blob, LayerOrigin::Blob]);
+        let b = scanner.scan(&second.name).await.unwrap();
+        assert_eq!(b.origins, vec![LayerOrigin::Cache, LayerOrigin::Snapshot]);
+        let debs = |o: &nodebom_agent::scan::ScanOutcome| {
+            o.contents
+                .packages
+                .iter()
+                .filter(|p| p.package.ecosystem.is_os())
+                .count()
+        };
+        assert!(debs(&a) > 0);
+        assert_eq!(
+            debs(&a),
+            debs(&b),
+            "the cached base layer gives the same packages"
+        );
+    });
 }

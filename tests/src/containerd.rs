@@ -80,7 +80,8 @@ impl ContainerdDaemon {
     }
 
     fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(self.dir.path().join("containerd.log")).unwrap_or_default();
+        let log =
+            std::fs::read_to_string(self.dir.path().join("containerd.log")).unwrap_or_default();
         let lines: Vec<&str> = log.lines().collect();
         lines[lines.len().saturating_sub(20)..].join("\n")
     }
@@ -127,8 +128,14 @@ impl ContainerdDaemon {
     }
 
     fn import_with(&self, image: &crate::BuiltImage, unpack: bool) -> Result<()> {
-        let archive = image.archive.to_str().context("archive path is not UTF-8")?;
-        let repository = image.name.rsplit_once(':').map_or(image.name.as_str(), |(repo, _)| repo);
+        let archive = image
+            .archive
+            .to_str()
+            .context("archive path is not UTF-8")?;
+        let repository = image
+            .name
+            .rsplit_once(':')
+            .map_or(image.name.as_str(), |(repo, _)| repo);
         let mut args = vec!["images", "import", "--digests", "--base-name", repository];
         if unpack {
             args.extend(["--snapshotter", "overlayfs"]);
@@ -145,7 +152,8 @@ impl ContainerdDaemon {
         let mut args = vec!["content", "rm"];
         args.extend(digests.iter().map(String::as_str));
         self.ctr(&args)?;
-        let listed = String::from_utf8_lossy(&self.ctr(&["content", "ls", "-q"])?.stdout).into_owned();
+        let listed =
+            String::from_utf8_lossy(&self.ctr(&["content", "ls", "-q"])?.stdout).into_owned();
         if let Some(left) = digests.iter().find(|d| listed.contains(d.as_str())) {
             bail!("blob {left} is still in the content store after `ctr content rm`");
         }

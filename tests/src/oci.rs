@@ -11,29 +11,59 @@ use sha2::{Digest, Sha256};
 #[derive(Debug, Clone)]
 pub enum Entry {
     /// A regular file with the given content and permission bits.
-    File { path: String, data: Vec<u8>, mode: u32 },
-    Dir { path: String },
-    Symlink { path: String, target: String },
-    Hardlink { path: String, target: String },
+    File {
+        path: String,
+        data: Vec<u8>,
+        mode: u32,
+    },
+    Dir {
+        path: String,
+    },
+    Symlink {
+        path: String,
+        target: String,
+    },
+    Hardlink {
+        path: String,
+        target: String,
+    },
     /// OCI whiteout `.wh.<name>`: deletes `path` from lower layers.
-    Whiteout { path: String },
+    Whiteout {
+        path: String,
+    },
     /// OCI opaque marker `.wh..wh..opq`: hides lower layers' children of `dir`.
-    Opaque { dir: String },
+    Opaque {
+        dir: String,
+    },
     /// Every file, directory and symlink below a host directory, placed under `dest`.
-    Tree { source: PathBuf, dest: String },
+    Tree {
+        source: PathBuf,
+        dest: String,
+    },
 }
 
 impl Entry {
     pub fn file(path: &str, data: impl Into<Vec<u8>>) -> Self {
-        Entry::File { path: path.into(), data: data.into(), mode: 0o644 }
+        Entry::File {
+            path: path.into(),
+            data: data.into(),
+            mode: 0o644,
+        }
     }
 
     pub fn executable(path: &str, data: impl Into<Vec<u8>>) -> Self {
-        Entry::File { path: path.into(), data: data.into(), mode: 0o755 }
+        Entry::File {
+            path: path.into(),
+            data: data.into(),
+            mode: 0o755,
+        }
     }
 
     pub fn tree(source: impl Into<PathBuf>, dest: &str) -> Self {
-        Entry::Tree { source: source.into(), dest: dest.into() }
+        Entry::Tree {
+            source: source.into(),
+            dest: dest.into(),
+        }
     }
 }
 
@@ -54,15 +84,24 @@ pub struct Layer {
 
 impl Layer {
     pub fn gzip(entries: Vec<Entry>) -> Self {
-        Layer { entries, compression: Compression::Gzip }
+        Layer {
+            entries,
+            compression: Compression::Gzip,
+        }
     }
 
     pub fn zstd(entries: Vec<Entry>) -> Self {
-        Layer { entries, compression: Compression::Zstd }
+        Layer {
+            entries,
+            compression: Compression::Zstd,
+        }
     }
 
     pub fn plain(entries: Vec<Entry>) -> Self {
-        Layer { entries, compression: Compression::None }
+        Layer {
+            entries,
+            compression: Compression::None,
+        }
     }
 }
 
@@ -100,15 +139,23 @@ pub fn build(spec: &ImageSpec, out_dir: &Path) -> Result<BuiltImage> {
         diff_ids.push(digest(&tar));
         let (blob, media_type) = match layer.compression {
             Compression::Gzip => {
-                let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                let mut encoder =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
                 encoder.write_all(&tar)?;
-                (encoder.finish()?, "application/vnd.oci.image.layer.v1.tar+gzip")
+                (
+                    encoder.finish()?,
+                    "application/vnd.oci.image.layer.v1.tar+gzip",
+                )
             }
-            Compression::Zstd => (zstd::encode_all(tar.as_slice(), 3)?, "application/vnd.oci.image.layer.v1.tar+zstd"),
+            Compression::Zstd => (
+                zstd::encode_all(tar.as_slice(), 3)?,
+                "application/vnd.oci.image.layer.v1.tar+zstd",
+            ),
             Compression::None => (tar, "application/vnd.oci.image.layer.v1.tar"),
         };
         let blob_digest = digest(&blob);
-        layer_descriptors.push(json!({"mediaType": media_type, "digest": blob_digest, "size": blob.len()}));
+        layer_descriptors
+            .push(json!({"mediaType": media_type, "digest": blob_digest, "size": blob.len()}));
         layer_digests.push(blob_digest.clone());
         blobs.push((blob_digest, blob));
     }
@@ -130,8 +177,13 @@ pub fn build(spec: &ImageSpec, out_dir: &Path) -> Result<BuiltImage> {
     let manifest_digest = digest(&manifest);
     blobs.push((manifest_digest.clone(), manifest.clone()));
 
-    let tag = spec.name.rsplit_once(':').map(|(_, t)| t).unwrap_or("latest");
-    let annotations = json!({"io.containerd.image.name": spec.name, "org.opencontainers.image.ref.name": tag});
+    let tag = spec
+        .name
+        .rsplit_once(':')
+        .map(|(_, t)| t)
+        .unwrap_or("latest");
+    let annotations =
+        json!({"io.containerd.image.name": spec.name, "org.opencontainers.image.ref.name": tag});
     let mut index_digest = None;
     let top = if spec.multi_platform {
         let absent_arm64 = digest(b"arm64 manifest that is not on this node");
@@ -158,7 +210,12 @@ pub fn build(spec: &ImageSpec, out_dir: &Path) -> Result<BuiltImage> {
     let file_name = format!("{}.oci.tar", spec.name.replace(['/', ':', '@'], "_"));
     let archive = out_dir.join(file_name);
     let mut builder = tar::Builder::new(std::fs::File::create(&archive)?);
-    append_bytes(&mut builder, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#, 0o644)?;
+    append_bytes(
+        &mut builder,
+        "oci-layout",
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+        0o644,
+    )?;
     append_bytes(&mut builder, "index.json", &index_json, 0o644)?;
     for (blob_digest, data) in &blobs {
         let hex = blob_digest.trim_start_matches("sha256:");
@@ -187,13 +244,19 @@ fn layer_tar(layer: &Layer) -> Result<Vec<u8>> {
         match entry {
             Entry::File { path, data, mode } => append_bytes(&mut builder, path, data, *mode)?,
             Entry::Dir { path } => append_dir(&mut builder, path)?,
-            Entry::Symlink { path, target } => append_link(&mut builder, path, target, tar::EntryType::Symlink)?,
-            Entry::Hardlink { path, target } => append_link(&mut builder, path, target, tar::EntryType::Link)?,
+            Entry::Symlink { path, target } => {
+                append_link(&mut builder, path, target, tar::EntryType::Symlink)?
+            }
+            Entry::Hardlink { path, target } => {
+                append_link(&mut builder, path, target, tar::EntryType::Link)?
+            }
             Entry::Whiteout { path } => {
                 let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
                 append_bytes(&mut builder, &format!("{dir}/.wh.{name}"), b"", 0o644)?;
             }
-            Entry::Opaque { dir } => append_bytes(&mut builder, &format!("{dir}/.wh..wh..opq"), b"", 0o644)?,
+            Entry::Opaque { dir } => {
+                append_bytes(&mut builder, &format!("{dir}/.wh..wh..opq"), b"", 0o644)?
+            }
             Entry::Tree { source, dest } => append_tree(&mut builder, source, dest)?,
         }
     }
@@ -215,7 +278,12 @@ fn header(kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
     header
 }
 
-fn append_bytes(builder: &mut tar::Builder<impl Write>, path: &str, data: &[u8], mode: u32) -> Result<()> {
+fn append_bytes(
+    builder: &mut tar::Builder<impl Write>,
+    path: &str,
+    data: &[u8],
+    mode: u32,
+) -> Result<()> {
     let mut header = header(tar::EntryType::Regular, mode, data.len() as u64);
     builder
         .append_data(&mut header, tar_path(path), data)
@@ -225,11 +293,20 @@ fn append_bytes(builder: &mut tar::Builder<impl Write>, path: &str, data: &[u8],
 fn append_dir(builder: &mut tar::Builder<impl Write>, path: &str) -> Result<()> {
     let mut header = header(tar::EntryType::Directory, 0o755, 0);
     builder
-        .append_data(&mut header, format!("{}/", tar_path(path)), std::io::empty())
+        .append_data(
+            &mut header,
+            format!("{}/", tar_path(path)),
+            std::io::empty(),
+        )
         .with_context(|| format!("adding {path}/"))
 }
 
-fn append_link(builder: &mut tar::Builder<impl Write>, path: &str, target: &str, kind: tar::EntryType) -> Result<()> {
+fn append_link(
+    builder: &mut tar::Builder<impl Write>,
+    path: &str,
+    target: &str,
+    kind: tar::EntryType,
+) -> Result<()> {
     let mut header = header(kind, 0o777, 0);
     builder
         .append_link(&mut header, tar_path(path), target)
@@ -255,7 +332,12 @@ fn append_tree(builder: &mut tar::Builder<impl Write>, source: &Path, dest: &str
                 stack.push((child.path(), path));
             } else if kind.is_symlink() {
                 let target = std::fs::read_link(child.path())?;
-                append_link(builder, &path, &target.to_string_lossy(), tar::EntryType::Symlink)?;
+                append_link(
+                    builder,
+                    &path,
+                    &target.to_string_lossy(),
+                    tar::EntryType::Symlink,
+                )?;
             } else if kind.is_file() {
                 use std::os::unix::fs::PermissionsExt;
                 let mode = child.metadata()?.permissions().mode() & 0o7777;

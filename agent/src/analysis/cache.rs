@@ -14,7 +14,8 @@ use super::LayerAnalysis;
 /// same). A cache that outlives the process, such as one on disk storing the
 /// serde form of [`LayerAnalysis`], must also key on the agent's version, since the
 /// findings depend on the catalogers. Callers put only analyses whose layer was read and
-/// verified completely (see [`super::analyze_layer_cached`]).
+/// verified completely:
+/// an `Ok` from [`super::analyze_layer`].
 pub trait LayerCache: Send + Sync {
     /// The analysis of layer `diff_id`, if cached.
     fn get(&self, diff_id: &str) -> Option<Arc<LayerAnalysis>>;

@@ -54,12 +54,16 @@ pub fn merge(layers: &[(String, Arc<LayerAnalysis>)]) -> ImageContents {
         .iter()
         .flat_map(|(file, visible)| {
             visible.found.iter().flat_map(move |found| {
-                found.findings.packages.iter().map(move |package| FoundPackage {
-                    package: package.clone(),
-                    cataloger: found.cataloger.clone(),
-                    layer_diff_id: visible.diff_id.to_owned(),
-                    path: (*file).to_owned(),
-                })
+                found
+                    .findings
+                    .packages
+                    .iter()
+                    .map(move |package| FoundPackage {
+                        package: package.clone(),
+                        cataloger: found.cataloger.clone(),
+                        layer_diff_id: visible.diff_id.to_owned(),
+                        path: (*file).to_owned(),
+                    })
             })
         })
         .collect();
@@ -70,7 +74,8 @@ pub fn merge(layers: &[(String, Arc<LayerAnalysis>)]) -> ImageContents {
     });
     // The same package read from the same file once is enough, whichever cataloger
     // reported it.
-    packages.dedup_by(|later, earlier| later.path == earlier.path && later.package == earlier.package);
+    packages
+        .dedup_by(|later, earlier| later.path == earlier.path && later.package == earlier.package);
 
     ImageContents { os, packages }
 }
@@ -102,7 +107,12 @@ mod tests {
     fn layer(tar: LayerTar) -> (String, Arc<LayerAnalysis>) {
         let tar = tar.finish();
         let diff_id = digest(&tar);
-        let mut source = BlobLayer::new(diff_id.clone(), diff_id.clone(), tar.as_slice(), Limits::default());
+        let mut source = BlobLayer::new(
+            diff_id.clone(),
+            diff_id.clone(),
+            tar.as_slice(),
+            Limits::default(),
+        );
         let analysis = analyze_layer(&mut source, &catalogers()).unwrap();
         (diff_id, Arc::new(analysis))
     }
@@ -153,11 +163,11 @@ mod tests {
                 .file("srv.pkg", b"sibling 1\n", 0o644),
         );
         // The marker comes after the layer's own entry: it still hides only lower ones.
-        let upper = layer(
-            LayerTar::new()
-                .file("srv/new.pkg", b"new 2\n", 0o644)
-                .file("srv/.wh..wh..opq", b"", 0o644),
-        );
+        let upper = layer(LayerTar::new().file("srv/new.pkg", b"new 2\n", 0o644).file(
+            "srv/.wh..wh..opq",
+            b"",
+            0o644,
+        ));
         assert_eq!(
             visible(&merge(&[base, upper])),
             vec!["/srv.pkg: sibling 1", "/srv/new.pkg: new 2"]
@@ -167,26 +177,26 @@ mod tests {
     #[test]
     fn whiteout_hides_only_lower_layers_not_its_own() {
         let base = layer(LayerTar::new().file("etc/a.pkg", b"alpha 1\n", 0o644));
-        let upper = layer(
-            LayerTar::new()
-                .file("etc/a.pkg", b"alpha 2\n", 0o644)
-                .file("etc/.wh.a.pkg", b"", 0o644),
-        );
+        let upper = layer(LayerTar::new().file("etc/a.pkg", b"alpha 2\n", 0o644).file(
+            "etc/.wh.a.pkg",
+            b"",
+            0o644,
+        ));
         assert_eq!(visible(&merge(&[base, upper])), vec!["/etc/a.pkg: alpha 2"]);
     }
 
     #[test]
     fn newer_status_file_replaces_older() {
-        let base = layer(
-            LayerTar::new().file("var/lib/dpkg/status.pkg", b"libc6 2.36-9\nzlib1g 1.2.13\n", 0o644),
-        );
-        let upper = layer(
-            LayerTar::new().file(
-                "var/lib/dpkg/status.pkg",
-                b"libc6 2.36-9+deb12u4\nzlib1g 1.2.13\ncurl 7.88.1\n",
-                0o644,
-            ),
-        );
+        let base = layer(LayerTar::new().file(
+            "var/lib/dpkg/status.pkg",
+            b"libc6 2.36-9\nzlib1g 1.2.13\n",
+            0o644,
+        ));
+        let upper = layer(LayerTar::new().file(
+            "var/lib/dpkg/status.pkg",
+            b"libc6 2.36-9+deb12u4\nzlib1g 1.2.13\ncurl 7.88.1\n",
+            0o644,
+        ));
         let upper_id = upper.0.clone();
         let contents = merge(&[base, upper]);
         assert_eq!(
@@ -197,7 +207,10 @@ mod tests {
                 "/var/lib/dpkg/status.pkg: zlib1g 1.2.13",
             ]
         );
-        assert!(contents.packages.iter().all(|p| p.layer_diff_id == upper_id));
+        assert!(contents
+            .packages
+            .iter()
+            .all(|p| p.layer_diff_id == upper_id));
         assert!(contents.packages.iter().all(|p| p.cataloger == "test-pkg"));
     }
 
@@ -212,7 +225,10 @@ mod tests {
     fn file_replacing_a_directory_hides_what_was_below_it() {
         let base = layer(LayerTar::new().file("opt/tool.pkg/inner.pkg", b"inner 1\n", 0o644));
         let upper = layer(LayerTar::new().file("opt/tool.pkg", b"tool 2\n", 0o644));
-        assert_eq!(visible(&merge(&[base, upper])), vec!["/opt/tool.pkg: tool 2"]);
+        assert_eq!(
+            visible(&merge(&[base, upper])),
+            vec!["/opt/tool.pkg: tool 2"]
+        );
     }
 
     #[test]
@@ -236,19 +252,27 @@ mod tests {
         let contents = merge(&[base]);
         assert_eq!(
             visible(&contents),
-            vec!["/a.pkg: omega 9", "/b.pkg: alpha 1", "/b.pkg: alpha 2", "/b.pkg: zeta 1"]
+            vec![
+                "/a.pkg: omega 9",
+                "/b.pkg: alpha 1",
+                "/b.pkg: alpha 2",
+                "/b.pkg: zeta 1"
+            ]
         );
-        assert!(contents.packages.iter().all(|p| p.package.ecosystem == Ecosystem::Deb));
+        assert!(contents
+            .packages
+            .iter()
+            .all(|p| p.package.ecosystem == Ecosystem::Deb));
     }
 
     #[test]
     fn os_comes_from_the_visible_os_release() {
         let base = layer(LayerTar::new().file("etc/os-release", b"ID=debian\n", 0o644));
-        let upper = layer(
-            LayerTar::new()
-                .file("etc/.wh.os-release", b"", 0o644)
-                .file("usr/lib/os-release", b"ID=alpine\n", 0o644),
-        );
+        let upper = layer(LayerTar::new().file("etc/.wh.os-release", b"", 0o644).file(
+            "usr/lib/os-release",
+            b"ID=alpine\n",
+            0o644,
+        ));
         let os = merge(&[base.clone(), upper]).os;
         assert_eq!(os.and_then(|os| os.id).as_deref(), Some("alpine"));
         let os = merge(&[base]).os;

@@ -13,7 +13,6 @@ pub(crate) mod testutil;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Seek;
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -101,24 +100,6 @@ pub fn analyze_layer(
     Ok(analysis)
 }
 
-/// [`analyze_layer`] through `cache`: a layer already analysed is not read again, and
-/// only a successful analysis is stored.
-///
-/// Opening a layer can cost (a gRPC stream for a blob): callers that can should ask
-/// [`LayerCache::get`] before building the source.
-pub fn analyze_layer_cached(
-    cache: &dyn LayerCache,
-    source: &mut dyn LayerSource,
-    catalogers: &[Box<dyn Cataloger>],
-) -> Result<Arc<LayerAnalysis>> {
-    if let Some(analysis) = cache.get(source.diff_id()) {
-        return Ok(analysis);
-    }
-    let analysis = Arc::new(analyze_layer(source, catalogers)?);
-    cache.put(source.diff_id(), Arc::clone(&analysis));
-    Ok(analysis)
-}
-
 /// A file read in this layer, remembered for hard links to it.
 #[derive(Debug, Clone)]
 struct ReadFile {
@@ -170,7 +151,10 @@ impl Analyzer<'_> {
 
     /// Records what was found at `path`; nothing found makes it a tombstone.
     fn record(&mut self, path: &str, found: Vec<CatalogerFindings>) {
-        let found: Vec<_> = found.into_iter().filter(|f| !f.findings.is_empty()).collect();
+        let found: Vec<_> = found
+            .into_iter()
+            .filter(|f| !f.findings.is_empty())
+            .collect();
         if found.is_empty() {
             self.analysis.tombstones.insert(path.to_owned());
         } else {
@@ -222,7 +206,8 @@ impl Analyzer<'_> {
                     found.extend(self.catalog_one(index, file, Content::File(handle)));
                 }
             }
-            Content::Stream(stream) => match Content::Stream(stream).read_bounded(self.max_file_bytes)
+            Content::Stream(stream) => match Content::Stream(stream)
+                .read_bounded(self.max_file_bytes)
             {
                 Ok(data) => {
                     for &index in readers {
@@ -279,7 +264,10 @@ impl LayerVisitor for Analyzer<'_> {
         self.forget(file.path);
         let found = match readers.as_slice() {
             [] => Vec::new(),
-            [index] => self.catalog_one(*index, file, content).into_iter().collect(),
+            [index] => self
+                .catalog_one(*index, file, content)
+                .into_iter()
+                .collect(),
             several => self.catalog_shared(several, file, content),
         };
         self.record(file.path, found);
@@ -360,7 +348,12 @@ mod tests {
 
     fn analyze_tar(tar: &[u8], catalogers: &[Box<dyn Cataloger>]) -> Result<LayerAnalysis> {
         let blob = gzip(tar);
-        let mut layer = BlobLayer::new(digest(&blob), digest(tar), blob.as_slice(), Limits::default());
+        let mut layer = BlobLayer::new(
+            digest(&blob),
+            digest(tar),
+            blob.as_slice(),
+            Limits::default(),
+        );
         analyze_layer(&mut layer, catalogers)
     }
 
@@ -448,9 +441,7 @@ mod tests {
 
     #[test]
     fn file_wanted_by_two_catalogers_reaches_both_from_a_stream() {
-        let tar = LayerTar::new()
-            .file("a.pkg", b"alpha 1\n", 0o644)
-            .finish();
+        let tar = LayerTar::new().file("a.pkg", b"alpha 1\n", 0o644).finish();
         let both: Vec<Box<dyn Cataloger>> = vec![Box::new(PkgCataloger), Box::new(TwinCataloger)];
         let analysis = analyze_tar(&tar, &both).unwrap();
         assert_eq!(
@@ -510,8 +501,12 @@ mod tests {
             rustix::fs::XattrFlags::empty(),
         )
         .unwrap();
-        let fd = rustix::fs::open(root, rustix::fs::OFlags::DIRECTORY, rustix::fs::Mode::empty())
-            .unwrap();
+        let fd = rustix::fs::open(
+            root,
+            rustix::fs::OFlags::DIRECTORY,
+            rustix::fs::Mode::empty(),
+        )
+        .unwrap();
         rustix::fs::mknodat(
             &fd,
             "old.pkg",
@@ -534,7 +529,10 @@ mod tests {
         let from_snapshot = analyze_layer(&mut snapshot, &catalogers()).unwrap();
         let from_blob = analyze_tar(&tar, &catalogers()).unwrap();
         assert_eq!(from_snapshot, from_blob);
-        assert_eq!(pkg(&from_blob, "/var/lib/a.pkg"), vec!["alpha 1".to_string()]);
+        assert_eq!(
+            pkg(&from_blob, "/var/lib/a.pkg"),
+            vec!["alpha 1".to_string()]
+        );
         assert!(from_blob.whiteouts.contains("/old.pkg"));
         assert!(from_blob.opaque_dirs.contains("/var/lib"));
         assert!(from_blob.tombstones.contains("/var/lib/b.pkg"));
@@ -548,21 +546,19 @@ mod tests {
             .finish();
         let analysis = analyze_tar(&tar, &catalogers()).unwrap();
         let json = serde_json::to_string(&analysis).unwrap();
-        assert_eq!(serde_json::from_str::<LayerAnalysis>(&json).unwrap(), analysis);
+        assert_eq!(
+            serde_json::from_str::<LayerAnalysis>(&json).unwrap(),
+            analysis
+        );
     }
 
     #[test]
-    fn failed_verification_is_not_cached() {
+    fn failed_verification_fails_the_analysis() {
+        // The caller caches only what `analyze_layer` returns, so nothing is cached.
         let tar = LayerTar::new().file("a.pkg", b"alpha 1\n", 0o644).finish();
-        let cache = MemoryLayerCache::new(8);
         let wrong = digest(b"not this layer");
-        let mut layer = BlobLayer::new(digest(&tar), wrong.clone(), tar.as_slice(), Limits::default());
-        assert!(analyze_layer_cached(&cache, &mut layer, &catalogers()).is_err());
-        assert!(cache.get(&wrong).is_none());
-
-        let diff_id = digest(&tar);
-        let mut layer = BlobLayer::new(digest(&tar), diff_id.clone(), tar.as_slice(), Limits::default());
-        let analysis = analyze_layer_cached(&cache, &mut layer, &catalogers()).unwrap();
-        assert!(Arc::ptr_eq(&cache.get(&diff_id).unwrap(), &analysis));
+        let mut layer = BlobLayer::new(digest(&tar), wrong, tar.as_slice(), Limits::default());
+        let err = analyze_layer(&mut layer, &catalogers()).unwrap_err();
+        assert!(err.to_string().contains("diffID mismatch"), "{err}");
     }
 }

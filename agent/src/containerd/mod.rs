@@ -11,6 +11,7 @@ use containerd_client::services::v1::snapshots::snapshots_client::SnapshotsClien
 use containerd_client::services::v1::snapshots::{
     RemoveSnapshotRequest, StatSnapshotRequest, ViewSnapshotRequest,
 };
+use containerd_client::services::v1::ReadContentResponse;
 use containerd_client::services::v1::{
     content_client::ContentClient, images_client::ImagesClient, leases_client::LeasesClient,
     GetImageRequest, Image, InfoRequest, ListImagesRequest, ReadContentRequest,
@@ -20,7 +21,6 @@ use containerd_client::tonic::metadata::MetadataValue;
 use containerd_client::tonic::transport::Channel;
 use containerd_client::tonic::{Code, Request, Status, Streaming};
 use containerd_client::types::Mount;
-use containerd_client::services::v1::ReadContentResponse;
 
 use crate::{Error, Result};
 

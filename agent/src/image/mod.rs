@@ -126,7 +126,11 @@ const MAX_LAYERS: usize = 256;
 /// `reference` may be any name containerd knows (`docker.io/library/nginx:1.27`,
 /// `repo@sha256:…`), a Docker-style short name (`nginx:1.27`), or a digest: the
 /// manifest/index digest or the config digest (`sha256:…`, the CRI image id).
-pub async fn resolve(client: &Containerd, reference: &str, platform: &Platform) -> Result<ResolvedImage> {
+pub async fn resolve(
+    client: &Containerd,
+    reference: &str,
+    platform: &Platform,
+) -> Result<ResolvedImage> {
     let images = client.list_images().await?;
     let record = find_record(client, &images, reference, platform).await?;
     let Some(target) = record.target.as_ref() else {
@@ -146,14 +150,20 @@ pub async fn resolve(client: &Containerd, reference: &str, platform: &Platform) 
         .iter()
         .find_map(|name| repository_of(name))
         .unwrap_or_else(|| reference.to_string());
-    resolve_target(client, reference, &target.media_type, &target.digest, platform)
-        .await
-        .map(|(index_digest, manifest)| ResolvedImage {
-            repository,
-            names,
-            index_digest,
-            ..manifest
-        })
+    resolve_target(
+        client,
+        reference,
+        &target.media_type,
+        &target.digest,
+        platform,
+    )
+    .await
+    .map(|(index_digest, manifest)| ResolvedImage {
+        repository,
+        names,
+        index_digest,
+        ..manifest
+    })
 }
 
 /// Every distinct image (by target digest) of the namespace, as names to resolve.
@@ -202,9 +212,17 @@ async fn find_record(
         }
         // A config digest (the CRI image id) of an image that has no `sha256:` record.
         for image in images {
-            let Some(target) = &image.target else { continue };
-            if let Ok((_, resolved)) =
-                resolve_target(client, &image.name, &target.media_type, &target.digest, platform).await
+            let Some(target) = &image.target else {
+                continue;
+            };
+            if let Ok((_, resolved)) = resolve_target(
+                client,
+                &image.name,
+                &target.media_type,
+                &target.digest,
+                platform,
+            )
+            .await
             {
                 if resolved.config_digest == digest {
                     return Ok(image.clone());
@@ -234,10 +252,11 @@ async fn resolve_target(
         let is_index = INDEX_TYPES.contains(&media_type.as_str())
             || (!MANIFEST_TYPES.contains(&media_type.as_str()) && looks_like_index(&bytes));
         if !is_index {
-            let manifest = ImageManifest::from_reader(bytes.as_slice()).map_err(|e| Error::Image {
-                image: image.to_string(),
-                message: format!("manifest {digest}: {e}"),
-            })?;
+            let manifest =
+                ImageManifest::from_reader(bytes.as_slice()).map_err(|e| Error::Image {
+                    image: image.to_string(),
+                    message: format!("manifest {digest}: {e}"),
+                })?;
             let resolved = resolve_manifest(client, image, &digest, &manifest).await?;
             return Ok((index_digest, resolved));
         }
@@ -286,7 +305,7 @@ async fn pick_manifest<'a>(
             Some((fit, descriptor))
         })
         .collect();
-    candidates.sort_by(|a, b| b.0.cmp(&a.0));
+    candidates.sort_by_key(|(fit, _)| std::cmp::Reverse(*fit));
     if candidates.is_empty() {
         return Err(Error::Image {
             image: image.to_string(),
@@ -295,7 +314,7 @@ async fn pick_manifest<'a>(
     }
     for (_, descriptor) in &candidates {
         if client
-            .blob_labels(&descriptor.digest().to_string())
+            .blob_labels(descriptor.digest().as_ref())
             .await?
             .is_some()
         {
@@ -321,10 +340,11 @@ async fn resolve_manifest(
 ) -> Result<ResolvedImage> {
     let config_digest = manifest.config().digest().to_string();
     let config_bytes = read_metadata_blob(client, image, &config_digest).await?;
-    let config = ImageConfiguration::from_reader(config_bytes.as_slice()).map_err(|e| Error::Image {
-        image: image.to_string(),
-        message: format!("config {config_digest}: {e}"),
-    })?;
+    let config =
+        ImageConfiguration::from_reader(config_bytes.as_slice()).map_err(|e| Error::Image {
+            image: image.to_string(),
+            message: format!("config {config_digest}: {e}"),
+        })?;
     let diff_ids = config.rootfs().diff_ids().clone();
     let layers: Vec<LayerDescriptor> = manifest
         .layers()
@@ -332,7 +352,7 @@ async fn resolve_manifest(
         .map(|layer| LayerDescriptor {
             digest: layer.digest().to_string(),
             media_type: layer.media_type().to_string(),
-            size: u64::try_from(layer.size()).unwrap_or(0),
+            size: layer.size(),
         })
         .collect();
     if layers.len() != diff_ids.len() {
@@ -400,8 +420,9 @@ async fn read_metadata_blob(client: &Containerd, image: &str, digest: &str) -> R
 
 /// `sha256:` followed by 64 lower-case hex digits.
 pub fn is_sha256_digest(text: &str) -> bool {
-    text.strip_prefix("sha256:")
-        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+    text.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
 }
 
 /// The chain IDs of a layer stack: the names of its committed snapshots.
@@ -428,7 +449,10 @@ mod tests {
         let b = format!("sha256:{}", "b".repeat(64));
         let chain = chain_ids(&[a.clone(), b.clone()]);
         assert_eq!(chain[0], a);
-        assert_eq!(chain[1], crate::digest::sha256_of(format!("{a} {b}").as_bytes()));
+        assert_eq!(
+            chain[1],
+            crate::digest::sha256_of(format!("{a} {b}").as_bytes())
+        );
         assert_ne!(chain[1], b);
     }
 
@@ -445,7 +469,10 @@ mod tests {
     fn platform_parse_rejects_garbage() {
         assert!(Platform::parse("linux").is_none());
         assert!(Platform::parse("linux/amd64/v1/x").is_none());
-        assert_eq!(Platform::parse("linux/amd64").unwrap().to_string(), "linux/amd64");
+        assert_eq!(
+            Platform::parse("linux/amd64").unwrap().to_string(),
+            "linux/amd64"
+        );
     }
 
     #[test]

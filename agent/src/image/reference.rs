@@ -9,8 +9,8 @@ pub fn normalize_name(name: &str) -> Option<String> {
     }
     let (path, suffix) = split_suffix(name);
     let first = path.split('/').next().unwrap_or(path);
-    let has_registry = path.contains('/')
-        && (first.contains('.') || first.contains(':') || first == "localhost");
+    let has_registry =
+        path.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
     let full_path = if has_registry {
         path.to_string()
     } else if path.contains('/') {
@@ -57,9 +57,18 @@ mod tests {
 
     #[test]
     fn short_names_expand_like_docker() {
-        assert_eq!(normalize_name("nginx").as_deref(), Some("docker.io/library/nginx:latest"));
-        assert_eq!(normalize_name("nginx:1.27").as_deref(), Some("docker.io/library/nginx:1.27"));
-        assert_eq!(normalize_name("user/app:1").as_deref(), Some("docker.io/user/app:1"));
+        assert_eq!(
+            normalize_name("nginx").as_deref(),
+            Some("docker.io/library/nginx:latest")
+        );
+        assert_eq!(
+            normalize_name("nginx:1.27").as_deref(),
+            Some("docker.io/library/nginx:1.27")
+        );
+        assert_eq!(
+            normalize_name("user/app:1").as_deref(),
+            Some("docker.io/user/app:1")
+        );
         assert_eq!(normalize_name("registry.k8s.io/pause:3.9"), None);
         assert_eq!(normalize_name("localhost:5000/app:1"), None);
         assert_eq!(normalize_name("sha256:abcd"), None);
@@ -67,9 +76,18 @@ mod tests {
 
     #[test]
     fn repository_drops_tag_and_digest_but_keeps_registry_port() {
-        assert_eq!(repository_of("docker.io/library/nginx:1.27").as_deref(), Some("docker.io/library/nginx"));
-        assert_eq!(repository_of("localhost:5000/app@sha256:00").as_deref(), Some("localhost:5000/app"));
-        assert_eq!(repository_of("localhost:5000/app:1@sha256:00").as_deref(), Some("localhost:5000/app"));
+        assert_eq!(
+            repository_of("docker.io/library/nginx:1.27").as_deref(),
+            Some("docker.io/library/nginx")
+        );
+        assert_eq!(
+            repository_of("localhost:5000/app@sha256:00").as_deref(),
+            Some("localhost:5000/app")
+        );
+        assert_eq!(
+            repository_of("localhost:5000/app:1@sha256:00").as_deref(),
+            Some("localhost:5000/app")
+        );
         assert_eq!(repository_of("sha256:00"), None);
     }
 }

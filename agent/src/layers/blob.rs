@@ -409,9 +409,7 @@ impl<R: Read> Read for Measured<'_, R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layers::testutil::{
-        digest, gzip, gzip_members, zstd, Event, LayerTar, Recorder,
-    };
+    use crate::layers::testutil::{digest, gzip, gzip_members, zstd, Event, LayerTar, Recorder};
 
     fn walk(blob: &[u8], tar: &[u8], limits: Limits) -> Result<Vec<Event>> {
         let mut layer = BlobLayer::new(digest(blob), digest(tar), blob, limits);
@@ -444,7 +442,10 @@ mod tests {
     #[test]
     fn plain_tar_is_read_and_verified() {
         let tar = sample_layer();
-        assert_eq!(walk(&tar, &tar, Limits::default()).unwrap(), sample_events());
+        assert_eq!(
+            walk(&tar, &tar, Limits::default()).unwrap(),
+            sample_events()
+        );
     }
 
     #[test]
@@ -481,7 +482,12 @@ mod tests {
         let tar = sample_layer();
         let blob = gzip(&tar);
         let wrong = digest(b"another layer");
-        let mut layer = BlobLayer::new(digest(&blob), wrong.clone(), blob.as_slice(), Limits::default());
+        let mut layer = BlobLayer::new(
+            digest(&blob),
+            wrong.clone(),
+            blob.as_slice(),
+            Limits::default(),
+        );
         let err = layer.walk(&mut Recorder::wanting(".pkg")).unwrap_err();
         let message = err.to_string();
         assert!(message.contains("diffID mismatch"), "{message}");
@@ -492,7 +498,12 @@ mod tests {
     fn wrong_blob_digest_fails_the_walk() {
         let tar = sample_layer();
         let blob = gzip(&tar);
-        let mut layer = BlobLayer::new(digest(&tar), digest(&tar), blob.as_slice(), Limits::default());
+        let mut layer = BlobLayer::new(
+            digest(&tar),
+            digest(&tar),
+            blob.as_slice(),
+            Limits::default(),
+        );
         let err = layer.walk(&mut Recorder::wanting(".pkg")).unwrap_err();
         assert!(err.to_string().contains("blob digest mismatch"), "{err}");
     }
@@ -502,7 +513,10 @@ mod tests {
         let mut tar = sample_layer();
         // Blocking-factor padding as GNU tar writes it: zeros after the end blocks.
         tar.extend_from_slice(&[0; 8192]);
-        assert_eq!(walk(&gzip(&tar), &tar, Limits::default()).unwrap(), sample_events());
+        assert_eq!(
+            walk(&gzip(&tar), &tar, Limits::default()).unwrap(),
+            sample_events()
+        );
 
         let unpadded = sample_layer();
         let err = walk(&gzip(&tar), &unpadded, Limits::default()).unwrap_err();
@@ -512,7 +526,12 @@ mod tests {
     #[test]
     fn a_stream_is_walked_once() {
         let tar = sample_layer();
-        let mut layer = BlobLayer::new(digest(&tar), digest(&tar), tar.as_slice(), Limits::default());
+        let mut layer = BlobLayer::new(
+            digest(&tar),
+            digest(&tar),
+            tar.as_slice(),
+            Limits::default(),
+        );
         layer.walk(&mut Recorder::wanting(".pkg")).unwrap();
         let err = layer.walk(&mut Recorder::wanting(".pkg")).unwrap_err();
         assert!(err.to_string().contains("already read"), "{err}");
@@ -543,7 +562,10 @@ mod tests {
         for marker in ["etc/.wh.", "etc/.wh..", "etc/.wh..."] {
             let tar = LayerTar::new().file(marker, b"", 0o644).finish();
             let err = walk(&tar, &tar, Limits::default()).unwrap_err();
-            assert!(err.to_string().contains("names no entry"), "{marker}: {err}");
+            assert!(
+                err.to_string().contains("names no entry"),
+                "{marker}: {err}"
+            );
         }
     }
 

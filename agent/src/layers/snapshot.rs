@@ -302,8 +302,20 @@ mod tests {
         write(root, "usr/share/a.pkg", b"alpha 1.0\n");
         write(root, "usr/share/readme.txt", b"not wanted");
         std::fs::create_dir_all(root.join("etc")).unwrap();
-        mknod(&root.join("etc"), "old.pkg", FileType::CharacterDevice, 0, 0);
-        mknod(&root.join("etc"), "tty0.pkg", FileType::CharacterDevice, 4, 0);
+        mknod(
+            &root.join("etc"),
+            "old.pkg",
+            FileType::CharacterDevice,
+            0,
+            0,
+        );
+        mknod(
+            &root.join("etc"),
+            "tty0.pkg",
+            FileType::CharacterDevice,
+            4,
+            0,
+        );
         write(root, "var/lib/new.pkg", b"beta 2\n");
         set_opaque(&root.join("var/lib"), "trusted.overlay.opaque");
         std::fs::create_dir_all(root.join("opt")).unwrap();
@@ -423,6 +435,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("snapshots/7/fs");
         let err = walk(&missing, Limits::default()).unwrap_err();
-        assert!(matches!(&err, Error::Io { path, .. } if *path == missing), "{err}");
+        assert!(
+            matches!(&err, Error::Io { path, .. } if *path == missing),
+            "{err}"
+        );
     }
 }

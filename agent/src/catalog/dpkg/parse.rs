@@ -82,7 +82,8 @@ pub fn parse_db(data: &[u8]) -> Result<Vec<DpkgRecord>, CatalogError> {
             push(&mut records, fields.take_record())?;
             continue;
         }
-        // Continuations belong to multi-line fields (Description, Conffiles) not kept here.
+        // Continuations belong to multi-line fields (Description, Conffiles) that are not
+        // kept; `#` lines are deb822 comments.
         if matches!(line.first(), Some(b' ' | b'\t') | Some(b'#')) {
             continue;
         }

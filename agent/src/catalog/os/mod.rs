@@ -52,19 +52,13 @@ impl Cataloger for OsReleaseCataloger {
     fn catalog(&self, file: &FileMeta<'_>, content: Content<'_>) -> Result<Findings, CatalogError> {
         let os = match file.path {
             BUSYBOX => scan_busybox(content)?,
-            path => {
-                let bytes = content.read_bounded(TEXT_LIMIT)?;
-                let text = String::from_utf8_lossy(&bytes);
-                match path {
-                    ETC_OS_RELEASE | USR_LIB_OS_RELEASE => {
-                        Some(parse::os_release(&text)).filter(|release| !is_empty(release))
-                    }
-                    SYSTEM_RELEASE_CPE => parse::system_release_cpe(&text),
-                    REDHAT_RELEASE => parse::redhat_release(&text),
-                    DEBIAN_VERSION => parse::debian_version(&text),
-                    _ => None,
-                }
+            ETC_OS_RELEASE | USR_LIB_OS_RELEASE => {
+                Some(parse::os_release(&read_text(content)?)).filter(|release| !is_empty(release))
             }
+            SYSTEM_RELEASE_CPE => parse::system_release_cpe(&read_text(content)?),
+            REDHAT_RELEASE => parse::redhat_release(&read_text(content)?),
+            DEBIAN_VERSION => parse::debian_version(&read_text(content)?),
+            _ => None,
         };
         Ok(Findings {
             packages: Vec::new(),
@@ -119,6 +113,12 @@ fn is_point_release(version: &str) -> bool {
     let (major, minor) = version.split_once('.').unwrap_or((version, "0"));
     let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     all_digits(major) && all_digits(minor)
+}
+
+/// A small identity text file; bytes that are not UTF-8 are replaced.
+fn read_text(content: Content<'_>) -> Result<String, CatalogError> {
+    let bytes = content.read_bounded(TEXT_LIMIT)?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 fn is_empty(release: &OsRelease) -> bool {

@@ -76,7 +76,7 @@ pub fn parse_metadata(header: &[u8]) -> PythonRecord {
     record
 }
 
-/// Whether `line` (without its line end) ends the header block.
+/// Whether `line`, as read with its line end, is the empty line that ends the header block.
 pub fn is_header_end(line: &[u8]) -> bool {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     line.strip_suffix(b"\r").unwrap_or(line).is_empty()
