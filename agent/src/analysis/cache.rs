@@ -11,10 +11,9 @@ use super::LayerAnalysis;
 ///
 /// Implementations must only ever return what was `put` for that diffID (a diffID names
 /// the layer's content, so an entry never goes stale while the catalogers stay the
-/// same). A cache that outlives the process, such as one on disk storing the
-/// serde form of [`LayerAnalysis`], must also key on the agent's version, since the
-/// findings depend on the catalogers. Callers put only analyses whose layer was read and
-/// verified completely:
+/// same). A cache that outlives the process, such as one on disk storing the serde form
+/// of [`LayerAnalysis`], must also key on the agent's version, since the findings depend
+/// on the catalogers. Callers put only analyses of layers read and verified completely:
 /// an `Ok` from [`super::analyze_layer`].
 pub trait LayerCache: Send + Sync {
     /// The analysis of layer `diff_id`, if cached.

@@ -217,8 +217,7 @@ impl<R: Read> BlobLayer<R> {
             tracing::debug!(layer = %self.diff_id, dir, marker = hidden, "ignoring AUFS metadata");
         } else if matches!(hidden, "" | "." | "..") {
             return Err(self.error(format!(
-                "{dir}: whiteout marker {:?} names no entry",
-                format!("{WHITEOUT_PREFIX}{hidden}")
+                "{dir}: whiteout marker \"{WHITEOUT_PREFIX}{hidden}\" names no entry"
             )));
         } else {
             visitor.whiteout(&path::join(dir, hidden));
@@ -244,7 +243,11 @@ impl<R: Read> LayerSource for BlobLayer<R> {
             .take()
             .ok_or_else(|| self.error("the blob stream was already read"))?;
 
-        let blob_budget = Budget::new("stored blob bytes", self.limits.max_layer_bytes, None);
+        let blob_budget = Budget::new(
+            "stored blob bytes (max_layer_bytes)",
+            self.limits.max_layer_bytes,
+            None,
+        );
         let tar_budget = Budget::new(
             "uncompressed bytes (max_layer_bytes)",
             self.limits.max_layer_bytes,
