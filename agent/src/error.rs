@@ -30,6 +30,11 @@ pub enum Error {
     },
     #[error("SBOM: {0}")]
     Sbom(String),
+    #[error("metrics and health server on {addr}: {source}")]
+    Observe {
+        addr: String,
+        source: std::io::Error,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -7,12 +7,15 @@
 //! about layers, and nothing in the merge knows about ecosystems.
 
 pub mod analysis;
+pub mod cache;
 pub mod catalog;
 pub mod containerd;
 pub mod digest;
 pub mod error;
 pub mod image;
+pub mod inventory;
 pub mod layers;
+pub mod observe;
 pub mod package;
 pub mod sbom;
 pub mod scan;

@@ -1,5 +1,6 @@
 //! `nodebom-agent`: SBOMs of the images already on this node, without pulling.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -63,6 +64,10 @@ struct ScanArgs {
     /// Platform whose manifest is picked from multi-platform images (default: this node's).
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     platform: Option<String>,
+    /// Layer blobs of one image decompressed at once (default: the number of CPUs).
+    /// Snapshots need no decompression and are read one by one.
+    #[arg(long, value_name = "N")]
+    layer_concurrency: Option<usize>,
     /// Scan every image in the namespace.
     #[arg(long, conflicts_with = "images")]
     all: bool,
@@ -121,7 +126,8 @@ fn init_logging(cli: &Cli) -> anyhow::Result<()> {
         .with_context(|| format!("invalid --log filter {:?}", cli.log))?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     match cli.log_format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -163,6 +169,10 @@ async fn scan(args: ScanArgs) -> anyhow::Result<()> {
         Arc::new(MemoryLayerCache::new(LAYER_CACHE_ENTRIES)),
         Limits::default(),
         platform,
+    )
+    .with_layer_concurrency(
+        args.layer_concurrency
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)),
     );
     let mut failed = Vec::new();
     let mut written = std::collections::BTreeSet::new();

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use containerd_client::types::Mount;
+use futures_util::{stream, StreamExt};
 use tokio::sync::mpsc;
 use tracing::{debug, info, info_span, warn, Instrument};
 
@@ -53,6 +54,7 @@ pub struct Scanner {
     cache: Arc<dyn LayerCache>,
     limits: Limits,
     platform: Platform,
+    layer_concurrency: usize,
 }
 
 impl Scanner {
@@ -68,7 +70,15 @@ impl Scanner {
             cache,
             limits,
             platform,
+            layer_concurrency: 1,
         }
+    }
+
+    /// How many layer blobs of one image are decompressed at once (default 1; each
+    /// takes one core and a few MiB).
+    pub fn with_layer_concurrency(mut self, layers: usize) -> Self {
+        self.layer_concurrency = layers.max(1);
+        self
     }
 
     pub fn client(&self) -> &Containerd {
@@ -96,14 +106,19 @@ impl Scanner {
             self.read_from_snapshots(&image, &mut analyses, &mut origins)
                 .await;
         }
-        for index in 0..count {
-            if analyses[index].is_some() {
-                continue;
-            }
-            let analysis = self.read_from_blob(&image, index).await?;
-            analyses[index] = Some(analysis);
+        // Blobs left: decompression dominates, so layers are read side by side.
+        let missing: Vec<usize> = (0..count).filter(|&i| analyses[i].is_none()).collect();
+        let mut reads = stream::iter(missing)
+            .map(|index| {
+                let image = &image;
+                async move { (index, self.read_from_blob(image, index).await) }
+            })
+            .buffer_unordered(self.layer_concurrency);
+        while let Some((index, analysis)) = reads.next().await {
+            analyses[index] = Some(analysis?);
             origins[index] = LayerOrigin::Blob;
         }
+        drop(reads);
 
         let layers: Vec<(String, Arc<LayerAnalysis>)> = image
             .diff_ids

@@ -1,4 +1,5 @@
-//! A read-only client for the containerd API: images, content, leases and snapshot views.
+//! A read-only client for the containerd API: images, containers, content, events,
+//! leases and snapshot views.
 //!
 //! Nothing here pulls or writes images. The only writes are short-lived leases and
 //! read-only snapshot views, both removed after use and set to expire on their own
@@ -13,6 +14,11 @@ use containerd_client::services::v1::snapshots::{
 };
 use containerd_client::services::v1::ReadContentResponse;
 use containerd_client::services::v1::{
+    containers_client::ContainersClient, events_client::EventsClient,
+    version_client::VersionClient, Container, GetContainerRequest, ListContainersRequest,
+    SubscribeRequest,
+};
+use containerd_client::services::v1::{
     content_client::ContentClient, images_client::ImagesClient, leases_client::LeasesClient,
     GetImageRequest, Image, InfoRequest, ListImagesRequest, ReadContentRequest,
 };
@@ -20,7 +26,7 @@ use containerd_client::services::v1::{CreateRequest as CreateLeaseRequest, Delet
 use containerd_client::tonic::metadata::MetadataValue;
 use containerd_client::tonic::transport::Channel;
 use containerd_client::tonic::{Code, Request, Status, Streaming};
-use containerd_client::types::Mount;
+use containerd_client::types::{Envelope, Mount};
 
 use crate::{Error, Result};
 
@@ -133,6 +139,65 @@ impl Containerd {
 
     fn leases(&self) -> LeasesClient<Channel> {
         LeasesClient::new(self.channel.clone())
+    }
+
+    fn containers(&self) -> ContainersClient<Channel> {
+        ContainersClient::new(self.channel.clone()).max_decoding_message_size(MAX_DECODE)
+    }
+
+    fn events(&self) -> EventsClient<Channel> {
+        EventsClient::new(self.channel.clone()).max_decoding_message_size(MAX_DECODE)
+    }
+
+    /// containerd's version, e.g. `1.6.20~ds1`; also a cheap check that it still answers.
+    pub async fn version(&self) -> Result<String> {
+        let response = VersionClient::new(self.channel.clone())
+            .version(self.request(()))
+            .await
+            .map_err(|s| self.status_error("asking the version", s))?;
+        Ok(response.into_inner().version)
+    }
+
+    /// Container records of the namespace that match any of `filters` (containerd's
+    /// filter syntax, e.g. `labels."io.cri-containerd.kind"==container`); all when empty.
+    pub async fn list_containers(&self, filters: Vec<String>) -> Result<Vec<Container>> {
+        let response = self
+            .containers()
+            .list(self.request(ListContainersRequest { filters }))
+            .await
+            .map_err(|s| self.status_error("listing containers", s))?;
+        Ok(response.into_inner().containers)
+    }
+
+    /// The container record with this id, if any.
+    pub async fn get_container(&self, id: &str) -> Result<Option<Container>> {
+        match self
+            .containers()
+            .get(self.request(GetContainerRequest { id: id.into() }))
+            .await
+        {
+            Ok(response) => Ok(response.into_inner().container),
+            Err(status) if status.code() == Code::NotFound => Ok(None),
+            Err(status) => Err(self.status_error(&format!("getting container {id}"), status)),
+        }
+    }
+
+    /// Subscribes to the events that match any of `filters`, e.g.
+    /// `namespace=="k8s.io",topic=="/images/create"`. containerd sends events of every
+    /// namespace to a subscriber without a namespace filter.
+    ///
+    /// Events are not durable: those published while nobody listens are lost, so list
+    /// after subscribing, and again after every reconnect.
+    pub async fn subscribe(&self, filters: Vec<String>) -> Result<EventStream> {
+        let response = self
+            .events()
+            .subscribe(self.request(SubscribeRequest { filters }))
+            .await
+            .map_err(|s| self.status_error("subscribing to events", s))?;
+        Ok(EventStream {
+            stream: response.into_inner(),
+            client: self.clone(),
+        })
     }
 
     /// Every image record of the namespace.
@@ -306,6 +371,23 @@ impl Containerd {
             .await
             .map_err(|s| self.status_error(&format!("removing view {key}"), s))?;
         Ok(())
+    }
+}
+
+/// Events from [`Containerd::subscribe`], in the order containerd published them.
+pub struct EventStream {
+    stream: Streaming<Envelope>,
+    client: Containerd,
+}
+
+impl EventStream {
+    /// The next event; `None` when containerd closed the stream (it is shutting down).
+    /// Cancel-safe: dropping the future loses no event.
+    pub async fn next(&mut self) -> Result<Option<Envelope>> {
+        self.stream
+            .message()
+            .await
+            .map_err(|s| self.client.status_error("receiving events", s))
     }
 }
 

@@ -166,6 +166,36 @@ pub async fn resolve(
     })
 }
 
+/// Resolves one image record already listed by the caller, without listing the namespace
+/// again as [`resolve`] does: resolving every image of a node costs one `Images.List`.
+/// `names` holds only the record's own name; the caller knows the other records.
+pub async fn resolve_record(
+    client: &Containerd,
+    record: &containerd_client::services::v1::Image,
+    platform: &Platform,
+) -> Result<ResolvedImage> {
+    let Some(target) = record.target.as_ref() else {
+        return Err(Error::Image {
+            image: record.name.clone(),
+            message: "containerd image record has no target".into(),
+        });
+    };
+    let (index_digest, manifest) = resolve_target(
+        client,
+        &record.name,
+        &target.media_type,
+        &target.digest,
+        platform,
+    )
+    .await?;
+    Ok(ResolvedImage {
+        repository: repository_of(&record.name).unwrap_or_else(|| record.name.clone()),
+        names: vec![record.name.clone()],
+        index_digest,
+        ..manifest
+    })
+}
+
 /// Every distinct image (by target digest) of the namespace, as names to resolve.
 pub async fn list_targets(client: &Containerd) -> Result<Vec<String>> {
     let mut images = client.list_images().await?;

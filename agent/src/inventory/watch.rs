@@ -1,0 +1,262 @@
+//! Keeps the inventory current from containerd's events, across containerd restarts.
+
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use super::events::{self, Event};
+use super::state::State;
+use super::{diff, InventoryUpdate};
+use crate::containerd::Containerd;
+use crate::image::Platform;
+use crate::{Error, Result};
+
+/// Most events gathered into one delta; the rest wait for the next one.
+const MAX_BATCH: usize = 256;
+
+/// What [`watch`] watches and how it reconnects.
+#[derive(Debug, Clone)]
+pub struct WatchConfig {
+    /// containerd's gRPC socket.
+    pub socket: String,
+    /// containerd namespace; Kubernetes uses `k8s.io`.
+    pub namespace: String,
+    /// Platform images are resolved for; normally [`Platform::host`].
+    pub platform: Platform,
+    /// Delay before the first reconnect; it doubles up to `max_backoff`, and each delay
+    /// is stretched by a random share of up to 100% so that the agents of a cluster do
+    /// not reconnect in step. Reset once a connection has listed the inventory.
+    pub min_backoff: Duration,
+    /// Longest delay between reconnects (before jitter).
+    pub max_backoff: Duration,
+    /// Events arriving within this window after a first one become one delta (an image
+    /// pull or a pod start is a burst of events).
+    pub batch_window: Duration,
+}
+
+impl WatchConfig {
+    /// Defaults: reconnect after 250 ms doubling up to 30 s, 100 ms batches.
+    pub fn new(
+        socket: impl Into<String>,
+        namespace: impl Into<String>,
+        platform: Platform,
+    ) -> Self {
+        WatchConfig {
+            socket: socket.into(),
+            namespace: namespace.into(),
+            platform,
+            min_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(30),
+            batch_window: Duration::from_millis(100),
+        }
+    }
+}
+
+/// Starts [`watch`] as a task; its updates arrive on the returned channel, which holds
+/// at most `capacity` of them (the watch waits while it is full). The task ends when
+/// `cancel` fires or the receiver is dropped.
+pub fn spawn_watch(
+    config: WatchConfig,
+    capacity: usize,
+    cancel: CancellationToken,
+) -> (mpsc::Receiver<InventoryUpdate>, JoinHandle<()>) {
+    let (sender, receiver) = mpsc::channel(capacity.max(1));
+    let task = tokio::spawn(watch(config, sender, cancel));
+    (receiver, task)
+}
+
+/// Watches containerd until `cancel` fires or `updates` is closed: on each connection,
+/// subscribes to events, lists everything and sends [`InventoryUpdate::Full`], then
+/// sends an [`InventoryUpdate::Delta`] for each burst of events that changed something.
+/// A lost connection (containerd restarting) is retried with backoff and jitter; an
+/// unreadable event makes it list again.
+pub async fn watch(
+    config: WatchConfig,
+    updates: mpsc::Sender<InventoryUpdate>,
+    cancel: CancellationToken,
+) {
+    let mut reconnect = Reconnect::new(config.min_backoff, config.max_backoff);
+    loop {
+        let outcome = tokio::select! {
+            () = cancel.cancelled() => return,
+            outcome = session(&config, &updates, &mut reconnect) => outcome,
+        };
+        let error = match outcome {
+            Ok(Closed) => {
+                debug!("inventory receiver gone; watch ends");
+                return;
+            }
+            Err(error) => error,
+        };
+        let delay = reconnect.next_delay();
+        warn!(%error, retry_in = ?delay, "containerd watch interrupted; will list again");
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = updates.closed() => return,
+            () = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+/// The receiver of the updates is gone.
+struct Closed;
+
+/// One connection: list, then follow events until an error.
+async fn session(
+    config: &WatchConfig,
+    updates: &mpsc::Sender<InventoryUpdate>,
+    reconnect: &mut Reconnect,
+) -> Result<Closed> {
+    let client = Containerd::connect(&config.socket, &config.namespace).await?;
+    // Subscribe before listing, so that nothing changes unseen in between.
+    let mut stream = client.subscribe(events::filters(&config.namespace)).await?;
+    let mut state = State::load(&client, &config.platform).await?;
+    reconnect.reset();
+    let mut current = state.inventory();
+    info!(
+        images = current.images.len(),
+        workloads = current.workloads.len(),
+        containerd = %client.socket(),
+        "inventory listed"
+    );
+    if updates
+        .send(InventoryUpdate::Full(current.clone()))
+        .await
+        .is_err()
+    {
+        return Ok(Closed);
+    }
+    loop {
+        let batch = next_batch(&client, &mut stream, config.batch_window).await?;
+        let mut gap = false;
+        for event in batch {
+            match event {
+                Some(event) => state.apply(&client, event).await?,
+                None => {
+                    gap = true;
+                    break;
+                }
+            }
+        }
+        if gap {
+            state = State::load(&client, &config.platform).await?;
+            current = state.inventory();
+            info!(
+                images = current.images.len(),
+                workloads = current.workloads.len(),
+                "inventory listed again after an unreadable event"
+            );
+            if updates
+                .send(InventoryUpdate::Full(current.clone()))
+                .await
+                .is_err()
+            {
+                return Ok(Closed);
+            }
+            continue;
+        }
+        let next = state.inventory();
+        let changes = diff(&current, &next);
+        current = next;
+        if changes.is_empty() {
+            continue;
+        }
+        debug!(changes = changes.len(), "inventory changed");
+        if updates.send(InventoryUpdate::Delta(changes)).await.is_err() {
+            return Ok(Closed);
+        }
+    }
+}
+
+/// Waits for an event, then gathers those that follow within `window`. `None` stands
+/// for an event that could not be read; events of other namespaces and topics are
+/// dropped. A closed or broken stream is an error.
+async fn next_batch(
+    client: &Containerd,
+    stream: &mut crate::containerd::EventStream,
+    window: Duration,
+) -> Result<Vec<Option<Event>>> {
+    let ended = || Error::Containerd {
+        socket: client.socket().to_string(),
+        message: "event stream closed".into(),
+    };
+    let mut batch = Vec::new();
+    let mut deadline: Option<Instant> = None;
+    while batch.len() < MAX_BATCH {
+        let envelope = match deadline {
+            None => stream.next().await?.ok_or_else(ended)?,
+            Some(deadline) => match tokio::time::timeout_at(deadline, stream.next()).await {
+                Ok(envelope) => envelope?.ok_or_else(ended)?,
+                Err(_elapsed) => break,
+            },
+        };
+        if envelope.namespace != client.namespace() {
+            continue;
+        }
+        match events::decode(&envelope) {
+            Ok(Some(event)) => batch.push(Some(event)),
+            Ok(None) => continue,
+            Err(reason) => {
+                warn!(topic = %envelope.topic, %reason, "unreadable containerd event");
+                batch.push(None);
+            }
+        }
+        deadline.get_or_insert_with(|| Instant::now() + window);
+    }
+    Ok(batch)
+}
+
+/// Reconnect delays: exponential with jitter, restarted after a good connection.
+struct Reconnect {
+    builder: ExponentialBuilder,
+    delays: ExponentialBackoff,
+    max: Duration,
+}
+
+impl Reconnect {
+    fn new(min: Duration, max: Duration) -> Self {
+        let builder = ExponentialBuilder::default()
+            .with_min_delay(min)
+            .with_max_delay(max.max(min))
+            .with_jitter()
+            .without_max_times();
+        Reconnect {
+            delays: builder.build(),
+            builder,
+            max,
+        }
+    }
+
+    fn next_delay(&mut self) -> Duration {
+        self.delays.next().unwrap_or(self.max)
+    }
+
+    fn reset(&mut self) {
+        self.delays = self.builder.build();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconnect_delays_grow_to_the_bound_and_restart_after_reset() {
+        let min = Duration::from_millis(100);
+        let max = Duration::from_secs(2);
+        let mut reconnect = Reconnect::new(min, max);
+        let delays: Vec<Duration> = (0..10).map(|_| reconnect.next_delay()).collect();
+        // Jitter adds less than the delay itself.
+        assert!(delays[0] >= min && delays[0] < min * 2, "{delays:?}");
+        assert!(delays[1] >= min * 2, "{delays:?}");
+        assert!(delays.iter().all(|d| *d < max * 2), "{delays:?}");
+        assert!(delays[9] >= max, "{delays:?}");
+        reconnect.reset();
+        assert!(reconnect.next_delay() < min * 2);
+    }
+}
