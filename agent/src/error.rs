@@ -7,6 +7,8 @@ use std::path::PathBuf;
 pub enum Error {
     #[error("containerd at {socket}: {message}")]
     Containerd { socket: String, message: String },
+    #[error("collector {url}: {message}")]
+    Collector { url: String, message: String },
     #[error("image {image}: not found in containerd namespace {namespace}")]
     ImageNotFound { image: String, namespace: String },
     #[error("image {image}: {message}")]

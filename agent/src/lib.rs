@@ -19,5 +19,6 @@ pub mod observe;
 pub mod package;
 pub mod sbom;
 pub mod scan;
+pub mod ship;
 
 pub use error::{Error, Result};

@@ -9,7 +9,11 @@ use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tracing::{error, info, warn};
 
-use nodebom_agent::analysis::cache::MemoryLayerCache;
+use nodebom_agent::analysis::cache::{LayerCache, MemoryLayerCache};
+use nodebom_agent::cache::DiskLayerCache;
+use nodebom_agent::inventory::{self, WatchConfig};
+use nodebom_agent::observe::{Metrics, ObserveServer, Readiness};
+use nodebom_agent::ship::{self, ShipConfig};
 use nodebom_agent::containerd::Containerd;
 use nodebom_agent::image::{self, Platform};
 use nodebom_agent::layers::Limits;
@@ -40,6 +44,57 @@ enum Command {
     /// decompression), otherwise from the layer blob. Works on nodes that discard layer
     /// blobs after unpacking. With one IMAGE and no --output the SBOM goes to stdout.
     Scan(ScanArgs),
+    /// Run as the node's daemon (what the DaemonSet starts): report this node's images
+    /// and pod containers to the collector, follow containerd's events, and build the
+    /// SBOMs the collector asks for (it asks each image of the fleet about once).
+    Run(RunArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Name of this cluster, as the collector knows it (tags `cluster:<name>` in DT).
+    #[arg(long, env = "NODEBOM_CLUSTER")]
+    cluster: String,
+    /// Collector address: `https://host:7443`, or `http://host:7443` with --insecure.
+    #[arg(long, env = "NODEBOM_COLLECTOR")]
+    collector: String,
+    /// Kubernetes node name (from the downward API in the DaemonSet); default: the host name.
+    #[arg(long, env = "NODE_NAME")]
+    node: Option<String>,
+    /// File holding this cluster's collector token.
+    #[arg(long, env = "NODEBOM_TOKEN_FILE")]
+    token_file: Option<PathBuf>,
+    /// CA certificate (PEM) that signed the collector's certificate; default: public roots.
+    #[arg(long, env = "NODEBOM_CA_FILE", conflicts_with = "insecure")]
+    ca_file: Option<PathBuf>,
+    /// Allow a plaintext `http://` collector address (tests, or a mesh that encrypts).
+    #[arg(long, env = "NODEBOM_INSECURE")]
+    insecure: bool,
+    /// containerd's gRPC socket.
+    #[arg(long, env = "CONTAINERD_ADDRESS", default_value = "/run/containerd/containerd.sock")]
+    socket: String,
+    /// containerd namespace (Kubernetes uses k8s.io).
+    #[arg(long, env = "CONTAINERD_NAMESPACE", default_value = "k8s.io")]
+    namespace: String,
+    /// Directory for the per-layer cache, so that a restart does not rescan everything
+    /// (a hostPath in the DaemonSet). Without it the cache is in memory only.
+    #[arg(long, env = "NODEBOM_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Largest size of the on-disk layer cache, in MiB (least recently used go first).
+    #[arg(long, env = "NODEBOM_CACHE_MIB", default_value_t = 512)]
+    cache_mib: u64,
+    /// SBOMs built at once.
+    #[arg(long, env = "NODEBOM_BUILDERS", default_value_t = 1)]
+    builders: usize,
+    /// Niceness added to the process so that scans yield to workloads (0 keeps it).
+    #[arg(long, env = "NODEBOM_NICE", default_value_t = 10)]
+    nice: i32,
+    /// Address of the /metrics, /healthz and /readyz endpoints.
+    #[arg(long, env = "NODEBOM_METRICS_LISTEN", default_value = "0.0.0.0:9090")]
+    metrics_listen: std::net::SocketAddr,
+    /// CycloneDX specification version of the SBOMs sent.
+    #[arg(long, value_enum, default_value_t = Spec::V1_5)]
+    spec: Spec,
 }
 
 #[derive(Args)]
@@ -86,6 +141,15 @@ enum Spec {
     V1_6,
 }
 
+impl From<Spec> for SpecVersion {
+    fn from(spec: Spec) -> Self {
+        match spec {
+            Spec::V1_5 => SpecVersion::V1_5,
+            Spec::V1_6 => SpecVersion::V1_6,
+        }
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum LogFormat {
     Text,
@@ -111,6 +175,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Scan(args) => runtime.block_on(scan(args)),
+        Command::Run(args) => runtime.block_on(run(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -141,10 +206,7 @@ async fn scan(args: ScanArgs) -> anyhow::Result<()> {
             .with_context(|| format!("--platform {text:?} is not OS/ARCH[/VARIANT]"))?,
         None => Platform::host(),
     };
-    let spec = match args.spec {
-        Spec::V1_5 => SpecVersion::V1_5,
-        Spec::V1_6 => SpecVersion::V1_6,
-    };
+    let spec = args.spec.into();
     let client = Containerd::connect(&args.socket, &args.namespace).await?;
     let references = if args.all {
         image::list_targets(&client).await?
@@ -246,4 +308,127 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", temporary.display()))?;
     std::fs::rename(&temporary, path).with_context(|| format!("renaming to {}", path.display()))?;
     Ok(())
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<()> {
+    if args.collector.starts_with("http://") && !args.insecure {
+        bail!("--collector {} is plaintext: use https:// or pass --insecure", args.collector);
+    }
+    if !args.collector.starts_with("http://") && !args.collector.starts_with("https://") {
+        bail!("--collector must start with https:// (or http:// with --insecure)");
+    }
+    let node = match args.node.clone() {
+        Some(node) => node,
+        None => rustix::system::uname()
+            .nodename()
+            .to_str()
+            .context("the host name is not UTF-8; pass --node")?
+            .to_string(),
+    };
+    let token = match &args.token_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading --token-file {}", path.display()))?
+                .trim()
+                .to_string(),
+        ),
+        None => None,
+    };
+    let ca_pem = match &args.ca_file {
+        Some(path) => Some(std::fs::read(path).with_context(|| format!("reading --ca-file {}", path.display()))?),
+        None => None,
+    };
+    if args.nice != 0 {
+        // Scans are background work: let the node's workloads have the CPU first.
+        if let Err(e) = rustix::process::nice(args.nice) {
+            warn!(error = %e, "cannot lower the scheduling priority");
+        }
+    }
+
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let metrics = Metrics::new();
+    let readiness = Readiness::new();
+    let observe = ObserveServer::bind(args.metrics_listen, metrics.clone(), readiness.clone())
+        .await
+        .with_context(|| format!("listening on --metrics-listen {}", args.metrics_listen))?
+        .spawn(cancel.clone());
+
+    let cache: Arc<dyn LayerCache> = match &args.cache_dir {
+        Some(dir) => Arc::new(
+            DiskLayerCache::open(dir, args.cache_mib << 20, LAYER_CACHE_ENTRIES)
+                .with_context(|| format!("opening --cache-dir {}", dir.display()))?,
+        ),
+        None => Arc::new(MemoryLayerCache::new(LAYER_CACHE_ENTRIES)),
+    };
+    let client = connect_with_retry(&args.socket, &args.namespace, &cancel).await?;
+    let platform = Platform::host();
+    let scanner = Arc::new(
+        Scanner::new(client, cache, Limits::default(), platform.clone())
+            .with_metrics(metrics.clone()),
+    );
+    let (updates, watch) = inventory::spawn_watch(
+        WatchConfig::new(&args.socket, &args.namespace, platform),
+        16,
+        cancel.clone(),
+    );
+    let config = ShipConfig {
+        collector: args.collector.clone(),
+        cluster: args.cluster.clone(),
+        node: node.clone(),
+        token,
+        ca_pem,
+        builders: args.builders.max(1),
+        spec: args.spec.into(),
+        min_backoff: std::time::Duration::from_millis(500),
+        max_backoff: std::time::Duration::from_secs(60),
+    };
+    info!(cluster = %args.cluster, %node, collector = %args.collector, "agent starting");
+    let stop = cancel.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        info!("shutting down");
+        stop.cancel();
+    });
+    let shipped = ship::run(config, scanner, updates, metrics, readiness, cancel.clone()).await;
+    cancel.cancel();
+    let _ = watch.await;
+    let _ = observe.await;
+    shipped?;
+    Ok(())
+}
+
+/// containerd may start after the agent (or restart): wait for it, logging, until stopped.
+async fn connect_with_retry(
+    socket: &str,
+    namespace: &str,
+    cancel: &tokio_util::sync::CancellationToken,
+) -> anyhow::Result<Containerd> {
+    let mut delay = std::time::Duration::from_millis(500);
+    loop {
+        match Containerd::connect(socket, namespace).await {
+            Ok(client) => return Ok(client),
+            Err(e) => warn!(error = %e, retry_in = ?delay, "containerd not reachable yet"),
+        }
+        tokio::select! {
+            () = cancel.cancelled() => bail!("stopped before containerd was reachable"),
+            () = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(std::time::Duration::from_secs(30));
+    }
+}
+
+/// SIGTERM (Kubernetes stopping the pod) or Ctrl-C.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
 }

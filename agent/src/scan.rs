@@ -55,6 +55,7 @@ pub struct Scanner {
     limits: Limits,
     platform: Platform,
     layer_concurrency: usize,
+    metrics: Option<crate::observe::Metrics>,
 }
 
 impl Scanner {
@@ -71,7 +72,14 @@ impl Scanner {
             limits,
             platform,
             layer_concurrency: 1,
+            metrics: None,
         }
+    }
+
+    /// Counts the bytes read from layer blobs in `metrics`.
+    pub fn with_metrics(mut self, metrics: crate::observe::Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// How many layer blobs of one image are decompressed at once (default 1; each
@@ -309,6 +317,9 @@ impl Scanner {
             seconds = format!("{:.2}", started.elapsed().as_secs_f64()),
             "layer analysed"
         );
+        if let Some(metrics) = &self.metrics {
+            metrics.bytes_read(descriptor.size);
+        }
         self.cache.put(&diff_id, analysis.clone());
         Ok(analysis)
     }

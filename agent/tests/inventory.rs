@@ -82,7 +82,10 @@ fn pod(namespace: &str, name: &str, uid: &str) -> Pod {
 /// brought in: its tag and its `repo@<top digest>` name.
 fn expected_image(built: &BuiltImage) -> ImageRecord {
     let repository = built.name.rsplit_once(':').unwrap().0;
-    let top = built.index_digest.as_ref().unwrap_or(&built.manifest_digest);
+    let top = built
+        .index_digest
+        .as_ref()
+        .unwrap_or(&built.manifest_digest);
     let mut names = vec![built.name.clone(), format!("{repository}@{top}")];
     names.sort();
     ImageRecord {
@@ -184,7 +187,11 @@ async fn inventory_lists_images_and_pod_containers_without_sandboxes() {
     let daemon = ContainerdDaemon::start().unwrap();
     let alpine = alpine(&daemon);
     let debian = debian(&daemon, "registry.example/shop/api:1.4");
-    let web = pod("shop", "web-7d9f6b-x2k4q", "5f0f4a52-8a47-4c4e-9a37-4d1c5e2b7a10");
+    let web = pod(
+        "shop",
+        "web-7d9f6b-x2k4q",
+        "5f0f4a52-8a47-4c4e-9a37-4d1c5e2b7a10",
+    );
     let db = pod("shop", "db-0", "0e6a9d0c-1b7e-4f2e-8d55-8f3f6b1c2d34");
     daemon
         .create_pod_sandbox("sandbox-web", &alpine.name, &web)
@@ -238,7 +245,11 @@ async fn image_without_content_for_the_platform_is_left_out() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_sends_deltas_for_changes_and_a_full_inventory_after_a_restart() {
-    let _ = tracing_subscriber::fmt().with_env_filter("nodebom_agent=debug").try_init();
+    // Shown when the test fails.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("nodebom_agent=debug")
+        .with_test_writer()
+        .try_init();
     let mut daemon = ContainerdDaemon::start().unwrap();
     let alpine = alpine(&daemon);
     let web = pod("shop", "web-0", "9c3e2b1a-0f4d-4e6a-b8c7-d5e4f3a2b1c0");
@@ -250,11 +261,7 @@ async fn watch_sends_deltas_for_changes_and_a_full_inventory_after_a_restart() {
         .unwrap();
 
     let cancel = CancellationToken::new();
-    let mut config = WatchConfig::new(
-        daemon.socket().to_str().unwrap(),
-        NAMESPACE,
-        amd64(),
-    );
+    let mut config = WatchConfig::new(daemon.socket().to_str().unwrap(), NAMESPACE, amd64());
     config.min_backoff = Duration::from_millis(100);
     config.max_backoff = Duration::from_secs(1);
     let (mut updates, task) = spawn_watch(config, 8, cancel.clone());

@@ -27,6 +27,7 @@ use containerd_client::tonic::metadata::MetadataValue;
 use containerd_client::tonic::transport::Channel;
 use containerd_client::tonic::{Code, Request, Status, Streaming};
 use containerd_client::types::{Envelope, Mount};
+use tokio::task::JoinHandle;
 
 use crate::{Error, Result};
 
@@ -187,17 +188,24 @@ impl Containerd {
     /// namespace to a subscriber without a namespace filter.
     ///
     /// Events are not durable: those published while nobody listens are lost, so list
-    /// after subscribing, and again after every reconnect.
-    pub async fn subscribe(&self, filters: Vec<String>) -> Result<EventStream> {
-        let response = self
-            .events()
-            .subscribe(self.request(SubscribeRequest { filters }))
-            .await
-            .map_err(|s| self.status_error("subscribing to events", s))?;
-        Ok(EventStream {
-            stream: response.into_inner(),
+    /// after subscribing, and again after every reconnect. The request is sent at once
+    /// (containerd registers the subscriber when it arrives); a failed subscription shows
+    /// as an error from the first [`EventStream::next`]. Needs a tokio runtime.
+    pub fn subscribe(&self, filters: Vec<String>) -> EventStream {
+        let mut events = self.events();
+        let request = self.request(SubscribeRequest { filters });
+        // containerd sends the response headers only along with the first event, so the
+        // call runs on its own: the request goes out now, while the caller lists.
+        let call = tokio::spawn(async move {
+            events
+                .subscribe(request)
+                .await
+                .map(|response| response.into_inner())
+        });
+        EventStream {
+            state: EventState::Subscribing(call),
             client: self.clone(),
-        })
+        }
     }
 
     /// Every image record of the namespace.
@@ -376,18 +384,48 @@ impl Containerd {
 
 /// Events from [`Containerd::subscribe`], in the order containerd published them.
 pub struct EventStream {
-    stream: Streaming<Envelope>,
+    state: EventState,
     client: Containerd,
+}
+
+enum EventState {
+    /// The call is out; containerd answers it with the first event.
+    Subscribing(JoinHandle<std::result::Result<Streaming<Envelope>, Status>>),
+    Receiving(Box<Streaming<Envelope>>),
 }
 
 impl EventStream {
     /// The next event; `None` when containerd closed the stream (it is shutting down).
     /// Cancel-safe: dropping the future loses no event.
     pub async fn next(&mut self) -> Result<Option<Envelope>> {
-        self.stream
-            .message()
-            .await
-            .map_err(|s| self.client.status_error("receiving events", s))
+        loop {
+            match &mut self.state {
+                EventState::Receiving(stream) => {
+                    return stream
+                        .message()
+                        .await
+                        .map_err(|s| self.client.status_error("receiving events", s));
+                }
+                EventState::Subscribing(call) => {
+                    let stream = call
+                        .await
+                        .map_err(|e| Error::Containerd {
+                            socket: self.client.socket.clone(),
+                            message: format!("subscribing to events: {e}"),
+                        })?
+                        .map_err(|s| self.client.status_error("subscribing to events", s))?;
+                    self.state = EventState::Receiving(Box::new(stream));
+                }
+            }
+        }
+    }
+}
+
+impl Drop for EventStream {
+    fn drop(&mut self) {
+        if let EventState::Subscribing(call) = &self.state {
+            call.abort();
+        }
     }
 }
 

@@ -91,25 +91,43 @@ pub(super) struct State {
 impl State {
     /// Lists every image and pod container of the namespace.
     pub(super) async fn load(client: &Containerd, platform: &Platform) -> Result<Self> {
+        Self::list(client, platform.clone(), HashMap::new()).await
+    }
+
+    /// Lists everything again, keeping what was resolved: a target digest names its
+    /// content, so it resolves the same way while it is on the node.
+    pub(super) async fn reload(&self, client: &Containerd) -> Result<Self> {
+        let resolved = self
+            .targets
+            .iter()
+            .filter(|(_, resolved)| resolved.is_some())
+            .map(|(digest, resolved)| (digest.clone(), resolved.clone()))
+            .collect();
+        Self::list(client, self.platform.clone(), resolved).await
+    }
+
+    async fn list(
+        client: &Containerd,
+        platform: Platform,
+        targets: HashMap<String, Option<Resolved>>,
+    ) -> Result<Self> {
         let mut state = State {
-            platform: platform.clone(),
+            platform,
             names: BTreeMap::new(),
-            targets: HashMap::new(),
+            targets,
             containers: BTreeMap::new(),
         };
-        let images = client.list_images().await?;
-        for record in &images {
+        for record in client.list_images().await? {
             let Some(target) = &record.target else {
                 continue;
             };
-            state
-                .names
-                .insert(record.name.clone(), target.digest.clone());
             if !state.targets.contains_key(&target.digest) {
-                let resolved = state.resolve(client, record).await?;
+                let resolved = state.resolve(client, &record).await?;
                 state.targets.insert(target.digest.clone(), resolved);
             }
+            state.names.insert(record.name, target.digest.clone());
         }
+        state.forget_unused_targets();
         for record in client
             .list_containers(vec![POD_CONTAINER_FILTER.to_string()])
             .await?

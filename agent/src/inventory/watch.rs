@@ -3,16 +3,17 @@
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
+use containerd_client::types::Envelope;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
+use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::events::{self, Event};
 use super::state::State;
 use super::{diff, InventoryUpdate};
-use crate::containerd::Containerd;
+use crate::containerd::{Containerd, EventStream};
 use crate::image::Platform;
 use crate::{Error, Result};
 
@@ -37,10 +38,15 @@ pub struct WatchConfig {
     /// Events arriving within this window after a first one become one delta (an image
     /// pull or a pod start is a burst of events).
     pub batch_window: Duration,
+    /// How often the records are listed again to catch what the events missed; a
+    /// difference is sent as [`InventoryUpdate::Full`]. Image resolutions are kept, so
+    /// this costs one list of images and one of containers.
+    pub resync_interval: Duration,
 }
 
 impl WatchConfig {
-    /// Defaults: reconnect after 250 ms doubling up to 30 s, 100 ms batches.
+    /// Defaults: reconnect after 250 ms doubling up to 30 s, 100 ms batches, list again
+    /// every 5 minutes.
     pub fn new(
         socket: impl Into<String>,
         namespace: impl Into<String>,
@@ -53,6 +59,7 @@ impl WatchConfig {
             min_backoff: Duration::from_millis(250),
             max_backoff: Duration::from_secs(30),
             batch_window: Duration::from_millis(100),
+            resync_interval: Duration::from_secs(5 * 60),
         }
     }
 }
@@ -74,7 +81,8 @@ pub fn spawn_watch(
 /// subscribes to events, lists everything and sends [`InventoryUpdate::Full`], then
 /// sends an [`InventoryUpdate::Delta`] for each burst of events that changed something.
 /// A lost connection (containerd restarting) is retried with backoff and jitter; an
-/// unreadable event makes it list again.
+/// unreadable event, or a periodic list that finds what the events missed, sends a
+/// full inventory again.
 pub async fn watch(
     config: WatchConfig,
     updates: mpsc::Sender<InventoryUpdate>,
@@ -114,7 +122,7 @@ async fn session(
 ) -> Result<Closed> {
     let client = Containerd::connect(&config.socket, &config.namespace).await?;
     // Subscribe before listing, so that nothing changes unseen in between.
-    let mut stream = client.subscribe(events::filters(&config.namespace)).await?;
+    let mut stream = client.subscribe(events::filters(&config.namespace));
     let mut state = State::load(&client, &config.platform).await?;
     reconnect.reset();
     let mut current = state.inventory();
@@ -131,25 +139,51 @@ async fn session(
     {
         return Ok(Closed);
     }
+    let period = config.resync_interval.max(Duration::from_secs(1));
+    let mut resync = tokio::time::interval_at(Instant::now() + period, period);
+    resync.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
-        let batch = next_batch(&client, &mut stream, config.batch_window).await?;
-        let mut gap = false;
-        for event in batch {
-            match event {
-                Some(event) => state.apply(&client, event).await?,
-                None => {
-                    gap = true;
-                    break;
+        let first = tokio::select! {
+            envelope = stream.next() => Some(envelope?.ok_or_else(|| stream_closed(&client))?),
+            _ = resync.tick() => None,
+        };
+        // Whether the events did not tell everything: then the whole inventory goes out.
+        let gap = match first {
+            Some(first) => {
+                let batch = gather(&client, &mut stream, first, config.batch_window).await?;
+                let mut gap = false;
+                for event in batch {
+                    match event {
+                        Some(event) => state.apply(&client, event).await?,
+                        None => {
+                            gap = true;
+                            break;
+                        }
+                    }
                 }
+                if gap {
+                    state = state.reload(&client).await?;
+                }
+                gap
             }
-        }
+            None => {
+                // Heals what events cannot tell, such as one published before containerd
+                // had registered the subscription.
+                let listed = state.reload(&client).await?;
+                let missed = listed.inventory() != current;
+                if missed {
+                    warn!("containerd's records differ from what its events said");
+                }
+                state = listed;
+                missed
+            }
+        };
         if gap {
-            state = State::load(&client, &config.platform).await?;
             current = state.inventory();
             info!(
                 images = current.images.len(),
                 workloads = current.workloads.len(),
-                "inventory listed again after an unreadable event"
+                "inventory listed again"
             );
             if updates
                 .send(InventoryUpdate::Full(current.clone()))
@@ -173,42 +207,44 @@ async fn session(
     }
 }
 
-/// Waits for an event, then gathers those that follow within `window`. `None` stands
-/// for an event that could not be read; events of other namespaces and topics are
-/// dropped. A closed or broken stream is an error.
-async fn next_batch(
-    client: &Containerd,
-    stream: &mut crate::containerd::EventStream,
-    window: Duration,
-) -> Result<Vec<Option<Event>>> {
-    let ended = || Error::Containerd {
+fn stream_closed(client: &Containerd) -> Error {
+    Error::Containerd {
         socket: client.socket().to_string(),
         message: "event stream closed".into(),
-    };
+    }
+}
+
+/// `first` and the events that follow it within `window`, up to [`MAX_BATCH`]. `None`
+/// stands for an event that could not be read; events of other namespaces and topics
+/// are dropped. A closed or broken stream is an error.
+async fn gather(
+    client: &Containerd,
+    stream: &mut EventStream,
+    first: Envelope,
+    window: Duration,
+) -> Result<Vec<Option<Event>>> {
+    let deadline = Instant::now() + window;
     let mut batch = Vec::new();
-    let mut deadline: Option<Instant> = None;
-    while batch.len() < MAX_BATCH {
-        let envelope = match deadline {
-            None => stream.next().await?.ok_or_else(ended)?,
-            Some(deadline) => match tokio::time::timeout_at(deadline, stream.next()).await {
-                Ok(envelope) => envelope?.ok_or_else(ended)?,
-                Err(_elapsed) => break,
-            },
-        };
-        if envelope.namespace != client.namespace() {
-            continue;
-        }
-        match events::decode(&envelope) {
-            Ok(Some(event)) => batch.push(Some(event)),
-            Ok(None) => continue,
-            Err(reason) => {
-                warn!(topic = %envelope.topic, %reason, "unreadable containerd event");
-                batch.push(None);
+    let mut envelope = first;
+    loop {
+        if envelope.namespace == client.namespace() {
+            match events::decode(&envelope) {
+                Ok(Some(event)) => batch.push(Some(event)),
+                Ok(None) => {}
+                Err(reason) => {
+                    warn!(topic = %envelope.topic, %reason, "unreadable containerd event");
+                    batch.push(None);
+                }
             }
         }
-        deadline.get_or_insert_with(|| Instant::now() + window);
+        if batch.len() >= MAX_BATCH {
+            return Ok(batch);
+        }
+        envelope = match tokio::time::timeout_at(deadline, stream.next()).await {
+            Ok(next) => next?.ok_or_else(|| stream_closed(client))?,
+            Err(_elapsed) => return Ok(batch),
+        };
     }
-    Ok(batch)
 }
 
 /// Reconnect delays: exponential with jitter, restarted after a good connection.

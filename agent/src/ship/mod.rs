@@ -1,0 +1,563 @@
+//! The agent's side of `nodebom.v1.Ingest`: report the node's inventory to the collector,
+//! build the SBOMs it asks for, upload them.
+//!
+//! One task keeps the `Sync` session (hello, full inventory, deltas, reconnect with
+//! backoff and jitter); builders take the digests the collector wants from a bounded
+//! queue, a few at a time, and upload each SBOM until the collector acknowledges it.
+//! An SBOM built while the collector is away waits (bounded by the number of builders)
+//! and is sent when it is back.
+
+mod convert;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nodebom_proto::v1::{
+    self, ingest_client::IngestClient, sync_request, sync_response, upload_sbom_request,
+};
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use tonic::{Code, Request, Status};
+use tracing::{debug, info, info_span, warn, Instrument};
+
+use crate::inventory::{Inventory, InventoryChange, InventoryUpdate};
+use crate::observe::{Metrics, Readiness};
+use crate::sbom::{self, SpecVersion};
+use crate::scan::Scanner;
+use crate::{Error, Result};
+
+/// Records per `InventoryPart`, well under any message size limit.
+const RECORDS_PER_PART: usize = 500;
+/// Bytes of SBOM per `SbomChunk` unless the collector allows less.
+const CHUNK_BYTES: usize = 1 << 20;
+/// Digests waiting for a builder; the collector asks again for what did not fit.
+const WANTED_QUEUE: usize = 256;
+
+/// How the agent reaches the collector and who it says it is.
+#[derive(Debug, Clone)]
+pub struct ShipConfig {
+    /// `https://host:7443`, or `http://…` with `--insecure`.
+    pub collector: String,
+    pub cluster: String,
+    pub node: String,
+    /// Bearer token of the cluster.
+    pub token: Option<String>,
+    /// PEM of the CA that signed the collector's certificate (system roots otherwise).
+    pub ca_pem: Option<Vec<u8>>,
+    /// SBOMs built at once.
+    pub builders: usize,
+    pub spec: SpecVersion,
+    pub min_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+type Ingest = IngestClient<InterceptedService<Channel, BearerToken>>;
+
+/// Adds `authorization: Bearer <token>` to every call.
+#[derive(Clone)]
+pub struct BearerToken(Option<MetadataValue<Ascii>>);
+
+impl tonic::service::Interceptor for BearerToken {
+    fn call(&mut self, mut request: Request<()>) -> std::result::Result<Request<()>, Status> {
+        if let Some(value) = &self.0 {
+            request.metadata_mut().insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// State shared by the session and the builders.
+struct Shared {
+    config: ShipConfig,
+    scanner: Arc<Scanner>,
+    metrics: Metrics,
+    readiness: Readiness,
+    /// The node's inventory as last reported; builders look images up in it.
+    inventory: watch::Sender<Arc<Inventory>>,
+    /// The collector connection, while there is one.
+    client: watch::Sender<Option<(Ingest, usize)>>,
+    /// Digests queued or being built, so that a repeated request does not build twice.
+    in_flight: Mutex<HashSet<String>>,
+}
+
+/// Runs until `cancel` fires or the inventory updates end.
+pub async fn run(
+    config: ShipConfig,
+    scanner: Arc<Scanner>,
+    mut updates: mpsc::Receiver<InventoryUpdate>,
+    metrics: Metrics,
+    readiness: Readiness,
+    cancel: CancellationToken,
+) -> Result<()> {
+    let endpoint = endpoint(&config)?;
+    let token = bearer(&config)?;
+    // Nothing to report before containerd was listed once.
+    let first = tokio::select! {
+        () = cancel.cancelled() => return Ok(()),
+        update = updates.recv() => update,
+    };
+    let Some(InventoryUpdate::Full(first)) = first else {
+        return Ok(());
+    };
+    metrics.set_images_known(first.images.len());
+    readiness.set_inventory_listed();
+    let shared = Arc::new(Shared {
+        config,
+        scanner,
+        metrics,
+        readiness,
+        inventory: watch::Sender::new(Arc::new(first)),
+        client: watch::Sender::new(None),
+        in_flight: Mutex::new(HashSet::new()),
+    });
+    let (wanted_tx, wanted_rx) = mpsc::channel::<String>(WANTED_QUEUE);
+    let (failed_tx, mut failed_rx) = mpsc::channel::<(String, String)>(WANTED_QUEUE);
+    let builders = tokio::spawn(build_loop(shared.clone(), wanted_rx, failed_tx, cancel.clone()));
+
+    let mut backoff = Backoff::new(shared.config.min_backoff, shared.config.max_backoff);
+    let result = loop {
+        let outcome = session(&shared, &endpoint, &token, &mut updates, &wanted_tx, &mut failed_rx, &cancel, &mut backoff)
+            .instrument(info_span!("collector", url = %shared.config.collector))
+            .await;
+        shared.client.send_replace(None);
+        shared.readiness.set_collector_connected(false);
+        match outcome {
+            Ok(SessionEnd::Shutdown) => break Ok(()),
+            Ok(SessionEnd::Lost(reason)) | Err(reason) => {
+                shared.metrics.send_failure();
+                let delay = backoff.next();
+                warn!(%reason, retry_in = ?delay, "collector session ended");
+                tokio::select! {
+                    () = cancel.cancelled() => break Ok(()),
+                    () = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
+    };
+    cancel.cancel();
+    let _ = builders.await;
+    result
+}
+
+enum SessionEnd {
+    Shutdown,
+    Lost(String),
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn session(
+    shared: &Arc<Shared>,
+    endpoint: &Endpoint,
+    token: &BearerToken,
+    updates: &mut mpsc::Receiver<InventoryUpdate>,
+    wanted: &mpsc::Sender<String>,
+    failed: &mut mpsc::Receiver<(String, String)>,
+    cancel: &CancellationToken,
+    backoff: &mut Backoff,
+) -> std::result::Result<SessionEnd, String> {
+    let channel = endpoint
+        .connect()
+        .await
+        .map_err(|e| format!("cannot connect: {}", crate::containerd::error_chain(&e)))?;
+    let mut client = IngestClient::with_interceptor(channel, token.clone());
+    let (outbound, outbound_rx) = mpsc::channel::<v1::SyncRequest>(64);
+    let mut sequence = 0u64;
+    let mut send = |message: sync_request::Message| {
+        sequence += 1;
+        v1::SyncRequest {
+            sequence,
+            message: Some(message),
+        }
+    };
+    let hello = send(sync_request::Message::Hello(v1::Hello {
+        cluster: shared.config.cluster.clone(),
+        node: shared.config.node.clone(),
+        agent_version: env!("CARGO_PKG_VERSION").into(),
+    }));
+    outbound.send(hello).await.map_err(|_| "session closed".to_string())?;
+    let mut inbound = client
+        .sync(ReceiverStream::new(outbound_rx))
+        .await
+        .map_err(|s| status_text("opening Sync", &s))?
+        .into_inner();
+    let welcome = match inbound.message().await.map_err(|s| status_text("Sync", &s))? {
+        Some(v1::SyncResponse {
+            message: Some(sync_response::Message::Welcome(welcome)),
+        }) => welcome,
+        other => return Err(format!("expected Welcome, got {other:?}")),
+    };
+    let chunk = usize::try_from(welcome.max_message_bytes)
+        .ok()
+        .filter(|&max| max > 4096)
+        .map_or(CHUNK_BYTES, |max| CHUNK_BYTES.min(max / 2));
+    info!(session = welcome.session, collector = %welcome.collector_version, "connected to the collector");
+
+    let inventory = shared.inventory.borrow().clone();
+    for part in convert::inventory_parts(&inventory, RECORDS_PER_PART) {
+        outbound
+            .send(send(sync_request::Message::Inventory(part)))
+            .await
+            .map_err(|_| "session closed".to_string())?;
+    }
+    shared.client.send_replace(Some((client, chunk)));
+    shared.readiness.set_collector_connected(true);
+    backoff.reset();
+
+    loop {
+        let message = tokio::select! {
+            () = cancel.cancelled() => return Ok(SessionEnd::Shutdown),
+            response = inbound.message() => match response {
+                Ok(Some(response)) => {
+                    on_response(shared, wanted, response);
+                    continue;
+                }
+                Ok(None) => return Ok(SessionEnd::Lost("the collector closed the session".into())),
+                Err(status) => return Ok(SessionEnd::Lost(status_text("Sync", &status))),
+            },
+            update = updates.recv() => match update {
+                None => return Ok(SessionEnd::Shutdown),
+                Some(InventoryUpdate::Full(inventory)) => {
+                    shared.metrics.set_images_known(inventory.images.len());
+                    let parts = convert::inventory_parts(&inventory, RECORDS_PER_PART);
+                    shared.inventory.send_replace(Arc::new(inventory));
+                    for part in parts {
+                        outbound.send(send(sync_request::Message::Inventory(part))).await
+                            .map_err(|_| "session closed".to_string())?;
+                    }
+                    continue;
+                }
+                Some(InventoryUpdate::Delta(changes)) => {
+                    let next = apply(&shared.inventory.borrow(), &changes);
+                    shared.metrics.set_images_known(next.images.len());
+                    shared.inventory.send_replace(Arc::new(next));
+                    sync_request::Message::Delta(convert::delta(&changes))
+                }
+            },
+            failure = failed.recv() => match failure {
+                Some((manifest_digest, reason)) => {
+                    sync_request::Message::BuildFailed(v1::SbomBuildFailed { manifest_digest, reason })
+                }
+                None => return Ok(SessionEnd::Shutdown),
+            },
+        };
+        outbound
+            .send(send(message))
+            .await
+            .map_err(|_| "session closed".to_string())?;
+    }
+}
+
+/// Keeps inventory updates that arrive while disconnected: the next session reports the
+/// inventory they lead to.
+fn apply(inventory: &Inventory, changes: &[InventoryChange]) -> Inventory {
+    let mut next = inventory.clone();
+    for change in changes {
+        match change {
+            InventoryChange::ImageAdded(image) => {
+                next.images.retain(|i| i.manifest_digest != image.manifest_digest);
+                next.images.push(image.clone());
+            }
+            InventoryChange::ImageRemoved { manifest_digest } => {
+                next.images.retain(|i| &i.manifest_digest != manifest_digest)
+            }
+            InventoryChange::WorkloadAdded(workload) => {
+                next.workloads.retain(|w| w.container_id != workload.container_id);
+                next.workloads.push(workload.clone());
+            }
+            InventoryChange::WorkloadRemoved(workload) => {
+                next.workloads.retain(|w| w.container_id != workload.container_id)
+            }
+        }
+    }
+    next.images.sort_by(|a, b| a.manifest_digest.cmp(&b.manifest_digest));
+    next.workloads.sort_by(|a, b| a.container_id.cmp(&b.container_id));
+    next
+}
+
+fn on_response(shared: &Shared, wanted: &mpsc::Sender<String>, response: v1::SyncResponse) {
+    let digests = match response.message {
+        Some(sync_response::Message::InventoryAck(ack)) => ack.sbom_wanted,
+        Some(sync_response::Message::SbomRequest(request)) => request.manifest_digests,
+        Some(sync_response::Message::Welcome(_)) | None => return,
+    };
+    let mut in_flight = shared.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+    for digest in digests {
+        if in_flight.contains(&digest) {
+            continue;
+        }
+        match wanted.try_send(digest.clone()) {
+            Ok(()) => {
+                in_flight.insert(digest);
+            }
+            Err(_) => debug!(%digest, "build queue full; the collector will ask again"),
+        }
+    }
+    shared.metrics.set_queue_depth(in_flight.len());
+}
+
+/// Builds and uploads wanted SBOMs, `builders` at a time.
+async fn build_loop(
+    shared: Arc<Shared>,
+    mut wanted: mpsc::Receiver<String>,
+    failed: mpsc::Sender<(String, String)>,
+    cancel: CancellationToken,
+) {
+    let slots = Arc::new(Semaphore::new(shared.config.builders.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        let digest = tokio::select! {
+            () = cancel.cancelled() => break,
+            digest = wanted.recv() => match digest { Some(d) => d, None => break },
+        };
+        let Ok(permit) = slots.clone().acquire_owned().await else { break };
+        let shared = shared.clone();
+        let failed = failed.clone();
+        let cancel = cancel.clone();
+        tasks.spawn(async move {
+            let span = info_span!("sbom", digest = %digest);
+            build_and_upload(&shared, &digest, &failed, &cancel).instrument(span).await;
+            let mut in_flight = shared.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            in_flight.remove(&digest);
+            shared.metrics.set_queue_depth(in_flight.len());
+            drop(permit);
+        });
+        while tasks.try_join_next().is_some() {}
+    }
+    tasks.abort_all();
+    while tasks.join_next().await.is_some() {}
+}
+
+async fn build_and_upload(
+    shared: &Shared,
+    digest: &str,
+    failed: &mpsc::Sender<(String, String)>,
+    cancel: &CancellationToken,
+) {
+    let bom = match build(shared, digest).await {
+        Ok(bom) => bom,
+        Err(e) => {
+            warn!(error = %e, "cannot build the SBOM the collector asked for");
+            let _ = failed.send((digest.to_string(), e.to_string())).await;
+            return;
+        }
+    };
+    shared.metrics.sbom_built();
+    let mut backoff = Backoff::new(shared.config.min_backoff, shared.config.max_backoff);
+    let mut connection = shared.client.subscribe();
+    loop {
+        let current = connection.borrow_and_update().clone();
+        let Some((mut client, chunk)) = current else {
+            // Built while the collector is away: wait for the next session.
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                changed = connection.changed() => if changed.is_err() { return },
+            }
+            continue;
+        };
+        match upload(&mut client, shared, digest, &bom, chunk).await {
+            Ok(response) => {
+                info!(
+                    bytes = bom.len(),
+                    components = response.component_count,
+                    already_stored = response.already_stored,
+                    "SBOM stored by the collector"
+                );
+                return;
+            }
+            Err(status) if matches!(status.code(), Code::FailedPrecondition | Code::InvalidArgument | Code::ResourceExhausted | Code::PermissionDenied | Code::Unauthenticated) => {
+                warn!(error = %status_text("UploadSbom", &status), "collector refused the SBOM");
+                shared.metrics.send_failure();
+                return;
+            }
+            Err(status) => {
+                shared.metrics.send_failure();
+                let delay = backoff.next();
+                warn!(error = %status_text("UploadSbom", &status), retry_in = ?delay, "upload failed");
+                tokio::select! {
+                    () = cancel.cancelled() => return,
+                    () = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Scans the image with this manifest digest, found through the last inventory.
+async fn build(shared: &Shared, digest: &str) -> Result<Vec<u8>> {
+    let inventory = shared.inventory.borrow().clone();
+    let record = inventory
+        .images
+        .iter()
+        .find(|image| image.manifest_digest == digest)
+        .ok_or_else(|| Error::ImageNotFound {
+            image: digest.to_string(),
+            namespace: shared.scanner.client().namespace().to_string(),
+        })?;
+    let name = record
+        .names
+        .iter()
+        .find(|name| !name.starts_with("sha256:"))
+        .or(record.names.first())
+        .ok_or_else(|| Error::Image {
+            image: digest.to_string(),
+            message: "image has no name in containerd".into(),
+        })?;
+    let started = std::time::Instant::now();
+    let outcome = shared.scanner.scan(name).await?;
+    if outcome.image.manifest_digest != digest {
+        return Err(Error::Image {
+            image: name.clone(),
+            message: format!(
+                "now resolves to {} instead of {digest} (moved while building)",
+                outcome.image.manifest_digest
+            ),
+        });
+    }
+    shared.metrics.scan_finished(&outcome.origins, started.elapsed());
+    sbom::build(&outcome.image, &outcome.contents, shared.config.spec)
+}
+
+async fn upload(
+    client: &mut Ingest,
+    shared: &Shared,
+    digest: &str,
+    bom: &[u8],
+    chunk: usize,
+) -> std::result::Result<v1::UploadSbomResponse, Status> {
+    let header = v1::SbomHeader {
+        manifest_digest: digest.to_string(),
+        cluster: shared.config.cluster.clone(),
+        node: shared.config.node.clone(),
+        size: bom.len() as u64,
+        sha256: format!("sha256:{}", hex::encode(Sha256::digest(bom))),
+    };
+    let mut messages = vec![v1::UploadSbomRequest {
+        part: Some(upload_sbom_request::Part::Header(header)),
+    }];
+    let mut offset = 0u64;
+    for piece in bom.chunks(chunk.max(1)) {
+        messages.push(v1::UploadSbomRequest {
+            part: Some(upload_sbom_request::Part::Chunk(v1::SbomChunk {
+                offset,
+                data: piece.to_vec(),
+            })),
+        });
+        offset += piece.len() as u64;
+    }
+    let response = client
+        .upload_sbom(tokio_stream::iter(messages))
+        .await?
+        .into_inner();
+    Ok(response)
+}
+
+fn endpoint(config: &ShipConfig) -> Result<Endpoint> {
+    let invalid = |message: String| Error::Collector {
+        url: config.collector.clone(),
+        message,
+    };
+    let mut endpoint = Endpoint::from_shared(config.collector.clone())
+        .map_err(|e| invalid(format!("invalid collector address: {e}")))?
+        .connect_timeout(Duration::from_secs(10))
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_while_idle(true);
+    if config.collector.starts_with("https://") {
+        let mut tls = ClientTlsConfig::new().with_webpki_roots();
+        if let Some(pem) = &config.ca_pem {
+            tls = tls.ca_certificate(Certificate::from_pem(pem));
+        }
+        endpoint = endpoint
+            .tls_config(tls)
+            .map_err(|e| invalid(format!("TLS configuration: {e}")))?;
+    }
+    Ok(endpoint)
+}
+
+fn bearer(config: &ShipConfig) -> Result<BearerToken> {
+    let value = match &config.token {
+        None => None,
+        Some(token) => Some(format!("Bearer {}", token.trim()).parse().map_err(|_| Error::Collector {
+            url: config.collector.clone(),
+            message: "the token is not printable ASCII".into(),
+        })?),
+    };
+    Ok(BearerToken(value))
+}
+
+fn status_text(what: &str, status: &Status) -> String {
+    format!("{what}: {:?}: {}", status.code(), status.message())
+}
+
+/// Exponential backoff with full jitter, so that the agents of a cluster do not
+/// reconnect in step after a collector restart.
+struct Backoff {
+    min: Duration,
+    max: Duration,
+    current: Duration,
+}
+
+impl Backoff {
+    fn new(min: Duration, max: Duration) -> Self {
+        Backoff { min, max, current: min }
+    }
+
+    fn next(&mut self) -> Duration {
+        let base = self.current;
+        self.current = (self.current * 2).min(self.max);
+        let jitter = base.mul_f64(rand_fraction());
+        base + jitter
+    }
+
+    fn reset(&mut self) {
+        self.current = self.min;
+    }
+}
+
+/// A fraction in [0, 1) from the process's random UUID source; jitter needs no more.
+fn rand_fraction() -> f64 {
+    let bits = uuid::Uuid::new_v4().as_u128() as u64 >> 11;
+    bits as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_maximum_with_jitter_and_resets() {
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_millis(400));
+        let delays: Vec<Duration> = (0..5).map(|_| backoff.next()).collect();
+        let bases = [100, 200, 400, 400, 400];
+        for (delay, base) in delays.iter().zip(bases) {
+            let base = Duration::from_millis(base);
+            assert!(*delay >= base && *delay < base * 2, "{delay:?} for base {base:?}");
+        }
+        backoff.reset();
+        assert!(backoff.next() < Duration::from_millis(200));
+    }
+
+    #[test]
+    fn token_becomes_a_bearer_header_and_garbage_is_refused() {
+        let mut config = ShipConfig {
+            collector: "http://127.0.0.1:1".into(),
+            cluster: "c".into(),
+            node: "n".into(),
+            token: Some("secret\n".into()),
+            ca_pem: None,
+            builders: 1,
+            spec: SpecVersion::V1_5,
+            min_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(2),
+        };
+        let BearerToken(Some(value)) = bearer(&config).unwrap() else { panic!("no header") };
+        assert_eq!(value.to_str().unwrap(), "Bearer secret");
+        config.token = Some("bad\u{7}token".into());
+        assert!(bearer(&config).is_err());
+    }
+}
