@@ -11,14 +11,14 @@ use tracing::{error, info, warn};
 
 use nodebom_agent::analysis::cache::{LayerCache, MemoryLayerCache};
 use nodebom_agent::cache::DiskLayerCache;
-use nodebom_agent::inventory::{self, WatchConfig};
-use nodebom_agent::observe::{Metrics, ObserveServer, Readiness};
-use nodebom_agent::ship::{self, ShipConfig};
 use nodebom_agent::containerd::Containerd;
 use nodebom_agent::image::{self, Platform};
+use nodebom_agent::inventory::{self, WatchConfig};
 use nodebom_agent::layers::Limits;
+use nodebom_agent::observe::{Metrics, ObserveServer, Readiness};
 use nodebom_agent::sbom::{self, SpecVersion};
 use nodebom_agent::scan::Scanner;
+use nodebom_agent::ship::{self, ShipConfig};
 
 /// Layers kept in memory across the images of one run: base layers are shared widely.
 const LAYER_CACHE_ENTRIES: usize = 512;
@@ -71,7 +71,11 @@ struct RunArgs {
     #[arg(long, env = "NODEBOM_INSECURE")]
     insecure: bool,
     /// containerd's gRPC socket.
-    #[arg(long, env = "CONTAINERD_ADDRESS", default_value = "/run/containerd/containerd.sock")]
+    #[arg(
+        long,
+        env = "CONTAINERD_ADDRESS",
+        default_value = "/run/containerd/containerd.sock"
+    )]
     socket: String,
     /// containerd namespace (Kubernetes uses k8s.io).
     #[arg(long, env = "CONTAINERD_NAMESPACE", default_value = "k8s.io")]
@@ -312,7 +316,10 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {
     if args.collector.starts_with("http://") && !args.insecure {
-        bail!("--collector {} is plaintext: use https:// or pass --insecure", args.collector);
+        bail!(
+            "--collector {} is plaintext: use https:// or pass --insecure",
+            args.collector
+        );
     }
     if !args.collector.starts_with("http://") && !args.collector.starts_with("https://") {
         bail!("--collector must start with https:// (or http:// with --insecure)");
@@ -335,7 +342,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         None => None,
     };
     let ca_pem = match &args.ca_file {
-        Some(path) => Some(std::fs::read(path).with_context(|| format!("reading --ca-file {}", path.display()))?),
+        Some(path) => Some(
+            std::fs::read(path).with_context(|| format!("reading --ca-file {}", path.display()))?,
+        ),
         None => None,
     };
     if args.nice != 0 {

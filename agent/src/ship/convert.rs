@@ -123,7 +123,11 @@ mod tests {
         let parts = inventory_parts(&inventory, 2);
         assert_eq!(parts.len(), 4);
         assert_eq!(parts.iter().map(|p| p.images.len()).sum::<usize>(), 5);
-        assert_eq!(parts.iter().map(|p| p.workloads.len()).sum::<usize>(), 1, "unresolved workload left out");
+        assert_eq!(
+            parts.iter().map(|p| p.workloads.len()).sum::<usize>(),
+            1,
+            "unresolved workload left out"
+        );
         assert_eq!(parts.iter().filter(|p| p.last).count(), 1);
         assert!(parts.last().unwrap().last);
     }
@@ -142,12 +146,18 @@ mod tests {
             InventoryChange::WorkloadRemoved(pod("u1", Some("sha256:a"))),
             InventoryChange::WorkloadAdded(pod("u2", Some("sha256:a"))),
             InventoryChange::WorkloadAdded(pod("u3", None)),
-            InventoryChange::ImageRemoved { manifest_digest: "sha256:b".into() },
+            InventoryChange::ImageRemoved {
+                manifest_digest: "sha256:b".into(),
+            },
         ]);
         assert_eq!(delta.images_added.len(), 1);
         assert_eq!(delta.images_removed, vec!["sha256:b".to_string()]);
         assert_eq!(delta.workloads_started.len(), 1);
-        let stopped: Vec<&str> = delta.workloads_stopped.iter().map(|k| k.pod_uid.as_str()).collect();
+        let stopped: Vec<&str> = delta
+            .workloads_stopped
+            .iter()
+            .map(|k| k.pod_uid.as_str())
+            .collect();
         assert_eq!(stopped, vec!["u1", "u3"]);
     }
 }

@@ -66,7 +66,9 @@ pub struct BearerToken(Option<MetadataValue<Ascii>>);
 impl tonic::service::Interceptor for BearerToken {
     fn call(&mut self, mut request: Request<()>) -> std::result::Result<Request<()>, Status> {
         if let Some(value) = &self.0 {
-            request.metadata_mut().insert("authorization", value.clone());
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
         }
         Ok(request)
     }
@@ -118,13 +120,27 @@ pub async fn run(
     });
     let (wanted_tx, wanted_rx) = mpsc::channel::<String>(WANTED_QUEUE);
     let (failed_tx, mut failed_rx) = mpsc::channel::<(String, String)>(WANTED_QUEUE);
-    let builders = tokio::spawn(build_loop(shared.clone(), wanted_rx, failed_tx, cancel.clone()));
+    let builders = tokio::spawn(build_loop(
+        shared.clone(),
+        wanted_rx,
+        failed_tx,
+        cancel.clone(),
+    ));
 
     let mut backoff = Backoff::new(shared.config.min_backoff, shared.config.max_backoff);
     let result = loop {
-        let outcome = session(&shared, &endpoint, &token, &mut updates, &wanted_tx, &mut failed_rx, &cancel, &mut backoff)
-            .instrument(info_span!("collector", url = %shared.config.collector))
-            .await;
+        let outcome = session(
+            &shared,
+            &endpoint,
+            &token,
+            &mut updates,
+            &wanted_tx,
+            &mut failed_rx,
+            &cancel,
+            &mut backoff,
+        )
+        .instrument(info_span!("collector", url = %shared.config.collector))
+        .await;
         shared.client.send_replace(None);
         shared.readiness.set_collector_connected(false);
         match outcome {
@@ -180,13 +196,20 @@ async fn session(
         node: shared.config.node.clone(),
         agent_version: env!("CARGO_PKG_VERSION").into(),
     }));
-    outbound.send(hello).await.map_err(|_| "session closed".to_string())?;
+    outbound
+        .send(hello)
+        .await
+        .map_err(|_| "session closed".to_string())?;
     let mut inbound = client
         .sync(ReceiverStream::new(outbound_rx))
         .await
         .map_err(|s| status_text("opening Sync", &s))?
         .into_inner();
-    let welcome = match inbound.message().await.map_err(|s| status_text("Sync", &s))? {
+    let welcome = match inbound
+        .message()
+        .await
+        .map_err(|s| status_text("Sync", &s))?
+    {
         Some(v1::SyncResponse {
             message: Some(sync_response::Message::Welcome(welcome)),
         }) => welcome,
@@ -260,23 +283,27 @@ fn apply(inventory: &Inventory, changes: &[InventoryChange]) -> Inventory {
     for change in changes {
         match change {
             InventoryChange::ImageAdded(image) => {
-                next.images.retain(|i| i.manifest_digest != image.manifest_digest);
+                next.images
+                    .retain(|i| i.manifest_digest != image.manifest_digest);
                 next.images.push(image.clone());
             }
-            InventoryChange::ImageRemoved { manifest_digest } => {
-                next.images.retain(|i| &i.manifest_digest != manifest_digest)
-            }
+            InventoryChange::ImageRemoved { manifest_digest } => next
+                .images
+                .retain(|i| &i.manifest_digest != manifest_digest),
             InventoryChange::WorkloadAdded(workload) => {
-                next.workloads.retain(|w| w.container_id != workload.container_id);
+                next.workloads
+                    .retain(|w| w.container_id != workload.container_id);
                 next.workloads.push(workload.clone());
             }
-            InventoryChange::WorkloadRemoved(workload) => {
-                next.workloads.retain(|w| w.container_id != workload.container_id)
-            }
+            InventoryChange::WorkloadRemoved(workload) => next
+                .workloads
+                .retain(|w| w.container_id != workload.container_id),
         }
     }
-    next.images.sort_by(|a, b| a.manifest_digest.cmp(&b.manifest_digest));
-    next.workloads.sort_by(|a, b| a.container_id.cmp(&b.container_id));
+    next.images
+        .sort_by(|a, b| a.manifest_digest.cmp(&b.manifest_digest));
+    next.workloads
+        .sort_by(|a, b| a.container_id.cmp(&b.container_id));
     next
 }
 
@@ -315,13 +342,17 @@ async fn build_loop(
             () = cancel.cancelled() => break,
             digest = wanted.recv() => match digest { Some(d) => d, None => break },
         };
-        let Ok(permit) = slots.clone().acquire_owned().await else { break };
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            break;
+        };
         let shared = shared.clone();
         let failed = failed.clone();
         let cancel = cancel.clone();
         tasks.spawn(async move {
             let span = info_span!("sbom", digest = %digest);
-            build_and_upload(&shared, &digest, &failed, &cancel).instrument(span).await;
+            build_and_upload(&shared, &digest, &failed, &cancel)
+                .instrument(span)
+                .await;
             let mut in_flight = shared.in_flight.lock().unwrap_or_else(|e| e.into_inner());
             in_flight.remove(&digest);
             shared.metrics.set_queue_depth(in_flight.len());
@@ -370,7 +401,16 @@ async fn build_and_upload(
                 );
                 return;
             }
-            Err(status) if matches!(status.code(), Code::FailedPrecondition | Code::InvalidArgument | Code::ResourceExhausted | Code::PermissionDenied | Code::Unauthenticated) => {
+            Err(status)
+                if matches!(
+                    status.code(),
+                    Code::FailedPrecondition
+                        | Code::InvalidArgument
+                        | Code::ResourceExhausted
+                        | Code::PermissionDenied
+                        | Code::Unauthenticated
+                ) =>
+            {
                 warn!(error = %status_text("UploadSbom", &status), "collector refused the SBOM");
                 shared.metrics.send_failure();
                 return;
@@ -419,7 +459,9 @@ async fn build(shared: &Shared, digest: &str) -> Result<Vec<u8>> {
             ),
         });
     }
-    shared.metrics.scan_finished(&outcome.origins, started.elapsed());
+    shared
+        .metrics
+        .scan_finished(&outcome.origins, started.elapsed());
     sbom::build(&outcome.image, &outcome.contents, shared.config.spec)
 }
 
@@ -482,10 +524,16 @@ fn endpoint(config: &ShipConfig) -> Result<Endpoint> {
 fn bearer(config: &ShipConfig) -> Result<BearerToken> {
     let value = match &config.token {
         None => None,
-        Some(token) => Some(format!("Bearer {}", token.trim()).parse().map_err(|_| Error::Collector {
-            url: config.collector.clone(),
-            message: "the token is not printable ASCII".into(),
-        })?),
+        Some(token) => {
+            Some(
+                format!("Bearer {}", token.trim())
+                    .parse()
+                    .map_err(|_| Error::Collector {
+                        url: config.collector.clone(),
+                        message: "the token is not printable ASCII".into(),
+                    })?,
+            )
+        }
     };
     Ok(BearerToken(value))
 }
@@ -504,7 +552,11 @@ struct Backoff {
 
 impl Backoff {
     fn new(min: Duration, max: Duration) -> Self {
-        Backoff { min, max, current: min }
+        Backoff {
+            min,
+            max,
+            current: min,
+        }
     }
 
     fn next(&mut self) -> Duration {
@@ -536,7 +588,10 @@ mod tests {
         let bases = [100, 200, 400, 400, 400];
         for (delay, base) in delays.iter().zip(bases) {
             let base = Duration::from_millis(base);
-            assert!(*delay >= base && *delay < base * 2, "{delay:?} for base {base:?}");
+            assert!(
+                *delay >= base && *delay < base * 2,
+                "{delay:?} for base {base:?}"
+            );
         }
         backoff.reset();
         assert!(backoff.next() < Duration::from_millis(200));
@@ -555,7 +610,9 @@ mod tests {
             min_backoff: Duration::from_millis(1),
             max_backoff: Duration::from_millis(2),
         };
-        let BearerToken(Some(value)) = bearer(&config).unwrap() else { panic!("no header") };
+        let BearerToken(Some(value)) = bearer(&config).unwrap() else {
+            panic!("no header")
+        };
         assert_eq!(value.to_str().unwrap(), "Bearer secret");
         config.token = Some("bad\u{7}token".into());
         assert!(bearer(&config).is_err());
