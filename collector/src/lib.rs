@@ -1,1 +1,25 @@
-//! nodebom collector.
+//! nodebom collector: receives inventories and SBOMs from nodebom agents over gRPC, keeps
+//! one SBOM per image manifest digest for the whole fleet, knows which cluster, node,
+//! namespace, pod and container uses which digest, and answers queries about both.
+//!
+//! - [`api`]: the `nodebom.v1` `Ingest` and `Query` services (thin adapters).
+//! - [`inventory`]: agent sessions, the inventory model, expiry and heartbeats.
+//! - [`sbom`]: CycloneDX validation, component index, compression.
+//! - [`store`]: persistence behind the [`store::Store`] trait (SQLite).
+//! - [`auth`]: cluster and query tokens. [`config`]: flags and environment.
+//! - [`server`]: starting and stopping it all. [`cli`]: `nodebom-collector query`.
+
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod digest;
+pub mod error;
+pub mod feed;
+pub mod inventory;
+pub mod sbom;
+pub mod server;
+pub mod store;
+
+pub use error::{Error, Result};

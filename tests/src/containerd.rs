@@ -49,18 +49,22 @@ impl ContainerdDaemon {
             ),
         )
         .context("writing containerd config")?;
-        let log = std::fs::File::create(dir.path().join("containerd.log"))
-            .context("creating containerd log")?;
-        let child = Command::new("containerd")
-            .arg("--config")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .context("starting containerd")?;
+        let child = spawn_daemon(dir.path())?;
         let mut daemon = ContainerdDaemon { dir, child, socket };
         daemon.wait_ready()?;
         Ok(daemon)
+    }
+
+    /// Stops containerd and starts it again on the same root, state and socket, as
+    /// when a node's containerd is upgraded or crashes: clients lose their connection
+    /// and event subscriptions; images and containers stay.
+    pub fn restart(&mut self) -> Result<()> {
+        self.child.kill().context("stopping containerd")?;
+        self.child
+            .wait()
+            .context("waiting for containerd to stop")?;
+        self.child = spawn_daemon(self.dir.path())?;
+        self.wait_ready()
     }
 
     fn wait_ready(&mut self) -> Result<()> {
@@ -160,6 +164,57 @@ impl ContainerdDaemon {
         Ok(())
     }
 
+    /// Creates a container record (no task, nothing runs) labelled the way kubelet's CRI
+    /// labels the container `container` of `pod`.
+    pub fn create_pod_container(
+        &self,
+        id: &str,
+        image: &str,
+        pod: &Pod,
+        container: &str,
+    ) -> Result<()> {
+        let container_label = format!("io.kubernetes.container.name={container}");
+        self.create_labelled(id, image, pod, "container", &[&container_label])
+    }
+
+    /// Creates the record of `pod`'s sandbox (its pause container) as the CRI labels it.
+    pub fn create_pod_sandbox(&self, id: &str, image: &str, pod: &Pod) -> Result<()> {
+        self.create_labelled(id, image, pod, "sandbox", &[])
+    }
+
+    fn create_labelled(
+        &self,
+        id: &str,
+        image: &str,
+        pod: &Pod,
+        kind: &str,
+        extra: &[&str],
+    ) -> Result<()> {
+        let labels = [
+            format!("io.cri-containerd.kind={kind}"),
+            format!("io.kubernetes.pod.namespace={}", pod.namespace),
+            format!("io.kubernetes.pod.name={}", pod.name),
+            format!("io.kubernetes.pod.uid={}", pod.uid),
+        ];
+        let mut args = vec!["containers", "create"];
+        for label in labels
+            .iter()
+            .map(String::as_str)
+            .chain(extra.iter().copied())
+        {
+            args.extend(["--label", label]);
+        }
+        args.extend([image, id]);
+        self.ctr(&args)?;
+        Ok(())
+    }
+
+    /// Deletes a container record (and its snapshot).
+    pub fn delete_container(&self, id: &str) -> Result<()> {
+        self.ctr(&["containers", "delete", id])?;
+        Ok(())
+    }
+
     /// Names of the images containerd knows in `k8s.io`.
     pub fn image_names(&self) -> Result<Vec<String>> {
         let out = self.ctr(&["images", "ls", "-q"])?;
@@ -175,6 +230,30 @@ impl Drop for ContainerdDaemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A pod, as kubelet's labels on its containers name it.
+#[derive(Debug, Clone)]
+pub struct Pod {
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+}
+
+/// Starts containerd with the config in `dir`, appending its log to `dir/containerd.log`.
+fn spawn_daemon(dir: &Path) -> Result<Child> {
+    let log = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(dir.join("containerd.log"))
+        .context("opening containerd log")?;
+    Command::new("containerd")
+        .arg("--config")
+        .arg(dir.join("config.toml"))
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .context("starting containerd")
 }
 
 fn which(tool: &str) -> Option<PathBuf> {

@@ -2,6 +2,7 @@
 //! images built from fixture trees and imported with `ctr`.
 
 pub mod containerd;
+pub mod dtrack;
 pub mod oci;
 
 pub use containerd::ContainerdDaemon;

@@ -1,0 +1,519 @@
+//! Conversions between `nodebom.v1` messages and the collector's types, with the
+//! validation of everything that arrives, and the gRPC status of each error.
+
+use nodebom_proto::v1 as pb;
+use tonic::{Code, Status};
+
+use crate::clock::Timestamp;
+use crate::digest::Digest;
+use crate::error::Error;
+use crate::error::Result;
+use crate::inventory::{
+    bounded_text, name, AgentMessage, Image, InventoryDelta, NodeKey, Workload, WorkloadKey,
+    MAX_LAYERS_PER_IMAGE, MAX_NAMES_PER_IMAGE, MAX_NAME_LEN, MAX_TEXT_LEN,
+};
+use crate::sbom::purl::PurlKey;
+use crate::sbom::upload::UploadHeader;
+use crate::sbom::Component;
+use crate::store::{
+    ComponentMatches, ComponentQuery, ComponentSearch, Event, EventKind, ImageFilter, ImagePage,
+    ImageSummary, NodePresence, SbomRecord, WorkloadPlacement,
+};
+
+/// Default and largest page of `ListImages` and `FindComponents`.
+pub const DEFAULT_PAGE: usize = 100;
+/// Largest page.
+pub const MAX_PAGE: usize = 1000;
+/// Longest reason an agent may give for a failed build.
+const MAX_REASON_LEN: usize = 4096;
+
+impl From<Error> for Status {
+    fn from(err: Error) -> Self {
+        let code = match &err {
+            Error::InvalidArgument { .. } | Error::InvalidSbom(_) => Code::InvalidArgument,
+            Error::Unauthenticated(_) => Code::Unauthenticated,
+            Error::PermissionDenied(_) => Code::PermissionDenied,
+            Error::FailedPrecondition(_) => Code::FailedPrecondition,
+            Error::ResourceExhausted(_) => Code::ResourceExhausted,
+            Error::NotFound(_) => Code::NotFound,
+            Error::OutOfRange(_) => Code::OutOfRange,
+            Error::Superseded { .. } => Code::Aborted,
+            Error::ShuttingDown => Code::Unavailable,
+            Error::Rpc(status) => return status.clone(),
+            Error::Database { .. }
+            | Error::Corrupt(_)
+            | Error::Io { .. }
+            | Error::Config(_)
+            | Error::Transport(_)
+            | Error::Task(_) => {
+                tracing::error!(error = %chain(&err), "internal error");
+                Code::Internal
+            }
+        };
+        Status::new(code, err.to_string())
+    }
+}
+
+/// `err` with its sources, for logs.
+pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn digest(field: &str, value: &str) -> Result<Digest> {
+    Digest::parse(field, value)
+}
+
+fn optional_digest(field: &str, value: &str) -> Result<Option<Digest>> {
+    if value.is_empty() {
+        Ok(None)
+    } else {
+        digest(field, value).map(Some)
+    }
+}
+
+fn optional_text(value: String) -> Option<String> {
+    if value.is_empty() {
+        None
+    } else {
+        Some(value)
+    }
+}
+
+/// The node and agent version of a `Hello`.
+pub fn hello(hello: &pb::Hello) -> Result<(NodeKey, String)> {
+    let node = NodeKey {
+        cluster: name("hello.cluster", &hello.cluster)?,
+        node: name("hello.node", &hello.node)?,
+    };
+    let version = bounded_text("hello.agent_version", &hello.agent_version, MAX_NAME_LEN)?;
+    Ok((node, version))
+}
+
+/// An image of an inventory; `field` is its path in the request.
+pub fn image(field: &str, image: pb::Image) -> Result<Image> {
+    if image.names.len() > MAX_NAMES_PER_IMAGE {
+        return Err(Error::invalid(
+            format!("{field}.names"),
+            format!("more than {MAX_NAMES_PER_IMAGE} names"),
+        ));
+    }
+    if image.diff_ids.len() > MAX_LAYERS_PER_IMAGE {
+        return Err(Error::invalid(
+            format!("{field}.diff_ids"),
+            format!("more than {MAX_LAYERS_PER_IMAGE} layers"),
+        ));
+    }
+    let mut names = image
+        .names
+        .iter()
+        .enumerate()
+        .map(|(i, value)| {
+            let field = format!("{field}.names[{i}]");
+            if value.is_empty() {
+                return Err(Error::invalid(field, "must not be empty"));
+            }
+            bounded_text(&field, value, MAX_TEXT_LEN)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    names.sort_unstable();
+    names.dedup();
+    Ok(Image {
+        manifest_digest: digest(&format!("{field}.manifest_digest"), &image.manifest_digest)?,
+        index_digest: optional_digest(&format!("{field}.index_digest"), &image.index_digest)?,
+        config_digest: digest(&format!("{field}.config_digest"), &image.config_digest)?,
+        names,
+        platform: bounded_text(&format!("{field}.platform"), &image.platform, MAX_NAME_LEN)?,
+        diff_ids: image
+            .diff_ids
+            .iter()
+            .enumerate()
+            .map(|(i, value)| digest(&format!("{field}.diff_ids[{i}]"), value))
+            .collect::<Result<_>>()?,
+    })
+}
+
+/// A workload; `field` is its path in the request.
+pub fn workload(field: &str, workload: pb::Workload) -> Result<Workload> {
+    Ok(Workload {
+        key: WorkloadKey {
+            pod_uid: name(&format!("{field}.pod_uid"), &workload.pod_uid)?,
+            container: name(&format!("{field}.container"), &workload.container)?,
+        },
+        namespace: name(&format!("{field}.namespace"), &workload.namespace)?,
+        pod: name(&format!("{field}.pod"), &workload.pod)?,
+        manifest_digest: digest(
+            &format!("{field}.manifest_digest"),
+            &workload.manifest_digest,
+        )?,
+        image: bounded_text(&format!("{field}.image"), &workload.image, MAX_TEXT_LEN)?,
+        container_id: bounded_text(
+            &format!("{field}.container_id"),
+            &workload.container_id,
+            MAX_NAME_LEN,
+        )?,
+    })
+}
+
+fn workload_key(field: &str, key: pb::WorkloadKey) -> Result<WorkloadKey> {
+    Ok(WorkloadKey {
+        pod_uid: name(&format!("{field}.pod_uid"), &key.pod_uid)?,
+        container: name(&format!("{field}.container"), &key.container)?,
+    })
+}
+
+fn list<T, U>(
+    field: &str,
+    items: Vec<T>,
+    convert: impl Fn(&str, T) -> Result<U>,
+) -> Result<Vec<U>> {
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| convert(&format!("{field}[{i}]"), item))
+        .collect()
+}
+
+/// What an agent says on `Sync` after its `Hello`.
+pub fn agent_message(request: pb::SyncRequest) -> Result<AgentMessage> {
+    use pb::sync_request::Message;
+    match request.message {
+        None => Err(Error::invalid(
+            "message",
+            "the SyncRequest carries no message",
+        )),
+        Some(Message::Hello(_)) => Ok(AgentMessage::Hello),
+        Some(Message::Inventory(part)) => Ok(AgentMessage::InventoryPart {
+            images: list("inventory.images", part.images, image)?,
+            workloads: list("inventory.workloads", part.workloads, workload)?,
+            last: part.last,
+        }),
+        Some(Message::Delta(delta)) => Ok(AgentMessage::Delta(InventoryDelta {
+            images_added: list("delta.images_added", delta.images_added, image)?,
+            images_removed: list(
+                "delta.images_removed",
+                delta.images_removed,
+                |field, value: String| digest(field, &value),
+            )?,
+            workloads_started: list("delta.workloads_started", delta.workloads_started, workload)?,
+            workloads_stopped: list(
+                "delta.workloads_stopped",
+                delta.workloads_stopped,
+                workload_key,
+            )?,
+        })),
+        Some(Message::BuildFailed(failed)) => {
+            let reason = failed
+                .reason
+                .chars()
+                .filter(|c| !c.is_control())
+                .collect::<String>();
+            Ok(AgentMessage::BuildFailed {
+                digest: digest("build_failed.manifest_digest", &failed.manifest_digest)?,
+                reason: bounded_text("build_failed.reason", &reason, MAX_REASON_LEN)?,
+            })
+        }
+    }
+}
+
+/// The header of an SBOM upload.
+pub fn upload_header(header: pb::SbomHeader) -> Result<UploadHeader> {
+    Ok(UploadHeader {
+        node: NodeKey {
+            cluster: name("header.cluster", &header.cluster)?,
+            node: name("header.node", &header.node)?,
+        },
+        manifest_digest: digest("header.manifest_digest", &header.manifest_digest)?,
+        size: header.size,
+        sha256: {
+            let sha256 = digest("header.sha256", &header.sha256)?;
+            if !sha256.as_str().starts_with("sha256:") {
+                return Err(Error::invalid("header.sha256", "must be a sha256: digest"));
+            }
+            sha256
+        },
+    })
+}
+
+fn page_size(requested: u32) -> usize {
+    match requested as usize {
+        0 => DEFAULT_PAGE,
+        n => n.min(MAX_PAGE),
+    }
+}
+
+/// Filter, start and size of a `ListImages` page.
+pub fn list_images(request: pb::ListImagesRequest) -> Result<(ImageFilter, Option<Digest>, usize)> {
+    let after = optional_digest("page_token", &request.page_token)?;
+    Ok((
+        ImageFilter {
+            cluster: optional_text(request.cluster),
+            namespace: optional_text(request.namespace),
+            node: optional_text(request.node),
+            running_only: request.running_only,
+        },
+        after,
+        page_size(request.page_size),
+    ))
+}
+
+/// A `FindComponents` request.
+pub fn component_search(request: pb::FindComponentsRequest) -> Result<ComponentSearch> {
+    let query = match (request.purl.is_empty(), request.name.is_empty()) {
+        (false, false) => return Err(Error::invalid("purl", "give a purl or a name, not both")),
+        (true, true) => return Err(Error::invalid("purl", "give a purl or a name to look for")),
+        (false, true) => {
+            if !request.version.is_empty() {
+                return Err(Error::invalid(
+                    "version",
+                    "with a purl, put the version in the purl",
+                ));
+            }
+            let key = PurlKey::parse(&request.purl).ok_or_else(|| {
+                Error::invalid(
+                    "purl",
+                    format!(
+                        "{:?} is not a package URL",
+                        crate::error::excerpt(&request.purl)
+                    ),
+                )
+            })?;
+            ComponentQuery::Purl {
+                base: key.base,
+                version: key.version,
+            }
+        }
+        (true, false) => ComponentQuery::Name {
+            name: bounded_text("name", &request.name, MAX_TEXT_LEN)?,
+            version: optional_text(bounded_text("version", &request.version, MAX_TEXT_LEN)?),
+            contains: request.name_contains,
+        },
+    };
+    Ok(ComponentSearch {
+        query,
+        running_only: request.running_only,
+        cluster: optional_text(request.cluster),
+        limit: page_size(request.limit),
+    })
+}
+
+/// An SBOM's description.
+pub fn sbom_info(record: &SbomRecord) -> pb::SbomInfo {
+    pb::SbomInfo {
+        manifest_digest: record.manifest_digest.clone(),
+        size: record.size,
+        sha256: record.sha256.clone(),
+        spec_version: record.spec_version.clone(),
+        component_count: record.component_count,
+        stored_at: Some(record.stored_at.to_proto()),
+        cluster: record.cluster.clone(),
+        node: record.node.clone(),
+    }
+}
+
+fn timestamp(time: Option<Timestamp>) -> Option<prost_types::Timestamp> {
+    time.map(Timestamp::to_proto)
+}
+
+fn node_presence(node: NodePresence) -> pb::NodePresence {
+    pb::NodePresence {
+        cluster: node.cluster,
+        node: node.node,
+        first_seen: Some(node.first_seen.to_proto()),
+        last_seen: Some(node.last_seen.to_proto()),
+    }
+}
+
+fn workload_message(placement: &WorkloadPlacement) -> pb::Workload {
+    pb::Workload {
+        namespace: placement.namespace.clone(),
+        pod: placement.pod.clone(),
+        pod_uid: placement.pod_uid.clone(),
+        container: placement.container.clone(),
+        manifest_digest: placement.manifest_digest.clone(),
+        image: placement.image.clone(),
+        container_id: placement.container_id.clone(),
+    }
+}
+
+fn placement(placement: WorkloadPlacement) -> pb::WorkloadPlacement {
+    pb::WorkloadPlacement {
+        workload: Some(workload_message(&placement)),
+        running: placement.running,
+        first_seen: Some(placement.first_seen.to_proto()),
+        last_seen: Some(placement.last_seen.to_proto()),
+        cluster: placement.cluster,
+        node: placement.node,
+    }
+}
+
+/// An image summary.
+pub fn image_summary(image: ImageSummary) -> pb::ImageSummary {
+    pb::ImageSummary {
+        manifest_digest: image.manifest_digest,
+        index_digests: image.index_digests,
+        config_digest: image.config_digest,
+        platform: image.platform,
+        names: image.names,
+        sbom: image.sbom.as_ref().map(sbom_info),
+        first_seen: timestamp(image.first_seen),
+        last_seen: timestamp(image.last_seen),
+        nodes: image.nodes.into_iter().map(node_presence).collect(),
+        workloads: image.workloads.into_iter().map(placement).collect(),
+    }
+}
+
+/// A page of images.
+pub fn image_page(page: ImagePage) -> pb::ListImagesResponse {
+    pb::ListImagesResponse {
+        images: page.images.into_iter().map(image_summary).collect(),
+        next_page_token: page.next_after.unwrap_or_default(),
+    }
+}
+
+fn component(component: Component) -> pb::Component {
+    pb::Component {
+        name: component.name,
+        version: component.version,
+        purl: component.purl,
+        r#type: component.kind,
+    }
+}
+
+/// Images containing the components looked for.
+pub fn component_matches(found: ComponentMatches) -> pb::FindComponentsResponse {
+    pb::FindComponentsResponse {
+        matches: found
+            .matches
+            .into_iter()
+            .map(|found| pb::ComponentMatch {
+                image: Some(image_summary(found.image)),
+                components: found.components.into_iter().map(component).collect(),
+            })
+            .collect(),
+        truncated: found.truncated,
+    }
+}
+
+/// An event.
+pub fn event(event: Event) -> pb::Event {
+    let kind = match event.kind {
+        EventKind::SbomStored => pb::EventKind::SbomStored,
+        EventKind::WorkloadStarted => pb::EventKind::WorkloadStarted,
+        EventKind::WorkloadStopped => pb::EventKind::WorkloadStopped,
+    };
+    pb::Event {
+        sequence: event.sequence,
+        time: Some(event.time.to_proto()),
+        kind: kind.into(),
+        manifest_digest: event.manifest_digest,
+        cluster: event.cluster,
+        node: event.node,
+        workload: event.workload.as_ref().map(workload_message),
+        component_count: event.component_count,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DIGEST: &str = "sha256:5f0574409b3add89581b96c68afe9e9c7b284651c3a974b6e8bac46bf95e6b7f";
+
+    #[test]
+    fn bad_digest_deep_in_an_inventory_names_its_field() {
+        let request = pb::SyncRequest {
+            sequence: 2,
+            message: Some(pb::sync_request::Message::Inventory(pb::InventoryPart {
+                images: vec![
+                    pb::Image {
+                        manifest_digest: DIGEST.into(),
+                        config_digest: DIGEST.into(),
+                        ..Default::default()
+                    },
+                    pb::Image {
+                        manifest_digest: DIGEST.into(),
+                        config_digest: DIGEST.into(),
+                        diff_ids: vec![DIGEST.into(), "sha256:nothex".into()],
+                        ..Default::default()
+                    },
+                ],
+                workloads: vec![],
+                last: true,
+            })),
+        };
+        let status = Status::from(agent_message(request).unwrap_err());
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert!(
+            status
+                .message()
+                .starts_with("inventory.images[1].diff_ids[1]: invalid digest \"sha256:nothex\""),
+            "{}",
+            status.message()
+        );
+    }
+
+    #[test]
+    fn image_names_are_sorted_and_deduplicated() {
+        let converted = image(
+            "i",
+            pb::Image {
+                manifest_digest: DIGEST.into(),
+                config_digest: DIGEST.into(),
+                names: vec![
+                    "nginx:1.27".into(),
+                    "docker.io/library/nginx:1.27".into(),
+                    "nginx:1.27".into(),
+                ],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            converted.names,
+            ["docker.io/library/nginx:1.27", "nginx:1.27"]
+        );
+        assert_eq!(converted.index_digest, None);
+    }
+
+    #[test]
+    fn search_needs_exactly_one_of_purl_and_name() {
+        let both = pb::FindComponentsRequest {
+            purl: "pkg:npm/left-pad@1.3.0".into(),
+            name: "left-pad".into(),
+            ..Default::default()
+        };
+        assert!(component_search(both).is_err());
+        assert!(component_search(pb::FindComponentsRequest::default()).is_err());
+        let by_purl = component_search(pb::FindComponentsRequest {
+            purl: "pkg:npm/left-pad@1.3.0".into(),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            by_purl.query,
+            ComponentQuery::Purl {
+                base: "pkg:npm/left-pad".into(),
+                version: Some("1.3.0".into())
+            }
+        );
+        assert_eq!(by_purl.limit, DEFAULT_PAGE);
+    }
+
+    #[test]
+    fn internal_errors_become_internal_status() {
+        let status = Status::from(Error::Corrupt("event 3 has unknown kind 9".into()));
+        assert_eq!(status.code(), Code::Internal);
+        let status = Status::from(Error::Superseded {
+            node: "prod/worker-1".into(),
+            session: 3,
+        });
+        assert_eq!(status.code(), Code::Aborted);
+    }
+}

@@ -1,0 +1,311 @@
+//! `nodebom-collector query …`: a small CLI for people on top of the Query API, with
+//! table and JSON output.
+
+mod output;
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand, ValueEnum};
+use nodebom_proto::v1 as pb;
+use nodebom_proto::v1::query_client::QueryClient;
+use sha2::{Digest as _, Sha256};
+use tonic::metadata::MetadataValue;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use tonic::{Request, Status};
+
+use crate::error::{Error, Result};
+
+/// `nodebom-collector query`.
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// Collector address (`http://` or `https://`).
+    #[arg(long, env = "NODEBOM_SERVER", default_value = "http://127.0.0.1:7443")]
+    pub server: String,
+    /// CA certificate (PEM) that signed an `https://` collector's certificate
+    /// [default: the Mozilla root CAs].
+    #[arg(long, env = "NODEBOM_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
+    /// Bearer token, for a collector started with --query-token.
+    #[arg(long, env = "NODEBOM_QUERY_TOKEN")]
+    pub token: Option<String>,
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value_t = Format::Table)]
+    pub output: Format,
+    /// What to ask.
+    #[command(subcommand)]
+    pub command: QueryCommand,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Aligned columns for people.
+    Table,
+    /// JSON for scripts (`watch`: one object a line).
+    Json,
+}
+
+/// Questions.
+#[derive(Debug, Subcommand)]
+pub enum QueryCommand {
+    /// Images, with the clusters, nodes and workloads that have them.
+    Images {
+        /// Only images on nodes of this cluster.
+        #[arg(long)]
+        cluster: Option<String>,
+        /// Only images used in this namespace.
+        #[arg(long)]
+        namespace: Option<String>,
+        /// Only images on this node.
+        #[arg(long)]
+        node: Option<String>,
+        /// Only images a running container uses.
+        #[arg(long)]
+        running: bool,
+    },
+    /// Write the stored CycloneDX JSON of an image.
+    Sbom {
+        /// Manifest digest, `sha256:…`.
+        digest: String,
+        /// Write to this file instead of standard output.
+        #[arg(long, short = 'f')]
+        file: Option<PathBuf>,
+    },
+    /// Images and running workloads that contain a component, e.g.
+    /// `find log4j-core --version 2.14` or `find --purl pkg:pypi/requests@2.31.0`.
+    Find {
+        /// Component name (case-insensitive).
+        #[arg(required_unless_present = "purl", conflicts_with = "purl")]
+        name: Option<String>,
+        /// Package URL; with a version, only that version.
+        #[arg(long)]
+        purl: Option<String>,
+        /// With a name: the version, or a prefix of it ending before `.` or `-`.
+        #[arg(long)]
+        version: Option<String>,
+        /// With a name: match names that contain it.
+        #[arg(long)]
+        contains: bool,
+        /// Only images a running container uses.
+        #[arg(long)]
+        running: bool,
+        /// Only images on nodes of this cluster.
+        #[arg(long)]
+        cluster: Option<String>,
+        /// At most this many images.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Print events as they happen (SBOM stored, workload started or stopped).
+    Watch {
+        /// Start after this event sequence number (resume); 0 prints every stored event.
+        #[arg(long, default_value_t = 0, conflicts_with = "from_now")]
+        after: u64,
+        /// Print only events from now on.
+        #[arg(long)]
+        from_now: bool,
+        /// Stop after this many events.
+        #[arg(long)]
+        count: Option<u64>,
+    },
+}
+
+type Client = QueryClient<InterceptedService<Channel, Authorization>>;
+
+/// Adds the bearer token to every call.
+#[derive(Clone)]
+pub struct Authorization(Option<MetadataValue<tonic::metadata::Ascii>>);
+
+impl tonic::service::Interceptor for Authorization {
+    fn call(&mut self, mut request: Request<()>) -> std::result::Result<Request<()>, Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+async fn connect(args: &QueryArgs) -> Result<Client> {
+    let mut endpoint = Endpoint::from_shared(args.server.clone())
+        .map_err(|err| Error::Config(format!("--server {:?}: {err}", args.server)))?;
+    if args.server.starts_with("https://") {
+        let tls = match &args.ca_cert {
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(Error::io(format!(
+                    "reading CA certificate {}",
+                    path.display()
+                )))?;
+                ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem))
+            }
+            None => ClientTlsConfig::new().with_webpki_roots(),
+        };
+        endpoint = endpoint.tls_config(tls)?;
+    }
+    let channel = endpoint.connect().await?;
+    let token = args
+        .token
+        .as_deref()
+        .map(|token| {
+            format!("Bearer {token}")
+                .parse()
+                .map_err(|_| Error::Config("the query token must be printable ASCII".into()))
+        })
+        .transpose()?;
+    Ok(QueryClient::with_interceptor(channel, Authorization(token))
+        .accept_compressed(tonic::codec::CompressionEncoding::Zstd)
+        .max_decoding_message_size(64 * 1024 * 1024))
+}
+
+/// Runs a query and writes its answer to `out`.
+pub async fn run(args: QueryArgs, out: &mut (dyn Write + Send)) -> Result<()> {
+    let mut client = connect(&args).await?;
+    let format = args.output;
+    match args.command {
+        QueryCommand::Images {
+            cluster,
+            namespace,
+            node,
+            running,
+        } => {
+            let mut images = Vec::new();
+            let mut page_token = String::new();
+            loop {
+                let page = client
+                    .list_images(pb::ListImagesRequest {
+                        cluster: cluster.clone().unwrap_or_default(),
+                        namespace: namespace.clone().unwrap_or_default(),
+                        node: node.clone().unwrap_or_default(),
+                        running_only: running,
+                        page_size: 500,
+                        page_token,
+                    })
+                    .await?
+                    .into_inner();
+                images.extend(page.images);
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                page_token = page.next_page_token;
+            }
+            output::images(&images, format, out)
+        }
+        QueryCommand::Sbom { digest, file } => {
+            let document = download_sbom(&mut client, digest).await?;
+            match file {
+                Some(path) => std::fs::write(&path, document)
+                    .map_err(Error::io(format!("writing {}", path.display()))),
+                None => out
+                    .write_all(&document)
+                    .map_err(Error::io("writing the SBOM")),
+            }
+        }
+        QueryCommand::Find {
+            name,
+            purl,
+            version,
+            contains,
+            running,
+            cluster,
+            limit,
+        } => {
+            let found = client
+                .find_components(pb::FindComponentsRequest {
+                    purl: purl.unwrap_or_default(),
+                    name: name.unwrap_or_default(),
+                    version: version.unwrap_or_default(),
+                    name_contains: contains,
+                    running_only: running,
+                    cluster: cluster.unwrap_or_default(),
+                    limit,
+                })
+                .await?
+                .into_inner();
+            output::matches(&found, format, out)
+        }
+        QueryCommand::Watch {
+            after,
+            from_now,
+            count,
+        } => {
+            let mut stream = client
+                .watch(pb::WatchRequest {
+                    after_sequence: after,
+                    from_now,
+                })
+                .await?
+                .into_inner();
+            let mut printed = 0u64;
+            if format == Format::Table {
+                output::event_header(out)?;
+            }
+            while count.is_none_or(|count| printed < count) {
+                let Some(batch) = stream.message().await? else {
+                    break;
+                };
+                for event in batch.events {
+                    if count.is_some_and(|count| printed >= count) {
+                        break;
+                    }
+                    output::event(&event, format, out)?;
+                    printed += 1;
+                }
+                out.flush().map_err(Error::io("writing events"))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Receives a stored SBOM and checks it against its announced size and digest.
+async fn download_sbom(client: &mut Client, digest: String) -> Result<Vec<u8>> {
+    use pb::get_sbom_response::Part;
+    let mut stream = client
+        .get_sbom(pb::GetSbomRequest {
+            manifest_digest: digest,
+        })
+        .await?
+        .into_inner();
+    let info = match stream.message().await? {
+        Some(pb::GetSbomResponse {
+            part: Some(Part::Info(info)),
+        }) => info,
+        _ => {
+            return Err(Error::Corrupt(
+                "the collector did not describe the SBOM first".into(),
+            ))
+        }
+    };
+    let mut document = Vec::with_capacity(
+        usize::try_from(info.size)
+            .unwrap_or(0)
+            .min(256 * 1024 * 1024),
+    );
+    let mut hasher = Sha256::new();
+    while let Some(message) = stream.message().await? {
+        if let Some(Part::Chunk(chunk)) = message.part {
+            if chunk.offset != document.len() as u64 {
+                return Err(Error::Corrupt(format!(
+                    "chunk at offset {} after {} bytes",
+                    chunk.offset,
+                    document.len()
+                )));
+            }
+            hasher.update(&chunk.data);
+            document.extend_from_slice(&chunk.data);
+        }
+    }
+    let sha256 = format!("sha256:{}", hex::encode(hasher.finalize()));
+    if document.len() as u64 != info.size || sha256 != info.sha256 {
+        return Err(Error::Corrupt(format!(
+            "received {} bytes with digest {sha256}; the collector announced {} bytes with digest {}",
+            document.len(),
+            info.size,
+            info.sha256
+        )));
+    }
+    Ok(document)
+}

@@ -1,0 +1,198 @@
+//! Starting and stopping the collector: store, gRPC services with health and
+//! reflection, TLS, and the background janitor.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nodebom_proto::v1::ingest_server::IngestServer;
+use nodebom_proto::v1::query_server::QueryServer;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tonic::codec::CompressionEncoding;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+use tonic::{Request, Status};
+use tonic_health::server::HealthReporter;
+
+use crate::api::{ApiState, IngestService, QueryService};
+use crate::config::{ServeConfig, StoreUrl};
+use crate::error::{Error, Result};
+use crate::inventory::{spawn_janitor, LiveSessions};
+use crate::store::{SqliteStore, Store};
+
+/// How long a shutdown waits for calls to finish before it drops them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// A running collector.
+#[derive(Debug)]
+pub struct Collector {
+    addr: SocketAddr,
+    shutdown: CancellationToken,
+    server: JoinHandle<Result<()>>,
+    janitor: JoinHandle<()>,
+    health: HealthReporter,
+}
+
+/// Opens the configured store and starts serving.
+pub async fn start(config: ServeConfig) -> Result<Collector> {
+    let store: Arc<dyn Store> = match &config.store {
+        StoreUrl::Sqlite(path) => Arc::new(SqliteStore::open(path.clone()).await?),
+    };
+    start_with_store(config, store).await
+}
+
+/// Starts serving with an already opened store.
+pub async fn start_with_store(config: ServeConfig, store: Arc<dyn Store>) -> Result<Collector> {
+    let shutdown = CancellationToken::new();
+    let sessions = Arc::new(LiveSessions::default());
+    let state = Arc::new(ApiState {
+        store: Arc::clone(&store),
+        sessions: Arc::clone(&sessions),
+        settings: config.sessions,
+        cluster_tokens: config.cluster_tokens.clone(),
+        max_sbom_bytes: config.max_sbom_bytes,
+        max_message_bytes: config.max_message_bytes,
+        uploads: Semaphore::new(config.max_concurrent_uploads),
+        shutdown: shutdown.clone(),
+    });
+
+    let ingest = IngestServer::new(IngestService::new(Arc::clone(&state)))
+        .max_decoding_message_size(config.max_message_bytes)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .accept_compressed(CompressionEncoding::Zstd)
+        .send_compressed(CompressionEncoding::Zstd);
+    let query = QueryServer::new(QueryService::new(Arc::clone(&state)))
+        .max_decoding_message_size(config.max_message_bytes)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .accept_compressed(CompressionEncoding::Zstd)
+        .send_compressed(CompressionEncoding::Zstd);
+    let query_tokens = config.query_tokens.clone();
+    let query = InterceptedService::new(
+        query,
+        move |request: Request<()>| -> Result<Request<()>, Status> {
+            query_tokens.check(request.metadata())?;
+            Ok(request)
+        },
+    );
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<IngestServer<IngestService>>().await;
+    health.set_serving::<QueryServer<QueryService>>().await;
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(nodebom_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_error =
+        |err: tonic_reflection::server::Error| Error::Config(format!("gRPC reflection: {err}"));
+    let reflection_v1 = reflection().build_v1().map_err(reflection_error)?;
+    let reflection_v1alpha = reflection().build_v1alpha().map_err(reflection_error)?;
+
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(Error::io(format!("listening on {}", config.listen)))?;
+    let addr = listener
+        .local_addr()
+        .map_err(Error::io("reading the listen address"))?;
+    let incoming = TcpIncoming::from(listener)
+        .with_nodelay(Some(true))
+        .with_keepalive(Some(Duration::from_secs(60)));
+
+    let mut builder = Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(20)));
+    if let Some(tls) = &config.tls {
+        let mut tls_config =
+            ServerTlsConfig::new().identity(Identity::from_pem(&tls.cert, &tls.key));
+        if let Some(ca) = &tls.client_ca {
+            tls_config = tls_config.client_ca_root(Certificate::from_pem(ca));
+        }
+        builder = builder.tls_config(tls_config)?;
+    }
+    let router = builder
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(ingest)
+        .add_service(query);
+    let stop = shutdown.clone();
+    let server = tokio::spawn(async move {
+        router
+            .serve_with_incoming_shutdown(incoming, stop.cancelled_owned())
+            .await
+            .map_err(Error::from)
+    });
+    let janitor = spawn_janitor(store, sessions, config.janitor, shutdown.clone());
+
+    let clusters = if config.cluster_tokens.is_open() {
+        "any (no --cluster-token: agents are not authenticated)".to_owned()
+    } else {
+        config.cluster_tokens.clusters().join(",")
+    };
+    let transport = match (&config.tls, config.insecure) {
+        (Some(tls), _) if tls.client_ca.is_some() => "TLS with client certificates",
+        (Some(_), _) => "TLS",
+        (None, true) => "plaintext (--insecure)",
+        (None, false) => "plaintext, loopback only",
+    };
+    tracing::info!(
+        %addr,
+        transport,
+        store = %config.store,
+        clusters = %clusters,
+        query_auth = !config.query_tokens.is_open(),
+        "nodebom collector listening"
+    );
+    Ok(Collector {
+        addr,
+        shutdown,
+        server,
+        janitor,
+        health,
+    })
+}
+
+impl Collector {
+    /// The address it listens on (with the real port when started on port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting calls, ends agent sessions and watches, and waits up to a grace
+    /// period for calls in flight.
+    pub async fn shutdown(mut self) -> Result<()> {
+        self.health
+            .set_not_serving::<IngestServer<IngestService>>()
+            .await;
+        self.health
+            .set_not_serving::<QueryServer<QueryService>>()
+            .await;
+        self.shutdown.cancel();
+        let outcome = match tokio::time::timeout(SHUTDOWN_GRACE, &mut self.server).await {
+            Ok(joined) => joined.map_err(Error::from).and_then(|served| served),
+            Err(_) => {
+                tracing::warn!("calls still running after {SHUTDOWN_GRACE:?}; dropping them");
+                self.server.abort();
+                Ok(())
+            }
+        };
+        let _ = self.janitor.await;
+        tracing::info!("nodebom collector stopped");
+        outcome
+    }
+
+    /// Runs until `stop` completes (e.g. a signal), then shuts down.
+    pub async fn run_until(mut self, stop: impl std::future::Future<Output = ()>) -> Result<()> {
+        tokio::select! {
+            () = stop => self.shutdown().await,
+            served = &mut self.server => {
+                self.shutdown.cancel();
+                served?
+            }
+        }
+    }
+}

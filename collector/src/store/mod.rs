@@ -1,0 +1,409 @@
+//! Persistence behind one trait, so that the collector can run on SQLite (one file, the
+//! default) or, later, on PostgreSQL shared by several replicas.
+//!
+//! Every method is one transaction: what it changes is stored completely or not at all.
+//! Methods that write events make them visible to [`Store::subscribe_events`] only after
+//! their commit. Session checks, build claims and event sequence numbers live in the
+//! database, not in memory, so that several collector replicas can share one database.
+
+pub mod sqlite;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::watch;
+
+use crate::clock::Timestamp;
+use crate::digest::Digest;
+use crate::error::Result;
+use crate::inventory::{FullInventory, InventoryDelta, Limits, NodeKey};
+use crate::sbom::ValidatedSbom;
+
+pub use sqlite::SqliteStore;
+
+/// One open `Sync` session of a node. A newer session of the same node makes every
+/// write through an older one fail with `Error::Superseded`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// The node.
+    pub node: NodeKey,
+    /// The store's id of the node.
+    pub node_id: i64,
+    /// Increases with every session of the node.
+    pub generation: u64,
+}
+
+/// How the collector hands out SBOM builds to nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimPolicy {
+    /// How long a node may take to upload an SBOM it was asked for before another node
+    /// that has the image is asked instead.
+    pub lease: Duration,
+    /// How many SBOM builds one node is asked for at a time; spreads the first scan of a
+    /// fleet over many nodes.
+    pub max_per_node: u32,
+    /// How long no node is asked for an SBOM after a node reported it cannot build it.
+    pub failure_backoff: Duration,
+}
+
+impl Default for ClaimPolicy {
+    fn default() -> Self {
+        Self {
+            lease: Duration::from_secs(15 * 60),
+            max_per_node: 4,
+            failure_backoff: Duration::from_secs(60 * 60),
+        }
+    }
+}
+
+/// The SBOM builds assigned to a node after a change.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Claims {
+    /// Digests this node should build and upload now.
+    pub wanted: Vec<Digest>,
+    /// True when the node has images without SBOM that were not given to it (another
+    /// node builds them, they failed recently, or the node has no free slot): asking
+    /// again later may give it more.
+    pub pending: bool,
+}
+
+/// What an upload may do, decided before the document is received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UploadPermit {
+    /// Go ahead; the node now holds the build claim for the digest.
+    Allowed,
+    /// The collector already has an SBOM for the digest.
+    AlreadyStored(SbomRecord),
+}
+
+/// Result of storing an SBOM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// The SBOM is now stored.
+    Stored(SbomRecord),
+    /// Another upload stored one first; that one is kept.
+    AlreadyStored(SbomRecord),
+}
+
+/// A stored SBOM's description.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SbomRecord {
+    /// Image digest.
+    pub manifest_digest: String,
+    /// Document size.
+    pub size: u64,
+    /// Document SHA-256.
+    pub sha256: String,
+    /// CycloneDX spec version.
+    pub spec_version: String,
+    /// Distinct components indexed.
+    pub component_count: u64,
+    /// When it was stored.
+    pub stored_at: Timestamp,
+    /// Cluster of the node that built it.
+    pub cluster: String,
+    /// Node that built it.
+    pub node: String,
+}
+
+/// A stored SBOM with its document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSbom {
+    /// Description.
+    pub record: SbomRecord,
+    /// zstd-compressed CycloneDX JSON.
+    pub document_zstd: Vec<u8>,
+}
+
+/// Filters of `ListImages`; `None` and `false` do not filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageFilter {
+    /// Images on nodes of this cluster.
+    pub cluster: Option<String>,
+    /// Images used by workloads in this namespace.
+    pub namespace: Option<String>,
+    /// Images on nodes of this name.
+    pub node: Option<String>,
+    /// Images used by a running workload.
+    pub running_only: bool,
+}
+
+/// A page of images.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImagePage {
+    /// The images, by digest.
+    pub images: Vec<ImageSummary>,
+    /// Last digest of this page when there are more.
+    pub next_after: Option<String>,
+}
+
+/// An image with where it is and runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageSummary {
+    /// Manifest digest.
+    pub manifest_digest: String,
+    /// Index digests nodes reported, sorted.
+    pub index_digests: Vec<String>,
+    /// Config digest.
+    pub config_digest: String,
+    /// Platform.
+    pub platform: String,
+    /// All names, sorted.
+    pub names: Vec<String>,
+    /// The stored SBOM, if any.
+    pub sbom: Option<SbomRecord>,
+    /// First report by any node.
+    pub first_seen: Option<Timestamp>,
+    /// Last report by any node.
+    pub last_seen: Option<Timestamp>,
+    /// Nodes that have it (filtered).
+    pub nodes: Vec<NodePresence>,
+    /// Workloads that use it (filtered).
+    pub workloads: Vec<WorkloadPlacement>,
+}
+
+/// A node that has an image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodePresence {
+    /// Cluster.
+    pub cluster: String,
+    /// Node.
+    pub node: String,
+    /// When the node first reported the image.
+    pub first_seen: Timestamp,
+    /// When the node last reported.
+    pub last_seen: Timestamp,
+}
+
+/// A workload as stored, with where it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkloadPlacement {
+    /// Cluster.
+    pub cluster: String,
+    /// Node.
+    pub node: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Pod name.
+    pub pod: String,
+    /// Pod UID.
+    pub pod_uid: String,
+    /// Container name.
+    pub container: String,
+    /// Image digest.
+    pub manifest_digest: String,
+    /// Image reference from the pod spec.
+    pub image: String,
+    /// Container id.
+    pub container_id: String,
+    /// False once stopped.
+    pub running: bool,
+    /// First report.
+    pub first_seen: Timestamp,
+    /// Last report while running, or when it stopped.
+    pub last_seen: Timestamp,
+}
+
+/// What `FindComponents` looks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ComponentQuery {
+    /// Components whose purl has this base (see [`crate::sbom::purl::PurlKey`]), and
+    /// this version when given.
+    Purl {
+        /// Lower-cased `pkg:type/namespace/name`.
+        base: String,
+        /// Exact version.
+        version: Option<String>,
+    },
+    /// Components with this name (case-insensitive).
+    Name {
+        /// The name or, with `contains`, a part of it.
+        name: String,
+        /// Exact version or a prefix ending before `.` or `-`.
+        version: Option<String>,
+        /// Match names containing `name`.
+        contains: bool,
+    },
+}
+
+/// A `FindComponents` request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComponentSearch {
+    /// What to look for.
+    pub query: ComponentQuery,
+    /// Only images a running workload uses.
+    pub running_only: bool,
+    /// Only images on nodes of this cluster.
+    pub cluster: Option<String>,
+    /// At most this many images.
+    pub limit: usize,
+}
+
+/// Images containing matching components.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ComponentMatches {
+    /// By image digest.
+    pub matches: Vec<ComponentMatch>,
+    /// More images matched than the limit.
+    pub truncated: bool,
+}
+
+/// One image and its matching components.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComponentMatch {
+    /// The image, with running workloads only.
+    pub image: ImageSummary,
+    /// The matching components.
+    pub components: Vec<crate::sbom::Component>,
+}
+
+/// Kinds of events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// An SBOM was stored.
+    SbomStored,
+    /// A workload started.
+    WorkloadStarted,
+    /// A workload stopped.
+    WorkloadStopped,
+}
+
+/// Something that happened, in the order of `sequence`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// Increasing, never reused.
+    pub sequence: u64,
+    /// When.
+    pub time: Timestamp,
+    /// What.
+    pub kind: EventKind,
+    /// The image.
+    pub manifest_digest: String,
+    /// Cluster concerned.
+    pub cluster: String,
+    /// Node concerned.
+    pub node: String,
+    /// For workload events.
+    pub workload: Option<WorkloadPlacement>,
+    /// For SBOM events.
+    pub component_count: u64,
+}
+
+/// What a history pruning removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Events deleted.
+    pub events: u64,
+    /// Stopped workloads forgotten.
+    pub workloads: u64,
+}
+
+/// The collector's persistence.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Opens a session for `node`, replacing any older one, and releases the build
+    /// claims of the node's previous sessions.
+    async fn begin_session(
+        &self,
+        node: &NodeKey,
+        agent_version: &str,
+        now: Timestamp,
+    ) -> Result<Session>;
+
+    /// Replaces the node's whole state with `inventory` (images, workloads; started and
+    /// stopped events for the difference) and claims SBOM builds for it.
+    async fn replace_inventory(
+        &self,
+        session: &Session,
+        inventory: FullInventory,
+        limits: Limits,
+        policy: ClaimPolicy,
+        now: Timestamp,
+    ) -> Result<Claims>;
+
+    /// Applies changes to the node's state and claims SBOM builds for it.
+    async fn apply_delta(
+        &self,
+        session: &Session,
+        delta: InventoryDelta,
+        limits: Limits,
+        policy: ClaimPolicy,
+        now: Timestamp,
+    ) -> Result<Claims>;
+
+    /// Claims SBOM builds for the node's images that lack an SBOM and a builder.
+    async fn claim_builds(
+        &self,
+        session: &Session,
+        policy: ClaimPolicy,
+        now: Timestamp,
+    ) -> Result<Claims>;
+
+    /// Records that the node cannot build `digest`: no node is asked for it until
+    /// `retry_at`.
+    async fn build_failed(
+        &self,
+        session: &Session,
+        digest: &Digest,
+        reason: &str,
+        retry_at: Timestamp,
+    ) -> Result<()>;
+
+    /// Marks the nodes of live sessions as seen now (heartbeats, one write for all);
+    /// superseded sessions are skipped.
+    async fn touch_sessions(&self, sessions: &[Session], now: Timestamp) -> Result<()>;
+
+    /// Ends a session: the node keeps its state until it expires, its build claims are
+    /// released for other nodes. Does nothing when a newer session exists.
+    async fn end_session(&self, session: &Session, now: Timestamp) -> Result<()>;
+
+    /// Forgets nodes not seen since `cutoff`: their workloads stop (with events) and their
+    /// images are no longer on them. Returns the number of nodes expired.
+    async fn expire_nodes(&self, cutoff: Timestamp, now: Timestamp) -> Result<u64>;
+
+    /// Deletes events and stopped workloads older than `cutoff`.
+    async fn prune_history(&self, cutoff: Timestamp) -> Result<Pruned>;
+
+    /// Decides whether `node` may upload an SBOM for `digest` (it must have the image and
+    /// no other node may be building it), and gives it the build claim.
+    async fn begin_upload(
+        &self,
+        node: &NodeKey,
+        digest: &Digest,
+        policy: ClaimPolicy,
+        now: Timestamp,
+    ) -> Result<UploadPermit>;
+
+    /// Stores an SBOM with its component index, under the same conditions as
+    /// [`Store::begin_upload`].
+    async fn put_sbom(
+        &self,
+        node: &NodeKey,
+        sbom: ValidatedSbom,
+        now: Timestamp,
+    ) -> Result<PutOutcome>;
+
+    /// The stored SBOM of `digest`.
+    async fn get_sbom(&self, digest: &Digest) -> Result<Option<StoredSbom>>;
+
+    /// A page of images after digest `after`.
+    async fn list_images(
+        &self,
+        filter: ImageFilter,
+        after: Option<Digest>,
+        page_size: usize,
+    ) -> Result<ImagePage>;
+
+    /// Images whose SBOM contains matching components.
+    async fn find_components(&self, search: ComponentSearch) -> Result<ComponentMatches>;
+
+    /// Up to `limit` events with a sequence above `after`. `Error::OutOfRange` when
+    /// events after `after` were pruned.
+    async fn events_after(&self, after: u64, limit: usize) -> Result<Vec<Event>>;
+
+    /// Sequence number of the newest event (0 when there is none).
+    async fn last_event(&self) -> Result<u64>;
+
+    /// Receives the newest event sequence number after each commit that wrote events.
+    fn subscribe_events(&self) -> watch::Receiver<u64>;
+}

@@ -1,0 +1,199 @@
+//! The event log behind `Query.Watch`.
+
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+
+use super::super::{Event, EventKind, Pruned, WorkloadPlacement};
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+
+const PRUNED_THROUGH: &str = "events_pruned_through";
+
+/// What an event is about, besides its kind and time.
+pub(super) struct NewEvent<'a> {
+    pub kind: EventKind,
+    pub digest: &'a str,
+    pub cluster: &'a str,
+    pub node: &'a str,
+    pub workload: Option<WorkloadFields<'a>>,
+    pub component_count: u64,
+}
+
+/// The workload columns of an event.
+pub(super) struct WorkloadFields<'a> {
+    pub namespace: &'a str,
+    pub pod: &'a str,
+    pub pod_uid: &'a str,
+    pub container: &'a str,
+    pub image: &'a str,
+    pub container_id: &'a str,
+}
+
+fn kind_code(kind: EventKind) -> i64 {
+    match kind {
+        EventKind::SbomStored => 1,
+        EventKind::WorkloadStarted => 2,
+        EventKind::WorkloadStopped => 3,
+    }
+}
+
+pub(super) fn insert(tx: &Transaction<'_>, event: &NewEvent<'_>, now: Timestamp) -> Result<()> {
+    let empty = WorkloadFields {
+        namespace: "",
+        pod: "",
+        pod_uid: "",
+        container: "",
+        image: "",
+        container_id: "",
+    };
+    let workload = event.workload.as_ref().unwrap_or(&empty);
+    tx.prepare_cached(
+        "INSERT INTO events (at, kind, digest, cluster, node, namespace, pod, pod_uid, container,
+                             image, container_id, component_count)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )
+    .and_then(|mut insert| {
+        insert.execute(params![
+            now.unix_millis(),
+            kind_code(event.kind),
+            event.digest,
+            event.cluster,
+            event.node,
+            workload.namespace,
+            workload.pod,
+            workload.pod_uid,
+            workload.container,
+            workload.image,
+            workload.container_id,
+            event.component_count as i64,
+        ])
+    })
+    .map_err(Error::database("recording an event"))?;
+    Ok(())
+}
+
+/// The newest sequence number ever handed out (0 before the first event).
+pub(super) fn last_sequence(conn: &Connection) -> Result<u64> {
+    let sequence: Option<i64> = conn
+        .query_row(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
+            [],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(Error::database("reading the newest event"))?;
+    Ok(sequence.unwrap_or(0).max(0) as u64)
+}
+
+fn pruned_through(conn: &Connection) -> Result<u64> {
+    let value: Option<i64> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = ?1",
+            [PRUNED_THROUGH],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(Error::database("reading the event retention"))?;
+    Ok(value.unwrap_or(0).max(0) as u64)
+}
+
+pub(super) fn after(tx: &Transaction<'_>, after: u64, limit: usize) -> Result<Vec<Event>> {
+    let pruned = pruned_through(tx)?;
+    if after < pruned {
+        return Err(Error::OutOfRange(format!(
+            "events up to sequence {pruned} were pruned (history retention); cannot resume after {after}: \
+             re-read the state with ListImages and watch from_now"
+        )));
+    }
+    let mut select = tx
+        .prepare_cached(
+            "SELECT seq, at, kind, digest, cluster, node, namespace, pod, pod_uid, container, image,
+                    container_id, component_count
+             FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        )
+        .map_err(Error::database("reading events"))?;
+    let rows = select
+        .query_map(params![after as i64, limit as i64], event_from_row)
+        .map_err(Error::database("reading events"))?;
+    let mut events = Vec::new();
+    for row in rows {
+        events.push(row.map_err(Error::database("reading events"))??);
+    }
+    Ok(events)
+}
+
+fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Event>> {
+    let sequence: i64 = row.get(0)?;
+    let time = Timestamp::from_unix_millis(row.get(1)?);
+    let kind = match row.get::<_, i64>(2)? {
+        1 => EventKind::SbomStored,
+        2 => EventKind::WorkloadStarted,
+        3 => EventKind::WorkloadStopped,
+        other => {
+            return Ok(Err(Error::Corrupt(format!(
+                "event {sequence} has unknown kind {other}"
+            ))))
+        }
+    };
+    let manifest_digest: String = row.get(3)?;
+    let cluster: String = row.get(4)?;
+    let node: String = row.get(5)?;
+    let workload = match kind {
+        EventKind::SbomStored => None,
+        EventKind::WorkloadStarted | EventKind::WorkloadStopped => Some(WorkloadPlacement {
+            cluster: cluster.clone(),
+            node: node.clone(),
+            namespace: row.get(6)?,
+            pod: row.get(7)?,
+            pod_uid: row.get(8)?,
+            container: row.get(9)?,
+            manifest_digest: manifest_digest.clone(),
+            image: row.get(10)?,
+            container_id: row.get(11)?,
+            running: kind == EventKind::WorkloadStarted,
+            first_seen: time,
+            last_seen: time,
+        }),
+    };
+    Ok(Ok(Event {
+        sequence: sequence.max(0) as u64,
+        time,
+        kind,
+        manifest_digest,
+        cluster,
+        node,
+        workload,
+        component_count: row.get::<_, i64>(12)?.max(0) as u64,
+    }))
+}
+
+/// Deletes the events before `cutoff` (always a prefix of the sequence) and stopped
+/// workloads that stopped before it.
+pub(super) fn prune(tx: &Transaction<'_>, cutoff: Timestamp) -> Result<Pruned> {
+    let context = "pruning history";
+    let through: Option<i64> = tx
+        .query_row(
+            "SELECT MAX(seq) FROM events WHERE at < ?1",
+            [cutoff.unix_millis()],
+            |row| row.get(0),
+        )
+        .map_err(Error::database(context))?;
+    let mut pruned = Pruned::default();
+    if let Some(through) = through {
+        pruned.events = tx
+            .execute("DELETE FROM events WHERE seq <= ?1", [through])
+            .map_err(Error::database(context))? as u64;
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = MAX(value, excluded.value)",
+            params![PRUNED_THROUGH, through],
+        )
+        .map_err(Error::database(context))?;
+    }
+    pruned.workloads = tx
+        .execute(
+            "DELETE FROM workloads WHERE running = 0 AND last_seen < ?1",
+            [cutoff.unix_millis()],
+        )
+        .map_err(Error::database(context))? as u64;
+    Ok(pruned)
+}

@@ -1,0 +1,364 @@
+//! Read models: image summaries and component search.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter, OptionalExtension, Transaction};
+
+use super::super::{
+    ComponentMatch, ComponentMatches, ComponentQuery, ComponentSearch, ImageFilter, ImagePage,
+    ImageSummary, NodePresence, WorkloadPlacement,
+};
+use super::sboms;
+use crate::clock::Timestamp;
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::sbom::Component;
+
+/// Most distinct components one search may match before it must be narrowed.
+const MAX_MATCHING_COMPONENTS: usize = 10_000;
+
+/// Which nodes and workloads a summary shows.
+#[derive(Debug, Clone, Copy, Default)]
+struct PlacementFilter<'a> {
+    cluster: Option<&'a str>,
+    node: Option<&'a str>,
+    namespace: Option<&'a str>,
+    running_only: bool,
+}
+
+impl PlacementFilter<'_> {
+    fn node_matches(&self, cluster: &str, node: &str) -> bool {
+        self.cluster.is_none_or(|wanted| wanted == cluster)
+            && self.node.is_none_or(|wanted| wanted == node)
+    }
+
+    fn workload_matches(&self, workload: &WorkloadPlacement) -> bool {
+        self.node_matches(&workload.cluster, &workload.node)
+            && self
+                .namespace
+                .is_none_or(|wanted| wanted == workload.namespace)
+            && (workload.running || !self.running_only)
+    }
+}
+
+fn names_from_json(json: &str) -> Result<Vec<String>> {
+    serde_json::from_str(json).map_err(|err| Error::Corrupt(format!("stored list of names: {err}")))
+}
+
+/// The image `digest` with the nodes and workloads that pass `filter`.
+fn summary(
+    tx: &Transaction<'_>,
+    digest: &str,
+    filter: &PlacementFilter<'_>,
+) -> Result<Option<ImageSummary>> {
+    let context = "reading an image";
+    let image: Option<(String, String, String, i64, i64)> = tx
+        .prepare_cached("SELECT config_digest, platform, names, first_seen, last_seen FROM images WHERE digest = ?1")
+        .and_then(|mut select| {
+            select
+                .query_row([digest], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+                })
+                .optional()
+        })
+        .map_err(Error::database(context))?;
+    let Some((config_digest, platform, names, first_seen, last_seen)) = image else {
+        return Ok(None);
+    };
+    let mut names: BTreeSet<String> = names_from_json(&names)?.into_iter().collect();
+    let mut index_digests = BTreeSet::new();
+    let mut last_seen = Timestamp::from_unix_millis(last_seen);
+    let mut nodes = Vec::new();
+    {
+        let mut select = tx
+            .prepare_cached(
+                "SELECT n.cluster, n.name, ni.first_seen, n.last_seen, ni.index_digest, ni.names
+                 FROM node_images ni JOIN nodes n ON n.id = ni.node_id
+                 WHERE ni.digest = ?1 ORDER BY n.cluster, n.name",
+            )
+            .map_err(Error::database(context))?;
+        let mut rows = select.query([digest]).map_err(Error::database(context))?;
+        while let Some(row) = rows.next().map_err(Error::database(context))? {
+            let read = || -> rusqlite::Result<_> {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, i64>(2)?,
+                    row.get::<_, i64>(3)?,
+                    row.get::<_, String>(4)?,
+                    row.get::<_, String>(5)?,
+                ))
+            };
+            let (cluster, node, node_first_seen, node_last_seen, index, node_names) =
+                read().map_err(Error::database(context))?;
+            names.extend(names_from_json(&node_names)?);
+            if !index.is_empty() {
+                index_digests.insert(index);
+            }
+            let node_last_seen = Timestamp::from_unix_millis(node_last_seen);
+            last_seen = last_seen.max(node_last_seen);
+            if filter.node_matches(&cluster, &node) {
+                nodes.push(NodePresence {
+                    cluster,
+                    node,
+                    first_seen: Timestamp::from_unix_millis(node_first_seen),
+                    last_seen: node_last_seen,
+                });
+            }
+        }
+    }
+    let mut workloads = Vec::new();
+    {
+        let mut select = tx
+            .prepare_cached(
+                "SELECT n.cluster, n.name, w.namespace, w.pod, w.pod_uid, w.container, w.image,
+                        w.container_id, w.running, w.first_seen,
+                        CASE WHEN w.running THEN n.last_seen ELSE w.last_seen END
+                 FROM workloads w JOIN nodes n ON n.id = w.node_id
+                 WHERE w.digest = ?1
+                 ORDER BY n.cluster, w.namespace, w.pod, w.container, n.name",
+            )
+            .map_err(Error::database(context))?;
+        let rows = select
+            .query_map([digest], |row| {
+                Ok(WorkloadPlacement {
+                    cluster: row.get(0)?,
+                    node: row.get(1)?,
+                    namespace: row.get(2)?,
+                    pod: row.get(3)?,
+                    pod_uid: row.get(4)?,
+                    container: row.get(5)?,
+                    manifest_digest: digest.to_owned(),
+                    image: row.get(6)?,
+                    container_id: row.get(7)?,
+                    running: row.get(8)?,
+                    first_seen: Timestamp::from_unix_millis(row.get(9)?),
+                    last_seen: Timestamp::from_unix_millis(row.get(10)?),
+                })
+            })
+            .map_err(Error::database(context))?;
+        for row in rows {
+            let workload = row.map_err(Error::database(context))?;
+            if filter.workload_matches(&workload) {
+                workloads.push(workload);
+            }
+        }
+    }
+    Ok(Some(ImageSummary {
+        manifest_digest: digest.to_owned(),
+        index_digests: index_digests.into_iter().collect(),
+        config_digest,
+        platform,
+        names: names.into_iter().collect(),
+        sbom: sboms::record(tx, digest)?,
+        first_seen: Some(Timestamp::from_unix_millis(first_seen)),
+        last_seen: Some(last_seen),
+        nodes,
+        workloads,
+    }))
+}
+
+pub(super) fn list_images(
+    tx: &Transaction<'_>,
+    filter: &ImageFilter,
+    after: Option<&Digest>,
+    page_size: usize,
+) -> Result<ImagePage> {
+    let mut sql = String::from("SELECT i.digest FROM images i WHERE i.digest > ?1");
+    let mut args = vec![Value::Text(
+        after.map(|d| d.to_string()).unwrap_or_default(),
+    )];
+    let condition =
+        |sql: &mut String, args: &mut Vec<Value>, column: &str, value: &Option<String>| {
+            if let Some(value) = value {
+                args.push(Value::Text(value.clone()));
+                sql.push_str(&format!(" AND {column} = ?{}", args.len()));
+            }
+        };
+    if filter.cluster.is_some() || filter.node.is_some() {
+        sql.push_str(
+            " AND EXISTS (SELECT 1 FROM node_images ni JOIN nodes n ON n.id = ni.node_id WHERE ni.digest = i.digest",
+        );
+        condition(&mut sql, &mut args, "n.cluster", &filter.cluster);
+        condition(&mut sql, &mut args, "n.name", &filter.node);
+        sql.push(')');
+    }
+    if filter.namespace.is_some() || filter.running_only {
+        sql.push_str(" AND EXISTS (SELECT 1 FROM workloads w JOIN nodes n ON n.id = w.node_id WHERE w.digest = i.digest");
+        condition(&mut sql, &mut args, "n.cluster", &filter.cluster);
+        condition(&mut sql, &mut args, "n.name", &filter.node);
+        condition(&mut sql, &mut args, "w.namespace", &filter.namespace);
+        if filter.running_only {
+            sql.push_str(" AND w.running = 1");
+        }
+        sql.push(')');
+    }
+    args.push(Value::Integer(page_size as i64 + 1));
+    sql.push_str(&format!(" ORDER BY i.digest LIMIT ?{}", args.len()));
+
+    let context = "listing images";
+    let mut digests: Vec<String> = {
+        let mut select = tx.prepare_cached(&sql).map_err(Error::database(context))?;
+        let rows = select
+            .query_map(params_from_iter(args), |row| row.get(0))
+            .map_err(Error::database(context))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(Error::database(context))?
+    };
+    let more = digests.len() > page_size;
+    digests.truncate(page_size);
+    let placement = PlacementFilter {
+        cluster: filter.cluster.as_deref(),
+        node: filter.node.as_deref(),
+        namespace: filter.namespace.as_deref(),
+        running_only: filter.running_only,
+    };
+    let mut images = Vec::with_capacity(digests.len());
+    for digest in &digests {
+        if let Some(image) = summary(tx, digest, &placement)? {
+            images.push(image);
+        }
+    }
+    Ok(ImagePage {
+        next_after: if more { digests.last().cloned() } else { None },
+        images,
+    })
+}
+
+/// `value` as a literal LIKE pattern (escape character `\`).
+fn like_literal(value: &str) -> String {
+    let mut escaped = String::with_capacity(value.len());
+    for c in value.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+fn matching_components(
+    tx: &Transaction<'_>,
+    query: &ComponentQuery,
+) -> Result<Vec<(i64, Component)>> {
+    let (sql, args): (String, Vec<Value>) = match query {
+        ComponentQuery::Purl { base, version } => {
+            let mut sql = String::from(
+                "SELECT id, name, version, purl, kind FROM components WHERE purl_base = ?1",
+            );
+            let mut args = vec![Value::Text(base.clone())];
+            if let Some(version) = version {
+                sql.push_str(" AND version = ?2");
+                args.push(Value::Text(version.clone()));
+            }
+            (sql, args)
+        }
+        ComponentQuery::Name {
+            name,
+            version,
+            contains,
+        } => {
+            let mut sql =
+                String::from("SELECT id, name, version, purl, kind FROM components WHERE ");
+            let mut args = Vec::new();
+            if *contains {
+                sql.push_str("name LIKE ?1 ESCAPE '\\'");
+                args.push(Value::Text(format!("%{}%", like_literal(name))));
+            } else {
+                sql.push_str("name = ?1 COLLATE NOCASE");
+                args.push(Value::Text(name.clone()));
+            }
+            if let Some(version) = version {
+                sql.push_str(" AND (version = ?2 OR version LIKE ?3 ESCAPE '\\' OR version LIKE ?4 ESCAPE '\\')");
+                args.push(Value::Text(version.clone()));
+                args.push(Value::Text(format!("{}.%", like_literal(version))));
+                args.push(Value::Text(format!("{}-%", like_literal(version))));
+            }
+            (sql, args)
+        }
+    };
+    let sql = format!(
+        "{sql} ORDER BY name, version, purl LIMIT {}",
+        MAX_MATCHING_COMPONENTS + 1
+    );
+    let context = "finding components";
+    let mut select = tx.prepare_cached(&sql).map_err(Error::database(context))?;
+    let rows = select
+        .query_map(params_from_iter(args), |row| {
+            Ok((
+                row.get(0)?,
+                Component {
+                    name: row.get(1)?,
+                    version: row.get(2)?,
+                    purl: row.get(3)?,
+                    kind: row.get(4)?,
+                },
+            ))
+        })
+        .map_err(Error::database(context))?;
+    let found: Vec<(i64, Component)> = rows
+        .collect::<rusqlite::Result<_>>()
+        .map_err(Error::database(context))?;
+    if found.len() > MAX_MATCHING_COMPONENTS {
+        return Err(Error::ResourceExhausted(format!(
+            "more than {MAX_MATCHING_COMPONENTS} distinct components match; narrow the search"
+        )));
+    }
+    Ok(found)
+}
+
+pub(super) fn find_components(
+    tx: &Transaction<'_>,
+    search: &ComponentSearch,
+) -> Result<ComponentMatches> {
+    let context = "finding components";
+    let mut by_image: BTreeMap<String, Vec<Component>> = BTreeMap::new();
+    {
+        let mut images = tx
+            .prepare_cached("SELECT digest FROM sbom_components WHERE component_id = ?1")
+            .map_err(Error::database(context))?;
+        for (id, component) in matching_components(tx, &search.query)? {
+            let digests = images
+                .query_map(params![id], |row| row.get::<_, String>(0))
+                .map_err(Error::database(context))?;
+            for digest in digests {
+                let digest = digest.map_err(Error::database(context))?;
+                by_image.entry(digest).or_default().push(component.clone());
+            }
+        }
+    }
+    let placement = PlacementFilter {
+        cluster: search.cluster.as_deref(),
+        running_only: true,
+        ..PlacementFilter::default()
+    };
+    let mut found = ComponentMatches::default();
+    for (digest, components) in by_image {
+        let Some(image) = summary(tx, &digest, &placement)? else {
+            continue;
+        };
+        if search.running_only && image.workloads.is_empty() {
+            continue;
+        }
+        if search.cluster.is_some() && image.nodes.is_empty() && image.workloads.is_empty() {
+            continue;
+        }
+        if found.matches.len() == search.limit {
+            found.truncated = true;
+            break;
+        }
+        found.matches.push(ComponentMatch { image, components });
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like_literal;
+
+    #[test]
+    fn like_wildcards_in_user_input_are_literal() {
+        assert_eq!(like_literal("a_b%c\\d"), "a\\_b\\%c\\\\d");
+    }
+}

@@ -1,0 +1,358 @@
+//! The `nodebom-collector` binary as a separate process: a kill in the middle of an
+//! upload, restart on the same database, the defaults of `serve`, and the query CLI.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::*;
+use nodebom_proto::v1 as pb;
+use tonic::Code;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_nodebom-collector");
+
+/// A collector process whose JSON log is read to learn its address.
+struct Process {
+    child: Child,
+    url: String,
+    start_line: serde_json::Value,
+}
+
+impl Target for Process {
+    fn url(&self) -> String {
+        self.url.clone()
+    }
+}
+
+impl Process {
+    fn spawn(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let child = Command::new(BINARY)
+            .args(["--log-format", "json"])
+            .args(args)
+            .envs(env.iter().copied())
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Owned by a Process at once, so that a failed start still kills and reaps it.
+        let mut process = Self {
+            child,
+            url: String::new(),
+            start_line: serde_json::Value::Null,
+        };
+        let stderr = process.child.stderr.take().unwrap();
+        let (lines, received) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { return };
+                if lines.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        loop {
+            let line = received
+                .recv_timeout(PATIENCE)
+                .expect("the collector did not start");
+            let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            if entry["fields"]["message"] == "nodebom collector listening" {
+                let addr = entry["fields"]["addr"].as_str().unwrap().to_owned();
+                // Keep draining the log so the collector never blocks on a full pipe.
+                std::thread::spawn(move || while received.recv().is_ok() {});
+                process.url = format!("http://{addr}");
+                process.start_line = entry;
+                return process;
+            }
+        }
+    }
+
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve_args(db: &Path) -> Vec<String> {
+    vec![
+        "serve".into(),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--store".into(),
+        format!("sqlite://{}", db.display()),
+        "--cluster-token".into(),
+        format!("prod-a={TOKEN_A}"),
+    ]
+}
+
+/// Opens a Sync session against a process.
+async fn agent(process: &Process, node: &str) -> Agent {
+    Agent::connect_to(process, Some(TOKEN_A), "prod-a", node)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn killing_the_collector_mid_upload_loses_nothing_that_was_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("nodebom.db");
+    let args = serve_args(&db);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (debian, python) = (
+        image("debian", &["debian:12"]),
+        image("python", &["python:3.11"]),
+    );
+
+    let first = Process::spawn(dir.path(), &args, &[]);
+    let mut node = agent(&first, "worker-1").await;
+    let wanted = node
+        .full(
+            &[debian.clone(), python.clone()],
+            &[workload("shop", "web-0", "web", &debian)],
+        )
+        .await
+        .unwrap()
+        .sbom_wanted;
+    assert_eq!(wanted.len(), 2);
+    let acknowledged = node
+        .upload(
+            &first,
+            Some(TOKEN_A),
+            &debian.manifest_digest,
+            DEBIAN_SBOM,
+            64 * 1024,
+        )
+        .await
+        .unwrap();
+    assert!(!acknowledged.already_stored);
+
+    // Half of the second SBOM is on the wire when the collector dies.
+    let messages = upload_messages(
+        "prod-a",
+        "worker-1",
+        &python.manifest_digest,
+        PYTHON_SBOM,
+        256,
+    );
+    let half = messages.len() / 2;
+    let (sender, pending) = tokio::sync::mpsc::channel(messages.len());
+    for message in messages.into_iter().take(half) {
+        sender.send(message).await.unwrap();
+    }
+    let mut client = ingest_client(&first).await;
+    let upload = tokio::spawn(async move {
+        client
+            .upload_sbom(with_token(
+                tokio_stream::wrappers::ReceiverStream::new(pending),
+                Some(TOKEN_A),
+            ))
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    first.kill();
+    let interrupted = upload.await.unwrap();
+    assert!(
+        interrupted.is_err(),
+        "an interrupted upload must not be acknowledged"
+    );
+    drop(sender);
+    drop(node);
+
+    let second = Process::spawn(dir.path(), &args, &[]);
+    let (info, document) = get_sbom(&second, &debian.manifest_digest).await.unwrap();
+    assert_eq!(document, DEBIAN_SBOM);
+    assert_eq!(info.component_count, 744);
+    let missing = get_sbom(&second, &python.manifest_digest)
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound);
+    let images = list_images(&second, pb::ListImagesRequest::default()).await;
+    assert_eq!(images.len(), 2, "the acknowledged inventory survived");
+    assert!(images.iter().all(|image| image.nodes.len() == 1));
+
+    // The reconnecting agent is asked again for exactly what was not stored.
+    let mut node = agent(&second, "worker-1").await;
+    let wanted = node
+        .full(
+            &[debian.clone(), python.clone()],
+            &[workload("shop", "web-0", "web", &debian)],
+        )
+        .await
+        .unwrap()
+        .sbom_wanted;
+    assert_eq!(wanted, vec![python.manifest_digest.clone()]);
+    node.upload(
+        &second,
+        Some(TOKEN_A),
+        &python.manifest_digest,
+        PYTHON_SBOM,
+        256,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        get_sbom(&second, &python.manifest_digest).await.unwrap().1,
+        PYTHON_SBOM
+    );
+    let stored: Vec<_> = events_after(&second, 0)
+        .await
+        .into_iter()
+        .filter(|event| event.kind() == pb::EventKind::SbomStored)
+        .map(|event| event.manifest_digest)
+        .collect();
+    assert_eq!(
+        stored,
+        [
+            debian.manifest_digest.clone(),
+            python.manifest_digest.clone()
+        ]
+    );
+}
+
+#[tokio::test]
+async fn serve_defaults_to_local_sqlite_and_loopback_plaintext_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    // Port 0 instead of 7443 so that the test never collides with a running collector.
+    let process = Process::spawn(dir.path(), &[], &[("NODEBOM_LISTEN", "127.0.0.1:0")]);
+    let fields = &process.start_line["fields"];
+    assert_eq!(fields["transport"], "plaintext, loopback only");
+    assert_eq!(fields["store"], "sqlite://nodebom-data/nodebom.db");
+    assert!(
+        fields["clusters"].as_str().unwrap().starts_with("any"),
+        "{fields}"
+    );
+    assert!(process.url.starts_with("http://127.0.0.1:"));
+    assert!(dir.path().join("nodebom-data/nodebom.db").is_file());
+    // Without tokens any cluster may report.
+    Agent::connect_to(&process, None, "dev", "laptop")
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn serve_refuses_plaintext_on_a_public_address() {
+    let output = Command::new(BINARY)
+        .args([
+            "serve",
+            "--listen",
+            "0.0.0.0:0",
+            "--cluster-token",
+            "prod=secret",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("refusing to serve plaintext on 0.0.0.0:0"),
+        "{stderr}"
+    );
+}
+
+/// Runs `nodebom-collector query` without blocking the runtime that serves it.
+async fn cli(url: &str, args: &[&str]) -> String {
+    let output = tokio::process::Command::new(BINARY)
+        .args(["query", "--server", url])
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn query_cli_lists_images_finds_components_and_writes_sboms() {
+    let collector = TestCollector::start(&[]).await;
+    let debian = image("debian", &["docker.io/library/debian:12"]);
+    let mut node = Agent::connect(&collector, Some(TOKEN_A), "prod-a", "worker-1")
+        .await
+        .unwrap();
+    node.full(
+        std::slice::from_ref(&debian),
+        &[workload("shop", "web-0", "web", &debian)],
+    )
+    .await
+    .unwrap();
+    node.upload(
+        &collector,
+        Some(TOKEN_A),
+        &debian.manifest_digest,
+        DEBIAN_SBOM,
+        256 * 1024,
+    )
+    .await
+    .unwrap();
+    let url = collector.url();
+
+    let images: serde_json::Value =
+        serde_json::from_str(&cli(&url, &["-o", "json", "images", "--running"]).await).unwrap();
+    assert_eq!(
+        images[0]["manifest_digest"],
+        debian.manifest_digest.as_str()
+    );
+    assert_eq!(images[0]["sbom"]["component_count"], 744);
+    assert_eq!(images[0]["workloads"][0]["pod"], "web-0");
+
+    let table = cli(&url, &["images"]).await;
+    let header = table.lines().next().unwrap();
+    assert!(
+        header.contains("DIGEST") && header.contains("LAST SEEN"),
+        "{table}"
+    );
+    let short = &debian.manifest_digest[..19];
+    assert!(
+        table.contains(short) && table.contains("744 components"),
+        "{table}"
+    );
+
+    let found = cli(&url, &["find", "libc6", "--version", "2.36"]).await;
+    let row = found.lines().find(|line| line.contains("libc6")).unwrap();
+    assert!(
+        row.contains("2.36-9+deb12u14") && row.contains("prod-a/shop/web-0/web"),
+        "{found}"
+    );
+
+    let file = tempfile::NamedTempFile::new().unwrap();
+    cli(
+        &url,
+        &[
+            "sbom",
+            &debian.manifest_digest,
+            "--file",
+            file.path().to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(std::fs::read(file.path()).unwrap(), DEBIAN_SBOM);
+
+    let events = cli(&url, &["-o", "json", "watch", "--count", "2"]).await;
+    let kinds: Vec<String> = events
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<serde_json::Value>(line).unwrap()["kind"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(kinds, ["workload-started", "sbom-stored"]);
+    collector.stop().await;
+}

@@ -1,0 +1,222 @@
+//! SBOM uploads over real gRPC: chunking, storage, and every way an upload can be wrong.
+
+mod common;
+
+use common::*;
+use nodebom_proto::v1 as pb;
+use pb::upload_sbom_request::Part;
+use tonic::Code;
+
+#[tokio::test]
+async fn chunked_upload_is_stored_and_returned_byte_for_byte() {
+    let collector = TestCollector::start(&[]).await;
+    let debian = image("debian", &["docker.io/library/debian:12"]);
+    let mut agent = Agent::connect(&collector, Some(TOKEN_A), "prod-a", "worker-1")
+        .await
+        .unwrap();
+    agent
+        .full(std::slice::from_ref(&debian), &[])
+        .await
+        .unwrap();
+    let stored = agent
+        .upload(
+            &collector,
+            Some(TOKEN_A),
+            &debian.manifest_digest,
+            DEBIAN_SBOM,
+            100 * 1024,
+        )
+        .await
+        .unwrap();
+    assert_eq!(stored.manifest_digest, debian.manifest_digest);
+
+    let (info, document) = get_sbom(&collector, &debian.manifest_digest).await.unwrap();
+    assert_eq!(document, DEBIAN_SBOM);
+    assert_eq!(info.size, DEBIAN_SBOM.len() as u64);
+    assert_eq!(info.sha256, sha256(DEBIAN_SBOM));
+    assert_eq!(info.spec_version, "1.5");
+    assert_eq!(info.component_count, 744);
+    assert_eq!(
+        (info.cluster.as_str(), info.node.as_str()),
+        ("prod-a", "worker-1")
+    );
+    collector.stop().await;
+}
+
+#[tokio::test]
+async fn bad_uploads_get_clear_statuses_and_store_nothing() {
+    let collector = TestCollector::start(&[
+        "--max-sbom-bytes",
+        "2000000",
+        "--max-message-bytes",
+        "65536",
+    ])
+    .await;
+    let target = image("target", &[]);
+    let digest = target.manifest_digest.clone();
+    let mut agent = Agent::connect(&collector, Some(TOKEN_A), "prod-a", "worker-1")
+        .await
+        .unwrap();
+    agent
+        .full(std::slice::from_ref(&target), &[])
+        .await
+        .unwrap();
+    let messages = |document: &[u8], chunk: usize| {
+        upload_messages("prod-a", "worker-1", &digest, document, chunk)
+    };
+
+    let mut bad_digest = messages(PYTHON_SBOM, 1024);
+    if let Some(Part::Header(header)) = &mut bad_digest[0].part {
+        header.manifest_digest = "sha256:xyz".into();
+    }
+    let mut out_of_order = messages(DEBIAN_SBOM, 32 * 1024);
+    out_of_order.swap(2, 3);
+    let mut truncated = messages(DEBIAN_SBOM, 32 * 1024);
+    truncated.pop();
+    let mut wrong_hash = messages(PYTHON_SBOM, 1024);
+    if let Some(Part::Header(header)) = &mut wrong_hash[0].part {
+        header.sha256 = sha256(DEBIAN_SBOM);
+    }
+    let mut headless = messages(PYTHON_SBOM, 1024);
+    headless.remove(0);
+    let mut too_large = messages(PYTHON_SBOM, 1024);
+    if let Some(Part::Header(header)) = &mut too_large[0].part {
+        header.size = 3_000_000;
+    }
+    let cases: Vec<(&str, Vec<pb::UploadSbomRequest>, Code, &str)> = vec![
+        (
+            "invalid digest",
+            bad_digest,
+            Code::InvalidArgument,
+            "header.manifest_digest: invalid digest",
+        ),
+        (
+            "SPDX",
+            messages(PYTHON_SPDX, 1024),
+            Code::InvalidArgument,
+            "not CycloneDX JSON: the document has no bomFormat",
+        ),
+        (
+            "XML",
+            messages(PYTHON_XML, 1024),
+            Code::InvalidArgument,
+            "not CycloneDX JSON: the document starts with '<'",
+        ),
+        (
+            "chunk out of order",
+            out_of_order,
+            Code::InvalidArgument,
+            "chunk out of order: it starts at byte 65536, but 32768",
+        ),
+        (
+            "truncated",
+            truncated,
+            Code::InvalidArgument,
+            "the upload ended after",
+        ),
+        (
+            "wrong hash",
+            wrong_hash,
+            Code::InvalidArgument,
+            "header.sha256: the document's digest is",
+        ),
+        (
+            "no header",
+            headless,
+            Code::InvalidArgument,
+            "must be an SbomHeader",
+        ),
+        (
+            "SBOM over the limit",
+            too_large,
+            Code::ResourceExhausted,
+            "larger than the collector's limit of 2000000",
+        ),
+        (
+            "chunk over the message limit",
+            messages(DEBIAN_SBOM, 128 * 1024),
+            Code::ResourceExhausted,
+            "--max-message-bytes",
+        ),
+    ];
+    for (case, messages, code, message) in cases {
+        let err = upload_raw(&collector, Some(TOKEN_A), messages)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), code, "{case}: {}", err.message());
+        assert!(err.message().contains(message), "{case}: {}", err.message());
+        let missing = get_sbom(&collector, &digest).await.unwrap_err();
+        assert_eq!(missing.code(), Code::NotFound, "{case}");
+    }
+    assert!(events_after(&collector, 0)
+        .await
+        .iter()
+        .all(|event| event.kind() != pb::EventKind::SbomStored));
+
+    // None of the failures left anything behind that blocks a correct upload.
+    agent
+        .upload(&collector, Some(TOKEN_A), &digest, DEBIAN_SBOM, 32 * 1024)
+        .await
+        .unwrap();
+    assert_eq!(get_sbom(&collector, &digest).await.unwrap().1, DEBIAN_SBOM);
+    collector.stop().await;
+}
+
+#[tokio::test]
+async fn upload_for_an_image_the_node_does_not_have_is_refused() {
+    let collector = TestCollector::start(&[]).await;
+    let mut agent = Agent::connect(&collector, Some(TOKEN_A), "prod-a", "worker-1")
+        .await
+        .unwrap();
+    agent.full(&[image("present", &[])], &[]).await.unwrap();
+    let err = agent
+        .upload(
+            &collector,
+            Some(TOKEN_A),
+            &image("absent", &[]).manifest_digest,
+            PYTHON_SBOM,
+            1024,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert!(
+        err.message()
+            .contains("is not in the inventory of node prod-a/worker-1"),
+        "{}",
+        err.message()
+    );
+    collector.stop().await;
+}
+
+#[tokio::test]
+async fn sbom_that_describes_another_image_is_rejected() {
+    let collector = TestCollector::start(&[]).await;
+    let (mine, other) = (image("mine", &[]), image("other", &[]));
+    let mut agent = Agent::connect(&collector, Some(TOKEN_A), "prod-a", "worker-1")
+        .await
+        .unwrap();
+    agent.full(std::slice::from_ref(&mine), &[]).await.unwrap();
+    let mut document: serde_json::Value = serde_json::from_slice(PYTHON_SBOM).unwrap();
+    document["metadata"]["component"]["version"] = other.manifest_digest.clone().into();
+    let document = serde_json::to_vec(&document).unwrap();
+
+    let err = agent
+        .upload(
+            &collector,
+            Some(TOKEN_A),
+            &mine.manifest_digest,
+            &document,
+            1024,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(
+        err.message()
+            .contains(&format!("the document describes {}", other.manifest_digest)),
+        "{}",
+        err.message()
+    );
+    collector.stop().await;
+}

@@ -1,0 +1,1157 @@
+//! What Dependency-Track keeps, and how its API changes it: projects with tags, activity,
+//! latest flag and parent; BOM uploads processed after a delay; tags; policies with
+//! conditions. Pure data and rules, no HTTP: the routes translate requests into these
+//! calls, and the rules follow `shared/reference/dependency-track.md`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::bom::{self, ParsedBom};
+use super::error::ApiError;
+use super::options::Permission;
+
+/// A Dependency-Track project as the server holds it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Project {
+    pub uuid: Uuid,
+    pub name: String,
+    pub version: Option<String>,
+    pub classifier: Option<String>,
+    pub description: Option<String>,
+    pub group: Option<String>,
+    pub purl: Option<String>,
+    /// Tag names, trimmed and lower-cased.
+    pub tags: BTreeSet<String>,
+    pub active: bool,
+    pub is_latest: bool,
+    pub parent: Option<Uuid>,
+    /// When the last BOM finished processing, in milliseconds since the epoch.
+    pub last_bom_import: Option<i64>,
+    /// E.g. `CycloneDX 1.5`.
+    pub last_bom_import_format: Option<String>,
+    /// The components of the last processed BOM; every upload replaces them all.
+    pub components: Vec<Component>,
+    /// The last processed BOM document.
+    pub bom: Option<Arc<Value>>,
+}
+
+/// A component of a project's current BOM.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Component {
+    pub name: String,
+    pub version: Option<String>,
+    pub group: Option<String>,
+    pub purl: Option<String>,
+}
+
+/// How a BOM arrived.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UploadVia {
+    /// `PUT /api/v1/bom`, base64 in JSON.
+    Json,
+    /// `POST /api/v1/bom`, multipart form.
+    Multipart,
+}
+
+/// One accepted BOM upload (answered 200 with a token).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Upload {
+    pub token: Uuid,
+    pub project: Uuid,
+    pub via: UploadVia,
+    /// sha256 of the BOM bytes (after base64 decoding), lower-case hex.
+    pub bom_sha256: String,
+    pub spec_version: String,
+    pub bom: Arc<Value>,
+    pub received_at: SystemTime,
+    /// When processing finished; `None` while the token is processing (or if lost).
+    pub processed_at: Option<SystemTime>,
+    /// Another upload to the same project was still processing when this one arrived:
+    /// the client did not wait for the previous token.
+    pub overlapped: bool,
+    /// Dropped unprocessed by [`DtServer::restart`](super::DtServer::restart).
+    pub lost: bool,
+}
+
+/// A policy with its conditions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Policy {
+    pub uuid: Uuid,
+    pub name: String,
+    pub operator: PolicyOperator,
+    pub violation_state: ViolationState,
+    pub include_children: bool,
+    pub only_latest_project_version: bool,
+    pub conditions: Vec<PolicyCondition>,
+    /// Tags the policy is limited to; none (and no projects) means every project.
+    pub tags: BTreeSet<String>,
+}
+
+/// One condition of a policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolicyCondition {
+    pub uuid: Uuid,
+    pub subject: ConditionSubject,
+    pub operator: ConditionOperator,
+    pub value: String,
+}
+
+/// How a policy combines its conditions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PolicyOperator {
+    All,
+    Any,
+}
+
+/// What a violated policy reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ViolationState {
+    Info,
+    Warn,
+    Fail,
+}
+
+/// What a policy condition looks at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ConditionSubject {
+    Age,
+    Coordinates,
+    Cpe,
+    License,
+    LicenseGroup,
+    PackageUrl,
+    Severity,
+    SwidTagid,
+    Version,
+    IsInternal,
+    ComponentHash,
+    Cwe,
+    VulnerabilityId,
+    VersionDistance,
+    Epss,
+}
+
+/// How a policy condition compares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ConditionOperator {
+    Is,
+    IsNot,
+    Matches,
+    NoMatch,
+    NumericGreaterThan,
+    NumericLessThan,
+    NumericEqual,
+    NumericNotEqual,
+    NumericGreaterThanOrEqual,
+    NumericLesserThanOrEqual,
+    ContainsAll,
+    ContainsAny,
+}
+
+/// How many times the API changed things; seeding does not count.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Projects created by a BOM upload with `autoCreate`.
+    pub projects_created: usize,
+    /// PATCH or POST of a project that changed it.
+    pub projects_updated: usize,
+    pub policies_created: usize,
+    pub policies_updated: usize,
+    pub policies_deleted: usize,
+    pub conditions_created: usize,
+    pub conditions_updated: usize,
+    pub conditions_deleted: usize,
+}
+
+/// A project to put on the server before the test starts ([`DtServer::seed_project`]).
+///
+/// [`DtServer::seed_project`]: super::DtServer::seed_project
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewProject {
+    pub name: String,
+    pub version: Option<String>,
+    pub tags: Vec<String>,
+    pub active: bool,
+    pub is_latest: bool,
+    pub parent: Option<Uuid>,
+}
+
+impl NewProject {
+    /// An active project that is not the latest version, without tags or parent.
+    pub fn new(name: impl Into<String>, version: impl Into<String>) -> NewProject {
+        NewProject {
+            name: name.into(),
+            version: Some(version.into()),
+            tags: Vec::new(),
+            active: true,
+            is_latest: false,
+            parent: None,
+        }
+    }
+
+    pub fn tags<I, S>(mut self, tags: I) -> NewProject
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.tags = tags.into_iter().map(Into::into).collect();
+        self
+    }
+
+    pub fn inactive(mut self) -> NewProject {
+        self.active = false;
+        self
+    }
+
+    pub fn latest(mut self) -> NewProject {
+        self.is_latest = true;
+        self
+    }
+
+    pub fn parent(mut self, parent: Uuid) -> NewProject {
+        self.parent = Some(parent);
+        self
+    }
+}
+
+/// A policy to put on the server before the test starts ([`DtServer::seed_policy`]).
+///
+/// [`DtServer::seed_policy`]: super::DtServer::seed_policy
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewPolicy {
+    pub name: String,
+    pub operator: PolicyOperator,
+    pub violation_state: ViolationState,
+    pub conditions: Vec<(ConditionSubject, ConditionOperator, String)>,
+    pub tags: Vec<String>,
+}
+
+impl NewPolicy {
+    pub fn new(
+        name: impl Into<String>,
+        operator: PolicyOperator,
+        violation_state: ViolationState,
+    ) -> NewPolicy {
+        NewPolicy {
+            name: name.into(),
+            operator,
+            violation_state,
+            conditions: Vec::new(),
+            tags: Vec::new(),
+        }
+    }
+
+    pub fn condition(
+        mut self,
+        subject: ConditionSubject,
+        operator: ConditionOperator,
+        value: impl Into<String>,
+    ) -> NewPolicy {
+        self.conditions.push((subject, operator, value.into()));
+        self
+    }
+
+    pub fn tags<I, S>(mut self, tags: I) -> NewPolicy
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.tags = tags.into_iter().map(Into::into).collect();
+        self
+    }
+}
+
+/// Which project a BOM upload is for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum UploadTarget {
+    /// `project`: an existing project's UUID (wins over the name).
+    Uuid(Uuid),
+    /// `projectName` + `projectVersion`, optionally created.
+    Name {
+        name: String,
+        version: String,
+        auto_create: bool,
+        parent: Option<ParentSelector>,
+        is_latest: bool,
+    },
+}
+
+/// The parent of an auto-created project.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum ParentSelector {
+    Uuid(Uuid),
+    Name {
+        name: String,
+        version: Option<String>,
+    },
+}
+
+/// Fields of a project PATCH or POST body; `None` means absent from the body.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ProjectChanges {
+    pub(crate) name: Option<String>,
+    pub(crate) version: Option<String>,
+    pub(crate) classifier: Option<String>,
+    pub(crate) description: Option<String>,
+    pub(crate) group: Option<String>,
+    pub(crate) purl: Option<String>,
+    pub(crate) active: Option<bool>,
+    pub(crate) is_latest: Option<bool>,
+    pub(crate) tags: Option<Vec<String>>,
+    pub(crate) parent: Option<Uuid>,
+}
+
+/// Filters of the project lists.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ProjectFilter {
+    /// Exact name.
+    pub(crate) name: Option<String>,
+    pub(crate) tag: Option<String>,
+    /// Case-insensitive substring of the name (`searchText`).
+    pub(crate) search: Option<String>,
+    pub(crate) exclude_inactive: bool,
+    pub(crate) only_root: bool,
+}
+
+/// The fields `PUT` and `POST /api/v1/policy` set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct PolicyFields {
+    pub(crate) name: String,
+    pub(crate) operator: PolicyOperator,
+    pub(crate) violation_state: ViolationState,
+    pub(crate) include_children: bool,
+    pub(crate) only_latest_project_version: bool,
+}
+
+/// The fields of a policy condition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ConditionFields {
+    pub(crate) subject: ConditionSubject,
+    pub(crate) operator: ConditionOperator,
+    pub(crate) value: String,
+}
+
+/// A BOM waiting for its processing delay to pass.
+struct Pending {
+    upload: usize,
+    ready_at: Instant,
+    done_at: SystemTime,
+}
+
+/// Longest policy condition value Dependency-Track stores.
+const MAX_CONDITION_VALUE_CHARS: usize = 255;
+
+/// Everything the server holds.
+pub(crate) struct State {
+    projects: BTreeMap<Uuid, Project>,
+    tags: BTreeSet<String>,
+    policies: BTreeMap<Uuid, Policy>,
+    uploads: Vec<Upload>,
+    pending: Vec<Pending>,
+    counters: Counters,
+    processing_delay: Duration,
+}
+
+impl State {
+    pub(crate) fn new(processing_delay: Duration) -> State {
+        State {
+            projects: BTreeMap::new(),
+            tags: BTreeSet::new(),
+            policies: BTreeMap::new(),
+            uploads: Vec::new(),
+            pending: Vec::new(),
+            counters: Counters::default(),
+            processing_delay,
+        }
+    }
+
+    pub(crate) fn set_processing_delay(&mut self, delay: Duration) {
+        self.processing_delay = delay;
+    }
+
+    /// Applies every upload whose processing delay has passed by `now`, oldest first.
+    pub(crate) fn settle(&mut self, now: Instant) {
+        self.pending.sort_by_key(|p| p.ready_at);
+        let due = self.pending.partition_point(|p| p.ready_at <= now);
+        for pending in self.pending.drain(..due) {
+            let Some(upload) = self.uploads.get_mut(pending.upload) else {
+                continue;
+            };
+            upload.processed_at = Some(pending.done_at);
+            let document = Arc::clone(&upload.bom);
+            let format = format!("CycloneDX {}", upload.spec_version);
+            if let Some(project) = self.projects.get_mut(&upload.project) {
+                project.components = bom::components(&document);
+                project.bom = Some(document);
+                project.last_bom_import = Some(epoch_millis(pending.done_at));
+                project.last_bom_import_format = Some(format);
+            }
+        }
+    }
+
+    /// Forgets every unprocessed upload, as a Dependency-Track restart does with its
+    /// in-memory queue; their tokens become unknown.
+    pub(crate) fn lose_pending(&mut self) {
+        for pending in self.pending.drain(..) {
+            if let Some(upload) = self.uploads.get_mut(pending.upload) {
+                upload.lost = true;
+            }
+        }
+    }
+
+    pub(crate) fn is_processing(&self, token: Uuid) -> bool {
+        self.pending.iter().any(|p| {
+            self.uploads
+                .get(p.upload)
+                .is_some_and(|upload| upload.token == token)
+        })
+    }
+
+    pub(crate) fn pending_count(&self) -> usize {
+        self.pending.len()
+    }
+
+    pub(crate) fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    pub(crate) fn uploads(&self) -> &[Upload] {
+        &self.uploads
+    }
+
+    pub(crate) fn tags(&self) -> &BTreeSet<String> {
+        &self.tags
+    }
+
+    // ---- projects ----
+
+    pub(crate) fn project(&self, uuid: Uuid) -> Option<&Project> {
+        self.projects.get(&uuid)
+    }
+
+    /// The project called `name` with `version` (both compared exactly).
+    pub(crate) fn project_named(&self, name: &str, version: Option<&str>) -> Option<&Project> {
+        self.projects
+            .values()
+            .find(|p| p.name == name && p.version.as_deref() == version)
+    }
+
+    /// Projects matching `filter`, ordered by name then version.
+    pub(crate) fn projects(&self, filter: &ProjectFilter) -> Vec<&Project> {
+        let search = filter.search.as_ref().map(|s| s.to_lowercase());
+        let tag = filter.tag.as_deref().and_then(normalize_tag);
+        let mut projects: Vec<&Project> = self
+            .projects
+            .values()
+            .filter(|p| filter.name.as_ref().is_none_or(|name| &p.name == name))
+            .filter(|p| tag.as_ref().is_none_or(|tag| p.tags.contains(tag)))
+            .filter(|p| {
+                search
+                    .as_ref()
+                    .is_none_or(|s| p.name.to_lowercase().contains(s))
+            })
+            .filter(|p| !filter.exclude_inactive || p.active)
+            .filter(|p| !filter.only_root || p.parent.is_none())
+            .collect();
+        projects.sort_by(|a, b| (&a.name, &a.version).cmp(&(&b.name, &b.version)));
+        projects
+    }
+
+    /// The part of a BOM upload that happens before the BOM is read: find (or create)
+    /// the project and apply `projectTags`. Like Dependency-Track, an auto-created
+    /// project stays even if its BOM then turns out to be invalid.
+    pub(crate) fn resolve_upload(
+        &mut self,
+        target: &UploadTarget,
+        tags: Option<&[String]>,
+        permissions: &BTreeSet<Permission>,
+    ) -> Result<Uuid, ApiError> {
+        let manages_portfolio = permissions.contains(&Permission::PortfolioManagement);
+        let uuid = match target {
+            UploadTarget::Uuid(uuid) => self
+                .projects
+                .get(uuid)
+                .map(|p| p.uuid)
+                .ok_or_else(|| ApiError::not_found("The project could not be found."))?,
+            UploadTarget::Name {
+                name,
+                version,
+                auto_create,
+                parent,
+                is_latest,
+            } => {
+                if let Some(existing) = self.project_named(name, Some(version)) {
+                    existing.uuid
+                } else if !auto_create {
+                    return Err(ApiError::not_found("The project could not be found."));
+                } else {
+                    if !manages_portfolio
+                        && !permissions.contains(&Permission::ProjectCreationUpload)
+                    {
+                        return Err(ApiError::unauthorized(
+                            "The principal does not have permission to create project.",
+                        ));
+                    }
+                    let parent = match parent {
+                        None => None,
+                        Some(selector) => Some(self.find_parent(selector).ok_or_else(|| {
+                            ApiError::not_found("The parent component could not be found.")
+                        })?),
+                    };
+                    // Tags given here are the new project's tags (every version since 4.12.0).
+                    let uuid = self.insert_project(NewProject {
+                        name: name.clone(),
+                        version: Some(version.clone()),
+                        tags: tags.map(<[String]>::to_vec).unwrap_or_default(),
+                        active: true,
+                        is_latest: *is_latest,
+                        parent,
+                    });
+                    self.counters.projects_created += 1;
+                    return Ok(uuid);
+                }
+            }
+        };
+        // Since 4.12.7 `projectTags` replace an existing project's tags, silently skipped
+        // without PORTFOLIO_MANAGEMENT.
+        if let Some(tags) = tags {
+            if manages_portfolio {
+                let tags = self.intern_tags(tags);
+                if let Some(project) = self.projects.get_mut(&uuid) {
+                    project.tags = tags;
+                }
+            }
+        }
+        Ok(uuid)
+    }
+
+    /// Queues an accepted BOM for `project`; returns its token.
+    pub(crate) fn enqueue_upload(
+        &mut self,
+        project: Uuid,
+        bom: ParsedBom,
+        via: UploadVia,
+        now: Instant,
+        wall: SystemTime,
+    ) -> Uuid {
+        let overlapped = self.pending.iter().any(|p| {
+            self.uploads
+                .get(p.upload)
+                .is_some_and(|upload| upload.project == project)
+        });
+        let token = Uuid::new_v4();
+        self.uploads.push(Upload {
+            token,
+            project,
+            via,
+            bom_sha256: bom.sha256,
+            spec_version: bom.spec_version,
+            bom: bom.document,
+            received_at: wall,
+            processed_at: None,
+            overlapped,
+            lost: false,
+        });
+        self.pending.push(Pending {
+            upload: self.uploads.len() - 1,
+            ready_at: now + self.processing_delay,
+            done_at: wall + self.processing_delay,
+        });
+        token
+    }
+
+    /// `PATCH /api/v1/project/{uuid}`: `Ok(None)` when nothing changed (304).
+    ///
+    /// Mirrors Dependency-Track's pitfall: `active` and `isLatest` are primitive booleans
+    /// there, so an absent `active` means `true` and an absent `isLatest` means `false`.
+    pub(crate) fn patch_project(
+        &mut self,
+        uuid: Uuid,
+        changes: ProjectChanges,
+    ) -> Result<Option<Project>, ApiError> {
+        let current = self
+            .projects
+            .get(&uuid)
+            .ok_or_else(|| ApiError::not_found("The project could not be found."))?;
+        let mut next = current.clone();
+        let mut modified = false;
+        modified |= set_if_given(&mut next.name, changes.name);
+        if let Some(version) = changes.version {
+            modified |= set_if_different(&mut next.version, Some(version));
+        }
+        if modified {
+            self.check_name_free(uuid, &next.name, next.version.as_deref())?;
+        }
+        modified |= set_if_some(&mut next.classifier, changes.classifier);
+        modified |= set_if_some(&mut next.description, changes.description);
+        modified |= set_if_some(&mut next.group, changes.group);
+        modified |= set_if_some(&mut next.purl, changes.purl);
+        modified |= set_if_different(&mut next.active, changes.active.unwrap_or(true));
+        modified |= set_if_different(&mut next.is_latest, changes.is_latest.unwrap_or(false));
+        if let Some(parent) = changes.parent {
+            self.check_parent(uuid, parent)?;
+            modified |= set_if_different(&mut next.parent, Some(parent));
+        }
+        if let Some(tags) = &changes.tags {
+            let tags = normalize_tags(tags);
+            modified |= set_if_different(&mut next.tags, tags);
+        }
+        if !modified {
+            return Ok(None);
+        }
+        self.store_update(next).map(Some)
+    }
+
+    /// `POST /api/v1/project`: replaces the whole project named by `uuid`; everything
+    /// absent from the body is cleared (tags, parent) or defaulted (`active` true,
+    /// `isLatest` false).
+    pub(crate) fn replace_project(
+        &mut self,
+        uuid: Option<Uuid>,
+        changes: ProjectChanges,
+    ) -> Result<Project, ApiError> {
+        let current = uuid
+            .and_then(|uuid| self.projects.get(&uuid))
+            .ok_or_else(|| ApiError::not_found("The UUID of the project could not be found."))?;
+        let uuid = current.uuid;
+        let name = changes
+            .name
+            .filter(|n| !n.trim().is_empty())
+            .ok_or_else(|| ApiError::bad_request("name: must not be blank"))?;
+        self.check_name_free(uuid, &name, changes.version.as_deref())?;
+        if let Some(parent) = changes.parent {
+            self.check_parent(uuid, parent)?;
+        }
+        let next = Project {
+            name,
+            version: changes.version,
+            classifier: changes.classifier,
+            description: changes.description,
+            group: changes.group,
+            purl: changes.purl,
+            tags: normalize_tags(changes.tags.as_deref().unwrap_or_default()),
+            active: changes.active.unwrap_or(true),
+            is_latest: changes.is_latest.unwrap_or(false),
+            parent: changes.parent,
+            ..current.clone()
+        };
+        self.store_update(next)
+    }
+
+    /// Puts site data in without going through the API (not counted).
+    pub(crate) fn seed_project(&mut self, seed: NewProject) -> Result<Uuid, ApiError> {
+        if let Some(parent) = seed.parent {
+            if !self.projects.contains_key(&parent) {
+                return Err(ApiError::not_found(format!("no parent project {parent}")));
+            }
+        }
+        if self
+            .project_named(&seed.name, seed.version.as_deref())
+            .is_some()
+        {
+            return Err(ApiError::conflict(
+                "A project with the specified name already exists.",
+            ));
+        }
+        Ok(self.insert_project(seed))
+    }
+
+    fn insert_project(&mut self, seed: NewProject) -> Uuid {
+        let uuid = Uuid::new_v4();
+        let tags = self.intern_tags(&seed.tags);
+        if seed.is_latest {
+            self.clear_latest(&seed.name);
+        }
+        self.projects.insert(
+            uuid,
+            Project {
+                uuid,
+                name: seed.name,
+                version: seed.version,
+                classifier: None,
+                description: None,
+                group: None,
+                purl: None,
+                tags,
+                active: seed.active,
+                is_latest: seed.is_latest,
+                parent: seed.parent,
+                last_bom_import: None,
+                last_bom_import_format: None,
+                components: Vec::new(),
+                bom: None,
+            },
+        );
+        uuid
+    }
+
+    /// Validates and stores a changed project (shared by PATCH and POST).
+    fn store_update(&mut self, next: Project) -> Result<Project, ApiError> {
+        if !next.active && self.has_active_children(next.uuid) {
+            return Err(ApiError::conflict(
+                "Project cannot be set to inactive if active children are present.",
+            ));
+        }
+        for tag in &next.tags {
+            self.tags.insert(tag.clone());
+        }
+        if next.is_latest {
+            self.clear_latest(&next.name);
+        }
+        self.projects.insert(next.uuid, next.clone());
+        self.counters.projects_updated += 1;
+        Ok(next)
+    }
+
+    fn check_name_free(
+        &self,
+        uuid: Uuid,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<(), ApiError> {
+        match self.project_named(name, version) {
+            Some(other) if other.uuid != uuid => Err(ApiError::conflict(
+                "A project with the specified name already exists.",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn check_parent(&self, uuid: Uuid, parent: Uuid) -> Result<(), ApiError> {
+        let candidate = self.projects.get(&parent).ok_or_else(|| {
+            ApiError::not_found("The UUID of the parent project could not be found.")
+        })?;
+        if parent == uuid {
+            return Err(ApiError::conflict(
+                "A project cannot select itself as a parent",
+            ));
+        }
+        if !candidate.active {
+            return Err(ApiError::conflict(
+                "An inactive Parent cannot be selected as parent",
+            ));
+        }
+        // Walking up from the candidate must not reach the project (no cycles); the walk
+        // is bounded by the number of projects.
+        let mut ancestor = candidate.parent;
+        for _ in 0..self.projects.len() {
+            match ancestor {
+                Some(a) if a == uuid => {
+                    return Err(ApiError::conflict(
+                        "The new parent project cannot be a child of the current project.",
+                    ))
+                }
+                Some(a) => ancestor = self.projects.get(&a).and_then(|p| p.parent),
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    fn find_parent(&self, selector: &ParentSelector) -> Option<Uuid> {
+        match selector {
+            ParentSelector::Uuid(uuid) => self.projects.get(uuid).map(|p| p.uuid),
+            ParentSelector::Name { name, version } => {
+                self.project_named(name, version.as_deref()).map(|p| p.uuid)
+            }
+        }
+    }
+
+    fn has_active_children(&self, uuid: Uuid) -> bool {
+        self.projects
+            .values()
+            .any(|p| p.parent == Some(uuid) && p.active)
+    }
+
+    /// Only one version of a project name is the latest.
+    fn clear_latest(&mut self, name: &str) {
+        for project in self.projects.values_mut() {
+            if project.name == name {
+                project.is_latest = false;
+            }
+        }
+    }
+
+    // ---- tags ----
+
+    /// Normalizes `names` and makes sure each exists; returns the normalized set.
+    fn intern_tags(&mut self, names: &[String]) -> BTreeSet<String> {
+        let tags = normalize_tags(names);
+        self.tags.extend(tags.iter().cloned());
+        tags
+    }
+
+    /// `PUT /api/v1/tag`: creating an existing tag is not an error.
+    pub(crate) fn create_tags(&mut self, names: &[String]) {
+        self.intern_tags(names);
+    }
+
+    /// `POST /api/v1/tag/{name}/project`: adds the tag, keeping the others; unknown
+    /// project UUIDs are skipped.
+    pub(crate) fn tag_projects(&mut self, tag: &str, projects: &[Uuid]) -> Result<(), ApiError> {
+        let tag = self.existing_tag(tag)?;
+        for uuid in projects {
+            if let Some(project) = self.projects.get_mut(uuid) {
+                project.tags.insert(tag.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// `DELETE /api/v1/tag/{name}/project`.
+    pub(crate) fn untag_projects(&mut self, tag: &str, projects: &[Uuid]) -> Result<(), ApiError> {
+        let tag = self.existing_tag(tag)?;
+        for uuid in projects {
+            if let Some(project) = self.projects.get_mut(uuid) {
+                project.tags.remove(&tag);
+            }
+        }
+        Ok(())
+    }
+
+    /// `POST /api/v1/tag/{name}/policy`.
+    pub(crate) fn tag_policies(&mut self, tag: &str, policies: &[Uuid]) -> Result<(), ApiError> {
+        let tag = self.existing_tag(tag)?;
+        for uuid in policies {
+            if let Some(policy) = self.policies.get_mut(uuid) {
+                policy.tags.insert(tag.clone());
+            }
+        }
+        Ok(())
+    }
+
+    fn existing_tag(&self, name: &str) -> Result<String, ApiError> {
+        normalize_tag(name)
+            .filter(|tag| self.tags.contains(tag))
+            .ok_or_else(|| ApiError::tag_not_found(name))
+    }
+
+    // ---- policies ----
+
+    pub(crate) fn policy(&self, uuid: Uuid) -> Option<&Policy> {
+        self.policies.get(&uuid)
+    }
+
+    /// Policies whose name contains `search` (case-insensitive), ordered by name.
+    pub(crate) fn policies(&self, search: Option<&str>) -> Vec<&Policy> {
+        let search = search.map(str::to_lowercase);
+        let mut policies: Vec<&Policy> = self
+            .policies
+            .values()
+            .filter(|p| {
+                search
+                    .as_ref()
+                    .is_none_or(|s| p.name.to_lowercase().contains(s))
+            })
+            .collect();
+        policies.sort_by(|a, b| a.name.cmp(&b.name));
+        policies
+    }
+
+    /// `PUT /api/v1/policy`. Conditions, projects and tags in the body are ignored, as
+    /// by Dependency-Track: they have their own endpoints.
+    pub(crate) fn create_policy(&mut self, fields: PolicyFields) -> Result<Policy, ApiError> {
+        let policy = self.insert_policy(fields)?;
+        self.counters.policies_created += 1;
+        Ok(policy)
+    }
+
+    fn insert_policy(&mut self, fields: PolicyFields) -> Result<Policy, ApiError> {
+        let name = fields.name.trim().to_string();
+        if self.policies.values().any(|p| p.name == name) {
+            return Err(ApiError::conflict(
+                "A policy with the specified name already exists.",
+            ));
+        }
+        let uuid = Uuid::new_v4();
+        let policy = Policy {
+            uuid,
+            name,
+            operator: fields.operator,
+            violation_state: fields.violation_state,
+            include_children: false,
+            only_latest_project_version: fields.only_latest_project_version,
+            conditions: Vec::new(),
+            tags: BTreeSet::new(),
+        };
+        self.policies.insert(uuid, policy.clone());
+        Ok(policy)
+    }
+
+    /// `POST /api/v1/policy`: sets the scalar fields from the body.
+    pub(crate) fn update_policy(
+        &mut self,
+        uuid: Option<Uuid>,
+        fields: PolicyFields,
+    ) -> Result<Policy, ApiError> {
+        let policy = uuid
+            .and_then(|uuid| self.policies.get_mut(&uuid))
+            .ok_or_else(|| ApiError::not_found("The policy could not be found."))?;
+        policy.name = fields.name.trim().to_string();
+        policy.operator = fields.operator;
+        policy.violation_state = fields.violation_state;
+        policy.include_children = fields.include_children;
+        policy.only_latest_project_version = fields.only_latest_project_version;
+        let policy = policy.clone();
+        self.counters.policies_updated += 1;
+        Ok(policy)
+    }
+
+    /// `DELETE /api/v1/policy/{uuid}`.
+    pub(crate) fn delete_policy(&mut self, uuid: Uuid) -> Result<(), ApiError> {
+        self.policies
+            .remove(&uuid)
+            .ok_or_else(|| ApiError::not_found("The UUID of the policy could not be found."))?;
+        self.counters.policies_deleted += 1;
+        Ok(())
+    }
+
+    /// `PUT /api/v1/policy/{uuid}/condition`.
+    pub(crate) fn create_condition(
+        &mut self,
+        policy: Uuid,
+        fields: ConditionFields,
+    ) -> Result<PolicyCondition, ApiError> {
+        let condition = self.insert_condition(policy, fields)?;
+        self.counters.conditions_created += 1;
+        Ok(condition)
+    }
+
+    fn insert_condition(
+        &mut self,
+        policy: Uuid,
+        fields: ConditionFields,
+    ) -> Result<PolicyCondition, ApiError> {
+        check_condition_value(&fields.value)?;
+        let policy = self
+            .policies
+            .get_mut(&policy)
+            .ok_or_else(|| ApiError::not_found("The UUID of the policy could not be found."))?;
+        let condition = PolicyCondition {
+            uuid: Uuid::new_v4(),
+            subject: fields.subject,
+            operator: fields.operator,
+            value: fields.value,
+        };
+        policy.conditions.push(condition.clone());
+        Ok(condition)
+    }
+
+    /// `POST /api/v1/policy/condition`.
+    pub(crate) fn update_condition(
+        &mut self,
+        uuid: Option<Uuid>,
+        fields: ConditionFields,
+    ) -> Result<PolicyCondition, ApiError> {
+        check_condition_value(&fields.value)?;
+        let condition = uuid
+            .and_then(|uuid| self.condition_mut(uuid))
+            .ok_or_else(|| {
+                ApiError::not_found("The UUID of the policy condition could not be found.")
+            })?;
+        condition.subject = fields.subject;
+        condition.operator = fields.operator;
+        condition.value = fields.value;
+        let condition = condition.clone();
+        self.counters.conditions_updated += 1;
+        Ok(condition)
+    }
+
+    /// `DELETE /api/v1/policy/condition/{uuid}`.
+    pub(crate) fn delete_condition(&mut self, uuid: Uuid) -> Result<(), ApiError> {
+        for policy in self.policies.values_mut() {
+            if let Some(index) = policy.conditions.iter().position(|c| c.uuid == uuid) {
+                policy.conditions.remove(index);
+                self.counters.conditions_deleted += 1;
+                return Ok(());
+            }
+        }
+        Err(ApiError::not_found(
+            "The UUID of the policy condition could not be found.",
+        ))
+    }
+
+    fn condition_mut(&mut self, uuid: Uuid) -> Option<&mut PolicyCondition> {
+        self.policies
+            .values_mut()
+            .flat_map(|p| p.conditions.iter_mut())
+            .find(|c| c.uuid == uuid)
+    }
+
+    /// Puts a policy in without going through the API (not counted).
+    pub(crate) fn seed_policy(&mut self, seed: NewPolicy) -> Result<Uuid, ApiError> {
+        let uuid = self
+            .insert_policy(PolicyFields {
+                name: seed.name,
+                operator: seed.operator,
+                violation_state: seed.violation_state,
+                include_children: false,
+                only_latest_project_version: false,
+            })?
+            .uuid;
+        for (subject, operator, value) in seed.conditions {
+            self.insert_condition(
+                uuid,
+                ConditionFields {
+                    subject,
+                    operator,
+                    value,
+                },
+            )?;
+        }
+        let tags = self.intern_tags(&seed.tags);
+        if let Some(policy) = self.policies.get_mut(&uuid) {
+            policy.tags = tags;
+        }
+        Ok(uuid)
+    }
+}
+
+/// Dependency-Track trims and lower-cases tag names; empty names are dropped.
+pub(crate) fn normalize_tag(name: &str) -> Option<String> {
+    let name = name.trim().to_lowercase();
+    (!name.is_empty()).then_some(name)
+}
+
+fn normalize_tags(names: &[String]) -> BTreeSet<String> {
+    names.iter().filter_map(|n| normalize_tag(n)).collect()
+}
+
+fn check_condition_value(value: &str) -> Result<(), ApiError> {
+    let chars = value.chars().count();
+    if chars == 0 || chars > MAX_CONDITION_VALUE_CHARS {
+        return Err(ApiError::bad_request(format!(
+            "value: size must be between 1 and {MAX_CONDITION_VALUE_CHARS}"
+        )));
+    }
+    Ok(())
+}
+
+fn set_if_different<T: PartialEq>(field: &mut T, value: T) -> bool {
+    if *field == value {
+        return false;
+    }
+    *field = value;
+    true
+}
+
+fn set_if_given(field: &mut String, value: Option<String>) -> bool {
+    value.is_some_and(|value| set_if_different(field, value))
+}
+
+fn set_if_some(field: &mut Option<String>, value: Option<String>) -> bool {
+    value.is_some_and(|value| set_if_different(field, Some(value)))
+}
+
+fn epoch_millis(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state_with(names: &[(&str, &str)]) -> (State, Vec<Uuid>) {
+        let mut state = State::new(Duration::ZERO);
+        let uuids = names
+            .iter()
+            .map(|(name, version)| {
+                state
+                    .seed_project(NewProject::new(*name, *version))
+                    .unwrap()
+            })
+            .collect();
+        (state, uuids)
+    }
+
+    #[test]
+    fn patch_without_active_reactivates_and_without_is_latest_clears_latest() {
+        let mut state = State::new(Duration::ZERO);
+        let uuid = state
+            .seed_project(NewProject::new("nginx", "1.27").inactive().latest())
+            .unwrap();
+        let changed = state
+            .patch_project(
+                uuid,
+                ProjectChanges {
+                    description: Some("web".into()),
+                    ..ProjectChanges::default()
+                },
+            )
+            .unwrap()
+            .unwrap();
+        assert!(changed.active);
+        assert!(!changed.is_latest);
+    }
+
+    #[test]
+    fn setting_latest_clears_it_on_other_versions_of_the_name() {
+        let (mut state, uuids) = state_with(&[("nginx", "1.26"), ("nginx", "1.27")]);
+        for uuid in &uuids {
+            state
+                .patch_project(
+                    *uuid,
+                    ProjectChanges {
+                        is_latest: Some(true),
+                        ..ProjectChanges::default()
+                    },
+                )
+                .unwrap();
+        }
+        let latest: Vec<_> = uuids
+            .iter()
+            .map(|u| state.project(*u).unwrap().is_latest)
+            .collect();
+        assert_eq!(latest, [false, true]);
+    }
+
+    #[test]
+    fn a_project_cannot_become_its_own_grandparent() {
+        let (mut state, uuids) = state_with(&[("a", "1"), ("b", "1")]);
+        let changes = |parent| ProjectChanges {
+            parent: Some(parent),
+            ..ProjectChanges::default()
+        };
+        state.patch_project(uuids[1], changes(uuids[0])).unwrap();
+        let err = state
+            .patch_project(uuids[0], changes(uuids[1]))
+            .unwrap_err();
+        assert_eq!(err.status, 409);
+    }
+
+    #[test]
+    fn condition_values_are_limited_to_255_characters() {
+        let mut state = State::new(Duration::ZERO);
+        let policy = state
+            .seed_policy(NewPolicy::new(
+                "kev",
+                PolicyOperator::Any,
+                ViolationState::Fail,
+            ))
+            .unwrap();
+        let condition = |value: String| ConditionFields {
+            subject: ConditionSubject::VulnerabilityId,
+            operator: ConditionOperator::Is,
+            value,
+        };
+        assert!(state
+            .create_condition(policy, condition("é".repeat(255)))
+            .is_ok());
+        for value in [String::new(), "x".repeat(256)] {
+            let err = state
+                .create_condition(policy, condition(value))
+                .unwrap_err();
+            assert_eq!(err.status, 400);
+        }
+    }
+}
