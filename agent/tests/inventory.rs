@@ -336,3 +336,36 @@ async fn watch_sends_deltas_for_changes_and_a_full_inventory_after_a_restart() {
         .expect("watch stops when cancelled")
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn periodic_listing_sends_nothing_while_events_kept_up() {
+    let daemon = ContainerdDaemon::start().unwrap();
+    let alpine = alpine(&daemon);
+    let web = pod("shop", "web-0", "7a6b5c4d-3e2f-4a1b-9c8d-7e6f5a4b3c2d");
+    daemon
+        .create_pod_container("ctr-web", &alpine.name, &web, "nginx")
+        .unwrap();
+    let cancel = CancellationToken::new();
+    let mut config = WatchConfig::new(daemon.socket().to_str().unwrap(), NAMESPACE, amd64());
+    config.resync_interval = Duration::from_millis(200);
+    let (mut updates, task) = spawn_watch(config, 8, cancel.clone());
+    let first = tokio::time::timeout(WITHIN, updates.recv())
+        .await
+        .expect("a first update")
+        .expect("watch running");
+    let InventoryUpdate::Full(mut model) = first else {
+        panic!("first update is not a full inventory: {first:?}");
+    };
+
+    // Several listings later, nothing was sent: the records did not change.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(updates.try_recv(), Err(mpsc::error::TryRecvError::Empty));
+
+    // The watch still follows changes (by event, or by the next listing).
+    daemon.delete_container("ctr-web").unwrap();
+    let mut expected = model.clone();
+    expected.workloads.clear();
+    until_equal(&mut updates, &mut model, &expected).await;
+    cancel.cancel();
+    task.await.unwrap();
+}

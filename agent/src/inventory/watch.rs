@@ -19,6 +19,8 @@ use crate::{Error, Result};
 
 /// Most events gathered into one delta; the rest wait for the next one.
 const MAX_BATCH: usize = 256;
+/// Shortest period of the periodic listing.
+const MIN_RESYNC_INTERVAL: Duration = Duration::from_millis(100);
 
 /// What [`watch`] watches and how it reconnects.
 #[derive(Debug, Clone)]
@@ -40,7 +42,7 @@ pub struct WatchConfig {
     pub batch_window: Duration,
     /// How often the records are listed again to catch what the events missed; a
     /// difference is sent as [`InventoryUpdate::Full`]. Image resolutions are kept, so
-    /// this costs one list of images and one of containers.
+    /// this costs one list of images and one of containers. At least 100 ms.
     pub resync_interval: Duration,
 }
 
@@ -139,7 +141,7 @@ async fn session(
     {
         return Ok(Closed);
     }
-    let period = config.resync_interval.max(Duration::from_secs(1));
+    let period = config.resync_interval.max(MIN_RESYNC_INTERVAL);
     let mut resync = tokio::time::interval_at(Instant::now() + period, period);
     resync.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {

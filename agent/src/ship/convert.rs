@@ -43,7 +43,13 @@ fn workload_key(workload: &Workload) -> v1::WorkloadKey {
 pub(super) fn inventory_parts(inventory: &Inventory, per_part: usize) -> Vec<v1::InventoryPart> {
     let per_part = per_part.max(1);
     let images: Vec<v1::Image> = inventory.images.iter().map(v1::Image::from).collect();
-    let workloads: Vec<v1::Workload> = inventory.workloads.iter().filter_map(workload).collect();
+    // kubelet keeps a restarted container's exited record beside the new one: both have
+    // the same (pod uid, container) key, which is what the collector tracks.
+    let mut by_key = std::collections::BTreeMap::new();
+    for record in inventory.workloads.iter().filter_map(workload) {
+        by_key.insert((record.pod_uid.clone(), record.container.clone()), record);
+    }
+    let workloads: Vec<v1::Workload> = by_key.into_values().collect();
     let mut parts: Vec<v1::InventoryPart> = images
         .chunks(per_part)
         .map(|chunk| v1::InventoryPart {
@@ -65,8 +71,8 @@ pub(super) fn inventory_parts(inventory: &Inventory, per_part: usize) -> Vec<v1:
     parts
 }
 
-/// One delta message for a batch of changes.
-pub(super) fn delta(changes: &[InventoryChange]) -> v1::InventoryDelta {
+/// One delta message for a batch of changes; `after` is the inventory they lead to.
+pub(super) fn delta(changes: &[InventoryChange], after: &Inventory) -> v1::InventoryDelta {
     let mut delta = v1::InventoryDelta::default();
     for change in changes {
         match change {
@@ -84,6 +90,13 @@ pub(super) fn delta(changes: &[InventoryChange]) -> v1::InventoryDelta {
             }
         }
     }
+    // A removed record whose key another container still holds (the exited record of a
+    // restarted container) has not stopped anything.
+    delta.workloads_stopped.retain(|key| {
+        !after.workloads.iter().any(|w| {
+            w.pod_uid == key.pod_uid && w.container == key.container && w.image_digest.is_some()
+        })
+    });
     delta
 }
 
@@ -141,15 +154,18 @@ mod tests {
 
     #[test]
     fn delta_maps_each_change() {
-        let delta = delta(&[
-            InventoryChange::ImageAdded(image("sha256:a")),
-            InventoryChange::WorkloadRemoved(pod("u1", Some("sha256:a"))),
-            InventoryChange::WorkloadAdded(pod("u2", Some("sha256:a"))),
-            InventoryChange::WorkloadAdded(pod("u3", None)),
-            InventoryChange::ImageRemoved {
-                manifest_digest: "sha256:b".into(),
-            },
-        ]);
+        let delta = delta(
+            &[
+                InventoryChange::ImageAdded(image("sha256:a")),
+                InventoryChange::WorkloadRemoved(pod("u1", Some("sha256:a"))),
+                InventoryChange::WorkloadAdded(pod("u2", Some("sha256:a"))),
+                InventoryChange::WorkloadAdded(pod("u3", None)),
+                InventoryChange::ImageRemoved {
+                    manifest_digest: "sha256:b".into(),
+                },
+            ],
+            &Inventory::default(),
+        );
         assert_eq!(delta.images_added.len(), 1);
         assert_eq!(delta.images_removed, vec!["sha256:b".to_string()]);
         assert_eq!(delta.workloads_started.len(), 1);
@@ -159,5 +175,30 @@ mod tests {
             .map(|k| k.pod_uid.as_str())
             .collect();
         assert_eq!(stopped, vec!["u1", "u3"]);
+    }
+
+    #[test]
+    fn exited_record_of_a_restarted_container_does_not_stop_its_workload() {
+        let mut restarted = pod("u1", Some("sha256:a"));
+        restarted.container_id = "id-new".into();
+        let after = Inventory {
+            images: vec![image("sha256:a")],
+            workloads: vec![restarted.clone()],
+        };
+        let delta = delta(
+            &[InventoryChange::WorkloadRemoved(pod(
+                "u1",
+                Some("sha256:a"),
+            ))],
+            &after,
+        );
+        assert!(delta.workloads_stopped.is_empty());
+
+        let both = Inventory {
+            images: vec![],
+            workloads: vec![pod("u1", Some("sha256:a")), restarted],
+        };
+        let parts = inventory_parts(&both, 10);
+        assert_eq!(parts.iter().map(|p| p.workloads.len()).sum::<usize>(), 1);
     }
 }

@@ -258,8 +258,9 @@ async fn session(
                 Some(InventoryUpdate::Delta(changes)) => {
                     let next = apply(&shared.inventory.borrow(), &changes);
                     shared.metrics.set_images_known(next.images.len());
+                    let delta = convert::delta(&changes, &next);
                     shared.inventory.send_replace(Arc::new(next));
-                    sync_request::Message::Delta(convert::delta(&changes))
+                    sync_request::Message::Delta(delta)
                 }
             },
             failure = failed.recv() => match failure {
