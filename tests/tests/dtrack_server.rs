@@ -926,3 +926,29 @@ fn operations_in_the_api_but_not_implemented_are_501_and_a_violation() {
     assert_eq!(violations.len(), 1);
     assert_eq!(violations[0].operation.as_deref(), Some("deleteProject"));
 }
+
+#[tokio::test]
+async fn works_from_an_async_test_and_can_be_shared_between_tasks() {
+    fn shareable<T: Send + Sync>(_: &T) {}
+    let dt = std::sync::Arc::new(DtServer::start(DtOptions::default()).unwrap());
+    shareable(&*dt);
+    let client = reqwest::Client::new();
+    let mut lookups = Vec::new();
+    for _ in 0..4 {
+        let (dt, client) = (std::sync::Arc::clone(&dt), client.clone());
+        lookups.push(tokio::spawn(async move {
+            client
+                .get(format!("{}/api/v1/project/lookup", dt.url()))
+                .query(&[("name", "app"), ("version", "1")])
+                .header("X-Api-Key", dt.api_key())
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }));
+    }
+    for lookup in lookups {
+        assert_eq!(lookup.await.unwrap(), StatusCode::NOT_FOUND);
+    }
+    dt.assert_conformant();
+}

@@ -11,7 +11,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::error::ApiError;
-use super::state::Component;
+use super::model::Component;
 
 /// Longest `bom` string `PUT /api/v1/bom` accepts (the multipart variant has no limit).
 pub(crate) const MAX_BASE64_CHARS: usize = 20_000_000;

@@ -35,14 +35,14 @@ impl ApiError {
         ApiError::text(StatusCode::BAD_REQUEST, message)
     }
 
-    /// 401; `message` is empty for a missing or unknown key.
-    pub(crate) fn unauthorized(message: impl Into<String>) -> ApiError {
-        let message = message.into();
-        if message.is_empty() {
-            ApiError::empty(StatusCode::UNAUTHORIZED)
-        } else {
-            ApiError::text(StatusCode::UNAUTHORIZED, message)
-        }
+    /// 401 with an empty body, for a missing or unknown key.
+    pub(crate) fn unauthorized() -> ApiError {
+        ApiError::empty(StatusCode::UNAUTHORIZED)
+    }
+
+    /// 401 with a reason, for a known key that may not do this.
+    pub(crate) fn unauthorized_because(message: impl Into<String>) -> ApiError {
+        ApiError::text(StatusCode::UNAUTHORIZED, message)
     }
 
     /// 403 with an empty body, as for a key that lacks a permission.

@@ -8,9 +8,12 @@ use uuid::Uuid;
 
 use super::error::ApiError;
 use super::form::FormField;
+use super::model::{
+    ConditionOperator, ConditionSubject, Policy, PolicyCondition, PolicyOperator, Project,
+    ViolationState,
+};
 use super::state::{
-    ConditionFields, ConditionOperator, ConditionSubject, ParentSelector, Policy, PolicyCondition,
-    PolicyFields, PolicyOperator, Project, ProjectChanges, State, UploadTarget, ViolationState,
+    ConditionFields, ParentSelector, PolicyFields, ProjectChanges, State, UploadTarget,
 };
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

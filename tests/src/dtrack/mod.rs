@@ -27,6 +27,7 @@ mod faults;
 mod form;
 mod journal;
 mod json;
+mod model;
 mod openapi;
 mod options;
 mod routes;
@@ -43,11 +44,11 @@ use uuid::Uuid;
 
 pub use faults::{Fault, FaultKind};
 pub use journal::{RecordedRequest, Violation};
-pub use options::{DtOptions, Permission};
-pub use state::{
+pub use model::{
     Component, ConditionOperator, ConditionSubject, Counters, NewPolicy, NewProject, Policy,
     PolicyCondition, PolicyOperator, Project, Upload, UploadVia, ViolationState,
 };
+pub use options::{DtOptions, Permission};
 
 use journal::lock;
 use routes::AppState;

@@ -41,7 +41,7 @@ use super::options::Permission;
 const DOCUMENT: &str = include_str!("../../fixtures/dtrack/dependency-track-4.14.2-openapi.json");
 
 /// The document's `servers[0].url`: every operation path is below it.
-pub(crate) const API_PREFIX: &str = "/api";
+const API_PREFIX: &str = "/api";
 
 const METHODS: [&str; 5] = ["get", "put", "post", "delete", "patch"];
 const BOM_SUBMIT_REQUEST: &str = "BomSubmitRequest";

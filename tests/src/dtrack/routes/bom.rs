@@ -15,7 +15,7 @@ use crate::dtrack::error::ApiError;
 use crate::dtrack::form;
 use crate::dtrack::journal::Violation;
 use crate::dtrack::json::{BomSubmitRequest, BomUploadResponse, UploadFields};
-use crate::dtrack::state::UploadVia;
+use crate::dtrack::model::UploadVia;
 
 const PATH: &str = "/api/v1/bom";
 

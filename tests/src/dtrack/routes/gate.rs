@@ -6,6 +6,7 @@ use std::time::SystemTime;
 
 use axum::body::{to_bytes, Body, Bytes};
 use axum::extract::{Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -15,7 +16,7 @@ use crate::dtrack::error::ApiError;
 use crate::dtrack::faults::FaultKind;
 use crate::dtrack::form;
 use crate::dtrack::journal::{lock, RecordedRequest, Violation};
-use crate::dtrack::openapi::{Lookup, RequestParts};
+use crate::dtrack::openapi::{Lookup, Operation, RequestParts};
 
 /// Largest request body read (a multipart BOM of a very large image).
 const MAX_REQUEST_BYTES: usize = 256 * 1024 * 1024;
@@ -58,39 +59,7 @@ pub(super) async fn gate(
     };
     seen.operation = Some(operation.id.clone());
 
-    let query = match Query::<Vec<(String, String)>>::try_from_uri(&parts.uri) {
-        Ok(Query(pairs)) => pairs,
-        Err(e) => {
-            seen.violation(format!("unreadable query string: {e}"));
-            Vec::new()
-        }
-    };
-    let request_type = content_type(&parts.headers);
-    let form = match request_type.as_deref() {
-        Some(ct) if form::is_multipart(Some(ct)) && !body.is_empty() => {
-            match form::read(ct, body.clone()).await {
-                Ok(fields) => Some(fields),
-                Err(e) => {
-                    seen.violation(format!("unreadable multipart body: {e}"));
-                    None
-                }
-            }
-        }
-        _ => None,
-    };
-    let problems = app.openapi.check_request(
-        operation,
-        &RequestParts {
-            path_params: &path_params,
-            query: &query,
-            content_type: request_type.as_deref(),
-            body: &body,
-            form: form.as_deref(),
-        },
-    );
-    for problem in problems {
-        seen.violation(problem);
-    }
+    check_request(&app, &seen, operation, &path_params, &parts, &body).await;
 
     let fault = lock(&app.faults).take(&seen.path);
     match fault {
@@ -101,7 +70,7 @@ pub(super) async fn gate(
 
     let key = parts.headers.get("X-Api-Key").and_then(|v| v.to_str().ok());
     let Some(permissions) = key.and_then(|key| lock(&app.keys).get(key).cloned()) else {
-        return seen.answer(ApiError::unauthorized(""), fault.is_some());
+        return seen.answer(ApiError::unauthorized(), fault.is_some());
     };
     if let Some(required) = operation.permission {
         if !permissions.contains(&required) {
@@ -136,6 +105,50 @@ pub(super) async fn gate(
     }
     seen.record(status, fault.is_some());
     Response::from_parts(parts, Body::from(body))
+}
+
+/// Records every way the request departs from the operation in the OpenAPI document.
+async fn check_request(
+    app: &AppState,
+    seen: &Seen<'_>,
+    operation: &Operation,
+    path_params: &[(String, String)],
+    parts: &Parts,
+    body: &Bytes,
+) {
+    let query = match Query::<Vec<(String, String)>>::try_from_uri(&parts.uri) {
+        Ok(Query(pairs)) => pairs,
+        Err(e) => {
+            seen.violation(format!("unreadable query string: {e}"));
+            Vec::new()
+        }
+    };
+    let request_type = content_type(&parts.headers);
+    let form = match request_type.as_deref() {
+        Some(ct) if form::is_multipart(Some(ct)) && !body.is_empty() => {
+            match form::read(ct, body.clone()).await {
+                Ok(fields) => Some(fields),
+                Err(e) => {
+                    seen.violation(format!("unreadable multipart body: {e}"));
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    let problems = app.openapi.check_request(
+        operation,
+        &RequestParts {
+            path_params,
+            query: &query,
+            content_type: request_type.as_deref(),
+            body,
+            form: form.as_deref(),
+        },
+    );
+    for problem in problems {
+        seen.violation(problem);
+    }
 }
 
 /// The request being handled, for the journal.
