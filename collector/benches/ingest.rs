@@ -9,7 +9,9 @@
 //!
 //! Knobs (environment): `NODEBOM_BENCH_NODES` (2000), `NODEBOM_BENCH_IMAGES_PER_NODE`
 //! (100), `NODEBOM_BENCH_DISTINCT_IMAGES` (1000, the fleet's distinct digests),
-//! `NODEBOM_BENCH_WORKLOADS_PER_NODE` (30), `NODEBOM_BENCH_DELTA_ROUNDS` (5).
+//! `NODEBOM_BENCH_WORKLOADS_PER_NODE` (30), `NODEBOM_BENCH_DELTA_ROUNDS` (5),
+//! `NODEBOM_BENCH_RECORDS_PER_PART` (50 images or workloads per `InventoryPart`, about
+//! 50 KiB: what the protocol recommends).
 //!
 //! Phases: every node connects and reports its full inventory at once (a collector
 //! restart), then every node sends deltas, then every node reconnects with an unchanged
@@ -50,6 +52,7 @@ struct Settings {
     distinct_images: usize,
     workloads_per_node: usize,
     delta_rounds: usize,
+    records_per_part: usize,
 }
 
 fn digest(text: &str) -> String {
@@ -195,13 +198,36 @@ impl Session {
         }
     }
 
-    async fn full(&mut self, node: &Node) -> pb::InventoryAck {
-        self.call(pb::sync_request::Message::Inventory(pb::InventoryPart {
-            images: node.images.clone(),
-            workloads: node.workloads.clone(),
-            last: true,
-        }))
-        .await
+    /// Reports the node's full inventory in parts of at most `per_part` records.
+    async fn full(&mut self, node: &Node, per_part: usize) -> pb::InventoryAck {
+        let per_part = per_part.max(1);
+        let mut parts: Vec<pb::InventoryPart> = node
+            .images
+            .chunks(per_part)
+            .map(|images| pb::InventoryPart {
+                images: images.to_vec(),
+                ..Default::default()
+            })
+            .collect();
+        parts.extend(
+            node.workloads
+                .chunks(per_part)
+                .map(|workloads| pb::InventoryPart {
+                    workloads: workloads.to_vec(),
+                    ..Default::default()
+                }),
+        );
+        if parts.is_empty() {
+            parts.push(pb::InventoryPart::default());
+        }
+        if let Some(last) = parts.last_mut() {
+            last.last = true;
+        }
+        let mut ack = pb::InventoryAck::default();
+        for part in parts {
+            ack = self.call(pb::sync_request::Message::Inventory(part)).await;
+        }
+        ack
     }
 }
 
@@ -290,6 +316,21 @@ fn memory(pid: u32) -> (f64, f64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
+/// CPU seconds (user + system) that `pid` has used.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<f64> = after_name
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|field| field.parse().ok())
+        .collect();
+    // Linux reports clock ticks of 1/100 s (USER_HZ).
+    fields.iter().sum::<f64>() / 100.0
+}
+
 fn size_mib(path: &Path) -> f64 {
     std::fs::metadata(path).map_or(0.0, |m| m.len() as f64 / (1024.0 * 1024.0))
 }
@@ -302,29 +343,42 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[index.min(sorted.len() - 1)]
 }
 
-fn report(
-    phase: &str,
-    count: usize,
-    unit: &str,
-    elapsed: Duration,
-    mut latencies: Vec<Duration>,
-    pid: u32,
-) {
-    latencies.sort();
-    let (rss, peak) = memory(pid);
-    println!(
-        "{phase:<28} {count:>7} {unit:<14} in {:>7.2} s = {:>9.0} {unit}/s   ack p50 {:>6.1} ms  p99 {:>6.1} ms   collector RSS {rss:.0} MiB (peak {peak:.0} MiB)",
-        elapsed.as_secs_f64(),
-        count as f64 / elapsed.as_secs_f64(),
-        percentile(&latencies, 0.5).as_secs_f64() * 1000.0,
-        percentile(&latencies, 0.99).as_secs_f64() * 1000.0,
-    );
+/// When a phase started, in wall time and collector CPU time.
+struct Phase {
+    started: Instant,
+    cpu: f64,
+}
+
+impl Phase {
+    fn start(pid: u32) -> Self {
+        Self {
+            started: Instant::now(),
+            cpu: cpu_seconds(pid),
+        }
+    }
+
+    /// Prints throughput, the collector's CPU per item, ack latency and memory.
+    fn report(self, name: &str, count: usize, unit: &str, mut latencies: Vec<Duration>, pid: u32) {
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let cpu = cpu_seconds(pid) - self.cpu;
+        latencies.sort();
+        let (rss, peak) = memory(pid);
+        println!(
+            "{name:<22} {count:>6} {unit:<6} {elapsed:>6.2} s = {:>6.0}/s | collector CPU {cpu:>5.1} s = {:>5.2} ms each | \
+             ack p50 {:>5.0} ms, p99 {:>5.0} ms | RSS {rss:.0} MiB (peak {peak:.0})",
+            count as f64 / elapsed,
+            cpu * 1000.0 / count.max(1) as f64,
+            percentile(&latencies, 0.5).as_secs_f64() * 1000.0,
+            percentile(&latencies, 0.99).as_secs_f64() * 1000.0,
+        );
+    }
 }
 
 /// Opens a session for every node and reports its full inventory, `IN_FLIGHT` at a time.
 async fn connect_all(
     channels: &[Channel],
     nodes: &Arc<Vec<Node>>,
+    per_part: usize,
 ) -> (Vec<Session>, Vec<Duration>, usize) {
     let gate = Arc::new(Semaphore::new(IN_FLIGHT));
     let mut tasks = Vec::with_capacity(nodes.len());
@@ -336,7 +390,7 @@ async fn connect_all(
             let node = &nodes[index];
             let started = Instant::now();
             let mut session = Session::open(channel, node).await;
-            let ack = session.full(node).await;
+            let ack = session.full(node, per_part).await;
             (session, started.elapsed(), ack.sbom_wanted.len())
         }));
     }
@@ -387,37 +441,38 @@ async fn run(settings: Settings) {
         );
     }
     println!(
-        "{} nodes x {} images ({} distinct in the fleet), {} workloads per node, {} clusters, {} HTTP/2 connections",
+        "{} nodes x {} images ({} distinct in the fleet), {} workloads per node, {} clusters, {} HTTP/2 connections, \
+         {} records per inventory part",
         settings.nodes,
         settings.images_per_node,
         settings.distinct_images,
         settings.workloads_per_node,
         CLUSTERS,
-        channels.len()
+        channels.len(),
+        settings.records_per_part
     );
     let (rss, _) = memory(pid);
     println!("collector RSS when idle: {rss:.0} MiB");
 
-    let started = Instant::now();
-    let (mut sessions, latencies, wanted) = connect_all(&channels, &nodes).await;
-    let elapsed = started.elapsed();
+    let phase = Phase::start(pid);
+    let (mut sessions, latencies, wanted) =
+        connect_all(&channels, &nodes, settings.records_per_part).await;
     let records = settings.nodes * settings.images_per_node;
-    report(
-        "full inventories (storm)",
+    let records_per_second = records as f64 / phase.started.elapsed().as_secs_f64();
+    phase.report(
+        "full inventory storm",
         settings.nodes,
         "nodes",
-        elapsed,
         latencies,
         pid,
     );
     println!(
-        "{:<28} {records:>7} image records = {:.0} records/s; SBOM builds asked: {wanted} for {} distinct digests",
+        "{:<22} {records:>6} image records = {records_per_second:.0}/s; SBOM builds asked: {wanted} for {} distinct digests",
         "",
-        records as f64 / elapsed.as_secs_f64(),
         settings.distinct_images
     );
 
-    let started = Instant::now();
+    let phase = Phase::start(pid);
     let mut latencies = Vec::new();
     for round in 0..settings.delta_rounds {
         let mut tasks = Vec::with_capacity(sessions.len());
@@ -426,15 +481,20 @@ async fn run(settings: Settings) {
             let fleet_image = fleet_image((index + round * 11) % settings.distinct_images);
             tasks.push(tokio::spawn(async move {
                 let node = &nodes[index];
-                let stopping = &node.workloads[round % node.workloads.len().max(1)];
+                let stopping: Vec<pb::WorkloadKey> = node
+                    .workloads
+                    .get(round % node.workloads.len().max(1))
+                    .map(|stopping| pb::WorkloadKey {
+                        pod_uid: stopping.pod_uid.clone(),
+                        container: stopping.container.clone(),
+                    })
+                    .into_iter()
+                    .collect();
                 let delta = pb::InventoryDelta {
                     images_added: vec![fleet_image.clone()],
                     images_removed: vec![],
                     workloads_started: vec![workload(index, 1000 + round, &fleet_image)],
-                    workloads_stopped: vec![pb::WorkloadKey {
-                        pod_uid: stopping.pod_uid.clone(),
-                        container: stopping.container.clone(),
-                    }],
+                    workloads_stopped: stopping,
                 };
                 let sent = Instant::now();
                 session.call(pb::sync_request::Message::Delta(delta)).await;
@@ -448,16 +508,15 @@ async fn run(settings: Settings) {
             latencies.push(latency);
         }
     }
-    report(
+    phase.report(
         "deltas",
         settings.nodes * settings.delta_rounds,
         "deltas",
-        started.elapsed(),
         latencies,
         pid,
     );
 
-    let started = Instant::now();
+    let phase = Phase::start(pid);
     let mut query =
         QueryClient::new(channels[0].clone()).max_decoding_message_size(256 * 1024 * 1024);
     let mut listed = 0;
@@ -485,22 +544,17 @@ async fn run(settings: Settings) {
         }
         page_token = page.next_page_token;
     }
-    let (rss, peak) = memory(pid);
-    println!(
-        "{:<28} {listed:>7} images with {placements} node and workload placements in {:.2} s   collector RSS {rss:.0} MiB (peak {peak:.0} MiB)",
-        "ListImages --running (all)",
-        started.elapsed().as_secs_f64()
-    );
+    println!("ListImages --running, every page: {placements} node and workload placements");
+    phase.report("ListImages", listed, "images", Vec::new(), pid);
 
     drop(sessions);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let started = Instant::now();
-    let (sessions, latencies, _) = connect_all(&channels, &nodes).await;
-    report(
+    let phase = Phase::start(pid);
+    let (sessions, latencies, _) = connect_all(&channels, &nodes, settings.records_per_part).await;
+    phase.report(
         "reconnect, unchanged",
         settings.nodes,
         "nodes",
-        started.elapsed(),
         latencies,
         pid,
     );
@@ -523,6 +577,7 @@ fn main() {
         distinct_images: knob("NODEBOM_BENCH_DISTINCT_IMAGES", 1000).max(1),
         workloads_per_node: knob("NODEBOM_BENCH_WORKLOADS_PER_NODE", 30),
         delta_rounds: knob("NODEBOM_BENCH_DELTA_ROUNDS", 5),
+        records_per_part: knob("NODEBOM_BENCH_RECORDS_PER_PART", 50),
     };
     assert!(
         settings.images_per_node <= settings.distinct_images,

@@ -17,8 +17,7 @@ impl Digest {
     const MAX_LEN: usize = 7 + 128;
 
     /// Parses `value`, reporting problems as [`Error::InvalidArgument`] on `field`.
-    pub fn parse(field: impl Into<String>, value: &str) -> Result<Self> {
-        let field = field.into();
+    pub fn parse(field: &str, value: &str) -> Result<Self> {
         if value.len() > Self::MAX_LEN {
             return Err(Error::invalid(
                 field,
@@ -27,7 +26,7 @@ impl Digest {
         }
         let parsed = oci_spec::image::Digest::try_from(value).map_err(|err| {
             Error::invalid(
-                field.clone(),
+                field,
                 format!("invalid digest {value:?}: {err} (want sha256:<64 hex digits>)"),
             )
         })?;

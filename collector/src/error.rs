@@ -64,6 +64,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// Something that should not happen did (a panicked or stopped worker).
+    #[error("internal error: {0}")]
+    Internal(String),
     /// The configuration is invalid.
     #[error("configuration: {0}")]
     Config(String),

@@ -6,6 +6,7 @@
 //! - [`inventory`]: agent sessions, the inventory model, expiry and heartbeats.
 //! - [`sbom`]: CycloneDX validation, component index, compression.
 //! - [`store`]: persistence behind the [`store::Store`] trait (SQLite).
+//! - [`dtrack`]: forwarding SBOMs to Dependency-Track; [`policy`]: the KEV policy there.
 //! - [`auth`]: cluster and query tokens. [`config`]: flags and environment.
 //! - [`server`]: starting and stopping it all. [`cli`]: `nodebom-collector query`.
 
@@ -15,9 +16,11 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod digest;
+pub mod dtrack;
 pub mod error;
 pub mod feed;
 pub mod inventory;
+pub mod policy;
 pub mod sbom;
 pub mod server;
 pub mod store;

@@ -20,8 +20,10 @@ use tonic_health::server::HealthReporter;
 
 use crate::api::{ApiState, IngestService, QueryService};
 use crate::config::{ServeConfig, StoreUrl};
+use crate::dtrack::Forwarder;
 use crate::error::{Error, Result};
 use crate::inventory::{spawn_janitor, LiveSessions};
+use crate::policy::spawn_kev_policy;
 use crate::store::{SqliteStore, Store};
 
 /// How long a shutdown waits for calls to finish before it drops them.
@@ -34,6 +36,8 @@ pub struct Collector {
     shutdown: CancellationToken,
     server: JoinHandle<Result<()>>,
     janitor: JoinHandle<()>,
+    /// Dependency-Track forwarder and KEV policy tasks, when configured.
+    dtrack: Vec<JoinHandle<()>>,
     health: HealthReporter,
 }
 
@@ -92,6 +96,12 @@ pub async fn start_with_store(config: ServeConfig, store: Arc<dyn Store>) -> Res
     let reflection_v1 = reflection().build_v1().map_err(reflection_error)?;
     let reflection_v1alpha = reflection().build_v1alpha().map_err(reflection_error)?;
 
+    let forwarder = config
+        .dtrack
+        .clone()
+        .map(|settings| Forwarder::new(Arc::clone(&store), settings))
+        .transpose()?;
+
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(Error::io(format!("listening on {}", config.listen)))?;
@@ -126,6 +136,7 @@ pub async fn start_with_store(config: ServeConfig, store: Arc<dyn Store>) -> Res
             .await
             .map_err(Error::from)
     });
+    let dtrack = spawn_dtrack(forwarder, &shutdown);
     let janitor = spawn_janitor(store, sessions, config.janitor, shutdown.clone());
 
     let clusters = if config.cluster_tokens.is_open() {
@@ -152,8 +163,27 @@ pub async fn start_with_store(config: ServeConfig, store: Arc<dyn Store>) -> Res
         shutdown,
         server,
         janitor,
+        dtrack,
         health,
     })
+}
+
+/// Starts the Dependency-Track forwarder and the KEV policy sync, when configured.
+fn spawn_dtrack(forwarder: Option<Forwarder>, shutdown: &CancellationToken) -> Vec<JoinHandle<()>> {
+    let Some(forwarder) = forwarder else {
+        return Vec::new();
+    };
+    tracing::info!(url = %forwarder.settings().url, "forwarding SBOMs to Dependency-Track");
+    let mut tasks = Vec::new();
+    if let Some(kev) = forwarder.settings().kev.clone() {
+        tasks.push(spawn_kev_policy(
+            forwarder.client().clone(),
+            kev,
+            shutdown.clone(),
+        ));
+    }
+    tasks.push(forwarder.spawn(shutdown.clone()));
+    tasks
 }
 
 impl Collector {
@@ -181,6 +211,9 @@ impl Collector {
             }
         };
         let _ = self.janitor.await;
+        for task in self.dtrack.drain(..) {
+            let _ = task.await;
+        }
         tracing::info!("nodebom collector stopped");
         outcome
     }

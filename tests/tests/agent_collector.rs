@@ -1,257 +1,14 @@
 //! End to end: real containerd with pods (containers with kubelet's labels), the agent's
 //! daemon loop (`nodebom-agent run` minus its flags), and a real collector over gRPC.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod common;
 
-use nodebom_agent::analysis::cache::MemoryLayerCache;
-use nodebom_agent::containerd::Containerd;
-use nodebom_agent::image::Platform;
-use nodebom_agent::inventory::{self, WatchConfig};
-use nodebom_agent::layers::Limits;
-use nodebom_agent::observe::{Metrics, Readiness};
-use nodebom_agent::sbom::SpecVersion;
-use nodebom_agent::scan::Scanner;
-use nodebom_agent::ship::{self, ShipConfig};
-use nodebom_collector::config::ServeArgs;
-use nodebom_collector::server::{self, Collector};
-use nodebom_e2e::containerd::Pod;
-use nodebom_e2e::{oci, BuiltImage, ContainerdDaemon, Entry, ImageSpec, Layer};
-use nodebom_proto::v1::{
-    get_sbom_response, query_client::QueryClient, GetSbomRequest, ImageSummary, ListImagesRequest,
-};
-use tokio_util::sync::CancellationToken;
+use std::time::Duration;
 
-const PATIENCE: Duration = Duration::from_secs(30);
-
-fn fixture(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../agent/src/catalog")
-        .join(path)
-}
-
-fn debian_image(name: &str, app: Entry) -> ImageSpec {
-    ImageSpec {
-        name: name.into(),
-        layers: vec![
-            Layer::gzip(vec![
-                Entry::tree(fixture("os/testdata/debian-12"), "/"),
-                Entry::tree(fixture("dpkg/testdata/var"), "/var"),
-            ]),
-            Layer::zstd(vec![app]),
-        ],
-        multi_platform: false,
-    }
-}
-
-fn import(daemon: &ContainerdDaemon, spec: &ImageSpec) -> BuiltImage {
-    let out = tempfile::tempdir().unwrap();
-    let built = oci::build(spec, out.path()).unwrap();
-    daemon.import(&built).unwrap();
-    built
-}
-
-fn pod(namespace: &str, name: &str) -> Pod {
-    Pod {
-        namespace: namespace.into(),
-        name: name.into(),
-        uid: format!("uid-{namespace}-{name}"),
-    }
-}
-
-struct TestCollector {
-    _dir: tempfile::TempDir,
-    args: Vec<String>,
-    collector: Option<Collector>,
-    url: String,
-}
-
-impl TestCollector {
-    async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let args: Vec<String> = [
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--store",
-            &format!("sqlite://{}", dir.path().join("nodebom.db").display()),
-            "--cluster-token",
-            "prod-a=token-a",
-            "--cluster-token",
-            "prod-b=token-b",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        let collector = Self::launch(&args).await;
-        let url = format!("http://{}", collector.local_addr());
-        TestCollector {
-            _dir: dir,
-            args,
-            collector: Some(collector),
-            url,
-        }
-    }
-
-    async fn launch(args: &[String]) -> Collector {
-        let config = ServeArgs::try_parse_from(args).unwrap().resolve().unwrap();
-        server::start(config).await.unwrap()
-    }
-
-    /// Stops, then starts again on the same database and the same port.
-    async fn restart(&mut self) {
-        if let Some(collector) = self.collector.take() {
-            collector.shutdown().await.unwrap();
-        }
-        let port = self.url.rsplit(':').next().unwrap().to_string();
-        let mut args = self.args.clone();
-        args[2] = format!("127.0.0.1:{port}");
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let config = ServeArgs::try_parse_from(&args).unwrap().resolve().unwrap();
-            match server::start(config).await {
-                Ok(collector) => {
-                    self.collector = Some(collector);
-                    return;
-                }
-                Err(e) if Instant::now() < deadline => {
-                    eprintln!("collector restart: {e}; retrying");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-                Err(e) => panic!("collector did not restart: {e}"),
-            }
-        }
-    }
-
-    async fn images(&self) -> Vec<ImageSummary> {
-        let mut client = QueryClient::connect(self.url.clone()).await.unwrap();
-        client
-            .list_images(ListImagesRequest::default())
-            .await
-            .unwrap()
-            .into_inner()
-            .images
-    }
-
-    async fn sbom(&self, digest: &str) -> Option<serde_json::Value> {
-        let mut client = QueryClient::connect(self.url.clone()).await.unwrap();
-        let mut stream = client
-            .get_sbom(GetSbomRequest {
-                manifest_digest: digest.into(),
-            })
-            .await
-            .ok()?
-            .into_inner();
-        let mut bytes = Vec::new();
-        while let Some(message) = stream.message().await.ok()? {
-            if let Some(get_sbom_response::Part::Chunk(chunk)) = message.part {
-                bytes.extend_from_slice(&chunk.data);
-            }
-        }
-        serde_json::from_slice(&bytes).ok()
-    }
-
-    /// Waits until `check` holds for the listed images.
-    async fn wait_for(
-        &self,
-        what: &str,
-        check: impl Fn(&[ImageSummary]) -> bool,
-    ) -> Vec<ImageSummary> {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let images = self.images().await;
-            if check(&images) {
-                return images;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}: {images:#?}"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-}
-
-/// The agent's daemon loop against `daemon`, reporting as `cluster`/`node`.
-struct TestAgent {
-    cancel: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
-    metrics: Metrics,
-}
-
-impl TestAgent {
-    async fn start(
-        daemon: &ContainerdDaemon,
-        collector: &TestCollector,
-        cluster: &str,
-        node: &str,
-        token: &str,
-    ) -> Self {
-        let socket = daemon.socket().to_str().unwrap().to_string();
-        let cancel = CancellationToken::new();
-        let client = Containerd::connect(&socket, "k8s.io").await.unwrap();
-        let metrics = Metrics::new();
-        let scanner = Arc::new(
-            Scanner::new(
-                client,
-                Arc::new(MemoryLayerCache::new(64)),
-                Limits::default(),
-                Platform::host(),
-            )
-            .with_metrics(metrics.clone()),
-        );
-        let mut watch = WatchConfig::new(&socket, "k8s.io", Platform::host());
-        watch.min_backoff = Duration::from_millis(100);
-        let (updates, _watch_task) = inventory::spawn_watch(watch, 16, cancel.clone());
-        let config = ShipConfig {
-            collector: collector.url.clone(),
-            cluster: cluster.into(),
-            node: node.into(),
-            token: Some(token.into()),
-            ca_pem: None,
-            builders: 1,
-            spec: SpecVersion::V1_5,
-            min_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_millis(500),
-        };
-        let task = tokio::spawn({
-            let cancel = cancel.clone();
-            let metrics = metrics.clone();
-            async move {
-                ship::run(config, scanner, updates, metrics, Readiness::new(), cancel)
-                    .await
-                    .unwrap();
-            }
-        });
-        TestAgent {
-            cancel,
-            task,
-            metrics,
-        }
-    }
-
-    async fn stop(self) {
-        self.cancel.cancel();
-        self.task.await.unwrap();
-    }
-}
-
-fn clusters_running(image: &ImageSummary) -> Vec<String> {
-    let mut clusters: Vec<String> = image
-        .workloads
-        .iter()
-        .filter(|w| w.running)
-        .map(|w| w.cluster.clone())
-        .collect();
-    clusters.sort();
-    clusters.dedup();
-    clusters
-}
-
-fn find<'a>(images: &'a [ImageSummary], digest: &str) -> Option<&'a ImageSummary> {
-    images.iter().find(|image| image.manifest_digest == digest)
-}
+use common::stack::*;
+use nodebom_agent::observe::Metrics;
+use nodebom_e2e::dtrack::{DtOptions, DtServer};
+use nodebom_e2e::{ContainerdDaemon, Entry};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_clusters_sharing_an_image_get_one_sbom_built_once() {
@@ -273,7 +30,17 @@ async fn two_clusters_sharing_an_image_get_one_sbom_built_once() {
     // Blobs gone on one node (discard_unpacked_layers): its builds come from snapshots.
     daemon_b.delete_blobs(&shared_b.layer_digests).unwrap();
 
-    let collector = TestCollector::start().await;
+    let dt = DtServer::start(DtOptions::default()).unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = keys.path().join("dtrack-api-key");
+    std::fs::write(&key_file, dt.api_key()).unwrap();
+    let collector = TestCollector::start_with(&[
+        "--dtrack-url".into(),
+        dt.url(),
+        "--dtrack-api-key-file".into(),
+        key_file.display().to_string(),
+    ])
+    .await;
     let agent_a = TestAgent::start(&daemon_a, &collector, "prod-a", "node-a", "token-a").await;
     let agent_b = TestAgent::start(&daemon_b, &collector, "prod-b", "node-b", "token-b").await;
 
@@ -318,6 +85,26 @@ async fn two_clusters_sharing_an_image_get_one_sbom_built_once() {
         1.0,
         "one build for the whole fleet"
     );
+
+    // Dependency-Track: one project for the image, tagged with both clusters.
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let project = loop {
+        if let Some(project) = dt.project("docker.io/nodebom/shared", "1") {
+            if project.tags.contains("cluster:prod-a") && project.tags.contains("cluster:prod-b") {
+                break project;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no DT project with both cluster tags: {:#?}",
+            dt.projects()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(project.active);
+    assert_eq!(dt.projects().len(), 1);
+    assert_eq!(dt.uploads().len(), 1, "one SBOM upload for the fleet");
+    dt.assert_conformant();
     agent_a.stop().await;
     agent_b.stop().await;
 }

@@ -42,6 +42,7 @@ impl From<Error> for Status {
             Error::Rpc(status) => return status.clone(),
             Error::Database { .. }
             | Error::Corrupt(_)
+            | Error::Internal(_)
             | Error::Io { .. }
             | Error::Config(_)
             | Error::Transport(_)
@@ -78,6 +79,18 @@ fn optional_digest(field: &str, value: &str) -> Result<Option<Digest>> {
     }
 }
 
+/// Puts the path of a nested field into a validation error. Paths are built only when a
+/// field is wrong: an inventory has thousands of fields.
+fn at<T>(result: Result<T>, path: impl FnOnce() -> String) -> Result<T> {
+    result.map_err(|err| match err {
+        Error::InvalidArgument { reason, .. } => Error::InvalidArgument {
+            field: path(),
+            reason,
+        },
+        other => other,
+    })
+}
+
 fn optional_text(value: String) -> Option<String> {
     if value.is_empty() {
         None
@@ -110,61 +123,68 @@ pub fn image(field: &str, image: pb::Image) -> Result<Image> {
             format!("more than {MAX_LAYERS_PER_IMAGE} layers"),
         ));
     }
-    let mut names = image
-        .names
-        .iter()
-        .enumerate()
-        .map(|(i, value)| {
-            let field = format!("{field}.names[{i}]");
-            if value.is_empty() {
-                return Err(Error::invalid(field, "must not be empty"));
-            }
-            bounded_text(&field, value, MAX_TEXT_LEN)
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let mut names = Vec::with_capacity(image.names.len());
+    for (i, value) in image.names.into_iter().enumerate() {
+        let checked = if value.is_empty() {
+            Err(Error::invalid("", "must not be empty"))
+        } else {
+            bounded_text("", &value, MAX_TEXT_LEN).map(|_| value)
+        };
+        names.push(at(checked, || format!("{field}.names[{i}]"))?);
+    }
     names.sort_unstable();
     names.dedup();
+    let mut diff_ids = Vec::with_capacity(image.diff_ids.len());
+    for (i, value) in image.diff_ids.iter().enumerate() {
+        diff_ids.push(at(digest("", value), || format!("{field}.diff_ids[{i}]"))?);
+    }
     Ok(Image {
-        manifest_digest: digest(&format!("{field}.manifest_digest"), &image.manifest_digest)?,
-        index_digest: optional_digest(&format!("{field}.index_digest"), &image.index_digest)?,
-        config_digest: digest(&format!("{field}.config_digest"), &image.config_digest)?,
+        manifest_digest: at(digest("", &image.manifest_digest), || {
+            format!("{field}.manifest_digest")
+        })?,
+        index_digest: at(optional_digest("", &image.index_digest), || {
+            format!("{field}.index_digest")
+        })?,
+        config_digest: at(digest("", &image.config_digest), || {
+            format!("{field}.config_digest")
+        })?,
         names,
-        platform: bounded_text(&format!("{field}.platform"), &image.platform, MAX_NAME_LEN)?,
-        diff_ids: image
-            .diff_ids
-            .iter()
-            .enumerate()
-            .map(|(i, value)| digest(&format!("{field}.diff_ids[{i}]"), value))
-            .collect::<Result<_>>()?,
+        platform: at(bounded_text("", &image.platform, MAX_NAME_LEN), || {
+            format!("{field}.platform")
+        })?,
+        diff_ids,
     })
 }
 
 /// A workload; `field` is its path in the request.
 pub fn workload(field: &str, workload: pb::Workload) -> Result<Workload> {
+    let path = |name: &'static str| move || format!("{field}.{name}");
     Ok(Workload {
         key: WorkloadKey {
-            pod_uid: name(&format!("{field}.pod_uid"), &workload.pod_uid)?,
-            container: name(&format!("{field}.container"), &workload.container)?,
+            pod_uid: at(name("", &workload.pod_uid), path("pod_uid"))?,
+            container: at(name("", &workload.container), path("container"))?,
         },
-        namespace: name(&format!("{field}.namespace"), &workload.namespace)?,
-        pod: name(&format!("{field}.pod"), &workload.pod)?,
-        manifest_digest: digest(
-            &format!("{field}.manifest_digest"),
-            &workload.manifest_digest,
+        namespace: at(name("", &workload.namespace), path("namespace"))?,
+        pod: at(name("", &workload.pod), path("pod"))?,
+        manifest_digest: at(
+            digest("", &workload.manifest_digest),
+            path("manifest_digest"),
         )?,
-        image: bounded_text(&format!("{field}.image"), &workload.image, MAX_TEXT_LEN)?,
-        container_id: bounded_text(
-            &format!("{field}.container_id"),
-            &workload.container_id,
-            MAX_NAME_LEN,
+        image: at(
+            bounded_text("", &workload.image, MAX_TEXT_LEN),
+            path("image"),
+        )?,
+        container_id: at(
+            bounded_text("", &workload.container_id, MAX_NAME_LEN),
+            path("container_id"),
         )?,
     })
 }
 
 fn workload_key(field: &str, key: pb::WorkloadKey) -> Result<WorkloadKey> {
     Ok(WorkloadKey {
-        pod_uid: name(&format!("{field}.pod_uid"), &key.pod_uid)?,
-        container: name(&format!("{field}.container"), &key.container)?,
+        pod_uid: at(name("", &key.pod_uid), || format!("{field}.pod_uid"))?,
+        container: at(name("", &key.container), || format!("{field}.container"))?,
     })
 }
 

@@ -132,6 +132,9 @@ pub struct ServeArgs {
     /// SBOM uploads received at the same time; more wait (flow control holds the agent).
     #[arg(long, env = "NODEBOM_MAX_CONCURRENT_UPLOADS", default_value_t = 8)]
     pub max_concurrent_uploads: usize,
+    /// Dependency-Track forwarding and the KEV policy.
+    #[command(flatten)]
+    pub dtrack: crate::dtrack::DtrackArgs,
 }
 
 #[derive(Debug, Parser)]
@@ -251,6 +254,7 @@ impl ServeArgs {
             max_sbom_bytes: self.max_sbom_bytes,
             max_message_bytes: usize::try_from(self.max_message_bytes).unwrap_or(usize::MAX),
             max_concurrent_uploads: self.max_concurrent_uploads,
+            dtrack: self.dtrack.resolve()?,
         })
     }
 }
@@ -354,6 +358,8 @@ pub struct ServeConfig {
     pub max_message_bytes: usize,
     /// Concurrent uploads.
     pub max_concurrent_uploads: usize,
+    /// Dependency-Track forwarding; `None`: nothing is forwarded.
+    pub dtrack: Option<crate::dtrack::DtrackSettings>,
 }
 
 #[cfg(test)]

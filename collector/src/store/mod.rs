@@ -15,6 +15,7 @@ use tokio::sync::watch;
 
 use crate::clock::Timestamp;
 use crate::digest::Digest;
+use crate::dtrack::outbox::{Failure, OutboxItem, Plan, ProjectState, Usage};
 use crate::error::Result;
 use crate::inventory::{FullInventory, InventoryDelta, Limits, NodeKey};
 use crate::sbom::ValidatedSbom;
@@ -406,4 +407,33 @@ pub trait Store: Send + Sync + 'static {
 
     /// Receives the newest event sequence number after each commit that wrote events.
     fn subscribe_events(&self) -> watch::Receiver<u64>;
+
+    /// Digests with a stored SBOM that running workloads use (with `every_image`: that
+    /// any node has), with the clusters and namespaces using them.
+    async fn dtrack_usage(&self, every_image: bool) -> Result<Vec<Usage>>;
+
+    /// What was last planned for every digest forwarded to Dependency-Track.
+    async fn dtrack_projects(&self) -> Result<Vec<ProjectState>>;
+
+    /// Stores the new state of each digest and queues its actions, all in one
+    /// transaction.
+    async fn dtrack_plan(&self, plans: Vec<Plan>) -> Result<()>;
+
+    /// The oldest queued action of each project, if due at `now`; at most `limit`.
+    async fn dtrack_due(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboxItem>>;
+
+    /// Removes a done action; `token` is the processing token of a done upload.
+    async fn dtrack_done(&self, id: i64, token: Option<String>) -> Result<()>;
+
+    /// Puts an action off until `next_at`; with `error`, counts a failed try.
+    async fn dtrack_retry(&self, id: i64, next_at: Timestamp, error: Option<String>) -> Result<()>;
+
+    /// Removes an action Dependency-Track refused for good and records the failure.
+    async fn dtrack_fail(&self, id: i64, failure: Failure) -> Result<()>;
+
+    /// The newest `limit` recorded failures, newest first.
+    async fn dtrack_failures(&self, limit: usize) -> Result<Vec<Failure>>;
+
+    /// Number of queued actions.
+    async fn dtrack_pending(&self) -> Result<u64>;
 }

@@ -1,6 +1,6 @@
 //! The event log behind `Query.Watch`.
 
-use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::super::{Event, EventKind, Pruned, WorkloadPlacement};
 use crate::clock::Timestamp;
@@ -36,7 +36,7 @@ fn kind_code(kind: EventKind) -> i64 {
     }
 }
 
-pub(super) fn insert(tx: &Transaction<'_>, event: &NewEvent<'_>, now: Timestamp) -> Result<()> {
+pub(super) fn insert(conn: &Connection, event: &NewEvent<'_>, now: Timestamp) -> Result<()> {
     let empty = WorkloadFields {
         namespace: "",
         pod: "",
@@ -46,7 +46,7 @@ pub(super) fn insert(tx: &Transaction<'_>, event: &NewEvent<'_>, now: Timestamp)
         container_id: "",
     };
     let workload = event.workload.as_ref().unwrap_or(&empty);
-    tx.prepare_cached(
+    conn.prepare_cached(
         "INSERT INTO events (at, kind, digest, cluster, node, namespace, pod, pod_uid, container,
                              image, container_id, component_count)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
@@ -96,15 +96,15 @@ fn pruned_through(conn: &Connection) -> Result<u64> {
     Ok(value.unwrap_or(0).max(0) as u64)
 }
 
-pub(super) fn after(tx: &Transaction<'_>, after: u64, limit: usize) -> Result<Vec<Event>> {
-    let pruned = pruned_through(tx)?;
+pub(super) fn after(conn: &Connection, after: u64, limit: usize) -> Result<Vec<Event>> {
+    let pruned = pruned_through(conn)?;
     if after < pruned {
         return Err(Error::OutOfRange(format!(
             "events up to sequence {pruned} were pruned (history retention); cannot resume after {after}: \
              re-read the state with ListImages and watch from_now"
         )));
     }
-    let mut select = tx
+    let mut select = conn
         .prepare_cached(
             "SELECT seq, at, kind, digest, cluster, node, namespace, pod, pod_uid, container, image,
                     container_id, component_count
@@ -168,9 +168,9 @@ fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Event>> {
 
 /// Deletes the events before `cutoff` (always a prefix of the sequence) and stopped
 /// workloads that stopped before it.
-pub(super) fn prune(tx: &Transaction<'_>, cutoff: Timestamp) -> Result<Pruned> {
+pub(super) fn prune(conn: &Connection, cutoff: Timestamp) -> Result<Pruned> {
     let context = "pruning history";
-    let through: Option<i64> = tx
+    let through: Option<i64> = conn
         .query_row(
             "SELECT MAX(seq) FROM events WHERE at < ?1",
             [cutoff.unix_millis()],
@@ -179,17 +179,17 @@ pub(super) fn prune(tx: &Transaction<'_>, cutoff: Timestamp) -> Result<Pruned> {
         .map_err(Error::database(context))?;
     let mut pruned = Pruned::default();
     if let Some(through) = through {
-        pruned.events = tx
+        pruned.events = conn
             .execute("DELETE FROM events WHERE seq <= ?1", [through])
             .map_err(Error::database(context))? as u64;
-        tx.execute(
+        conn.execute(
             "INSERT INTO meta (key, value) VALUES (?1, ?2)
              ON CONFLICT (key) DO UPDATE SET value = MAX(value, excluded.value)",
             params![PRUNED_THROUGH, through],
         )
         .map_err(Error::database(context))?;
     }
-    pruned.workloads = tx
+    pruned.workloads = conn
         .execute(
             "DELETE FROM workloads WHERE running = 0 AND last_seen < ?1",
             [cutoff.unix_millis()],

@@ -1,8 +1,8 @@
 //! Nodes, their images and workloads, and SBOM build claims.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-use rusqlite::{params, OptionalExtension, Row, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::super::{ClaimPolicy, Claims, EventKind, Session};
 use super::events::{self, NewEvent, WorkloadFields};
@@ -14,13 +14,13 @@ use crate::inventory::{
 };
 
 pub(super) fn begin_session(
-    tx: &Transaction<'_>,
+    conn: &Connection,
     node: &NodeKey,
     agent_version: &str,
     now: Timestamp,
 ) -> Result<Session> {
     let context = "opening a node session";
-    let (node_id, generation): (i64, i64) = tx
+    let (node_id, generation): (i64, i64) = conn
         .query_row(
             "INSERT INTO nodes (cluster, name, agent_version, session, first_seen, last_seen)
              VALUES (?1, ?2, ?3, 1, ?4, ?4)
@@ -34,7 +34,7 @@ pub(super) fn begin_session(
         )
         .map_err(Error::database(context))?;
     // The agent restarted or reconnected: whatever it was building is forgotten.
-    tx.execute(
+    conn.execute(
         "DELETE FROM sbom_claims WHERE node_id = ?1 AND failed_reason IS NULL",
         [node_id],
     )
@@ -47,8 +47,8 @@ pub(super) fn begin_session(
 }
 
 /// Fails with `Error::Superseded` unless `session` is the node's newest.
-pub(super) fn check_session(tx: &Transaction<'_>, session: &Session) -> Result<()> {
-    let current: Option<i64> = tx
+pub(super) fn check_session(conn: &Connection, session: &Session) -> Result<()> {
+    let current: Option<i64> = conn
         .prepare_cached("SELECT session FROM nodes WHERE id = ?1")
         .and_then(|mut select| {
             select
@@ -69,8 +69,8 @@ fn superseded(session: &Session) -> Error {
     }
 }
 
-pub(super) fn touch(tx: &Transaction<'_>, session: &Session, now: Timestamp) -> Result<()> {
-    let updated = tx
+pub(super) fn touch(conn: &Connection, session: &Session, now: Timestamp) -> Result<()> {
+    let updated = conn
         .prepare_cached("UPDATE nodes SET last_seen = ?3 WHERE id = ?1 AND session = ?2")
         .and_then(|mut update| {
             update.execute(params![
@@ -86,10 +86,10 @@ pub(super) fn touch(tx: &Transaction<'_>, session: &Session, now: Timestamp) -> 
     Ok(())
 }
 
-pub(super) fn end_session(tx: &Transaction<'_>, session: &Session, now: Timestamp) -> Result<()> {
-    match touch(tx, session, now) {
+pub(super) fn end_session(conn: &Connection, session: &Session, now: Timestamp) -> Result<()> {
+    match touch(conn, session, now) {
         Ok(()) => {
-            tx.execute(
+            conn.execute(
                 "DELETE FROM sbom_claims WHERE node_id = ?1 AND failed_reason IS NULL",
                 [session.node_id],
             )
@@ -112,9 +112,22 @@ fn digest_list(values: &[Digest]) -> Result<String> {
 }
 
 /// Records the fleet-wide row of an image the first time any node reports it.
-fn insert_image(tx: &Transaction<'_>, image: &Image, names: &str, now: Timestamp) -> Result<()> {
+fn insert_image(conn: &Connection, image: &Image, names: &str, now: Timestamp) -> Result<()> {
+    // Most reports name images the fleet already has: look before encoding the layers.
+    let known = conn
+        .prepare_cached("SELECT 1 FROM images WHERE digest = ?1")
+        .and_then(|mut select| {
+            select
+                .query_row([image.manifest_digest.as_str()], |_| Ok(()))
+                .optional()
+        })
+        .map_err(Error::database("recording an image"))?
+        .is_some();
+    if known {
+        return Ok(());
+    }
     let diff_ids = digest_list(&image.diff_ids)?;
-    tx.prepare_cached(
+    conn.prepare_cached(
         "INSERT INTO images (digest, config_digest, platform, diff_ids, names, first_seen, last_seen)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
          ON CONFLICT (digest) DO NOTHING",
@@ -140,14 +153,14 @@ fn index_digest(image: &Image) -> &str {
 /// Puts `image` on the node: inserted, or its names and index updated. `names` is the
 /// JSON list of its names.
 fn upsert_node_image(
-    tx: &Transaction<'_>,
+    conn: &Connection,
     node_id: i64,
     image: &Image,
     names: &str,
     now: Timestamp,
 ) -> Result<()> {
-    insert_image(tx, image, names, now)?;
-    tx.prepare_cached(
+    insert_image(conn, image, names, now)?;
+    conn.prepare_cached(
         "INSERT INTO node_images (node_id, digest, index_digest, names, first_seen)
          VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (node_id, digest) DO UPDATE SET
@@ -169,14 +182,9 @@ fn upsert_node_image(
 
 /// Takes the image off the node; the fleet-wide row keeps its names and when it was
 /// last seen, and the node's claim on building its SBOM is released.
-fn remove_node_image(
-    tx: &Transaction<'_>,
-    node_id: i64,
-    digest: &str,
-    now: Timestamp,
-) -> Result<()> {
+fn remove_node_image(conn: &Connection, node_id: i64, digest: &str, now: Timestamp) -> Result<()> {
     let context = "removing an image from a node";
-    let names: Option<String> = tx
+    let names: Option<String> = conn
         .prepare_cached(
             "DELETE FROM node_images WHERE node_id = ?1 AND digest = ?2 RETURNING names",
         )
@@ -187,12 +195,12 @@ fn remove_node_image(
         })
         .map_err(Error::database(context))?;
     if let Some(names) = names {
-        tx.prepare_cached(
+        conn.prepare_cached(
             "UPDATE images SET last_seen = MAX(last_seen, ?2), names = ?3 WHERE digest = ?1",
         )
         .and_then(|mut update| update.execute(params![digest, now.unix_millis(), names]))
         .map_err(Error::database(context))?;
-        tx.prepare_cached(
+        conn.prepare_cached(
             "DELETE FROM sbom_claims WHERE digest = ?1 AND node_id = ?2 AND failed_reason IS NULL",
         )
         .and_then(|mut delete| delete.execute(params![digest, node_id]))
@@ -233,11 +241,11 @@ fn workload_row(row: &Row<'_>) -> rusqlite::Result<WorkloadRow> {
 }
 
 fn load_workload(
-    tx: &Transaction<'_>,
+    conn: &Connection,
     node_id: i64,
     key: &WorkloadKey,
 ) -> Result<Option<WorkloadRow>> {
-    tx.prepare_cached(&format!(
+    conn.prepare_cached(&format!(
         "SELECT {WORKLOAD_COLUMNS} FROM workloads WHERE node_id = ?1 AND pod_uid = ?2 AND container = ?3"
     ))
     .and_then(|mut select| {
@@ -249,7 +257,7 @@ fn load_workload(
 }
 
 fn workload_event(
-    tx: &Transaction<'_>,
+    conn: &Connection,
     session: &Session,
     kind: EventKind,
     digest: &str,
@@ -257,7 +265,7 @@ fn workload_event(
     now: Timestamp,
 ) -> Result<()> {
     events::insert(
-        tx,
+        conn,
         &NewEvent {
             kind,
             digest,
@@ -296,7 +304,7 @@ fn workload_fields(workload: &Workload) -> WorkloadFields<'_> {
 /// stopped one that runs again, or one that now runs another image is a start (and the
 /// image change also a stop of the old one); a restart with the same image is not.
 fn start_workload(
-    tx: &Transaction<'_>,
+    conn: &Connection,
     session: &Session,
     stored: Option<&WorkloadRow>,
     workload: &Workload,
@@ -305,7 +313,7 @@ fn start_workload(
     let context = "recording a workload";
     let digest = workload.manifest_digest.as_str();
     let Some(stored) = stored else {
-        tx.prepare_cached(
+        conn.prepare_cached(
             "INSERT INTO workloads (node_id, pod_uid, container, namespace, pod, digest, image,
                                     container_id, running, first_seen, last_seen)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, ?9)",
@@ -325,7 +333,7 @@ fn start_workload(
         })
         .map_err(Error::database(context))?;
         return workload_event(
-            tx,
+            conn,
             session,
             EventKind::WorkloadStarted,
             digest,
@@ -344,7 +352,7 @@ fn start_workload(
     }
     if stored.running && stored.digest != digest {
         workload_event(
-            tx,
+            conn,
             session,
             EventKind::WorkloadStopped,
             &stored.digest,
@@ -352,7 +360,7 @@ fn start_workload(
             now,
         )?;
     }
-    tx.prepare_cached(
+    conn.prepare_cached(
         "UPDATE workloads SET namespace = ?2, pod = ?3, digest = ?4, image = ?5, container_id = ?6,
              running = 1,
              first_seen = CASE WHEN ?7 THEN ?8 ELSE first_seen END,
@@ -374,7 +382,7 @@ fn start_workload(
     .map_err(Error::database(context))?;
     if restarted_elsewhere {
         workload_event(
-            tx,
+            conn,
             session,
             EventKind::WorkloadStarted,
             digest,
@@ -386,16 +394,16 @@ fn start_workload(
 }
 
 fn stop_workload(
-    tx: &Transaction<'_>,
+    conn: &Connection,
     session: &Session,
     stored: &WorkloadRow,
     now: Timestamp,
 ) -> Result<()> {
-    tx.prepare_cached("UPDATE workloads SET running = 0, last_seen = ?2 WHERE id = ?1")
+    conn.prepare_cached("UPDATE workloads SET running = 0, last_seen = ?2 WHERE id = ?1")
         .and_then(|mut update| update.execute(params![stored.id, now.unix_millis()]))
         .map_err(Error::database("recording a stopped workload"))?;
     workload_event(
-        tx,
+        conn,
         session,
         EventKind::WorkloadStopped,
         &stored.digest,
@@ -406,19 +414,19 @@ fn stop_workload(
 
 /// Replaces the node's images and workloads with `full`, writing only the differences.
 pub(super) fn replace(
-    tx: &Transaction<'_>,
+    conn: &Connection,
     session: &Session,
     full: &FullInventory,
     limits: Limits,
     now: Timestamp,
 ) -> Result<()> {
-    touch(tx, session, now)?;
+    touch(conn, session, now)?;
     check_limits(full.images.len(), full.workloads.len(), limits)?;
     let context = "replacing a node's inventory";
 
     let mut stored_images: HashMap<String, (String, String)> = HashMap::new();
     {
-        let mut select = tx
+        let mut select = conn
             .prepare_cached(
                 "SELECT digest, index_digest, names FROM node_images WHERE node_id = ?1",
             )
@@ -441,16 +449,16 @@ pub(super) fn replace(
                 stored_index == index_digest(image) && stored_names == names
             });
         if !unchanged {
-            upsert_node_image(tx, session.node_id, image, &names, now)?;
+            upsert_node_image(conn, session.node_id, image, &names, now)?;
         }
     }
     for digest in stored_images.keys() {
-        remove_node_image(tx, session.node_id, digest, now)?;
+        remove_node_image(conn, session.node_id, digest, now)?;
     }
 
     let mut stored_workloads: HashMap<WorkloadKey, WorkloadRow> = HashMap::new();
     {
-        let mut select = tx
+        let mut select = conn
             .prepare_cached(&format!(
                 "SELECT {WORKLOAD_COLUMNS} FROM workloads WHERE node_id = ?1"
             ))
@@ -465,10 +473,10 @@ pub(super) fn replace(
     }
     for workload in &full.workloads {
         let stored = stored_workloads.remove(&workload.key);
-        start_workload(tx, session, stored.as_ref(), workload, now)?;
+        start_workload(conn, session, stored.as_ref(), workload, now)?;
     }
     for stored in stored_workloads.values().filter(|row| row.running) {
-        stop_workload(tx, session, stored, now)?;
+        stop_workload(conn, session, stored, now)?;
     }
     Ok(())
 }
@@ -490,32 +498,32 @@ fn check_limits(images: usize, workloads: usize, limits: Limits) -> Result<()> {
 }
 
 pub(super) fn apply_delta(
-    tx: &Transaction<'_>,
+    conn: &Connection,
     session: &Session,
     delta: &InventoryDelta,
     limits: Limits,
     now: Timestamp,
 ) -> Result<()> {
-    touch(tx, session, now)?;
+    touch(conn, session, now)?;
     for image in &delta.images_added {
-        upsert_node_image(tx, session.node_id, image, &json_list(&image.names)?, now)?;
+        upsert_node_image(conn, session.node_id, image, &json_list(&image.names)?, now)?;
     }
     for digest in &delta.images_removed {
-        remove_node_image(tx, session.node_id, digest.as_str(), now)?;
+        remove_node_image(conn, session.node_id, digest.as_str(), now)?;
     }
     for workload in &delta.workloads_started {
-        let stored = load_workload(tx, session.node_id, &workload.key)?;
-        start_workload(tx, session, stored.as_ref(), workload, now)?;
+        let stored = load_workload(conn, session.node_id, &workload.key)?;
+        start_workload(conn, session, stored.as_ref(), workload, now)?;
     }
     for key in &delta.workloads_stopped {
-        if let Some(stored) = load_workload(tx, session.node_id, key)?.filter(|row| row.running) {
-            stop_workload(tx, session, &stored, now)?;
+        if let Some(stored) = load_workload(conn, session.node_id, key)?.filter(|row| row.running) {
+            stop_workload(conn, session, &stored, now)?;
         }
     }
-    let (images, workloads): (i64, i64) = tx
+    let (images, workloads): (i64, i64) = conn
         .prepare_cached(
             "SELECT (SELECT COUNT(*) FROM node_images WHERE node_id = ?1),
-                    (SELECT COUNT(*) FROM workloads WHERE node_id = ?1 AND running = 1)",
+                    (SELECT COUNT(*) FROM workloads WHERE node_id = ?1 AND +running = 1)",
         )
         .and_then(|mut count| {
             count.query_row([session.node_id], |row| Ok((row.get(0)?, row.get(1)?)))
@@ -527,13 +535,13 @@ pub(super) fn apply_delta(
 /// Gives the node up to `policy.max_per_node` builds of its images that have no SBOM
 /// and no live claim, images that a running container uses first.
 pub(super) fn claim_builds(
-    tx: &Transaction<'_>,
+    conn: &Connection,
     session: &Session,
     policy: ClaimPolicy,
     now: Timestamp,
 ) -> Result<Claims> {
     let context = "claiming SBOM builds";
-    let active: i64 = tx
+    let active: i64 = conn
         .prepare_cached(
             "SELECT COUNT(*) FROM sbom_claims
              WHERE node_id = ?1 AND failed_reason IS NULL AND expires_at > ?2",
@@ -552,17 +560,15 @@ pub(super) fn claim_builds(
         expires_at: i64,
         failed: bool,
     }
-    let candidates: Vec<Candidate> = {
-        let mut select = tx
+    let mut candidates: Vec<Candidate> = {
+        let mut select = conn
             .prepare_cached(
-                "SELECT ni.digest, c.node_id, c.expires_at, c.failed_reason IS NOT NULL,
-                        EXISTS (SELECT 1 FROM workloads w
-                                WHERE w.digest = ni.digest AND w.node_id = ni.node_id AND w.running = 1) AS used
+                "SELECT ni.digest, c.node_id, c.expires_at, c.failed_reason IS NOT NULL
                  FROM node_images ni
                  LEFT JOIN sbom_claims c ON c.digest = ni.digest
                  WHERE ni.node_id = ?1
                    AND NOT EXISTS (SELECT 1 FROM sboms s WHERE s.digest = ni.digest)
-                 ORDER BY used DESC, ni.digest",
+                 ORDER BY ni.digest",
             )
             .map_err(Error::database(context))?;
         let rows = select
@@ -578,6 +584,23 @@ pub(super) fn claim_builds(
         rows.collect::<rusqlite::Result<_>>()
             .map_err(Error::database(context))?
     };
+    if candidates.is_empty() {
+        return Ok(Claims::default());
+    }
+    // Images that a running container of this node uses come first. Read from the
+    // node's own workloads (a handful of rows), not per image across the fleet.
+    let used: HashSet<String> = {
+        let mut select = conn
+            .prepare_cached("SELECT digest FROM workloads WHERE node_id = ?1 AND +running = 1")
+            .map_err(Error::database(context))?;
+        let rows = select
+            .query_map([session.node_id], |row| row.get(0))
+            .map_err(Error::database(context))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(Error::database(context))?
+    };
+    // Stable: digest order within each group.
+    candidates.sort_by_key(|candidate| !used.contains(&candidate.digest));
 
     let mut claims = Claims::default();
     let lease_end = now.saturating_add(policy.lease).unix_millis();
@@ -590,7 +613,7 @@ pub(super) fn claim_builds(
             claims.pending = true;
             continue;
         }
-        tx.prepare_cached(
+        conn.prepare_cached(
             "INSERT INTO sbom_claims (digest, node_id, expires_at, failed_reason) VALUES (?1, ?2, ?3, NULL)
              ON CONFLICT (digest) DO UPDATE SET
                  node_id = excluded.node_id, expires_at = excluded.expires_at, failed_reason = NULL",
@@ -609,14 +632,14 @@ pub(super) fn stored_digest(value: &str) -> Result<Digest> {
 }
 
 pub(super) fn build_failed(
-    tx: &Transaction<'_>,
+    conn: &Connection,
     session: &Session,
     digest: &Digest,
     reason: &str,
     retry_at: Timestamp,
 ) -> Result<()> {
-    check_session(tx, session)?;
-    tx.execute(
+    check_session(conn, session)?;
+    conn.execute(
         "UPDATE sbom_claims SET failed_reason = ?3, expires_at = ?4 WHERE digest = ?1 AND node_id = ?2",
         params![digest.as_str(), session.node_id, reason, retry_at.unix_millis()],
     )
@@ -627,14 +650,14 @@ pub(super) fn build_failed(
 /// Deletes up to `batch` nodes not seen since `cutoff`, with stop events for their running
 /// workloads. Returns how many were deleted.
 pub(super) fn expire_nodes(
-    tx: &Transaction<'_>,
+    conn: &Connection,
     cutoff: Timestamp,
     now: Timestamp,
     batch: usize,
 ) -> Result<usize> {
     let context = "expiring nodes";
     let expired: Vec<(i64, String, String, i64)> = {
-        let mut select = tx
+        let mut select = conn
             .prepare_cached(
                 "SELECT id, cluster, name, last_seen FROM nodes WHERE last_seen < ?1 LIMIT ?2",
             )
@@ -657,9 +680,9 @@ pub(super) fn expire_nodes(
             generation: 0,
         };
         let running: Vec<WorkloadRow> = {
-            let mut select = tx
+            let mut select = conn
                 .prepare_cached(&format!(
-                    "SELECT {WORKLOAD_COLUMNS} FROM workloads WHERE node_id = ?1 AND running = 1"
+                    "SELECT {WORKLOAD_COLUMNS} FROM workloads WHERE node_id = ?1 AND +running = 1"
                 ))
                 .map_err(Error::database(context))?;
             let rows = select
@@ -670,7 +693,7 @@ pub(super) fn expire_nodes(
         };
         for stored in &running {
             workload_event(
-                tx,
+                conn,
                 &session,
                 EventKind::WorkloadStopped,
                 &stored.digest,
@@ -678,13 +701,13 @@ pub(super) fn expire_nodes(
                 now,
             )?;
         }
-        tx.execute(
+        conn.execute(
             "UPDATE images SET last_seen = MAX(images.last_seen, ?2), names = ni.names
              FROM node_images ni WHERE ni.digest = images.digest AND ni.node_id = ?1",
             params![node_id, last_seen],
         )
         .map_err(Error::database(context))?;
-        tx.execute("DELETE FROM nodes WHERE id = ?1", [node_id])
+        conn.execute("DELETE FROM nodes WHERE id = ?1", [node_id])
             .map_err(Error::database(context))?;
         tracing::info!(node = %session.node, running = running.len(), "node expired");
     }

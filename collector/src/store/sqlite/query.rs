@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use rusqlite::types::Value;
-use rusqlite::{params, params_from_iter, OptionalExtension, Transaction};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 
 use super::super::{
     ComponentMatch, ComponentMatches, ComponentQuery, ComponentSearch, ImageFilter, ImagePage,
@@ -48,12 +48,12 @@ fn names_from_json(json: &str) -> Result<Vec<String>> {
 
 /// The image `digest` with the nodes and workloads that pass `filter`.
 fn summary(
-    tx: &Transaction<'_>,
+    conn: &Connection,
     digest: &str,
     filter: &PlacementFilter<'_>,
 ) -> Result<Option<ImageSummary>> {
     let context = "reading an image";
-    let image: Option<(String, String, String, i64, i64)> = tx
+    let image: Option<(String, String, String, i64, i64)> = conn
         .prepare_cached("SELECT config_digest, platform, names, first_seen, last_seen FROM images WHERE digest = ?1")
         .and_then(|mut select| {
             select
@@ -71,7 +71,7 @@ fn summary(
     let mut last_seen = Timestamp::from_unix_millis(last_seen);
     let mut nodes = Vec::new();
     {
-        let mut select = tx
+        let mut select = conn
             .prepare_cached(
                 "SELECT n.cluster, n.name, ni.first_seen, n.last_seen, ni.index_digest, ni.names
                  FROM node_images ni JOIN nodes n ON n.id = ni.node_id
@@ -110,7 +110,7 @@ fn summary(
     }
     let mut workloads = Vec::new();
     {
-        let mut select = tx
+        let mut select = conn
             .prepare_cached(
                 "SELECT n.cluster, n.name, w.namespace, w.pod, w.pod_uid, w.container, w.image,
                         w.container_id, w.running, w.first_seen,
@@ -151,7 +151,7 @@ fn summary(
         config_digest,
         platform,
         names: names.into_iter().collect(),
-        sbom: sboms::record(tx, digest)?,
+        sbom: sboms::record(conn, digest)?,
         first_seen: Some(Timestamp::from_unix_millis(first_seen)),
         last_seen: Some(last_seen),
         nodes,
@@ -160,7 +160,7 @@ fn summary(
 }
 
 pub(super) fn list_images(
-    tx: &Transaction<'_>,
+    conn: &Connection,
     filter: &ImageFilter,
     after: Option<&Digest>,
     page_size: usize,
@@ -199,7 +199,9 @@ pub(super) fn list_images(
 
     let context = "listing images";
     let mut digests: Vec<String> = {
-        let mut select = tx.prepare_cached(&sql).map_err(Error::database(context))?;
+        let mut select = conn
+            .prepare_cached(&sql)
+            .map_err(Error::database(context))?;
         let rows = select
             .query_map(params_from_iter(args), |row| row.get(0))
             .map_err(Error::database(context))?;
@@ -216,7 +218,7 @@ pub(super) fn list_images(
     };
     let mut images = Vec::with_capacity(digests.len());
     for digest in &digests {
-        if let Some(image) = summary(tx, digest, &placement)? {
+        if let Some(image) = summary(conn, digest, &placement)? {
             images.push(image);
         }
     }
@@ -238,10 +240,7 @@ fn like_literal(value: &str) -> String {
     escaped
 }
 
-fn matching_components(
-    tx: &Transaction<'_>,
-    query: &ComponentQuery,
-) -> Result<Vec<(i64, Component)>> {
+fn matching_components(conn: &Connection, query: &ComponentQuery) -> Result<Vec<(i64, Component)>> {
     let (sql, args): (String, Vec<Value>) = match query {
         ComponentQuery::Purl { base, version } => {
             let mut sql = String::from(
@@ -283,7 +282,9 @@ fn matching_components(
         MAX_MATCHING_COMPONENTS + 1
     );
     let context = "finding components";
-    let mut select = tx.prepare_cached(&sql).map_err(Error::database(context))?;
+    let mut select = conn
+        .prepare_cached(&sql)
+        .map_err(Error::database(context))?;
     let rows = select
         .query_map(params_from_iter(args), |row| {
             Ok((
@@ -309,16 +310,16 @@ fn matching_components(
 }
 
 pub(super) fn find_components(
-    tx: &Transaction<'_>,
+    conn: &Connection,
     search: &ComponentSearch,
 ) -> Result<ComponentMatches> {
     let context = "finding components";
     let mut by_image: BTreeMap<String, Vec<Component>> = BTreeMap::new();
     {
-        let mut images = tx
+        let mut images = conn
             .prepare_cached("SELECT digest FROM sbom_components WHERE component_id = ?1")
             .map_err(Error::database(context))?;
-        for (id, component) in matching_components(tx, &search.query)? {
+        for (id, component) in matching_components(conn, &search.query)? {
             let digests = images
                 .query_map(params![id], |row| row.get::<_, String>(0))
                 .map_err(Error::database(context))?;
@@ -335,7 +336,7 @@ pub(super) fn find_components(
     };
     let mut found = ComponentMatches::default();
     for (digest, components) in by_image {
-        let Some(image) = summary(tx, &digest, &placement)? else {
+        let Some(image) = summary(conn, &digest, &placement)? else {
             continue;
         };
         if search.running_only && image.workloads.is_empty() {

@@ -1,6 +1,6 @@
 //! SBOM documents and their component index.
 
-use rusqlite::{params, OptionalExtension, Row, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::super::{ClaimPolicy, EventKind, PutOutcome, SbomRecord, StoredSbom, UploadPermit};
 use super::events::{self, NewEvent};
@@ -27,8 +27,8 @@ pub(super) fn record_from_row(row: &Row<'_>) -> rusqlite::Result<SbomRecord> {
     })
 }
 
-pub(super) fn record(tx: &Transaction<'_>, digest: &str) -> Result<Option<SbomRecord>> {
-    tx.prepare_cached(&format!(
+pub(super) fn record(conn: &Connection, digest: &str) -> Result<Option<SbomRecord>> {
+    conn.prepare_cached(&format!(
         "SELECT {RECORD_COLUMNS} FROM sboms WHERE digest = ?1"
     ))
     .and_then(|mut select| select.query_row([digest], record_from_row).optional())
@@ -43,12 +43,12 @@ struct Claim {
 
 /// The node's id, whether it has the image, and the current build claim of the digest.
 fn upload_context(
-    tx: &Transaction<'_>,
+    conn: &Connection,
     node: &NodeKey,
     digest: &Digest,
 ) -> Result<(i64, bool, Option<Claim>)> {
     let context = "checking an SBOM upload";
-    let node_id: i64 = tx
+    let node_id: i64 = conn
         .prepare_cached("SELECT id FROM nodes WHERE cluster = ?1 AND name = ?2")
         .and_then(|mut select| {
             select
@@ -61,7 +61,7 @@ fn upload_context(
                 "node {node} has not reported an inventory; open Sync and report it first"
             ))
         })?;
-    let has_image = tx
+    let has_image = conn
         .prepare_cached("SELECT 1 FROM node_images WHERE node_id = ?1 AND digest = ?2")
         .and_then(|mut select| {
             select
@@ -70,7 +70,7 @@ fn upload_context(
         })
         .map_err(Error::database(context))?
         .is_some();
-    let claim = tx
+    let claim = conn
         .prepare_cached("SELECT node_id, expires_at, failed_reason IS NOT NULL FROM sbom_claims WHERE digest = ?1")
         .and_then(|mut select| {
             select
@@ -88,16 +88,16 @@ fn upload_context(
 }
 
 pub(super) fn begin_upload(
-    tx: &Transaction<'_>,
+    conn: &Connection,
     node: &NodeKey,
     digest: &Digest,
     policy: ClaimPolicy,
     now: Timestamp,
 ) -> Result<UploadPermit> {
-    if let Some(record) = record(tx, digest.as_str())? {
+    if let Some(record) = record(conn, digest.as_str())? {
         return Ok(UploadPermit::AlreadyStored(record));
     }
-    let (node_id, has_image, claim) = upload_context(tx, node, digest)?;
+    let (node_id, has_image, claim) = upload_context(conn, node, digest)?;
     if !has_image {
         return Err(Error::FailedPrecondition(format!(
             "image {digest} is not in the inventory of node {node}; report it before uploading its SBOM"
@@ -110,7 +110,7 @@ pub(super) fn begin_upload(
             )));
         }
     }
-    tx.prepare_cached(
+    conn.prepare_cached(
         "INSERT INTO sbom_claims (digest, node_id, expires_at, failed_reason) VALUES (?1, ?2, ?3, NULL)
          ON CONFLICT (digest) DO UPDATE SET
              node_id = excluded.node_id, expires_at = excluded.expires_at, failed_reason = NULL",
@@ -127,18 +127,18 @@ pub(super) fn begin_upload(
 }
 
 pub(super) fn put(
-    tx: &Transaction<'_>,
+    conn: &Connection,
     node: &NodeKey,
     sbom: &ValidatedSbom,
     now: Timestamp,
 ) -> Result<PutOutcome> {
     let digest = &sbom.manifest_digest;
-    if let Some(record) = record(tx, digest.as_str())? {
+    if let Some(record) = record(conn, digest.as_str())? {
         return Ok(PutOutcome::AlreadyStored(record));
     }
     // The node may have dropped the image while uploading; the claim it got from
     // begin_upload still entitles it.
-    let (node_id, has_image, claim) = upload_context(tx, node, digest)?;
+    let (node_id, has_image, claim) = upload_context(conn, node, digest)?;
     if !has_image && claim.is_none_or(|claim| claim.node_id != node_id) {
         return Err(Error::FailedPrecondition(format!(
             "image {digest} is not in the inventory of node {node}"
@@ -155,7 +155,7 @@ pub(super) fn put(
         cluster: node.cluster.clone(),
         node: node.node.clone(),
     };
-    tx.execute(
+    conn.execute(
         "INSERT INTO sboms (digest, spec_version, size, sha256, component_count, stored_at, cluster, node, document)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![
@@ -172,16 +172,16 @@ pub(super) fn put(
     )
     .map_err(Error::database(context))?;
     {
-        let mut find = tx
+        let mut find = conn
             .prepare_cached("SELECT id FROM components WHERE purl = ?1 AND name = ?2 AND version = ?3 AND kind = ?4")
             .map_err(Error::database(context))?;
-        let mut insert = tx
+        let mut insert = conn
             .prepare_cached(
                 "INSERT INTO components (name, version, purl, kind, purl_base) VALUES (?1, ?2, ?3, ?4, ?5)
                  RETURNING id",
             )
             .map_err(Error::database(context))?;
-        let mut link = tx
+        let mut link = conn
             .prepare_cached("INSERT INTO sbom_components (component_id, digest) VALUES (?1, ?2)")
             .map_err(Error::database(context))?;
         for component in &sbom.components {
@@ -221,13 +221,13 @@ pub(super) fn put(
                 .map_err(Error::database(context))?;
         }
     }
-    tx.execute(
+    conn.execute(
         "DELETE FROM sbom_claims WHERE digest = ?1",
         [digest.as_str()],
     )
     .map_err(Error::database(context))?;
     events::insert(
-        tx,
+        conn,
         &NewEvent {
             kind: EventKind::SbomStored,
             digest: digest.as_str(),
@@ -241,8 +241,8 @@ pub(super) fn put(
     Ok(PutOutcome::Stored(record))
 }
 
-pub(super) fn get(tx: &Transaction<'_>, digest: &Digest) -> Result<Option<StoredSbom>> {
-    tx.prepare_cached(&format!(
+pub(super) fn get(conn: &Connection, digest: &Digest) -> Result<Option<StoredSbom>> {
+    conn.prepare_cached(&format!(
         "SELECT {RECORD_COLUMNS}, document FROM sboms WHERE digest = ?1"
     ))
     .and_then(|mut select| {

@@ -54,7 +54,7 @@ CREATE TABLE workloads (
     UNIQUE (node_id, pod_uid, container)
 );
 CREATE INDEX workloads_by_digest ON workloads (digest, running);
-CREATE INDEX workloads_stopped ON workloads (running, last_seen);
+CREATE INDEX workloads_stopped ON workloads (last_seen) WHERE running = 0;
 
 -- One SBOM per manifest digest, fleet-wide; the document is zstd-compressed JSON.
 CREATE TABLE sboms (

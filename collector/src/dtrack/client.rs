@@ -1,0 +1,449 @@
+//! A small Dependency-Track (DT) REST client: only the calls nodebom makes, with the
+//! pitfalls of `shared/reference/dependency-track.md` handled here (PATCH booleans,
+//! lower-case tags, 304 on unchanged projects).
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+/// How long one DT call may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// BOMs larger than this go as a multipart form: DT caps the base64 JSON string at
+/// 20,000,000 characters.
+const MULTIPART_ABOVE: usize = 10 * 1024 * 1024;
+/// Largest DT answer read (policy pages with thousands of conditions are the biggest).
+const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+/// Characters of an error answer kept in reports.
+const MAX_ERROR_TEXT: usize = 500;
+/// Longest `Retry-After` honoured, in seconds.
+const MAX_RETRY_AFTER_SECS: u64 = 3600;
+/// Policies read per page.
+const POLICY_PAGE: usize = 100;
+
+/// Why a DT call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DtError {
+    /// DT could not be reached or answered 5xx/429/408: worth retrying.
+    #[error("Dependency-Track unavailable: {message}")]
+    Unavailable {
+        /// What happened.
+        message: String,
+        /// How long DT asked to wait (`Retry-After` in seconds).
+        retry_after: Option<Duration>,
+    },
+    /// DT refused the request (400, 401, 403, 404, 409…): retrying does not help.
+    #[error("Dependency-Track answered {status}: {message}")]
+    Refused {
+        /// HTTP status.
+        status: u16,
+        /// DT's message, shortened.
+        message: String,
+    },
+    /// The request could not be made or its answer not understood; retrying does not
+    /// help.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl DtError {
+    /// Whether trying again later may succeed.
+    pub fn retryable(&self) -> bool {
+        matches!(self, DtError::Unavailable { .. })
+    }
+
+    /// How long DT asked to wait before the next try.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            DtError::Unavailable { retry_after, .. } => *retry_after,
+            DtError::Refused { .. } | DtError::Invalid(_) => None,
+        }
+    }
+
+    fn unreachable(err: &reqwest::Error) -> Self {
+        DtError::Unavailable {
+            message: error_chain(err),
+            retry_after: None,
+        }
+    }
+
+    /// The HTTP status of a refusal.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            DtError::Refused { status, .. } => Some(*status),
+            DtError::Unavailable { .. } | DtError::Invalid(_) => None,
+        }
+    }
+}
+
+type DtResult<T> = Result<T, DtError>;
+
+/// A BOM to upload.
+#[derive(Debug, Clone)]
+pub struct BomUpload<'a> {
+    /// Project name.
+    pub name: &'a str,
+    /// Project version.
+    pub version: &'a str,
+    /// Parent `(name, version)` for a project created by this upload.
+    pub parent: Option<(&'a str, &'a str)>,
+    /// CycloneDX JSON.
+    pub document: &'a [u8],
+}
+
+/// The fields of a DT project nodebom reads.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectView {
+    /// Project UUID.
+    pub uuid: String,
+    /// Tags.
+    #[serde(default)]
+    pub tags: Vec<TagName>,
+    /// Active flag (absent means active on old versions).
+    #[serde(default = "yes")]
+    pub active: bool,
+    /// Latest-version flag (4.12+).
+    #[serde(default)]
+    pub is_latest: Option<bool>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A tag as DT sends and receives it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct TagName {
+    /// The name.
+    pub name: String,
+}
+
+/// A DT policy with what nodebom reads of it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyView {
+    /// Policy UUID.
+    pub uuid: String,
+    /// Name.
+    pub name: String,
+    /// Conditions.
+    #[serde(default)]
+    pub policy_conditions: Vec<ConditionView>,
+    /// Tags it is limited to.
+    #[serde(default)]
+    pub tags: Vec<TagName>,
+}
+
+/// A policy condition.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ConditionView {
+    /// Condition UUID.
+    pub uuid: String,
+    /// E.g. `VULNERABILITY_ID`.
+    pub subject: String,
+    /// E.g. `IS`.
+    pub operator: String,
+    /// Compared value.
+    pub value: String,
+}
+
+#[derive(Deserialize)]
+struct TokenAnswer {
+    token: String,
+}
+
+#[derive(Deserialize)]
+struct ProcessingAnswer {
+    processing: bool,
+}
+
+/// A DT API client.
+#[derive(Clone)]
+pub struct DtClient {
+    http: reqwest::Client,
+    base: Url,
+    api_key: String,
+}
+
+impl std::fmt::Debug for DtClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DtClient")
+            .field("base", &self.base.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl DtClient {
+    /// A client for the DT at `base` (e.g. `https://dtrack.example.com`).
+    pub fn new(base: Url, api_key: String) -> Result<Self, crate::Error> {
+        let http = http_client(REQUEST_TIMEOUT)?;
+        Ok(Self {
+            http,
+            base,
+            api_key,
+        })
+    }
+
+    /// Uploads a BOM with `autoCreate`; returns the processing token.
+    pub async fn upload_bom(&self, upload: &BomUpload<'_>) -> DtResult<String> {
+        let request = if upload.document.len() > MULTIPART_ABOVE {
+            self.request(Method::POST, &["bom"])?
+                .multipart(multipart_form(upload))
+        } else {
+            self.request(Method::PUT, &["bom"])?
+                .json(&json_upload(upload))
+        };
+        let answer: TokenAnswer = read_json(send(request).await?).await?;
+        Ok(answer.token)
+    }
+
+    /// Whether the upload with `token` is still being processed (false for unknown
+    /// tokens, e.g. after a DT restart).
+    pub async fn processing(&self, token: &str) -> DtResult<bool> {
+        let request = self.request(Method::GET, &["event", "token", token])?;
+        let answer: ProcessingAnswer = read_json(send(request).await?).await?;
+        Ok(answer.processing)
+    }
+
+    /// The project `name` / `version`, if it exists.
+    pub async fn lookup_project(&self, name: &str, version: &str) -> DtResult<Option<ProjectView>> {
+        let request = self
+            .request(Method::GET, &["project", "lookup"])?
+            .query(&[("name", name), ("version", version)]);
+        match send(request).await {
+            Ok(response) => read_json(response).await.map(Some),
+            Err(DtError::Refused { status: 404, .. }) => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Sets the project's tags and active flag, keeping `isLatest` as it is (an omitted
+    /// boolean would be reset by DT).
+    pub async fn update_project(
+        &self,
+        project: &ProjectView,
+        tags: &[String],
+        active: bool,
+    ) -> DtResult<()> {
+        let tags: Vec<TagName> = tags
+            .iter()
+            .map(|name| TagName { name: name.clone() })
+            .collect();
+        let mut body = json!({ "tags": tags, "active": active });
+        if let (Some(latest), Some(object)) = (project.is_latest, body.as_object_mut()) {
+            object.insert("isLatest".into(), Value::Bool(latest));
+        }
+        let request = self
+            .request(Method::PATCH, &["project", &project.uuid])?
+            .json(&body);
+        send(request).await.map(drop)
+    }
+
+    /// The policy named exactly `name`.
+    pub async fn find_policy(&self, name: &str) -> DtResult<Option<PolicyView>> {
+        for page in 1.. {
+            let request = self.request(Method::GET, &["policy"])?.query(&[
+                ("searchText", name.to_owned()),
+                ("pageNumber", page.to_string()),
+                ("pageSize", POLICY_PAGE.to_string()),
+            ]);
+            let policies: Vec<PolicyView> = read_json(send(request).await?).await?;
+            let last = policies.len() < POLICY_PAGE;
+            if let Some(found) = policies.into_iter().find(|policy| policy.name == name) {
+                return Ok(Some(found));
+            }
+            if last {
+                break;
+            }
+        }
+        Ok(None)
+    }
+
+    /// Creates a policy with `operator` and `state` and no conditions.
+    pub async fn create_policy(
+        &self,
+        name: &str,
+        operator: &str,
+        state: &str,
+    ) -> DtResult<PolicyView> {
+        let body = json!({ "name": name, "operator": operator, "violationState": state });
+        let request = self.request(Method::PUT, &["policy"])?.json(&body);
+        read_json(send(request).await?).await
+    }
+
+    /// Adds a condition to a policy.
+    pub async fn add_condition(
+        &self,
+        policy: &str,
+        subject: &str,
+        operator: &str,
+        value: &str,
+    ) -> DtResult<()> {
+        let body = json!({ "subject": subject, "operator": operator, "value": value });
+        let request = self
+            .request(Method::PUT, &["policy", policy, "condition"])?
+            .json(&body);
+        send(request).await.map(drop)
+    }
+
+    /// Deletes a policy condition.
+    pub async fn delete_condition(&self, condition: &str) -> DtResult<()> {
+        let request = self.request(Method::DELETE, &["policy", "condition", condition])?;
+        send(request).await.map(drop)
+    }
+
+    /// Limits a policy to projects with `tag` (DT 4.12+), creating the tag first.
+    pub async fn tag_policy(&self, tag: &str, policy: &str) -> DtResult<()> {
+        let create = self.request(Method::PUT, &["tag"])?.json(&[tag]);
+        match send(create).await {
+            // 409: the tag exists already.
+            Ok(_) | Err(DtError::Refused { status: 409, .. }) => {}
+            Err(err) => return Err(err),
+        }
+        let request = self
+            .request(Method::POST, &["tag", tag, "policy"])?
+            .json(&[policy]);
+        send(request).await.map(drop)
+    }
+
+    /// A request to `/api/v1/<segments…>`, each segment percent-encoded.
+    fn request(&self, method: Method, segments: &[&str]) -> DtResult<RequestBuilder> {
+        let mut url = self.base.clone();
+        url.path_segments_mut()
+            .map_err(|()| DtError::Invalid(format!("{} cannot be a base URL", self.base)))?
+            .pop_if_empty()
+            .extend(["api", "v1"])
+            .extend(segments);
+        Ok(self
+            .http
+            .request(method, url)
+            .header("X-Api-Key", &self.api_key))
+    }
+}
+
+/// An HTTP client with rustls and a `timeout` per request.
+pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::Client, crate::Error> {
+    // reqwest is built without a TLS crypto provider of its own; use ring, which tonic
+    // already links. Installing fails harmlessly when one is already installed.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .user_agent(concat!("nodebom-collector/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|err| crate::Error::Config(format!("HTTP client: {err}")))
+}
+
+fn json_upload(upload: &BomUpload<'_>) -> Value {
+    let mut body = json!({
+        "projectName": upload.name,
+        "projectVersion": upload.version,
+        "autoCreate": true,
+        "bom": base64::engine::general_purpose::STANDARD.encode(upload.document),
+    });
+    if let (Some((name, version)), Some(object)) = (upload.parent, body.as_object_mut()) {
+        object.insert("parentName".into(), Value::String(name.to_owned()));
+        object.insert("parentVersion".into(), Value::String(version.to_owned()));
+    }
+    body
+}
+
+fn multipart_form(upload: &BomUpload<'_>) -> reqwest::multipart::Form {
+    let mut form = reqwest::multipart::Form::new()
+        .text("projectName", upload.name.to_owned())
+        .text("projectVersion", upload.version.to_owned())
+        .text("autoCreate", "true")
+        .part(
+            "bom",
+            reqwest::multipart::Part::bytes(upload.document.to_vec()).file_name("bom.json"),
+        );
+    if let Some((name, version)) = upload.parent {
+        form = form
+            .text("parentName", name.to_owned())
+            .text("parentVersion", version.to_owned());
+    }
+    form
+}
+
+/// Sends a request; a non-success status becomes the matching [`DtError`] (304 counts
+/// as success: DT sends it for a PATCH that changes nothing).
+async fn send(request: RequestBuilder) -> DtResult<Response> {
+    let response = request
+        .send()
+        .await
+        .map_err(|err| DtError::unreachable(&err))?;
+    let status = response.status();
+    if status.is_success() || status == StatusCode::NOT_MODIFIED {
+        return Ok(response);
+    }
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u64>().ok())
+        .map(|seconds| Duration::from_secs(seconds.min(MAX_RETRY_AFTER_SECS)));
+    let text = read_bounded(response, MAX_ERROR_TEXT * 4)
+        .await
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .unwrap_or_default();
+    let message = shorten(text.trim(), MAX_ERROR_TEXT);
+    if status.is_server_error()
+        || status == StatusCode::TOO_MANY_REQUESTS
+        || status == StatusCode::REQUEST_TIMEOUT
+    {
+        return Err(DtError::Unavailable {
+            message: format!("{status}: {message}"),
+            retry_after,
+        });
+    }
+    Err(DtError::Refused {
+        status: status.as_u16(),
+        message,
+    })
+}
+
+async fn read_json<T: serde::de::DeserializeOwned>(response: Response) -> DtResult<T> {
+    let bytes = read_bounded(response, MAX_RESPONSE_BYTES).await?;
+    serde_json::from_slice(&bytes)
+        .map_err(|err| DtError::Invalid(format!("unexpected Dependency-Track answer: {err}")))
+}
+
+/// Reads at most `max` bytes of the body; a longer body is an error.
+async fn read_bounded(mut response: Response, max: usize) -> DtResult<Vec<u8>> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|err| DtError::unreachable(&err))?
+    {
+        if body.len() + chunk.len() > max {
+            return Err(DtError::Invalid(format!(
+                "Dependency-Track answer larger than {max} bytes"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// The error and its causes on one line (reqwest's own message hides the cause).
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// At most `max` characters of `text`.
+fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", text.get(..end).unwrap_or_default()),
+        None => text.to_owned(),
+    }
+}

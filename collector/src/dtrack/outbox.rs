@@ -1,0 +1,115 @@
+//! What the forwarder keeps in the store: the Dependency-Track (DT) state nodebom wants
+//! per image digest, and the durable queue of DT actions that makes it true.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Timestamp;
+
+/// One DT action, persisted before it is tried.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Action {
+    /// Upload the digest's stored SBOM (creating the project when it does not exist).
+    Upload {
+        /// SHA-256 of the SBOM queued, to tell a changed SBOM from the same one.
+        sbom_sha256: String,
+    },
+    /// Change the project's nodebom tags (other tags are kept) and its `active` flag.
+    Update {
+        /// Tags to add.
+        add: Vec<String>,
+        /// Tags to remove.
+        remove: Vec<String>,
+        /// Wanted `active` flag.
+        active: bool,
+    },
+}
+
+impl Action {
+    /// A short name for logs and failure reports.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::Upload { .. } => "upload",
+            Action::Update { .. } => "update",
+        }
+    }
+}
+
+/// What nodebom last asked DT to make true for one digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectState {
+    /// Image manifest digest.
+    pub digest: String,
+    /// DT project name.
+    pub name: String,
+    /// DT project version.
+    pub version: String,
+    /// SHA-256 of the SBOM last queued for upload.
+    pub sbom_sha256: String,
+    /// The managed tags last queued, each with when it stopped being wanted (`None`
+    /// while it is wanted); a tag is removed once the grace period has passed.
+    pub tags: BTreeMap<String, Option<Timestamp>>,
+    /// `active` last queued.
+    pub active: bool,
+}
+
+/// A digest with a stored SBOM and where it is used now.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Image manifest digest.
+    pub digest: String,
+    /// SHA-256 of its stored SBOM.
+    pub sbom_sha256: String,
+    /// Image references it is known by, sorted.
+    pub names: Vec<String>,
+    /// Clusters using it, each with the namespaces of its workloads (none when images
+    /// on nodes are forwarded rather than workloads).
+    pub clusters: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// New state of one digest and the actions that bring DT there, written together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// The state once the actions are done.
+    pub state: ProjectState,
+    /// Actions to queue, in order.
+    pub actions: Vec<Action>,
+}
+
+/// The oldest queued action of one project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxItem {
+    /// Queue id.
+    pub id: i64,
+    /// Image digest.
+    pub digest: String,
+    /// DT project name.
+    pub name: String,
+    /// DT project version.
+    pub version: String,
+    /// DT processing token of the project's last upload.
+    pub token: Option<String>,
+    /// What to do.
+    pub action: Action,
+    /// Failed tries so far.
+    pub attempts: u32,
+}
+
+/// An action DT refused for good.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// When.
+    pub at: Timestamp,
+    /// Image digest.
+    pub digest: String,
+    /// `name@version` of the project.
+    pub project: String,
+    /// [`Action::kind`].
+    pub action: String,
+    /// HTTP status, when DT answered.
+    pub status: Option<u16>,
+    /// What DT said.
+    pub message: String,
+}

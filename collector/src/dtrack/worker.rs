@@ -1,0 +1,248 @@
+//! Drains the outbox: the oldest action of each project, one per project at a time,
+//! retried with exponential backoff when DT is unavailable, reported and dropped when DT
+//! refuses it.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+
+use crate::clock::Timestamp;
+use crate::digest::Digest;
+use crate::error::Result;
+use crate::sbom::decompress_chunks;
+use crate::store::Store;
+
+use super::client::{BomUpload, DtClient, DtError};
+use super::outbox::{Action, Failure, OutboxItem};
+
+/// Projects worked on at the same time.
+const BATCH: usize = 8;
+/// How long to wait before asking again whether the previous upload is processed.
+const TOKEN_POLL: Duration = Duration::from_millis(500);
+
+/// How failed tries are spaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// Wait after the first failure; doubles with each further one.
+    pub first: Duration,
+    /// Longest wait.
+    pub max: Duration,
+}
+
+impl Backoff {
+    fn after(self, attempts: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempts.min(20));
+        self.first.saturating_mul(factor).min(self.max)
+    }
+}
+
+/// What the worker needs.
+#[derive(Clone)]
+pub(super) struct Worker {
+    pub store: Arc<dyn Store>,
+    pub client: DtClient,
+    pub parent: Option<(String, String)>,
+    pub backoff: Backoff,
+}
+
+/// What one drain pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Drained {
+    /// Actions done.
+    pub done: usize,
+    /// Actions put off (DT unavailable, or the previous upload still processing).
+    pub postponed: usize,
+    /// Actions DT refused.
+    pub failed: usize,
+}
+
+enum Outcome {
+    Done(Option<String>),
+    Wait,
+    Error(DtError),
+}
+
+impl Worker {
+    /// Tries the due head of every project's queue once.
+    pub(super) async fn drain(&self, now: Timestamp) -> Result<Drained> {
+        let items = self.store.dtrack_due(now, BATCH).await?;
+        let mut running = JoinSet::new();
+        for item in items {
+            let worker = self.clone();
+            running.spawn(async move { worker.settle(item, now).await });
+        }
+        let mut drained = Drained::default();
+        while let Some(joined) = running.join_next().await {
+            match joined?? {
+                Settled::Done => drained.done += 1,
+                Settled::Postponed => drained.postponed += 1,
+                Settled::Failed => drained.failed += 1,
+            }
+        }
+        Ok(drained)
+    }
+
+    async fn settle(&self, item: OutboxItem, now: Timestamp) -> Result<Settled> {
+        let outcome = match &item.action {
+            Action::Upload { .. } => self.upload(&item).await,
+            Action::Update {
+                add,
+                remove,
+                active,
+            } => self.update(&item, add, remove, *active).await,
+        };
+        match outcome {
+            Outcome::Done(token) => {
+                self.store.dtrack_done(item.id, token).await?;
+                Ok(Settled::Done)
+            }
+            Outcome::Wait => {
+                let next = now.saturating_add(TOKEN_POLL);
+                self.store.dtrack_retry(item.id, next, None).await?;
+                Ok(Settled::Postponed)
+            }
+            Outcome::Error(err) if err.retryable() => {
+                let wait = self
+                    .backoff
+                    .after(item.attempts)
+                    .max(err.retry_after().unwrap_or_default());
+                tracing::warn!(
+                    project = %format!("{}@{}", item.name, item.version),
+                    action = item.action.kind(),
+                    attempts = item.attempts + 1,
+                    retry_in = ?wait,
+                    error = %err,
+                    "Dependency-Track action failed; will retry"
+                );
+                let next = now.saturating_add(wait);
+                self.store
+                    .dtrack_retry(item.id, next, Some(err.to_string()))
+                    .await?;
+                Ok(Settled::Postponed)
+            }
+            Outcome::Error(err) => {
+                let failure = Failure {
+                    at: now,
+                    digest: item.digest.clone(),
+                    project: format!("{}@{}", item.name, item.version),
+                    action: item.action.kind().to_owned(),
+                    status: err.status(),
+                    message: err.to_string(),
+                };
+                tracing::warn!(
+                    project = %failure.project,
+                    action = %failure.action,
+                    error = %err,
+                    "Dependency-Track refused an action; it is dropped (see dtrack_failures)"
+                );
+                self.store.dtrack_fail(item.id, failure).await?;
+                Ok(Settled::Failed)
+            }
+        }
+    }
+
+    /// Uploads the stored SBOM once the project's previous upload is processed.
+    async fn upload(&self, item: &OutboxItem) -> Outcome {
+        if let Some(token) = &item.token {
+            match self.client.processing(token).await {
+                Ok(true) => return Outcome::Wait,
+                Ok(false) => {}
+                Err(err) => return Outcome::Error(err),
+            }
+        }
+        let document = match self.document(&item.digest).await {
+            Ok(document) => document,
+            Err(message) => return Outcome::Error(DtError::Invalid(message)),
+        };
+        let upload = BomUpload {
+            name: &item.name,
+            version: &item.version,
+            parent: self.parent.as_ref().map(|(n, v)| (n.as_str(), v.as_str())),
+            document: &document,
+        };
+        match self.client.upload_bom(&upload).await {
+            Ok(token) => Outcome::Done(Some(token)),
+            Err(err) => Outcome::Error(err),
+        }
+    }
+
+    /// The stored SBOM of `digest`, decompressed; an error when it cannot be read.
+    async fn document(&self, digest: &str) -> Result<Vec<u8>, String> {
+        let parsed = Digest::parse("digest", digest).map_err(|err| err.to_string())?;
+        let stored = self
+            .store
+            .get_sbom(&parsed)
+            .await
+            .map_err(|err| err.to_string())?
+            .ok_or_else(|| format!("the SBOM of {digest} is no longer stored"))?;
+        let mut document = Vec::with_capacity(usize::try_from(stored.record.size).unwrap_or(0));
+        decompress_chunks(&stored.document_zstd, 1 << 20, |chunk| {
+            document.extend_from_slice(&chunk);
+            true
+        })
+        .map_err(|err| err.to_string())?;
+        Ok(document)
+    }
+
+    /// Adds and removes nodebom's tags (keeping everyone else's) and sets `active`.
+    async fn update(
+        &self,
+        item: &OutboxItem,
+        add: &[String],
+        remove: &[String],
+        active: bool,
+    ) -> Outcome {
+        let project = match self.client.lookup_project(&item.name, &item.version).await {
+            Ok(Some(project)) => project,
+            Ok(None) => {
+                return Outcome::Error(DtError::Refused {
+                    status: 404,
+                    message: "the project does not exist".into(),
+                })
+            }
+            Err(err) => return Outcome::Error(err),
+        };
+        let current: BTreeSet<String> = project
+            .tags
+            .iter()
+            .map(|tag| tag.name.trim().to_lowercase())
+            .collect();
+        let mut tags = current.clone();
+        for tag in remove {
+            tags.remove(tag);
+        }
+        tags.extend(add.iter().cloned());
+        if tags == current && project.active == active {
+            return Outcome::Done(None);
+        }
+        let tags: Vec<String> = tags.into_iter().collect();
+        match self.client.update_project(&project, &tags, active).await {
+            Ok(()) => Outcome::Done(None),
+            Err(err) => Outcome::Error(err),
+        }
+    }
+}
+
+enum Settled {
+    Done,
+    Postponed,
+    Failed,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_its_maximum() {
+        let backoff = Backoff {
+            first: Duration::from_secs(2),
+            max: Duration::from_secs(300),
+        };
+        let waits: Vec<u64> = (0..9).map(|n| backoff.after(n).as_secs()).collect();
+        assert_eq!(waits, [2, 4, 8, 16, 32, 64, 128, 256, 300]);
+        assert_eq!(backoff.after(u32::MAX), Duration::from_secs(300));
+    }
+}

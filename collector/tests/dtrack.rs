@@ -1,0 +1,692 @@
+//! Forwarding to Dependency-Track, against the Dependency-Track test server
+//! (`nodebom_e2e::dtrack`): the fleet's state is written straight into a real SQLite
+//! store, and the forwarder's reconcile and drain steps are driven with explicit times.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nodebom_collector::clock::Timestamp;
+use nodebom_collector::config::ServeArgs;
+use nodebom_collector::digest::Digest;
+use nodebom_collector::dtrack::outbox::{Action, Plan};
+use nodebom_collector::dtrack::{DtClient, DtrackSettings, Forwarder};
+use nodebom_collector::inventory::{FullInventory, Image, Limits, NodeKey, Workload, WorkloadKey};
+use nodebom_collector::policy::{sync_kev_policy, KevCatalog, KevSettings, KevSource};
+use nodebom_collector::sbom::upload::{Assembler, UploadHeader};
+use nodebom_collector::store::{ClaimPolicy, SqliteStore, Store};
+use nodebom_e2e::dtrack::{
+    ConditionOperator, ConditionSubject, DtOptions, DtServer, Fault, NewPolicy, NewProject,
+    Permission, PolicyOperator, ViolationState,
+};
+use sha2::{Digest as _, Sha256};
+
+/// syft 1.18.1, CycloneDX 1.6, of certifi and click.
+const SBOM: &[u8] = include_bytes!("../src/sbom/testdata/syft-1.18.1-python.cdx-1.6.json");
+/// CISA's KEV catalog of 2025-08-25 (1,404 CVEs).
+const KEV: &[u8] = include_bytes!("../../tests/fixtures/dtrack/cisa-kev-2025-08-25.json");
+
+const NGINX: &str = "docker.io/library/nginx";
+
+/// A store with nodes in it, and a temporary directory holding it and the API key.
+struct Fleet {
+    dir: tempfile::TempDir,
+    store: Arc<dyn Store>,
+}
+
+impl Fleet {
+    async fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("nodebom.db"))
+            .await
+            .unwrap();
+        Self {
+            dir,
+            store: Arc::new(store),
+        }
+    }
+
+    /// Closes and opens the store again, as a collector restart does.
+    async fn reopen(&mut self) {
+        let store = SqliteStore::open(self.dir.path().join("nodebom.db"))
+            .await
+            .unwrap();
+        self.store = Arc::new(store);
+    }
+
+    /// Replaces the node's inventory: it has `images`, and runs each `(namespace, image)`.
+    async fn node(&self, cluster: &str, node: &str, images: &[&Image], runs: &[(&str, &Image)]) {
+        let key = NodeKey::new(cluster, node).unwrap();
+        let now = Timestamp::now();
+        let session = self.store.begin_session(&key, "test", now).await.unwrap();
+        let workloads = runs
+            .iter()
+            .enumerate()
+            .map(|(i, (namespace, image))| Workload {
+                key: WorkloadKey {
+                    pod_uid: format!("uid-{node}-{i}"),
+                    container: "main".into(),
+                },
+                namespace: namespace.to_string(),
+                pod: format!("pod-{i}"),
+                manifest_digest: image.manifest_digest.clone(),
+                image: image.names.first().cloned().unwrap_or_default(),
+                container_id: String::new(),
+            })
+            .collect();
+        let inventory = FullInventory {
+            images: images.iter().map(|image| (*image).clone()).collect(),
+            workloads,
+        };
+        self.store
+            .replace_inventory(
+                &session,
+                inventory,
+                Limits::default(),
+                ClaimPolicy::default(),
+                now,
+            )
+            .await
+            .unwrap();
+    }
+
+    /// Stores `SBOM` for `image`, uploaded by a node that has it.
+    async fn sbom(&self, cluster: &str, node: &str, image: &Image) {
+        let header = UploadHeader {
+            node: NodeKey::new(cluster, node).unwrap(),
+            manifest_digest: image.manifest_digest.clone(),
+            size: SBOM.len() as u64,
+            sha256: Digest::from_sha256(Sha256::new_with_prefix(SBOM)),
+        };
+        let mut assembler = Assembler::new(header.clone(), 1 << 30).unwrap();
+        assembler.push(0, SBOM).unwrap();
+        let sbom = assembler.finish().unwrap();
+        self.store
+            .put_sbom(&header.node, sbom, Timestamp::now())
+            .await
+            .unwrap();
+    }
+
+    /// Forwarder settings for `dt` with `extra` flags.
+    fn settings(&self, dt: &DtServer, extra: &[&str]) -> DtrackSettings {
+        let key = self.dir.path().join("dtrack-api-key");
+        std::fs::write(&key, dt.api_key()).unwrap();
+        let mut args = vec![
+            "serve".to_owned(),
+            "--dtrack-url".into(),
+            dt.url(),
+            "--dtrack-api-key-file".into(),
+            key.display().to_string(),
+            "--dtrack-retry-first".into(),
+            "10ms".into(),
+            "--dtrack-retry-max".into(),
+            "50ms".into(),
+        ];
+        args.extend(extra.iter().map(|arg| arg.to_string()));
+        let config = ServeArgs::try_parse_from(args).unwrap().resolve().unwrap();
+        config.dtrack.unwrap()
+    }
+
+    fn forwarder(&self, dt: &DtServer, extra: &[&str]) -> Forwarder {
+        Forwarder::new(Arc::clone(&self.store), self.settings(dt, extra)).unwrap()
+    }
+
+    /// Drains until the outbox is empty.
+    async fn settle(&self, forwarder: &Forwarder) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while self.store.dtrack_pending().await.unwrap() > 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the outbox does not drain"
+            );
+            let drained = forwarder.drain(Timestamp::now()).await.unwrap();
+            if drained.done + drained.failed == 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+}
+
+fn image(seed: &str, names: &[&str]) -> Image {
+    let digest =
+        |what: &str| Digest::from_sha256(Sha256::new_with_prefix(format!("{what} of {seed}")));
+    Image {
+        manifest_digest: digest("manifest"),
+        index_digest: None,
+        config_digest: digest("config"),
+        names: names.iter().map(|name| name.to_string()).collect(),
+        platform: "linux/amd64".into(),
+        diff_ids: vec![digest("layer")],
+    }
+}
+
+fn tags(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|name| name.to_string()).collect()
+}
+
+fn at(start: Timestamp, seconds: u64) -> Timestamp {
+    start.saturating_add(Duration::from_secs(seconds))
+}
+
+#[tokio::test]
+async fn image_used_in_two_clusters_is_one_project_with_both_cluster_tags() {
+    let dt = DtServer::start(DtOptions::default()).unwrap();
+    let fleet = Fleet::new().await;
+    let nginx = image("nginx", &["docker.io/library/nginx:1.27.0"]);
+    fleet
+        .node("prod-a", "a1", &[&nginx], &[("web", &nginx)])
+        .await;
+    fleet
+        .node("prod-b", "b1", &[&nginx], &[("shop", &nginx)])
+        .await;
+    fleet.sbom("prod-a", "a1", &nginx).await;
+    let forwarder = fleet.forwarder(&dt, &["--dtrack-namespace-tags"]);
+
+    forwarder.reconcile(Timestamp::now()).await.unwrap();
+    fleet.settle(&forwarder).await;
+
+    let project = dt.project(NGINX, "1.27.0").expect("project created");
+    assert_eq!(
+        project.tags,
+        tags(&[
+            "cluster:prod-a",
+            "cluster:prod-b",
+            "namespace:shop",
+            "namespace:web"
+        ])
+    );
+    assert!(project.active);
+    assert_eq!(dt.projects().len(), 1);
+    let uploads = dt.uploads_to(project.uuid);
+    assert_eq!(uploads.len(), 1);
+    assert_eq!(uploads[0].bom_sha256, hex::encode(Sha256::digest(SBOM)));
+    dt.assert_conformant();
+}
+
+#[tokio::test]
+async fn tags_follow_the_clusters_with_a_grace_period_and_active_follows_use() {
+    let dt = DtServer::start(DtOptions::default()).unwrap();
+    let fleet = Fleet::new().await;
+    let nginx = image("nginx", &["docker.io/library/nginx:1.27.0"]);
+    // Someone else's tag on the project must survive nodebom's changes.
+    dt.seed_project(
+        NewProject::new(NGINX, "1.27.0")
+            .tags(["team:payments"])
+            .latest(),
+    )
+    .unwrap();
+    fleet
+        .node("prod-a", "a1", &[&nginx], &[("web", &nginx)])
+        .await;
+    fleet
+        .node("prod-b", "b1", &[&nginx], &[("web", &nginx)])
+        .await;
+    fleet.sbom("prod-a", "a1", &nginx).await;
+    let forwarder = fleet.forwarder(&dt, &["--dtrack-tag-grace", "1m"]);
+    let start = Timestamp::now();
+    let project = || dt.project(NGINX, "1.27.0").unwrap();
+
+    forwarder.reconcile(start).await.unwrap();
+    fleet.settle(&forwarder).await;
+    assert_eq!(
+        project().tags,
+        tags(&["cluster:prod-a", "cluster:prod-b", "team:payments"])
+    );
+
+    // prod-b stops using it: its tag stays for the grace period, then goes.
+    fleet.node("prod-b", "b1", &[&nginx], &[]).await;
+    forwarder.reconcile(at(start, 10)).await.unwrap();
+    forwarder.reconcile(at(start, 69)).await.unwrap();
+    fleet.settle(&forwarder).await;
+    assert!(project().tags.contains("cluster:prod-b"));
+    forwarder.reconcile(at(start, 70)).await.unwrap();
+    fleet.settle(&forwarder).await;
+    assert_eq!(project().tags, tags(&["cluster:prod-a", "team:payments"]));
+
+    // No cluster uses it: inactive (isLatest untouched by the PATCH).
+    fleet.node("prod-a", "a1", &[&nginx], &[]).await;
+    forwarder.reconcile(at(start, 80)).await.unwrap();
+    fleet.settle(&forwarder).await;
+    assert!(!project().active);
+    assert!(project().is_latest);
+
+    // It comes back: active again, without a second upload.
+    fleet
+        .node("prod-a", "a1", &[&nginx], &[("web", &nginx)])
+        .await;
+    forwarder.reconcile(at(start, 90)).await.unwrap();
+    fleet.settle(&forwarder).await;
+    assert!(project().active);
+    assert_eq!(project().tags, tags(&["cluster:prod-a", "team:payments"]));
+    assert_eq!(dt.uploads().len(), 1);
+    dt.assert_conformant();
+}
+
+#[tokio::test]
+async fn server_errors_and_an_outage_deliver_everything_once() {
+    let dt = DtServer::start(DtOptions::default()).unwrap();
+    let fleet = Fleet::new().await;
+    let nginx = image("nginx", &["docker.io/library/nginx:1.27.0"]);
+    let redis = image("redis", &["docker.io/library/redis:7.4"]);
+    fleet
+        .node(
+            "prod-a",
+            "a1",
+            &[&nginx, &redis],
+            &[("web", &nginx), ("db", &redis)],
+        )
+        .await;
+    fleet.sbom("prod-a", "a1", &nginx).await;
+    fleet.sbom("prod-a", "a1", &redis).await;
+    let forwarder = fleet.forwarder(&dt, &[]);
+    forwarder.reconcile(Timestamp::now()).await.unwrap();
+
+    dt.down().unwrap();
+    let drained = forwarder.drain(Timestamp::now()).await.unwrap();
+    assert_eq!((drained.done, drained.postponed), (0, 2));
+    dt.up().unwrap();
+    dt.inject(Fault::server_error().times(3).on_path("/api/v1/bom"));
+    dt.inject(
+        Fault::too_many_requests()
+            .times(2)
+            .on_path("/api/v1/project"),
+    );
+    fleet.settle(&forwarder).await;
+
+    assert_eq!(dt.faults_remaining(), 0);
+    assert_eq!(dt.uploads().len(), 2);
+    for (name, version) in [(NGINX, "1.27.0"), ("docker.io/library/redis", "7.4")] {
+        let project = dt.project(name, version).unwrap();
+        assert_eq!(project.tags, tags(&["cluster:prod-a"]), "{name}");
+    }
+    assert!(dt.uploads().iter().all(|upload| !upload.overlapped));
+    assert!(fleet.store.dtrack_failures(10).await.unwrap().is_empty());
+    dt.assert_conformant();
+}
+
+#[tokio::test]
+async fn a_collector_restart_with_queued_actions_loses_and_duplicates_nothing() {
+    let dt = DtServer::start(DtOptions::default()).unwrap();
+    let mut fleet = Fleet::new().await;
+    let nginx = image("nginx", &["docker.io/library/nginx:1.27.0"]);
+    fleet
+        .node("prod-a", "a1", &[&nginx], &[("web", &nginx)])
+        .await;
+    fleet.sbom("prod-a", "a1", &nginx).await;
+    let forwarder = fleet.forwarder(&dt, &[]);
+    assert_eq!(forwarder.reconcile(Timestamp::now()).await.unwrap(), 2);
+    dt.inject(Fault::server_error().on_path("/api/v1/bom"));
+    forwarder.drain(Timestamp::now()).await.unwrap();
+    drop(forwarder);
+
+    fleet.reopen().await;
+    let forwarder = fleet.forwarder(&dt, &[]);
+    assert_eq!(forwarder.reconcile(Timestamp::now()).await.unwrap(), 0);
+    fleet.settle(&forwarder).await;
+
+    assert_eq!(dt.uploads().len(), 1);
+    assert_eq!(
+        dt.project(NGINX, "1.27.0").unwrap().tags,
+        tags(&["cluster:prod-a"])
+    );
+    dt.assert_conformant();
+}
+
+#[tokio::test]
+async fn two_digests_under_one_tag_never_share_a_project() {
+    let dt = DtServer::start(DtOptions::default()).unwrap();
+    let fleet = Fleet::new().await;
+    let amd64 = image("nginx amd64", &["docker.io/library/nginx:1.27.0"]);
+    let arm64 = image("nginx arm64", &["docker.io/library/nginx:1.27.0"]);
+    fleet
+        .node("prod-a", "amd", &[&amd64], &[("web", &amd64)])
+        .await;
+    fleet
+        .node("prod-a", "arm", &[&arm64], &[("web", &arm64)])
+        .await;
+    fleet.sbom("prod-a", "amd", &amd64).await;
+    fleet.sbom("prod-a", "arm", &arm64).await;
+    let forwarder = fleet.forwarder(&dt, &[]);
+    forwarder.reconcile(Timestamp::now()).await.unwrap();
+    fleet.settle(&forwarder).await;
+
+    let (first, second) = if amd64.manifest_digest.as_str() < arm64.manifest_digest.as_str() {
+        (&amd64, &arm64)
+    } else {
+        (&arm64, &amd64)
+    };
+    let short = &second.manifest_digest.as_str()[..19];
+    assert!(dt.project(NGINX, "1.27.0").is_some(), "{first:?}");
+    let other = dt.project(NGINX, &format!("1.27.0@{short}")).unwrap();
+    assert_eq!(dt.uploads_to(other.uuid).len(), 1);
+    assert_eq!(dt.uploads().len(), 2);
+    dt.assert_conformant();
+}
+
+#[tokio::test]
+async fn a_second_upload_waits_for_the_first_to_be_processed() {
+    let dt = DtServer::start(DtOptions {
+        processing_delay: Duration::from_millis(400),
+        ..DtOptions::default()
+    })
+    .unwrap();
+    let fleet = Fleet::new().await;
+    let nginx = image("nginx", &["docker.io/library/nginx:1.27.0"]);
+    fleet
+        .node("prod-a", "a1", &[&nginx], &[("web", &nginx)])
+        .await;
+    fleet.sbom("prod-a", "a1", &nginx).await;
+    let forwarder = fleet.forwarder(&dt, &[]);
+    forwarder.reconcile(Timestamp::now()).await.unwrap();
+    // Queue a second upload behind the first, as a changed SBOM would.
+    let mut state = fleet.store.dtrack_projects().await.unwrap().remove(0);
+    state.sbom_sha256 = "replaced".into();
+    let again = Action::Upload {
+        sbom_sha256: "replaced".into(),
+    };
+    fleet
+        .store
+        .dtrack_plan(vec![Plan {
+            state,
+            actions: vec![again],
+        }])
+        .await
+        .unwrap();
+    fleet.settle(&forwarder).await;
+
+    let uploads = dt.uploads();
+    assert_eq!(uploads.len(), 2);
+    assert!(
+        uploads.iter().all(|upload| !upload.overlapped),
+        "{uploads:#?}"
+    );
+    dt.assert_conformant();
+}
+
+#[tokio::test]
+async fn refused_actions_are_reported_once_and_not_retried() {
+    let dt = DtServer::start(DtOptions {
+        permissions: [Permission::BomUpload, Permission::ViewPortfolio].into(),
+        ..DtOptions::default()
+    })
+    .unwrap();
+    let fleet = Fleet::new().await;
+    let nginx = image("nginx", &["docker.io/library/nginx:1.27.0"]);
+    fleet
+        .node("prod-a", "a1", &[&nginx], &[("web", &nginx)])
+        .await;
+    fleet.sbom("prod-a", "a1", &nginx).await;
+    let forwarder = fleet.forwarder(&dt, &[]);
+    forwarder.reconcile(Timestamp::now()).await.unwrap();
+    fleet.settle(&forwarder).await;
+
+    let failures = fleet.store.dtrack_failures(10).await.unwrap();
+    let seen: Vec<_> = failures
+        .iter()
+        .map(|f| (f.action.as_str(), f.status))
+        .collect();
+    // The upload may not create the project (401); the update then finds none (404).
+    assert_eq!(seen, [("update", Some(404)), ("upload", Some(401))]);
+    assert!(dt.projects().is_empty());
+    assert_eq!(
+        dt.requests()
+            .iter()
+            .filter(|r| r.path == "/api/v1/bom")
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn serve_flags_start_the_forwarder() {
+    let dt = DtServer::start(DtOptions::default()).unwrap();
+    let fleet = Fleet::new().await;
+    let nginx = image("nginx", &["docker.io/library/nginx:1.27.0"]);
+    fleet
+        .node("prod-a", "a1", &[&nginx], &[("web", &nginx)])
+        .await;
+    fleet.sbom("prod-a", "a1", &nginx).await;
+    let key = fleet.dir.path().join("key");
+    std::fs::write(&key, dt.api_key()).unwrap();
+    let args = [
+        "serve".to_owned(),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--dtrack-url".into(),
+        dt.url(),
+        "--dtrack-api-key-file".into(),
+        key.display().to_string(),
+    ];
+    let config = ServeArgs::try_parse_from(args).unwrap().resolve().unwrap();
+    let collector = nodebom_collector::server::start_with_store(config, Arc::clone(&fleet.store))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while dt
+        .project(NGINX, "1.27.0")
+        .is_none_or(|p| p.tags.is_empty())
+    {
+        assert!(tokio::time::Instant::now() < deadline, "nothing forwarded");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    collector.shutdown().await.unwrap();
+    assert_eq!(
+        dt.project(NGINX, "1.27.0").unwrap().tags,
+        tags(&["cluster:prod-a"])
+    );
+    dt.assert_conformant();
+}
+
+fn kev_settings(name: &str) -> KevSettings {
+    KevSettings {
+        source: KevSource::File("unused".into()),
+        policy: name.into(),
+        scope_tags: Vec::new(),
+        interval: Duration::from_secs(3600),
+    }
+}
+
+/// The fixture catalog without its first `drop` entries and with `extra` CVEs.
+fn catalog_changed(drop: usize, extra: &[&str]) -> KevCatalog {
+    let mut catalog = KevCatalog::parse(KEV).unwrap();
+    let dropped: Vec<String> = catalog.cves.iter().take(drop).cloned().collect();
+    for cve in dropped {
+        catalog.cves.remove(&cve);
+    }
+    catalog.cves.extend(extra.iter().map(|cve| cve.to_string()));
+    catalog
+}
+
+#[tokio::test]
+async fn kev_catalog_update_touches_only_the_changed_conditions() {
+    let dt = DtServer::start(DtOptions::default()).unwrap();
+    let client = DtClient::new(dt.url().parse().unwrap(), dt.api_key().into()).unwrap();
+    let settings = kev_settings("nodebom-kev");
+    let catalog = KevCatalog::parse(KEV).unwrap();
+
+    let first = sync_kev_policy(&client, &settings, &catalog).await.unwrap();
+    assert!(first.created);
+    assert_eq!(first.added, 1404);
+    let policy = dt.policy("nodebom-kev").unwrap();
+    assert_eq!(
+        (policy.operator, policy.violation_state),
+        (PolicyOperator::Any, ViolationState::Fail)
+    );
+    let values: BTreeSet<String> = policy.conditions.iter().map(|c| c.value.clone()).collect();
+    assert_eq!(values, catalog.cves);
+    assert!(policy
+        .conditions
+        .iter()
+        .all(|c| c.subject == ConditionSubject::VulnerabilityId
+            && c.operator == ConditionOperator::Is));
+
+    let before = dt.counters();
+    let again = sync_kev_policy(&client, &settings, &catalog).await.unwrap();
+    assert_eq!((again.created, again.added, again.removed), (false, 0, 0));
+
+    let updated = catalog_changed(2, &["CVE-2099-0001"]);
+    let third = sync_kev_policy(&client, &settings, &updated).await.unwrap();
+    assert_eq!((third.added, third.removed), (1, 2));
+    let after = dt.counters();
+    assert_eq!(after.conditions_created - before.conditions_created, 1);
+    assert_eq!(after.conditions_deleted - before.conditions_deleted, 2);
+    assert_eq!(after.policies_created, 1);
+    assert_eq!(after.policies_deleted, 0);
+    let policy = dt.policy("nodebom-kev").unwrap();
+    let values: BTreeSet<String> = policy.conditions.iter().map(|c| c.value.clone()).collect();
+    assert_eq!(values, updated.cves);
+    dt.assert_conformant();
+}
+
+#[tokio::test]
+async fn existing_kev_policy_is_kept_and_scoped_to_tags() {
+    let dt = DtServer::start(DtOptions::default()).unwrap();
+    let seeded = dt
+        .seed_policy(
+            NewPolicy::new("nodebom-kev", PolicyOperator::Any, ViolationState::Fail)
+                .condition(
+                    ConditionSubject::VulnerabilityId,
+                    ConditionOperator::Is,
+                    "CVE-2025-48384",
+                )
+                .condition(
+                    ConditionSubject::VulnerabilityId,
+                    ConditionOperator::Is,
+                    "CVE-1999-0001",
+                ),
+        )
+        .unwrap();
+    let client = DtClient::new(dt.url().parse().unwrap(), dt.api_key().into()).unwrap();
+    let mut settings = kev_settings("nodebom-kev");
+    settings.scope_tags = vec!["cluster:prod-a".into()];
+    let catalog = KevCatalog::parse(KEV).unwrap();
+
+    let sync = sync_kev_policy(&client, &settings, &catalog).await.unwrap();
+
+    assert_eq!((sync.created, sync.added, sync.removed), (false, 1403, 1));
+    let policy = dt.policy("nodebom-kev").unwrap();
+    assert_eq!(policy.uuid, seeded);
+    assert_eq!(policy.tags, tags(&["cluster:prod-a"]));
+    assert_eq!(policy.conditions.len(), 1404);
+    assert_eq!(dt.counters().policies_created, 0);
+    dt.assert_conformant();
+}
+
+#[tokio::test]
+async fn new_projects_go_under_the_configured_parent() {
+    let dt = DtServer::start(DtOptions::default()).unwrap();
+    let parent = dt.seed_project(NewProject::new("fleet", "1")).unwrap();
+    let fleet = Fleet::new().await;
+    let nginx = image("nginx", &["docker.io/library/nginx:1.27.0"]);
+    fleet
+        .node("prod-a", "a1", &[&nginx], &[("web", &nginx)])
+        .await;
+    fleet.sbom("prod-a", "a1", &nginx).await;
+    let forwarder = fleet.forwarder(&dt, &["--dtrack-parent", "fleet@1"]);
+    forwarder.reconcile(Timestamp::now()).await.unwrap();
+    fleet.settle(&forwarder).await;
+
+    assert_eq!(dt.project(NGINX, "1.27.0").unwrap().parent, Some(parent));
+    dt.assert_conformant();
+}
+
+#[tokio::test]
+async fn with_all_images_an_image_no_workload_uses_is_forwarded() {
+    let dt = DtServer::start(DtOptions::default()).unwrap();
+    let fleet = Fleet::new().await;
+    let nginx = image("nginx", &["docker.io/library/nginx:1.27.0"]);
+    fleet.node("prod-a", "a1", &[&nginx], &[]).await;
+    fleet.sbom("prod-a", "a1", &nginx).await;
+
+    let used_only = fleet.forwarder(&dt, &[]);
+    assert_eq!(used_only.reconcile(Timestamp::now()).await.unwrap(), 0);
+    let every_image = fleet.forwarder(&dt, &["--dtrack-all-images"]);
+    every_image.reconcile(Timestamp::now()).await.unwrap();
+    fleet.settle(&every_image).await;
+
+    let project = dt.project(NGINX, "1.27.0").unwrap();
+    assert!(project.active);
+    assert_eq!(project.tags, tags(&["cluster:prod-a"]));
+    dt.assert_conformant();
+}
+
+#[tokio::test]
+async fn a_token_lost_in_a_dependency_track_restart_does_not_block_the_next_upload() {
+    let dt = DtServer::start(DtOptions {
+        processing_delay: Duration::from_secs(600),
+        ..DtOptions::default()
+    })
+    .unwrap();
+    let fleet = Fleet::new().await;
+    let nginx = image("nginx", &["docker.io/library/nginx:1.27.0"]);
+    fleet
+        .node("prod-a", "a1", &[&nginx], &[("web", &nginx)])
+        .await;
+    fleet.sbom("prod-a", "a1", &nginx).await;
+    let forwarder = fleet.forwarder(&dt, &[]);
+    forwarder.reconcile(Timestamp::now()).await.unwrap();
+    fleet.settle(&forwarder).await;
+    assert_eq!(dt.pending_uploads(), 1);
+
+    dt.restart().unwrap();
+    dt.set_processing_delay(Duration::from_millis(50));
+    let mut state = fleet.store.dtrack_projects().await.unwrap().remove(0);
+    state.sbom_sha256 = "replaced".into();
+    let again = Action::Upload {
+        sbom_sha256: "replaced".into(),
+    };
+    fleet
+        .store
+        .dtrack_plan(vec![Plan {
+            state,
+            actions: vec![again],
+        }])
+        .await
+        .unwrap();
+    fleet.settle(&forwarder).await;
+
+    let uploads = dt.uploads();
+    assert_eq!(uploads.len(), 2);
+    assert!(uploads[0].lost);
+    assert!(!uploads[1].overlapped);
+    dt.assert_conformant();
+}
+
+#[tokio::test]
+async fn kev_catalog_flag_keeps_the_policy() {
+    let dt = DtServer::start(DtOptions::default()).unwrap();
+    let fleet = Fleet::new().await;
+    let key = fleet.dir.path().join("key");
+    std::fs::write(&key, dt.api_key()).unwrap();
+    let catalog = fleet.dir.path().join("kev.json");
+    std::fs::write(&catalog, KEV).unwrap();
+    let args = [
+        "serve".to_owned(),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--dtrack-url".into(),
+        dt.url(),
+        "--dtrack-api-key-file".into(),
+        key.display().to_string(),
+        "--kev-catalog".into(),
+        catalog.display().to_string(),
+    ];
+    let config = ServeArgs::try_parse_from(args).unwrap().resolve().unwrap();
+    let collector = nodebom_collector::server::start_with_store(config, Arc::clone(&fleet.store))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while dt
+        .policy("nodebom-kev")
+        .is_none_or(|policy| policy.conditions.len() < 1404)
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "KEV policy not kept"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    collector.shutdown().await.unwrap();
+    assert_eq!(dt.counters().policies_created, 1);
+    dt.assert_conformant();
+}

@@ -1,0 +1,264 @@
+//! A whole nodebom on one machine, for the end-to-end tests and the demo: images built
+//! from the catalogers' fixtures, a collector on SQLite and the agent's daemon loop
+//! (`nodebom-agent run` minus its flags), all in this process.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nodebom_agent::analysis::cache::MemoryLayerCache;
+use nodebom_agent::containerd::Containerd;
+use nodebom_agent::image::Platform;
+use nodebom_agent::inventory::{self, WatchConfig};
+use nodebom_agent::layers::Limits;
+use nodebom_agent::observe::{Metrics, Readiness};
+use nodebom_agent::sbom::SpecVersion;
+use nodebom_agent::scan::Scanner;
+use nodebom_agent::ship::{self, ShipConfig};
+use nodebom_collector::config::ServeArgs;
+use nodebom_collector::server::{self, Collector};
+use nodebom_e2e::containerd::Pod;
+use nodebom_e2e::{oci, BuiltImage, ContainerdDaemon, Entry, ImageSpec, Layer};
+use nodebom_proto::v1::{
+    get_sbom_response, query_client::QueryClient, GetSbomRequest, ImageSummary, ListImagesRequest,
+};
+use tokio_util::sync::CancellationToken;
+
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+pub fn fixture(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../agent/src/catalog")
+        .join(path)
+}
+
+pub fn debian_image(name: &str, app: Entry) -> ImageSpec {
+    ImageSpec {
+        name: name.into(),
+        layers: vec![
+            Layer::gzip(vec![
+                Entry::tree(fixture("os/testdata/debian-12"), "/"),
+                Entry::tree(fixture("dpkg/testdata/var"), "/var"),
+            ]),
+            Layer::zstd(vec![app]),
+        ],
+        multi_platform: false,
+    }
+}
+
+pub fn import(daemon: &ContainerdDaemon, spec: &ImageSpec) -> BuiltImage {
+    let out = tempfile::tempdir().unwrap();
+    let built = oci::build(spec, out.path()).unwrap();
+    daemon.import(&built).unwrap();
+    built
+}
+
+pub fn pod(namespace: &str, name: &str) -> Pod {
+    Pod {
+        namespace: namespace.into(),
+        name: name.into(),
+        uid: format!("uid-{namespace}-{name}"),
+    }
+}
+
+pub struct TestCollector {
+    pub dir: tempfile::TempDir,
+    args: Vec<String>,
+    collector: Option<Collector>,
+    pub url: String,
+}
+
+impl TestCollector {
+    /// A collector on a temporary SQLite file with tokens for clusters `prod-a`
+    /// (`token-a`) and `prod-b` (`token-b`).
+    pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// [`Self::start`] with more `serve` flags.
+    pub async fn start_with(extra: &[String]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args: Vec<String> = [
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--store",
+            &format!("sqlite://{}", dir.path().join("nodebom.db").display()),
+            "--cluster-token",
+            "prod-a=token-a",
+            "--cluster-token",
+            "prod-b=token-b",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().cloned());
+        let collector = Self::launch(&args).await;
+        let url = format!("http://{}", collector.local_addr());
+        TestCollector {
+            dir,
+            args,
+            collector: Some(collector),
+            url,
+        }
+    }
+
+    async fn launch(args: &[String]) -> Collector {
+        let config = ServeArgs::try_parse_from(args).unwrap().resolve().unwrap();
+        server::start(config).await.unwrap()
+    }
+
+    /// Stops, then starts again on the same database and the same port.
+    pub async fn restart(&mut self) {
+        if let Some(collector) = self.collector.take() {
+            collector.shutdown().await.unwrap();
+        }
+        let port = self.url.rsplit(':').next().unwrap().to_string();
+        let mut args = self.args.clone();
+        args[2] = format!("127.0.0.1:{port}");
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let config = ServeArgs::try_parse_from(&args).unwrap().resolve().unwrap();
+            match server::start(config).await {
+                Ok(collector) => {
+                    self.collector = Some(collector);
+                    return;
+                }
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("collector restart: {e}; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("collector did not restart: {e}"),
+            }
+        }
+    }
+
+    pub async fn images(&self) -> Vec<ImageSummary> {
+        let mut client = QueryClient::connect(self.url.clone()).await.unwrap();
+        client
+            .list_images(ListImagesRequest::default())
+            .await
+            .unwrap()
+            .into_inner()
+            .images
+    }
+
+    pub async fn sbom(&self, digest: &str) -> Option<serde_json::Value> {
+        let mut client = QueryClient::connect(self.url.clone()).await.unwrap();
+        let mut stream = client
+            .get_sbom(GetSbomRequest {
+                manifest_digest: digest.into(),
+            })
+            .await
+            .ok()?
+            .into_inner();
+        let mut bytes = Vec::new();
+        while let Some(message) = stream.message().await.ok()? {
+            if let Some(get_sbom_response::Part::Chunk(chunk)) = message.part {
+                bytes.extend_from_slice(&chunk.data);
+            }
+        }
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// Waits until `check` holds for the listed images.
+    pub async fn wait_for(
+        &self,
+        what: &str,
+        check: impl Fn(&[ImageSummary]) -> bool,
+    ) -> Vec<ImageSummary> {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let images = self.images().await;
+            if check(&images) {
+                return images;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: {images:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// The agent's daemon loop against `daemon`, reporting as `cluster`/`node`.
+pub struct TestAgent {
+    cancel: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+    pub metrics: Metrics,
+}
+
+impl TestAgent {
+    pub async fn start(
+        daemon: &ContainerdDaemon,
+        collector: &TestCollector,
+        cluster: &str,
+        node: &str,
+        token: &str,
+    ) -> Self {
+        let socket = daemon.socket().to_str().unwrap().to_string();
+        let cancel = CancellationToken::new();
+        let client = Containerd::connect(&socket, "k8s.io").await.unwrap();
+        let metrics = Metrics::new();
+        let scanner = Arc::new(
+            Scanner::new(
+                client,
+                Arc::new(MemoryLayerCache::new(64)),
+                Limits::default(),
+                Platform::host(),
+            )
+            .with_metrics(metrics.clone()),
+        );
+        let mut watch = WatchConfig::new(&socket, "k8s.io", Platform::host());
+        watch.min_backoff = Duration::from_millis(100);
+        let (updates, _watch_task) = inventory::spawn_watch(watch, 16, cancel.clone());
+        let config = ShipConfig {
+            collector: collector.url.clone(),
+            cluster: cluster.into(),
+            node: node.into(),
+            token: Some(token.into()),
+            ca_pem: None,
+            builders: 1,
+            spec: SpecVersion::V1_5,
+            min_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(500),
+        };
+        let task = tokio::spawn({
+            let cancel = cancel.clone();
+            let metrics = metrics.clone();
+            async move {
+                ship::run(config, scanner, updates, metrics, Readiness::new(), cancel)
+                    .await
+                    .unwrap();
+            }
+        });
+        TestAgent {
+            cancel,
+            task,
+            metrics,
+        }
+    }
+
+    pub async fn stop(self) {
+        self.cancel.cancel();
+        self.task.await.unwrap();
+    }
+}
+
+pub fn clusters_running(image: &ImageSummary) -> Vec<String> {
+    let mut clusters: Vec<String> = image
+        .workloads
+        .iter()
+        .filter(|w| w.running)
+        .map(|w| w.cluster.clone())
+        .collect();
+    clusters.sort();
+    clusters.dedup();
+    clusters
+}
+
+pub fn find<'a>(images: &'a [ImageSummary], digest: &str) -> Option<&'a ImageSummary> {
+    images.iter().find(|image| image.manifest_digest == digest)
+}
