@@ -14,6 +14,17 @@ pub enum Ecosystem {
     Python,
     Npm,
     Go,
+    /// Rust crates compiled into a binary (cargo-auditable's `.dep-v0`).
+    Cargo,
+    /// Java archives (jar, war, ear, Jenkins plugins); the name is `groupId:artifactId`
+    /// when the group is known, the artifact id alone otherwise.
+    Maven,
+    /// Ruby gems, from installed gemspecs.
+    Gem,
+    /// PHP packages from Composer's `installed.json`; the name is `vendor/name`.
+    Composer,
+    /// .NET packages from `*.deps.json`.
+    Nuget,
 }
 
 impl Ecosystem {

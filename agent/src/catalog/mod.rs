@@ -10,12 +10,17 @@ use std::io::Read;
 use crate::package::Findings;
 
 pub mod apk;
+pub mod dotnet;
 pub mod dpkg;
 pub mod golang;
+pub mod java;
 pub mod npm;
 pub mod os;
+pub mod php;
 pub mod python;
 pub mod rpm;
+pub mod ruby;
+pub mod rust;
 
 /// What is known about a file before it is opened.
 #[derive(Debug, Clone, Copy)]
@@ -87,5 +92,10 @@ pub fn all() -> Vec<Box<dyn Cataloger>> {
         Box::new(python::PythonCataloger),
         Box::new(npm::NpmCataloger),
         Box::new(golang::GoBinaryCataloger),
+        Box::new(rust::RustBinaryCataloger),
+        Box::new(java::JavaArchiveCataloger),
+        Box::new(ruby::GemspecCataloger),
+        Box::new(php::ComposerInstalledCataloger),
+        Box::new(dotnet::DotnetDepsCataloger),
     ]
 }

@@ -296,6 +296,11 @@ fn package_properties(found: &FoundPackage, distro: Option<&Distro>) -> Vec<Prop
         Ecosystem::Python => Some("python-pkg".to_string()),
         Ecosystem::Npm => Some("node-pkg".to_string()),
         Ecosystem::Go => Some("gobinary".to_string()),
+        Ecosystem::Cargo => Some("rustbinary".to_string()),
+        Ecosystem::Maven => Some("jar".to_string()),
+        Ecosystem::Gem => Some("gemspec".to_string()),
+        Ecosystem::Composer => Some("composer".to_string()),
+        Ecosystem::Nuget => Some("dotnet-core".to_string()),
     };
     if let Some(pkg_type) = pkg_type {
         add(property::TRIVY_PKG_TYPE, pkg_type);

@@ -137,6 +137,25 @@ fn coordinates(
             };
             ("golang", namespace, name, go_version(package))
         }
+        Ecosystem::Cargo => ("cargo", None, package.name.clone(), version),
+        Ecosystem::Maven => {
+            // `groupId:artifactId`: the group is the namespace.
+            let (namespace, name) = match package.name.split_once(':') {
+                Some((group, artifact)) => (Some(group.to_string()), artifact.to_string()),
+                None => (None, package.name.clone()),
+            };
+            ("maven", namespace, name, version)
+        }
+        Ecosystem::Gem => ("gem", None, package.name.clone(), version),
+        Ecosystem::Composer => {
+            // `vendor/name`: the vendor is the namespace.
+            let (namespace, name) = match package.name.split_once('/') {
+                Some((vendor, name)) => (Some(vendor.to_string()), name.to_string()),
+                None => (None, package.name.clone()),
+            };
+            ("composer", namespace, name, version)
+        }
+        Ecosystem::Nuget => ("nuget", None, package.name.clone(), version),
     }
 }
 
@@ -197,7 +216,14 @@ fn upstream(package: &Package) -> Option<String> {
             Some(release) => format!("{}-{}-{release}.src.rpm", source.name, source.version),
             None => format!("{}-{}.src.rpm", source.name, source.version),
         }),
-        Ecosystem::Python | Ecosystem::Npm | Ecosystem::Go => None,
+        Ecosystem::Python
+        | Ecosystem::Npm
+        | Ecosystem::Go
+        | Ecosystem::Cargo
+        | Ecosystem::Maven
+        | Ecosystem::Gem
+        | Ecosystem::Composer
+        | Ecosystem::Nuget => None,
     }
 }
 
@@ -499,6 +525,35 @@ mod tests {
             Some("ubuntu-22.04")
         );
         assert_eq!(Distro::from_os_release(&OsRelease::default()), None);
+    }
+
+    #[test]
+    fn maven_group_composer_vendor_and_plain_gem_and_nuget_names() {
+        // Expected forms from purl-spec's examples for each type.
+        for (ecosystem, name, version, expected) in [
+            (
+                Ecosystem::Maven,
+                "org.apache.commons:commons-lang3",
+                "3.12.0",
+                "pkg:maven/org.apache.commons/commons-lang3@3.12.0",
+            ),
+            (Ecosystem::Gem, "rack", "2.2.22", "pkg:gem/rack@2.2.22"),
+            (
+                Ecosystem::Composer,
+                "symfony/polyfill-mbstring",
+                "v1.28.0",
+                "pkg:composer/symfony/polyfill-mbstring@v1.28.0",
+            ),
+            (
+                Ecosystem::Nuget,
+                "System.Memory",
+                "4.6.3",
+                "pkg:nuget/System.Memory@4.6.3",
+            ),
+        ] {
+            let package = Package::new(ecosystem, name, version);
+            assert_eq!(purl_of(&package, Some(&distro("debian", "12.5"))), expected);
+        }
     }
 
     #[test]

@@ -70,7 +70,14 @@ impl Source {
                 version: stated_version.unwrap_or_else(|| package.version.clone()),
                 release: None,
             }),
-            Ecosystem::Python | Ecosystem::Npm | Ecosystem::Go => None,
+            Ecosystem::Python
+            | Ecosystem::Npm
+            | Ecosystem::Go
+            | Ecosystem::Cargo
+            | Ecosystem::Maven
+            | Ecosystem::Gem
+            | Ecosystem::Composer
+            | Ecosystem::Nuget => None,
         }
     }
 

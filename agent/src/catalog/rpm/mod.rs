@@ -1,10 +1,14 @@
-//! rpm cataloger: installed packages of Fedora, RHEL and derivatives, read from the
-//! sqlite rpm database (`rpmdb.sqlite`, rpm ≥ 4.16).
+//! rpm cataloger: installed packages of Fedora, RHEL, SUSE and derivatives, read from
+//! whichever database rpm was built with: sqlite (`rpmdb.sqlite`, rpm ≥ 4.16), Berkeley
+//! DB (`Packages`, RHEL/CentOS ≤ 8, Amazon Linux 2) or NDB (`Packages.db`, SUSE).
 //!
-//! The database is opened in memory (no temporary file, nothing written), its
-//! `Packages(hnum, blob)` rows are read, and each blob is an rpm header decoded by
-//! `parse`. Berkeley DB (`Packages`) and NDB (`Packages.db`) databases are not read yet.
+//! Every backend stores one rpm header blob per package, decoded by `parse`. The sqlite
+//! database is opened in memory (no temporary file, nothing written) and its
+//! `Packages(hnum, blob)` rows are read; the other two are read into memory and walked by
+//! `bdb` and `ndb`.
 
+mod bdb;
+mod ndb;
 mod package;
 mod parse;
 
@@ -18,14 +22,11 @@ use crate::package::Findings;
 
 pub use package::PROP_SOURCE_RPM;
 
-/// Largest rpmdb.sqlite read; a full RHEL or Fedora install's is well under 100 MiB.
+/// Largest database read, whatever the backend; a full RHEL or Fedora install's is well
+/// under 100 MiB.
 const MAX_DB_SIZE: u64 = 256 << 20;
 /// Directories rpm keeps its database in (`%_dbpath`), in any root (syft's `**/` globs).
-const DB_PATHS: [&str; 3] = [
-    "/var/lib/rpm/rpmdb.sqlite",
-    "/usr/lib/sysimage/rpm/rpmdb.sqlite",
-    "/usr/share/rpm/rpmdb.sqlite",
-];
+const DB_DIRS: [&str; 3] = ["/var/lib/rpm/", "/usr/lib/sysimage/rpm/", "/usr/share/rpm/"];
 /// Most headers read from one database; a full Fedora install has under 3,000.
 const MAX_HEADERS: usize = 100_000;
 /// Public keys imported with `rpm --import` are stored as headers of this name; they are
@@ -34,7 +35,30 @@ const PUBKEY_NAME: &str = "gpg-pubkey";
 /// Size of the sqlite file header, which holds the journal-mode bytes patched below.
 const SQLITE_HEADER_SIZE: usize = 100;
 
-/// Reads `rpmdb.sqlite`.
+/// The database files of rpm's backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    BerkeleyDb,
+    Ndb,
+}
+
+impl Backend {
+    /// The backend whose database file `path` is, when it lies in an rpm database directory.
+    fn of(path: &str) -> Option<Backend> {
+        let (_, name) = path.rsplit_once('/')?;
+        let backend = match name {
+            "rpmdb.sqlite" => Backend::Sqlite,
+            "Packages" => Backend::BerkeleyDb,
+            "Packages.db" => Backend::Ndb,
+            _ => return None,
+        };
+        let dir = path.strip_suffix(name)?;
+        DB_DIRS.iter().any(|d| dir.ends_with(d)).then_some(backend)
+    }
+}
+
+/// Reads the rpm database: `rpmdb.sqlite`, `Packages` (Berkeley DB) or `Packages.db` (NDB).
 pub struct RpmCataloger;
 
 impl Cataloger for RpmCataloger {
@@ -43,12 +67,25 @@ impl Cataloger for RpmCataloger {
     }
 
     fn wants(&self, file: &FileMeta<'_>) -> bool {
-        DB_PATHS.iter().any(|db| file.path.ends_with(db))
+        Backend::of(file.path).is_some()
     }
 
     fn catalog(&self, file: &FileMeta<'_>, content: Content<'_>) -> Result<Findings, CatalogError> {
         if file.size > MAX_DB_SIZE {
             return Err(CatalogError::TooLarge { limit: MAX_DB_SIZE });
+        }
+        match Backend::of(file.path) {
+            Some(Backend::BerkeleyDb) => {
+                let db = content.read_bounded(MAX_DB_SIZE)?;
+                let blobs = bdb::values(&db).map_err(|e| CatalogError::Malformed(e.to_string()))?;
+                return collect(blobs.iter().map(Vec::as_slice), file.path);
+            }
+            Some(Backend::Ndb) => {
+                let db = content.read_bounded(MAX_DB_SIZE)?;
+                let blobs = ndb::blobs(&db).map_err(|e| CatalogError::Malformed(e.to_string()))?;
+                return collect(blobs.into_iter(), file.path);
+            }
+            Some(Backend::Sqlite) | None => {}
         }
         // The bound above makes this conversion lossless on every supported target.
         let size = usize::try_from(file.size)
@@ -111,6 +148,28 @@ fn read_packages(conn: &Connection, path: &str) -> Result<Findings, CatalogError
             Err(error) => {
                 tracing::warn!(path, hnum, %error, "unreadable rpm header; package skipped")
             }
+        }
+    }
+    Ok(Findings::packages(packages))
+}
+
+/// Decodes the header blobs of a Berkeley DB or NDB database. Like the sqlite rows, one
+/// damaged header is skipped, not fatal.
+fn collect<'a>(
+    blobs: impl Iterator<Item = &'a [u8]>,
+    path: &str,
+) -> Result<Findings, CatalogError> {
+    let mut packages = Vec::new();
+    for (i, blob) in blobs.enumerate() {
+        if i >= MAX_HEADERS {
+            return Err(CatalogError::Malformed(
+                "rpm database: more headers than any real database has".into(),
+            ));
+        }
+        match parse::parse_header(blob) {
+            Ok(record) if record.name == PUBKEY_NAME => {}
+            Ok(record) => packages.push(package::to_package(record)),
+            Err(error) => tracing::warn!(path, %error, "unreadable rpm header; package skipped"),
         }
     }
     Ok(Findings::packages(packages))
@@ -274,10 +333,27 @@ mod tests {
     }
 
     #[test]
-    fn does_not_want_berkeley_db_ndb_or_lookalikes() {
+    fn wants_berkeley_db_and_ndb_databases_in_every_rpm_database_directory() {
+        for dir in ["/var/lib/rpm/", "/usr/lib/sysimage/rpm/", "/usr/share/rpm/"] {
+            for name in ["Packages", "Packages.db"] {
+                let path = format!("/sysroot{dir}{name}");
+                assert!(RpmCataloger.wants(&meta(&path, 1)), "{path}");
+                assert!(
+                    RpmCataloger.wants(&meta(&path["/sysroot".len()..], 1)),
+                    "{path}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn does_not_want_index_files_or_lookalikes() {
         for path in [
-            "/var/lib/rpm/Packages",
-            "/usr/lib/sysimage/rpm/Packages.db",
+            "/var/lib/rpm/Name",
+            "/var/lib/rpm/__db.001",
+            "/var/lib/Packages",
+            "/var/lib/rpm/Packages.db-journal",
+            "/usr/lib/sysimage/rpm/Index.db",
             "/var/lib/rpm/rpmdb.sqlite-wal",
             "/var/lib/rpm/rpmdb.sqlite-shm",
             "/var/lib/rpmdb.sqlite",
@@ -373,6 +449,80 @@ mod tests {
         let mut reader: &[u8] = &[];
         let result = RpmCataloger.catalog(
             &meta(IMAGE_PATH, MAX_DB_SIZE + 1),
+            Content::Stream(&mut reader),
+        );
+        assert!(matches!(result, Err(CatalogError::TooLarge { .. })));
+    }
+
+    const BDB_FIXTURE: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src/catalog/rpm/testdata/var/lib/rpm/Packages"
+    );
+
+    fn catalog_at(path: &str, bytes: &[u8]) -> Result<Findings, CatalogError> {
+        let mut reader = bytes;
+        RpmCataloger.catalog(
+            &meta(path, bytes.len() as u64),
+            Content::Stream(&mut reader),
+        )
+    }
+
+    /// The header blobs rpm wrote into the sqlite fixture, in header-number order.
+    fn fixture_headers() -> Vec<Vec<u8>> {
+        // Opened in memory, as the cataloger does: opening the file would leave WAL files.
+        let bytes = std::fs::read(FIXTURE).unwrap();
+        let conn = open_db(bytes.as_slice(), bytes.len()).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT blob FROM Packages ORDER BY hnum")
+            .unwrap();
+        let rows = stmt.query_map([], |row| row.get::<_, Vec<u8>>(0)).unwrap();
+        rows.map(Result::unwrap).collect()
+    }
+
+    #[test]
+    fn berkeley_db_database_lists_its_packages_without_the_public_key() {
+        let bytes = std::fs::read(BDB_FIXTURE).unwrap();
+        let found = catalog_at("/var/lib/rpm/Packages", &bytes).unwrap();
+        assert_eq!(sorted(found), fixture_packages());
+    }
+
+    #[test]
+    fn berkeley_db_database_from_a_file_reads_the_same() {
+        let mut file = std::fs::File::open(BDB_FIXTURE).unwrap();
+        let size = file.metadata().unwrap().len();
+        let findings = RpmCataloger
+            .catalog(
+                &meta("/var/lib/rpm/Packages", size),
+                Content::File(&mut file),
+            )
+            .unwrap();
+        assert_eq!(sorted(findings), fixture_packages());
+    }
+
+    #[test]
+    fn ndb_database_lists_its_packages_without_the_public_key() {
+        // Constructed (see ndb::tests::construct) around the real headers rpm wrote.
+        let bytes = ndb::tests::construct(&fixture_headers());
+        let found = catalog_at("/usr/lib/sysimage/rpm/Packages.db", &bytes).unwrap();
+        assert_eq!(sorted(found), fixture_packages());
+    }
+
+    #[test]
+    fn sqlite_database_under_the_berkeley_db_name_is_an_error() {
+        let bytes = std::fs::read(FIXTURE).unwrap();
+        for path in ["/var/lib/rpm/Packages", "/var/lib/rpm/Packages.db"] {
+            assert!(matches!(
+                catalog_at(path, &bytes),
+                Err(CatalogError::Malformed(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn berkeley_db_over_the_size_limit_is_refused_unread() {
+        let mut reader: &[u8] = &[];
+        let result = RpmCataloger.catalog(
+            &meta("/var/lib/rpm/Packages", MAX_DB_SIZE + 1),
             Content::Stream(&mut reader),
         );
         assert!(matches!(result, Err(CatalogError::TooLarge { .. })));

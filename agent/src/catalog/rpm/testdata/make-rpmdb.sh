@@ -1,6 +1,15 @@
 #!/bin/sh
 # Regenerates testdata/var/lib/rpm/rpmdb.sqlite with the real rpm tools (Debian's `rpm`
-# package, whose default database backend is sqlite: `rpm --eval %_db_backend`).
+# package, whose default database backend is sqlite: `rpm --eval %_db_backend`), and
+# testdata/var/lib/rpm/Packages, a Berkeley DB hash database holding the same headers.
+#
+# Debian's rpm 4.18 can write neither Berkeley DB nor NDB (`--define '_db_backend bdb'`
+# and `ndb` fall back to a dummy database; only `bdb_ro` is compiled in). So the headers
+# rpm wrote into rpmdb.sqlite are loaded into a hash database by Berkeley DB's own
+# db5.3_load (package db5.3-util, the library RHEL 7/8's rpm uses), keyed like rpm keys
+# them (native-endian header number, key 0 holding the next number), with 512-byte pages
+# so that every header lies on overflow pages; rpm's read-only bdb_ro backend then lists
+# it to check the result. NDB fixtures are constructed in the tests (ndb.rs).
 #
 # Packages written into the database:
 #   acme-tools   2:3.1.4-7.fc40  x86_64  from acme-tools-3.1.4-7.fc40.src.rpm (has an Epoch)
@@ -70,3 +79,21 @@ sqlite3 "$db/rpmdb.sqlite" 'PRAGMA wal_checkpoint(TRUNCATE);' >/dev/null
 mkdir -p "$here/var/lib/rpm"
 cp "$db/rpmdb.sqlite" "$here/var/lib/rpm/rpmdb.sqlite"
 rpm --dbpath "$db" -qa --qf '%{NAME}\t%{EPOCH}\t%{VERSION}\t%{RELEASE}\t%{ARCH}\t%{SOURCERPM}\t%{LICENSE}\n' | sort
+
+# The Berkeley DB copy, in db_dump's "bytevalue" format: hex key line, hex value line.
+le32() { printf '%08x' "$1" | sed 's/\(..\)\(..\)\(..\)\(..\)/\4\3\2\1/'; }
+bdb="$work/bdb"
+mkdir "$bdb"
+{
+    printf 'VERSION=3\nformat=bytevalue\ntype=hash\ndb_pagesize=512\nHEADER=END\n'
+    sqlite3 -separator ' ' "$db/rpmdb.sqlite" 'SELECT hnum, lower(hex(blob)) FROM Packages ORDER BY hnum' |
+        while read -r hnum blob; do
+            printf ' %s\n %s\n' "$(le32 "$hnum")" "$blob"
+        done
+    next=$(sqlite3 "$db/rpmdb.sqlite" 'SELECT max(hnum) + 1 FROM Packages')
+    printf ' %s\n %s\n' "$(le32 0)" "$(le32 "$next")"
+    printf 'DATA=END\n'
+} >"$work/dump.txt"
+db5.3_load -f "$work/dump.txt" "$bdb/Packages"
+cp "$bdb/Packages" "$here/var/lib/rpm/Packages"
+rpm --dbpath "$bdb" --define '_db_backend bdb_ro' -qa 2>/dev/null | sort

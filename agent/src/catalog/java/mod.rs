@@ -1,0 +1,304 @@
+//! Java cataloger: jar, war, ear and Jenkins plugin (jpi, hpi) archives, and the archives
+//! nested in them, as syft 1.18 reads them.
+//!
+//! Every `pom.properties` under `META-INF/maven/` is one package (shaded jars hold
+//! several); an archive without any is named by its file name and manifest. Packages
+//! of nested archives carry where they were found in [`package::NESTED_PATH_PROPERTY`].
+
+mod package;
+mod parse;
+
+use super::{CatalogError, Cataloger, Content, FileMeta};
+use crate::package::Findings;
+
+/// Archives are read into memory whole; fat jars of real services stay well below this.
+const ARCHIVE_LIMIT: u64 = 256 * 1024 * 1024;
+
+/// Reads Java packages from Java archives.
+pub struct JavaArchiveCataloger;
+
+impl Cataloger for JavaArchiveCataloger {
+    fn name(&self) -> &'static str {
+        "java-archive"
+    }
+
+    fn wants(&self, file: &FileMeta<'_>) -> bool {
+        parse::is_archive_name(file.path)
+    }
+
+    fn catalog(&self, file: &FileMeta<'_>, content: Content<'_>) -> Result<Findings, CatalogError> {
+        let data = content.read_bounded(ARCHIVE_LIMIT)?;
+        let archives = parse::parse_archive(&data, file.path, parse::Limits::DEFAULT)?;
+        Ok(Findings::packages(
+            archives.iter().flat_map(package::to_packages).collect(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Cursor, Write};
+
+    use zip::write::SimpleFileOptions;
+    use zip::{CompressionMethod, ZipWriter};
+
+    use super::*;
+    use crate::package::{Ecosystem, Package};
+
+    const SLF4J_NOP: &[u8] = include_bytes!("testdata/usr/share/java/slf4j-nop-1.7.32.jar");
+    const ATINJECT: &[u8] = include_bytes!("testdata/usr/share/java/atinject-jsr330-api-1.0.jar");
+
+    fn meta(path: &str) -> FileMeta<'_> {
+        FileMeta {
+            path,
+            size: 0,
+            mode: 0o644,
+        }
+    }
+
+    fn catalog(path: &str, mut bytes: &[u8]) -> Result<Vec<Package>, CatalogError> {
+        JavaArchiveCataloger
+            .catalog(&meta(path), Content::Stream(&mut bytes))
+            .map(|findings| findings.packages)
+    }
+
+    fn coordinates(packages: &[Package]) -> Vec<(&str, &str)> {
+        let mut found: Vec<_> = packages
+            .iter()
+            .map(|p| (p.name.as_str(), p.version.as_str()))
+            .collect();
+        found.sort();
+        found
+    }
+
+    /// A zip of `(name, content)` entries, deflated.
+    fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut writer = ZipWriter::new(Cursor::new(Vec::new()));
+        let options = SimpleFileOptions::default().compression_method(CompressionMethod::Deflated);
+        for (name, content) in entries {
+            writer.start_file(*name, options).unwrap();
+            writer.write_all(content).unwrap();
+        }
+        writer.finish().unwrap().into_inner()
+    }
+
+    fn pom(group: &str, artifact: &str, version: &str) -> Vec<u8> {
+        format!("groupId={group}\nartifactId={artifact}\nversion={version}\n").into_bytes()
+    }
+
+    #[test]
+    fn wants_java_archives_only() {
+        for path in [
+            "/usr/share/java/slf4j-nop-1.7.32.jar",
+            "/usr/local/tomcat/webapps/shop.war",
+            "/opt/app.EAR",
+            "/var/jenkins_home/plugins/git.jpi",
+            "/var/jenkins_home/plugins/credentials.hpi",
+        ] {
+            assert!(JavaArchiveCataloger.wants(&meta(path)), "{path}");
+        }
+        for path in [
+            "/usr/share/java/x.jar.sha1",
+            "/usr/share/java/jar",
+            "/app/app.zip",
+            "/usr/bin/java",
+        ] {
+            assert!(!JavaArchiveCataloger.wants(&meta(path)), "{path}");
+        }
+    }
+
+    #[test]
+    fn pom_properties_name_the_package() {
+        let packages = catalog("/usr/share/java/slf4j-nop-1.7.32.jar", SLF4J_NOP).unwrap();
+        assert_eq!(coordinates(&packages), [("org.slf4j:slf4j-nop", "1.7.32")]);
+        assert_eq!(packages[0].ecosystem, Ecosystem::Maven);
+        assert!(packages[0].properties.is_empty());
+    }
+
+    #[test]
+    fn shaded_jar_gives_one_package_per_pom_properties() {
+        let packages = catalog(
+            "/usr/share/java/maven3-slf4j-provider-3.8.7.jar",
+            include_bytes!("testdata/usr/share/java/maven3-slf4j-provider-3.8.7.jar"),
+        )
+        .unwrap();
+        assert_eq!(
+            coordinates(&packages),
+            [
+                ("org.apache.maven:maven-slf4j-provider", "3.8.7"),
+                ("org.slf4j:slf4j-simple", "1.7.32"),
+            ]
+        );
+    }
+
+    #[test]
+    fn jar_without_pom_properties_is_named_by_file_name_and_manifest() {
+        // The file name gives name and version. Its only group-like attribute,
+        // `Bundle-SymbolicName: javax.inject`, does not start with a domain syft accepts,
+        // so like syft the name stands in for the group.
+        let packages = catalog("/usr/share/java/atinject-jsr330-api-1.0.jar", ATINJECT).unwrap();
+        assert_eq!(
+            coordinates(&packages),
+            [("atinject-jsr330-api:atinject-jsr330-api", "1.0")]
+        );
+    }
+
+    #[test]
+    fn jars_in_a_war_are_found_with_their_nested_path() {
+        let war = zip_of(&[
+            ("META-INF/MANIFEST.MF", b"Manifest-Version: 1.0\r\n\r\n"),
+            (
+                "META-INF/maven/com.example/shop/pom.properties",
+                &pom("com.example", "shop", "2.3.0"),
+            ),
+            ("WEB-INF/lib/slf4j-nop-1.7.32.jar", SLF4J_NOP),
+            ("WEB-INF/lib/atinject-jsr330-api-1.0.jar", ATINJECT),
+        ]);
+        let packages = catalog("/usr/local/tomcat/webapps/shop.war", &war).unwrap();
+        assert_eq!(
+            coordinates(&packages),
+            [
+                ("com.example:shop", "2.3.0"),
+                ("atinject-jsr330-api:atinject-jsr330-api", "1.0"),
+                ("org.slf4j:slf4j-nop", "1.7.32"),
+            ]
+        );
+        let nested = |name: &str| {
+            packages
+                .iter()
+                .find(|p| p.name == name)
+                .and_then(|p| p.properties.get(package::NESTED_PATH_PROPERTY))
+                .cloned()
+        };
+        assert_eq!(nested("com.example:shop"), None);
+        assert_eq!(
+            nested("org.slf4j:slf4j-nop").as_deref(),
+            Some("/usr/local/tomcat/webapps/shop.war:WEB-INF/lib/slf4j-nop-1.7.32.jar")
+        );
+    }
+
+    #[test]
+    fn spring_boot_jar_in_an_ear_keeps_the_whole_chain() {
+        let boot = zip_of(&[("BOOT-INF/lib/slf4j-nop-1.7.32.jar", SLF4J_NOP)]);
+        let ear = zip_of(&[("app.jar", &boot)]);
+        let packages = catalog("/opt/app.ear", &ear).unwrap();
+        assert_eq!(coordinates(&packages), [("org.slf4j:slf4j-nop", "1.7.32")]);
+        assert_eq!(
+            packages[0]
+                .properties
+                .get(package::NESTED_PATH_PROPERTY)
+                .map(String::as_str),
+            Some("/opt/app.ear:app.jar:BOOT-INF/lib/slf4j-nop-1.7.32.jar")
+        );
+    }
+
+    #[test]
+    fn nesting_deeper_than_the_limit_is_not_opened() {
+        let mut archive = zip_of(&[(
+            "META-INF/maven/deep/level6/pom.properties",
+            &pom("deep", "level6", "6"),
+        )]);
+        for level in (0..6).rev() {
+            archive = zip_of(&[
+                (
+                    &format!("META-INF/maven/deep/level{level}/pom.properties"),
+                    &pom("deep", &format!("level{level}"), &level.to_string()),
+                ),
+                ("lib/inner.jar", &archive),
+            ]);
+        }
+        let packages = catalog("/app/outer.jar", &archive).unwrap();
+        let names: Vec<_> = coordinates(&packages).iter().map(|(n, _)| *n).collect();
+        assert_eq!(
+            names,
+            [
+                "deep:level0",
+                "deep:level1",
+                "deep:level2",
+                "deep:level3",
+                "deep:level4"
+            ]
+        );
+    }
+
+    #[test]
+    fn broken_nested_archive_is_skipped_and_the_rest_is_found() {
+        let truncated = SLF4J_NOP.get(..SLF4J_NOP.len() / 2).unwrap();
+        let war = zip_of(&[
+            ("WEB-INF/lib/broken-1.0.jar", truncated),
+            ("WEB-INF/lib/garbage-1.0.jar", b"not a zip at all"),
+            ("WEB-INF/lib/atinject-jsr330-api-1.0.jar", ATINJECT),
+        ]);
+        let packages = catalog("/app/shop.war", &war).unwrap();
+        assert_eq!(
+            coordinates(&packages),
+            [("atinject-jsr330-api:atinject-jsr330-api", "1.0")]
+        );
+    }
+
+    #[test]
+    fn garbage_and_truncated_archives_are_malformed() {
+        let truncated = SLF4J_NOP.get(..SLF4J_NOP.len() - 30).unwrap();
+        for bytes in [&b""[..], b"PK\x03\x04garbage", b"\xff\xfe\0", truncated] {
+            assert!(matches!(
+                catalog("/app/x.jar", bytes),
+                Err(CatalogError::Malformed(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn manifest_bomb_is_refused() {
+        // 4 MiB of spaces deflate to a few KiB.
+        let bomb = vec![b' '; 4 * 1024 * 1024];
+        let jar = zip_of(&[("META-INF/MANIFEST.MF", &bomb)]);
+        assert!(jar.len() < 64 * 1024);
+        assert!(matches!(
+            catalog("/app/x.jar", &jar),
+            Err(CatalogError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn nested_archives_share_one_decompression_budget() {
+        let limits = parse::Limits {
+            max_decompressed: (SLF4J_NOP.len() * 2 + SLF4J_NOP.len() / 2) as u64,
+            ..parse::Limits::DEFAULT
+        };
+        let war = zip_of(&[
+            ("WEB-INF/lib/a.jar", SLF4J_NOP),
+            ("WEB-INF/lib/b.jar", SLF4J_NOP),
+            ("WEB-INF/lib/c.jar", SLF4J_NOP),
+        ]);
+        assert!(matches!(
+            parse::parse_archive(&war, "/app/shop.war", limits),
+            Err(CatalogError::TooLarge { .. })
+        ));
+        let within = parse::Limits {
+            max_decompressed: (SLF4J_NOP.len() * 4) as u64,
+            ..limits
+        };
+        assert!(parse::parse_archive(&war, "/app/shop.war", within).is_ok());
+    }
+
+    #[test]
+    fn entry_count_is_bounded_before_the_directory_is_loaded() {
+        let limits = parse::Limits {
+            max_entries: 3,
+            ..parse::Limits::DEFAULT
+        };
+        let many: Vec<(String, Vec<u8>)> =
+            (0..4).map(|i| (format!("f{i}.txt"), Vec::new())).collect();
+        let entries: Vec<(&str, &[u8])> = many
+            .iter()
+            .map(|(name, content)| (name.as_str(), content.as_slice()))
+            .collect();
+        let jar = zip_of(&entries);
+        assert!(matches!(
+            parse::parse_archive(&jar, "/app/x.jar", limits),
+            Err(CatalogError::Malformed(_))
+        ));
+        let fits = zip_of(entries.get(..3).unwrap());
+        assert!(parse::parse_archive(&fits, "/app/x.jar", limits).is_ok());
+    }
+}

@@ -1,0 +1,239 @@
+//! Java archive records as [`Package`]s, named as syft 1.18 names them.
+
+use std::collections::BTreeMap;
+
+use super::parse::{Archive, PomProperties};
+use crate::package::{Ecosystem, Package};
+
+/// Property holding where a package nested in another archive was found
+/// (`/app/shop.war:WEB-INF/lib/x.jar`); the file's own path is the package's path.
+pub const NESTED_PATH_PROPERTY: &str = "java_archive_path";
+
+/// Manifest attributes that may name the artifact, by priority (after the file name).
+const NAME_FIELDS: [&str; 5] = [
+    "Name",
+    "Bundle-Name",
+    "Short-Name",
+    "Extension-Name",
+    "Implementation-Title",
+];
+/// Manifest attributes that may state the version, by priority (after the file name).
+const VERSION_FIELDS: [&str; 3] = [
+    "Implementation-Version",
+    "Specification-Version",
+    "Plugin-Version",
+];
+/// Manifest attributes that may hold a group id; the secondary ones are tried only when
+/// no primary one gives one (syft's lists).
+const PRIMARY_GROUP_FIELDS: [&str; 8] = [
+    "Group-Id",
+    "Bundle-SymbolicName",
+    "Extension-Name",
+    "Specification-Vendor",
+    "Implementation-Vendor",
+    "Implementation-Vendor-Id",
+    "Implementation-Title",
+    "Bundle-Activator",
+];
+const SECONDARY_GROUP_FIELDS: [&str; 3] = ["Automatic-Module-Name", "Main-Class", "Package"];
+/// Prefixes a manifest value needs to be taken for a group id. syft compares without a
+/// dot, so `commons-io` counts too (it is that artifact's real group).
+const GROUP_PREFIXES: [&str; 5] = ["com", "org", "net", "io", "be"];
+
+/// The packages one archive holds: one per `pom.properties`, or when it has none, the one
+/// its manifest and file name describe.
+pub fn to_packages(archive: &Archive) -> Vec<Package> {
+    let mut packages: Vec<Package> = if archive.poms.is_empty() {
+        archive
+            .manifest
+            .as_ref()
+            .and_then(|manifest| from_manifest(&archive.file_name, manifest))
+            .into_iter()
+            .collect()
+    } else {
+        archive.poms.iter().map(from_pom).collect()
+    };
+    if archive.depth > 0 {
+        for package in &mut packages {
+            package
+                .properties
+                .insert(NESTED_PATH_PROPERTY.to_owned(), archive.location.clone());
+        }
+    }
+    packages
+}
+
+/// `groupId:artifactId`; like syft, an artifact id that looks like a group id (it has a
+/// dot) stands in for a missing group.
+fn from_pom(pom: &PomProperties) -> Package {
+    let group = match clean_group(&pom.group_id) {
+        "" if pom.artifact_id.contains('.') => clean_group(&pom.artifact_id),
+        group => group,
+    };
+    Package::new(
+        Ecosystem::Maven,
+        maven_name(group, pom.artifact_id.trim()),
+        pom.version.trim(),
+    )
+}
+
+/// The archive's own package: name and version from its file name first, then from the
+/// manifest; the group from the manifest, else the name itself (as syft does).
+fn from_manifest(file_name: &str, manifest: &BTreeMap<String, String>) -> Option<Package> {
+    let (file_artifact, file_version) = split_file_name(file_name);
+    let field = |fields: &[&str]| {
+        fields
+            .iter()
+            .filter_map(|key| manifest.get(*key))
+            .map(|value| value.trim())
+            .find(|value| !value.is_empty())
+            .unwrap_or_default()
+    };
+    let artifact = Some(file_artifact)
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| field(&NAME_FIELDS));
+    if artifact.is_empty() {
+        return None;
+    }
+    let version = Some(file_version)
+        .filter(|version| !version.is_empty())
+        .unwrap_or_else(|| field(&VERSION_FIELDS));
+    let group = manifest_group(manifest, &PRIMARY_GROUP_FIELDS)
+        .or_else(|| manifest_group(manifest, &SECONDARY_GROUP_FIELDS))
+        .unwrap_or(artifact);
+    let mut package = Package::new(Ecosystem::Maven, maven_name(group, artifact), version);
+    let license = field(&["Bundle-License"]);
+    if !license.is_empty() && !license.contains("://") {
+        package.licenses.push(license.to_owned());
+    }
+    Some(package)
+}
+
+fn maven_name(group: &str, artifact: &str) -> String {
+    if group.is_empty() {
+        artifact.to_owned()
+    } else {
+        format!("{group}:{artifact}")
+    }
+}
+
+/// Of the domain-like values of `fields`, the first in sort order (as syft picks it).
+fn manifest_group<'a>(manifest: &'a BTreeMap<String, String>, fields: &[&str]) -> Option<&'a str> {
+    fields
+        .iter()
+        .filter_map(|key| manifest.get(*key))
+        .filter(|value| {
+            GROUP_PREFIXES
+                .iter()
+                .any(|prefix| value.starts_with(prefix))
+        })
+        .map(|value| clean_group(value))
+        .filter(|group| !group.is_empty())
+        .min()
+}
+
+/// A group id without OSGi directives or fragments (`org.foo;singleton:=true` →
+/// `org.foo`).
+fn clean_group(value: &str) -> &str {
+    value.split([';', '#']).next().unwrap_or_default().trim()
+}
+
+/// Splits `name-version.ext` the way syft does: the first dash-separated part that starts
+/// with a digit, `build<digit>` or `r<digit>`/`rc<digit>` begins the version. A name must
+/// start with a letter; a file name that does not gives neither.
+fn split_file_name(file_name: &str) -> (&str, &str) {
+    let stem = file_name
+        .rsplit_once('.')
+        .map_or(file_name, |(stem, _)| stem);
+    if !stem.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        return ("", "");
+    }
+    let mut offset = 0;
+    for part in stem.split('-') {
+        if offset > 0 && starts_version(part) {
+            let name = stem.get(..offset - 1).unwrap_or_default();
+            let version = stem.get(offset..).unwrap_or_default();
+            return (name, version);
+        }
+        offset += part.len() + 1;
+    }
+    (stem, "")
+}
+
+fn starts_version(part: &str) -> bool {
+    let digit_after = |prefix: &str| {
+        part.strip_prefix(prefix)
+            .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+    };
+    digit_after("") || digit_after("build") || digit_after("rc") || digit_after("r")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_split_at_the_first_version_like_part() {
+        for (file, expected) in [
+            ("some-package-4.0.1.jar", ("some-package", "4.0.1")),
+            ("my-http2-server-5.jar", ("my-http2-server", "5")),
+            ("ironman-r4-2009.jar", ("ironman", "r4-2009")),
+            ("jetpack-build235-rc5.war", ("jetpack", "build235-rc5")),
+            ("commons-lang3.jar", ("commons-lang3", "")),
+            ("1up-2.0.jar", ("", "")),
+            ("-", ("", "")),
+        ] {
+            assert_eq!(split_file_name(file), expected, "{file}");
+        }
+    }
+
+    #[test]
+    fn osgi_directives_are_not_part_of_the_group() {
+        assert_eq!(clean_group("org.foo;singleton:=true"), "org.foo");
+    }
+
+    #[test]
+    fn artifact_that_looks_like_a_group_stands_in_for_a_missing_group() {
+        let pom = PomProperties {
+            group_id: String::new(),
+            artifact_id: "org.example.thing".into(),
+            version: "1".into(),
+        };
+        assert_eq!(from_pom(&pom).name, "org.example.thing:org.example.thing");
+    }
+
+    #[test]
+    fn manifest_group_needs_a_domain_prefix_and_falls_back_to_the_name() {
+        let manifest = BTreeMap::from([
+            ("Bundle-SymbolicName".into(), "javax.inject".into()),
+            ("Automatic-Module-Name".into(), "org.example.inject".into()),
+        ]);
+        let package = from_manifest("inject-1.0.jar", &manifest).unwrap();
+        assert_eq!(package.name, "org.example.inject:inject");
+        let manifest = BTreeMap::from([("Bundle-SymbolicName".into(), "javax.inject".into())]);
+        let package = from_manifest("inject-1.0.jar", &manifest).unwrap();
+        assert_eq!(package.name, "inject:inject");
+    }
+
+    #[test]
+    fn manifest_without_any_name_is_no_package() {
+        let manifest = BTreeMap::from([("Implementation-Version".into(), "1.0".into())]);
+        assert!(from_manifest("1234.jar", &manifest).is_none());
+    }
+
+    #[test]
+    fn manifest_name_and_version_are_used_when_the_file_name_has_none() {
+        let manifest = BTreeMap::from([
+            ("Implementation-Title".into(), "Widget".into()),
+            ("Bundle-Name".into(), "widget-bundle".into()),
+            ("Specification-Version".into(), "2.1".into()),
+            (
+                "Bundle-SymbolicName".into(),
+                "com.example.widget;singleton:=true".into(),
+            ),
+        ]);
+        let package = from_manifest("1234.jar", &manifest).unwrap();
+        assert_eq!(package.name, "com.example.widget:widget-bundle");
+        assert_eq!(package.version, "2.1");
+    }
+}

@@ -1,0 +1,296 @@
+//! Java archives as records: bytes in, no I/O.
+//!
+//! An archive is a zip. What names its packages is inside: one
+//! `META-INF/maven/<group>/<artifact>/pom.properties` per Maven artifact built or shaded
+//! into it, and `META-INF/MANIFEST.MF`. Archives inside archives (a war's
+//! `WEB-INF/lib/*.jar`, a Spring Boot jar's `BOOT-INF/lib/*.jar`) are read the same way,
+//! to a bounded depth and within one budget of entries and decompressed bytes for the
+//! whole file, so that a zip bomb costs no more than a large real archive.
+
+use std::collections::BTreeMap;
+use std::io::{Cursor, Read};
+
+use zip::ZipArchive;
+
+use crate::catalog::CatalogError;
+
+/// What reading one file may cost.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Archives nested deeper than this (the file itself is depth 0) are not opened.
+    pub max_depth: usize,
+    /// Entries of all archives in the file, together.
+    pub max_entries: usize,
+    /// Bytes decompressed from all nested archives and metadata files, together.
+    pub max_decompressed: u64,
+    /// One nested archive; it is held in memory while it is read.
+    pub max_nested_archive: u64,
+}
+
+impl Limits {
+    /// Well above the largest real archives: fat jars hold a few tens of thousands of
+    /// entries and some hundred MiB of nested jars.
+    pub const DEFAULT: Limits = Limits {
+        max_depth: 4,
+        max_entries: 200_000,
+        max_decompressed: 512 * 1024 * 1024,
+        max_nested_archive: 128 * 1024 * 1024,
+    };
+}
+/// A `pom.properties` or `MANIFEST.MF`; real ones are a few KiB.
+const MAX_METADATA_FILE: u64 = 1024 * 1024;
+/// Manifest attributes kept per archive; real manifests have a few dozen.
+const MAX_ATTRIBUTES: usize = 4096;
+
+/// The extensions of Java archives (syft's java and Jenkins plugin types).
+pub const ARCHIVE_EXTENSIONS: [&str; 5] = ["jar", "war", "ear", "jpi", "hpi"];
+
+/// Whether a file name ends with a Java archive extension, in any case.
+pub fn is_archive_name(name: &str) -> bool {
+    name.rsplit_once('.').is_some_and(|(_, ext)| {
+        ARCHIVE_EXTENSIONS
+            .iter()
+            .any(|known| ext.eq_ignore_ascii_case(known))
+    })
+}
+
+/// The coordinates a `pom.properties` states.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PomProperties {
+    pub group_id: String,
+    pub artifact_id: String,
+    pub version: String,
+}
+
+/// One archive, the file itself or one nested in it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Archive {
+    /// Where it is: the file's path, then `:<entry>` per level of nesting
+    /// (`/app/shop.war:WEB-INF/lib/x.jar`).
+    pub location: String,
+    /// Its file name without directories (`x-1.2.jar`).
+    pub file_name: String,
+    pub depth: usize,
+    pub poms: Vec<PomProperties>,
+    /// Main-section attributes of `META-INF/MANIFEST.MF`, when it has one.
+    pub manifest: Option<BTreeMap<String, String>>,
+}
+
+/// What may still be spent reading one file.
+struct Budget {
+    limits: Limits,
+    entries: usize,
+    bytes: u64,
+}
+
+/// Reads an archive and, recursively, the archives inside it; the file itself first.
+/// A nested archive that cannot be read is skipped; exceeding the budget fails the file.
+pub fn parse_archive(
+    data: &[u8],
+    path: &str,
+    limits: Limits,
+) -> Result<Vec<Archive>, CatalogError> {
+    let mut budget = Budget {
+        limits,
+        entries: limits.max_entries,
+        bytes: limits.max_decompressed,
+    };
+    let mut archives = Vec::new();
+    read_archive(data, path.to_owned(), 0, &mut budget, &mut archives)?;
+    Ok(archives)
+}
+
+fn read_archive(
+    data: &[u8],
+    location: String,
+    depth: usize,
+    budget: &mut Budget,
+    out: &mut Vec<Archive>,
+) -> Result<(), CatalogError> {
+    // The zip crate loads the whole central directory up front, with no limit of its own.
+    // Each of its entries starts with this signature, so counting them in the bytes bounds
+    // the number of entries (over-counting only) before any memory is spent on them.
+    let headers = memchr::memmem::find_iter(data, b"PK\x01\x02").count();
+    if headers > budget.entries {
+        return Err(CatalogError::Malformed(format!(
+            "{location}: more than {} zip entries in all",
+            budget.limits.max_entries
+        )));
+    }
+    let mut zip = ZipArchive::new(Cursor::new(data))
+        .map_err(|err| CatalogError::Malformed(format!("{location}: {err}")))?;
+    budget.entries -= zip.len().min(budget.entries);
+
+    let file_name = location
+        .rsplit(['/', ':'])
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    // The archive goes first; nested ones are read (and pushed) as they are met, so only
+    // one nested archive per level is held in memory at a time.
+    let slot = out.len();
+    out.push(Archive {
+        location: location.clone(),
+        file_name,
+        depth,
+        ..Archive::default()
+    });
+    let mut poms = Vec::new();
+    let mut manifest = None;
+    for index in 0..zip.len() {
+        let mut entry = zip
+            .by_index(index)
+            .map_err(|err| CatalogError::Malformed(format!("{location}: {err}")))?;
+        if entry.is_dir() {
+            continue;
+        }
+        let name = entry
+            .name()
+            .map_err(|err| CatalogError::Malformed(format!("{location}: {err}")))?
+            .into_owned();
+        if name.starts_with("META-INF/maven/") && name.ends_with("/pom.properties") {
+            let text = read_entry(&mut entry, MAX_METADATA_FILE, budget, &location)?;
+            poms.extend(parse_pom_properties(&String::from_utf8_lossy(&text)));
+        } else if name == "META-INF/MANIFEST.MF" {
+            let text = read_entry(&mut entry, MAX_METADATA_FILE, budget, &location)?;
+            manifest = Some(parse_manifest(&String::from_utf8_lossy(&text)));
+        } else if depth < budget.limits.max_depth && is_archive_name(&name) {
+            let inner = read_entry(
+                &mut entry,
+                budget.limits.max_nested_archive,
+                budget,
+                &location,
+            )?;
+            drop(entry);
+            let found_before = out.len();
+            match read_archive(&inner, format!("{location}:{name}"), depth + 1, budget, out) {
+                // A broken nested archive is dropped whole and hides nothing else; what
+                // it cost stays spent.
+                Err(CatalogError::Malformed(_)) => out.truncate(found_before),
+                other => other?,
+            }
+        }
+    }
+    if let Some(archive) = out.get_mut(slot) {
+        archive.poms = poms;
+        archive.manifest = manifest;
+    }
+    Ok(())
+}
+
+/// Decompresses one entry, counting what it yields (not what its header claims) against
+/// the budget.
+fn read_entry(
+    entry: &mut impl Read,
+    limit: u64,
+    budget: &mut Budget,
+    location: &str,
+) -> Result<Vec<u8>, CatalogError> {
+    let limit = limit.min(budget.bytes);
+    let mut buf = Vec::new();
+    entry
+        .take(limit + 1)
+        .read_to_end(&mut buf)
+        .map_err(|err| CatalogError::Malformed(format!("{location}: {err}")))?;
+    let read = buf.len() as u64;
+    if read > limit {
+        return Err(CatalogError::TooLarge { limit });
+    }
+    budget.bytes -= read;
+    Ok(buf)
+}
+
+/// `groupId`, `artifactId` and `version` of a Java properties file; `None` without an
+/// artifact id. Written by hand: the format is `key=value` lines, and no maintained crate
+/// reads it without pulling in far more than these three keys need.
+pub fn parse_pom_properties(text: &str) -> Option<PomProperties> {
+    let mut pom = PomProperties::default();
+    for line in text.lines() {
+        let line = line.trim_start();
+        if line.starts_with('#') || line.starts_with('!') {
+            continue;
+        }
+        let Some((key, value)) = line.split_once(['=', ':']) else {
+            continue;
+        };
+        let value = value.trim().to_owned();
+        match key.trim() {
+            "groupId" => pom.group_id = value,
+            "artifactId" => pom.artifact_id = value,
+            "version" => pom.version = value,
+            _ => {}
+        }
+    }
+    (!pom.artifact_id.is_empty()).then_some(pom)
+}
+
+/// The main section of a manifest: `Key: value` lines up to the first blank line, a line
+/// starting with a space continuing the previous value (the jar specification's format,
+/// which no maintained crate reads).
+pub fn parse_manifest(text: &str) -> BTreeMap<String, String> {
+    let mut main = BTreeMap::new();
+    let mut last: Option<String> = None;
+    for line in text.lines() {
+        if line.trim().is_empty() {
+            break;
+        }
+        if let Some(rest) = line.strip_prefix(' ') {
+            if let Some(value) = last.as_ref().and_then(|key| main.get_mut(key)) {
+                let value: &mut String = value;
+                value.push_str(rest.trim_end());
+            }
+            continue;
+        }
+        match line.split_once(':') {
+            Some((key, value)) if main.len() < MAX_ATTRIBUTES => {
+                let key = key.trim().to_owned();
+                main.insert(key.clone(), value.trim().to_owned());
+                last = Some(key);
+            }
+            _ => last = None,
+        }
+    }
+    main
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pom_properties_keys_are_read_and_comments_skipped() {
+        let pom = parse_pom_properties(
+            "#Created by Apache Maven 3.6.3\ngroupId=org.slf4j\nartifactId = slf4j-nop\nversion=1.7.32\n",
+        )
+        .unwrap();
+        assert_eq!(pom.group_id, "org.slf4j");
+        assert_eq!(pom.artifact_id, "slf4j-nop");
+        assert_eq!(pom.version, "1.7.32");
+    }
+
+    #[test]
+    fn pom_properties_without_artifact_is_nothing() {
+        assert!(parse_pom_properties("groupId=a\nversion=1\n").is_none());
+        assert!(parse_pom_properties("\u{0}\u{1}garbage").is_none());
+    }
+
+    #[test]
+    fn manifest_continuation_lines_join_and_later_sections_are_ignored() {
+        let main = parse_manifest(
+            "Manifest-Version: 1.0\r\nImport-Package: org.slf4j;version=1.7.32,or\r\n g.slf4j.helpers\r\n\r\nName: x\r\nImplementation-Title: other\r\n",
+        );
+        assert_eq!(
+            main.get("Import-Package").map(String::as_str),
+            Some("org.slf4j;version=1.7.32,org.slf4j.helpers")
+        );
+        assert!(!main.contains_key("Implementation-Title"));
+    }
+
+    #[test]
+    fn archive_names_match_in_any_case() {
+        assert!(is_archive_name("x-1.0.JAR"));
+        assert!(is_archive_name("plugin.hpi"));
+        assert!(!is_archive_name("x.jar.sha1"));
+        assert!(!is_archive_name("jar"));
+    }
+}
