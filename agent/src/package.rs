@@ -16,8 +16,7 @@ pub enum Ecosystem {
     Go,
     /// Rust crates compiled into a binary (cargo-auditable's `.dep-v0`).
     Cargo,
-    /// Java archives (jar, war, ear, Jenkins plugins); the name is `groupId:artifactId`
-    /// when the group is known, the artifact id alone otherwise.
+    /// Java archives (jar, war, ear, Jenkins plugins); the name is `groupId:artifactId`.
     Maven,
     /// Ruby gems, from installed gemspecs.
     Gem,

@@ -158,8 +158,8 @@ mod tests {
         assert_eq!(
             coordinates(&packages),
             [
-                ("com.example:shop", "2.3.0"),
                 ("atinject-jsr330-api:atinject-jsr330-api", "1.0"),
+                ("com.example:shop", "2.3.0"),
                 ("org.slf4j:slf4j-nop", "1.7.32"),
             ]
         );

@@ -63,16 +63,18 @@ pub fn to_packages(archive: &Archive) -> Vec<Package> {
     packages
 }
 
-/// `groupId:artifactId`; like syft, an artifact id that looks like a group id (it has a
-/// dot) stands in for a missing group.
+/// `groupId:artifactId`; like syft, the artifact id stands in for a missing group (cut
+/// at OSGi directives when it looks like a group id itself).
 fn from_pom(pom: &PomProperties) -> Package {
+    let artifact = pom.artifact_id.trim();
     let group = match clean_group(&pom.group_id) {
-        "" if pom.artifact_id.contains('.') => clean_group(&pom.artifact_id),
+        "" if artifact.contains('.') => clean_group(artifact),
+        "" => artifact,
         group => group,
     };
     Package::new(
         Ecosystem::Maven,
-        maven_name(group, pom.artifact_id.trim()),
+        maven_name(group, artifact),
         pom.version.trim(),
     )
 }
@@ -110,11 +112,7 @@ fn from_manifest(file_name: &str, manifest: &BTreeMap<String, String>) -> Option
 }
 
 fn maven_name(group: &str, artifact: &str) -> String {
-    if group.is_empty() {
-        artifact.to_owned()
-    } else {
-        format!("{group}:{artifact}")
-    }
+    format!("{group}:{artifact}")
 }
 
 /// Of the domain-like values of `fields`, the first in sort order (as syft picks it).
@@ -200,6 +198,11 @@ mod tests {
             version: "1".into(),
         };
         assert_eq!(from_pom(&pom).name, "org.example.thing:org.example.thing");
+        let pom = PomProperties {
+            artifact_id: "thing".into(),
+            ..pom
+        };
+        assert_eq!(from_pom(&pom).name, "thing:thing");
     }
 
     #[test]

@@ -84,7 +84,8 @@ struct Budget {
 }
 
 /// Reads an archive and, recursively, the archives inside it; the file itself first.
-/// A nested archive that cannot be read is skipped; exceeding the budget fails the file.
+/// A nested archive that is not a readable zip is skipped; exceeding any limit fails the
+/// whole file.
 pub fn parse_archive(
     data: &[u8],
     path: &str,
