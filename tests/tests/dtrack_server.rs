@@ -25,6 +25,17 @@ struct Api {
     key: String,
 }
 
+/// reqwest is built with `rustls-no-provider` in this workspace (the collector picks
+/// ring): a provider must be installed before a client is built.
+fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+fn client_builder() -> reqwest::blocking::ClientBuilder {
+    install_crypto_provider();
+    Client::builder()
+}
+
 impl Api {
     fn new(dt: &DtServer) -> Api {
         Api::with_key(dt, dt.api_key())
@@ -32,7 +43,7 @@ impl Api {
 
     fn with_key(dt: &DtServer, key: &str) -> Api {
         Api {
-            http: Client::builder()
+            http: client_builder()
                 .timeout(Duration::from_secs(30))
                 .build()
                 .unwrap(),
@@ -242,7 +253,9 @@ fn keys_and_permissions_give_401_and_403_like_dependency_track() {
         wrong.upload(upload.clone()).status(),
         StatusCode::UNAUTHORIZED
     );
-    let anonymous = Client::new()
+    let anonymous = client_builder()
+        .build()
+        .unwrap()
         .put(format!("{}/api/v1/bom", dt.url()))
         .json(&upload)
         .send()
@@ -795,7 +808,7 @@ fn status_faults_hit_only_matching_requests_and_change_nothing() {
 
 /// PATCHes `uuid` inactive with a client that gives up after 300 ms.
 fn impatient_deactivate(dt: &DtServer, uuid: Uuid) {
-    let impatient = Client::builder()
+    let impatient = client_builder()
         .timeout(Duration::from_millis(300))
         .build()
         .unwrap();
@@ -932,6 +945,7 @@ async fn works_from_an_async_test_and_can_be_shared_between_tasks() {
     fn shareable<T: Send + Sync>(_: &T) {}
     let dt = std::sync::Arc::new(DtServer::start(DtOptions::default()).unwrap());
     shareable(&*dt);
+    install_crypto_provider();
     let client = reqwest::Client::new();
     let mut lookups = Vec::new();
     for _ in 0..4 {
