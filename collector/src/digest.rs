@@ -24,6 +24,9 @@ impl Digest {
                 format!("invalid digest {:?}: too long", excerpt(value)),
             ));
         }
+        if is_plain_sha256(value) {
+            return Ok(Self(value.to_owned()));
+        }
         let parsed = oci_spec::image::Digest::try_from(value).map_err(|err| {
             Error::invalid(
                 field,
@@ -51,6 +54,18 @@ impl Digest {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// `sha256:` and 64 lower-case hex digits: nearly every digest an agent sends. Checked
+/// here byte by byte because an inventory carries thousands of digests and the general
+/// OCI grammar (left to `oci-spec`) costs an allocation and a char walk each.
+fn is_plain_sha256(value: &str) -> bool {
+    value.len() == 71
+        && value.starts_with("sha256:")
+        && value
+            .bytes()
+            .skip(7)
+            .all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 impl fmt::Display for Digest {

@@ -32,8 +32,9 @@ use crate::sbom::{self, SpecVersion};
 use crate::scan::Scanner;
 use crate::{Error, Result};
 
-/// Records per `InventoryPart`, well under any message size limit.
-const RECORDS_PER_PART: usize = 500;
+/// Records per `InventoryPart` (~64 KiB): the collector keeps a receive buffer as large
+/// as the largest message of each open session, so small parts keep it lean.
+const RECORDS_PER_PART: usize = 50;
 /// Bytes of SBOM per `SbomChunk` unless the collector allows less.
 const CHUNK_BYTES: usize = 1 << 20;
 /// Digests waiting for a builder; the collector asks again for what did not fit.

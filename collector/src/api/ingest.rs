@@ -87,7 +87,6 @@ impl IngestService {
         let Some(first) = first else {
             return Ok(());
         };
-        let sequence = first.sequence;
         let Some(pb::sync_request::Message::Hello(hello)) = first.message else {
             return Err(Error::FailedPrecondition(
                 "the first message of a Sync stream must be a Hello".into(),
@@ -106,13 +105,7 @@ impl IngestService {
         let generation = session.session().generation;
         tracing::info!(%node, %agent_version, session = generation, "agent connected");
         let outcome = self
-            .serve_session(
-                &mut session,
-                &registration,
-                sequence,
-                &mut inbound,
-                outbound,
-            )
+            .serve_session(&mut session, &registration, &mut inbound, outbound)
             .await;
         drop(registration);
         session.close().await;
@@ -129,7 +122,6 @@ impl IngestService {
         &self,
         session: &mut AgentSession,
         registration: &Registration,
-        hello_sequence: u64,
         inbound: &mut Streaming<pb::SyncRequest>,
         outbound: &Outbound,
     ) -> Result<()> {
@@ -146,7 +138,6 @@ impl IngestService {
         if !send(outbound, pb::sync_response::Message::Welcome(welcome)).await {
             return Ok(());
         }
-        tracing::trace!(sequence = hello_sequence, "hello acknowledged");
         let period = self.state.settings.reoffer_interval;
         let mut reoffer = tokio::time::interval_at(
             tokio::time::Instant::now() + spread(&session.session().node.node, period),

@@ -74,6 +74,17 @@ fn table(header: &[&str]) -> Table {
     table
 }
 
+/// Writes `table` like `kubectl get`: columns two spaces apart, no trailing blanks.
+fn write_table(out: &mut (dyn Write + Send), mut table: Table) -> Result<()> {
+    for column in table.column_iter_mut() {
+        column.set_padding((0, 2));
+    }
+    for line in table.lines() {
+        write_line(out, line.trim_end())?;
+    }
+    Ok(())
+}
+
 fn write_line(out: &mut (dyn Write + Send), text: &str) -> Result<()> {
     writeln!(out, "{text}").map_err(Error::io("writing output"))
 }
@@ -174,7 +185,7 @@ pub fn images(
             time(image.last_seen.as_ref()),
         ]);
     }
-    write_line(out, &rows.to_string())
+    write_table(out, rows)
 }
 
 /// `query find`.
@@ -222,7 +233,7 @@ pub fn matches(
             ]);
         }
     }
-    write_line(out, &rows.to_string())?;
+    write_table(out, rows)?;
     if found.truncated {
         write_line(out, "(more images match; raise --limit)")?;
     }
