@@ -21,6 +21,8 @@ pub mod python;
 pub mod rpm;
 pub mod ruby;
 pub mod rust;
+#[cfg(test)]
+pub(crate) mod testutil;
 
 /// What is known about a file before it is opened.
 #[derive(Debug, Clone, Copy)]

@@ -39,17 +39,10 @@ impl Cataloger for ApkCataloger {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::testutil::meta;
     use crate::package::{Ecosystem, Package, SourcePackage};
 
     const INSTALLED: &[u8] = include_bytes!("testdata/lib/apk/db/installed");
-
-    fn meta(path: &str) -> FileMeta<'_> {
-        FileMeta {
-            path,
-            size: 0,
-            mode: 0o644,
-        }
-    }
 
     fn catalog(mut bytes: &[u8]) -> Result<Vec<Package>, CatalogError> {
         ApkCataloger

@@ -43,18 +43,11 @@ impl Cataloger for DotnetDepsCataloger {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::testutil::meta;
     use crate::package::{Ecosystem, Package};
 
     const PYTHONNET_DEPS: &str =
         "/usr/local/lib/python3.12/site-packages/pythonnet/runtime/Python.Runtime.deps.json";
-
-    fn meta(path: &str) -> FileMeta<'_> {
-        FileMeta {
-            path,
-            size: 0,
-            mode: 0o644,
-        }
-    }
 
     fn catalog(path: &str, mut bytes: &[u8]) -> Result<Vec<Package>, CatalogError> {
         DotnetDepsCataloger

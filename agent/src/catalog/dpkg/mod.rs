@@ -68,15 +68,8 @@ impl Cataloger for DpkgCataloger {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::testutil::meta;
     use crate::package::{Ecosystem, Package, SourcePackage};
-
-    fn meta(path: &str) -> FileMeta<'_> {
-        FileMeta {
-            path,
-            size: 0,
-            mode: 0o644,
-        }
-    }
 
     fn catalog(path: &str, mut bytes: &[u8]) -> Result<Vec<Package>, CatalogError> {
         DpkgCataloger

@@ -43,18 +43,11 @@ mod tests {
     use zip::{CompressionMethod, ZipWriter};
 
     use super::*;
+    use crate::catalog::testutil::meta;
     use crate::package::{Ecosystem, Package};
 
     const SLF4J_NOP: &[u8] = include_bytes!("testdata/usr/share/java/slf4j-nop-1.7.32.jar");
     const ATINJECT: &[u8] = include_bytes!("testdata/usr/share/java/atinject-jsr330-api-1.0.jar");
-
-    fn meta(path: &str) -> FileMeta<'_> {
-        FileMeta {
-            path,
-            size: 0,
-            mode: 0o644,
-        }
-    }
 
     fn catalog(path: &str, mut bytes: &[u8]) -> Result<Vec<Package>, CatalogError> {
         JavaArchiveCataloger

@@ -169,14 +169,7 @@ fn scan_busybox(content: Content<'_>) -> Result<Option<OsRelease>, CatalogError>
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn meta(path: &str) -> FileMeta<'_> {
-        FileMeta {
-            path,
-            size: 0,
-            mode: 0o644,
-        }
-    }
+    use crate::catalog::testutil::meta;
 
     fn catalog(path: &str, mut bytes: &[u8]) -> Result<Findings, CatalogError> {
         OsReleaseCataloger.catalog(&meta(path), Content::Stream(&mut bytes))

@@ -90,15 +90,8 @@ fn read_header(reader: &mut dyn Read) -> Result<Vec<u8>, CatalogError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::testutil::meta;
     use crate::package::{Ecosystem, Package};
-
-    fn meta(path: &str) -> FileMeta<'_> {
-        FileMeta {
-            path,
-            size: 0,
-            mode: 0o644,
-        }
-    }
 
     fn catalog(path: &str, mut bytes: &[u8]) -> Result<Vec<Package>, CatalogError> {
         PythonCataloger

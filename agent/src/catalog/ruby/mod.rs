@@ -39,15 +39,8 @@ impl Cataloger for GemspecCataloger {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::testutil::meta;
     use crate::package::{Ecosystem, Package};
-
-    fn meta(path: &str) -> FileMeta<'_> {
-        FileMeta {
-            path,
-            size: 0,
-            mode: 0o644,
-        }
-    }
 
     fn catalog(path: &str, mut bytes: &[u8]) -> Result<Vec<Package>, CatalogError> {
         GemspecCataloger
