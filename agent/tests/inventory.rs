@@ -10,8 +10,7 @@ use std::time::Duration;
 use nodebom_agent::containerd::Containerd;
 use nodebom_agent::image::Platform;
 use nodebom_agent::inventory::{
-    self, spawn_watch, ImageRecord, Inventory, InventoryChange, InventoryUpdate, WatchConfig,
-    Workload,
+    self, spawn_watch, ImageRecord, Inventory, InventoryUpdate, WatchConfig, Workload,
 };
 use nodebom_e2e::containerd::{Pod, NAMESPACE};
 use nodebom_e2e::{oci, BuiltImage, ContainerdDaemon, Entry, ImageSpec, Layer};
@@ -120,37 +119,6 @@ fn sorted(mut inventory: Inventory) -> Inventory {
     inventory
 }
 
-/// Applies a delta the way a consumer of the watch would.
-fn apply(inventory: &mut Inventory, changes: Vec<InventoryChange>) {
-    for change in changes {
-        match change {
-            InventoryChange::ImageAdded(image) => {
-                inventory
-                    .images
-                    .retain(|i| i.manifest_digest != image.manifest_digest);
-                inventory.images.push(image);
-            }
-            InventoryChange::ImageRemoved { manifest_digest } => {
-                inventory
-                    .images
-                    .retain(|i| i.manifest_digest != manifest_digest);
-            }
-            InventoryChange::WorkloadAdded(workload) => {
-                inventory
-                    .workloads
-                    .retain(|w| w.container_id != workload.container_id);
-                inventory.workloads.push(workload);
-            }
-            InventoryChange::WorkloadRemoved(workload) => {
-                inventory
-                    .workloads
-                    .retain(|w| w.container_id != workload.container_id);
-            }
-        }
-    }
-    *inventory = sorted(std::mem::take(inventory));
-}
-
 /// Follows the watch into `model` until it equals `expected`; fails after [`WITHIN`].
 async fn until_equal(
     updates: &mut mpsc::Receiver<InventoryUpdate>,
@@ -168,7 +136,7 @@ async fn until_equal(
             .expect("watch ended");
         match update.clone() {
             InventoryUpdate::Full(full) => *model = sorted(full),
-            InventoryUpdate::Delta(changes) => apply(model, changes),
+            InventoryUpdate::Delta(changes) => model.apply(&changes),
         }
         seen.push(update);
     }

@@ -80,6 +80,37 @@ pub struct Workload {
     pub image_digest: Option<String>,
 }
 
+impl Inventory {
+    /// Applies changes as a consumer of [`InventoryUpdate::Delta`] does, keeping the
+    /// records sorted (images by manifest digest, workloads by container id).
+    pub fn apply(&mut self, changes: &[InventoryChange]) {
+        for change in changes {
+            match change {
+                InventoryChange::ImageAdded(image) => {
+                    self.images
+                        .retain(|i| i.manifest_digest != image.manifest_digest);
+                    self.images.push(image.clone());
+                }
+                InventoryChange::ImageRemoved { manifest_digest } => self
+                    .images
+                    .retain(|i| &i.manifest_digest != manifest_digest),
+                InventoryChange::WorkloadAdded(workload) => {
+                    self.workloads
+                        .retain(|w| w.container_id != workload.container_id);
+                    self.workloads.push(workload.clone());
+                }
+                InventoryChange::WorkloadRemoved(workload) => self
+                    .workloads
+                    .retain(|w| w.container_id != workload.container_id),
+            }
+        }
+        self.images
+            .sort_by(|a, b| a.manifest_digest.cmp(&b.manifest_digest));
+        self.workloads
+            .sort_by(|a, b| a.container_id.cmp(&b.container_id));
+    }
+}
+
 /// One difference between two inventories.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InventoryChange {

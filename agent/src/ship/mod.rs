@@ -26,7 +26,7 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, Request, Status};
 use tracing::{debug, info, info_span, warn, Instrument};
 
-use crate::inventory::{Inventory, InventoryChange, InventoryUpdate};
+use crate::inventory::{Inventory, InventoryUpdate};
 use crate::observe::{Metrics, Readiness};
 use crate::sbom::{self, SpecVersion};
 use crate::scan::Scanner;
@@ -257,7 +257,9 @@ async fn session(
                     continue;
                 }
                 Some(InventoryUpdate::Delta(changes)) => {
-                    let next = apply(&shared.inventory.borrow(), &changes);
+                    // Kept while disconnected too: the next session reports where they lead.
+                    let mut next = Inventory::clone(&shared.inventory.borrow());
+                    next.apply(&changes);
                     shared.metrics.set_images_known(next.images.len());
                     let delta = convert::delta(&changes, &next);
                     shared.inventory.send_replace(Arc::new(next));
@@ -276,37 +278,6 @@ async fn session(
             .await
             .map_err(|_| "session closed".to_string())?;
     }
-}
-
-/// Keeps inventory updates that arrive while disconnected: the next session reports the
-/// inventory they lead to.
-fn apply(inventory: &Inventory, changes: &[InventoryChange]) -> Inventory {
-    let mut next = inventory.clone();
-    for change in changes {
-        match change {
-            InventoryChange::ImageAdded(image) => {
-                next.images
-                    .retain(|i| i.manifest_digest != image.manifest_digest);
-                next.images.push(image.clone());
-            }
-            InventoryChange::ImageRemoved { manifest_digest } => next
-                .images
-                .retain(|i| &i.manifest_digest != manifest_digest),
-            InventoryChange::WorkloadAdded(workload) => {
-                next.workloads
-                    .retain(|w| w.container_id != workload.container_id);
-                next.workloads.push(workload.clone());
-            }
-            InventoryChange::WorkloadRemoved(workload) => next
-                .workloads
-                .retain(|w| w.container_id != workload.container_id),
-        }
-    }
-    next.images
-        .sort_by(|a, b| a.manifest_digest.cmp(&b.manifest_digest));
-    next.workloads
-        .sort_by(|a, b| a.container_id.cmp(&b.container_id));
-    next
 }
 
 fn on_response(shared: &Shared, wanted: &mpsc::Sender<String>, response: v1::SyncResponse) {
