@@ -58,6 +58,10 @@ pub struct Package {
     pub source: Option<SourcePackage>,
     /// SPDX ids or expressions where they parse, licence names otherwise.
     pub licenses: Vec<String>,
+    /// A CPE the cataloger states for the package (binaries identified by a classifier);
+    /// never guessed for packages that have metadata.
+    #[serde(default)]
+    pub cpe: Option<String>,
     /// Extra facts carried into the SBOM as `nodebom:<key>` properties.
     pub properties: BTreeMap<String, String>,
 }
@@ -72,6 +76,7 @@ impl Package {
             arch: None,
             source: None,
             licenses: Vec::new(),
+            cpe: None,
             properties: BTreeMap::new(),
         }
     }
@@ -102,15 +107,38 @@ pub struct OsRelease {
 pub struct Findings {
     pub packages: Vec<Package>,
     pub os: Option<OsRelease>,
+    /// Files an OS package database says its packages installed, kept only where a
+    /// binary classifier could claim them: a classified binary that a package owns is
+    /// that package's, not a second one.
+    #[serde(default)]
+    pub owned_files: Vec<String>,
+    /// Licences stated apart from the package metadata (dpkg's
+    /// `/usr/share/doc/<package>/copyright`), attached to that package when merged.
+    #[serde(default)]
+    pub stated_licenses: Vec<StatedLicenses>,
+}
+
+/// Licences one file states for a package that is described elsewhere.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatedLicenses {
+    pub ecosystem: Ecosystem,
+    pub package: String,
+    pub licenses: Vec<String>,
 }
 
 impl Findings {
     pub fn packages(packages: Vec<Package>) -> Self {
-        Findings { packages, os: None }
+        Findings {
+            packages,
+            ..Findings::default()
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.packages.is_empty() && self.os.is_none()
+        self.packages.is_empty()
+            && self.os.is_none()
+            && self.owned_files.is_empty()
+            && self.stated_licenses.is_empty()
     }
 }
 

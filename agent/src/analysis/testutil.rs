@@ -69,11 +69,11 @@ impl Cataloger for OsCataloger {
             .lines()
             .find_map(|line| line.strip_prefix("ID=").map(str::to_owned));
         Ok(Findings {
-            packages: Vec::new(),
             os: id.map(|id| OsRelease {
                 id: Some(id),
                 ..OsRelease::default()
             }),
+            ..Findings::default()
         })
     }
 }

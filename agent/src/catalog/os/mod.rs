@@ -61,8 +61,8 @@ impl Cataloger for OsReleaseCataloger {
             _ => None,
         };
         Ok(Findings {
-            packages: Vec::new(),
             os,
+            ..Findings::default()
         })
     }
 }

@@ -279,6 +279,7 @@ mod tests {
                 epoch: None,
             }),
             licenses: vec![license.into()],
+            cpe: None,
             properties: BTreeMap::from([(
                 PROP_SOURCE_RPM.into(),
                 format!("{src_name}-{src_version}-{src_release}.src.rpm"),
