@@ -15,6 +15,7 @@ pub mod error;
 pub mod image;
 pub mod inventory;
 pub mod layers;
+pub mod license;
 pub mod observe;
 pub mod package;
 pub mod sbom;

@@ -22,14 +22,28 @@ pub enum Ecosystem {
     Gem,
     /// PHP packages from Composer's `installed.json`; the name is `vendor/name`.
     Composer,
-    /// .NET packages from `*.deps.json`.
+    /// .NET packages: NuGet ids from `*.deps.json`, and PE files (`*.dll`, `*.exe`) named
+    /// by their version resource.
     Nuget,
+    /// Well-known programs and libraries recognised by a version string in their bytes
+    /// (syft's binary classifiers); the name is the classifier's (`python`, `java/jre`).
+    Binary,
+    /// conda packages, from the records in an environment's `conda-meta/`.
+    Conda,
 }
 
 impl Ecosystem {
     /// True for packages managed by the distribution's package manager.
     pub fn is_os(self) -> bool {
         matches!(self, Ecosystem::Deb | Ecosystem::Apk | Ecosystem::Rpm)
+    }
+
+    /// True for packages identified from one file's content alone, with no metadata:
+    /// when a package database says one of its packages installed that file, the file is
+    /// that package's and the identification is dropped (see
+    /// [`Findings::owned_files`]).
+    pub fn yields_to_owner(self) -> bool {
+        matches!(self, Ecosystem::Binary)
     }
 }
 

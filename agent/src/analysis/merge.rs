@@ -1,12 +1,13 @@
 //! Stacking one image's layer analyses into what its file system shows.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::ops::Bound;
 use std::sync::Arc;
 
 use super::{CatalogerFindings, LayerAnalysis};
 use crate::layers::path;
-use crate::package::{FoundPackage, ImageContents, OsRelease};
+use crate::package::{Ecosystem, FoundPackage, ImageContents, OsRelease, Package};
 
 /// Where the findings visible at one path come from.
 struct Visible<'a> {
@@ -21,7 +22,12 @@ struct Visible<'a> {
 /// tombstones replace lower entries at their path (and below it: a file where a directory
 /// was). The same layer's own entries are never hidden by its own markers. The OS comes
 /// from [`crate::catalog::os::resolve`] over the visible os-release findings; packages
-/// are ordered by (path, ecosystem, name, version) and deduplicated.
+/// are ordered by (path, ecosystem, name, version) and deduplicated. Licences that visible
+/// files state apart from package metadata (dpkg's copyright files) go to the visible
+/// packages of that ecosystem and name whose metadata states none. A package found from
+/// a file's content alone (a classified binary) is dropped when a visible package database
+/// says one of its packages installed that file, as syft drops it; `/bin/x` and
+/// `/usr/bin/x` count as one path (usr-merge).
 pub fn merge(layers: &[(String, Arc<LayerAnalysis>)]) -> ImageContents {
     let mut visible: BTreeMap<&str, Visible<'_>> = BTreeMap::new();
     for (diff_id, layer) in layers {
@@ -50,16 +56,18 @@ pub fn merge(layers: &[(String, Arc<LayerAnalysis>)]) -> ImageContents {
         .collect();
     let os = crate::catalog::os::resolve(&os_files);
 
+    let stated = stated_licenses(&visible);
     let mut packages: Vec<FoundPackage> = visible
         .iter()
         .flat_map(|(file, visible)| {
+            let stated = &stated;
             visible.found.iter().flat_map(move |found| {
                 found
                     .findings
                     .packages
                     .iter()
                     .map(move |package| FoundPackage {
-                        package: package.clone(),
+                        package: with_stated_licenses(package, stated),
                         cataloger: found.cataloger.clone(),
                         layer_diff_id: visible.diff_id.to_owned(),
                         path: (*file).to_owned(),
@@ -67,6 +75,10 @@ pub fn merge(layers: &[(String, Arc<LayerAnalysis>)]) -> ImageContents {
             })
         })
         .collect();
+    let owned = owned_files(&visible);
+    packages.retain(|found| {
+        !(found.package.ecosystem.yields_to_owner() && owned.contains(&*usr_merged(&found.path)))
+    });
     // `Package` orders by ecosystem, name, version first, then the rest, so equal
     // packages end up next to each other.
     packages.sort_by(|a, b| {
@@ -78,6 +90,62 @@ pub fn merge(layers: &[(String, Arc<LayerAnalysis>)]) -> ImageContents {
         .dedup_by(|later, earlier| later.path == earlier.path && later.package == earlier.package);
 
     ImageContents { os, packages }
+}
+
+/// Licences stated apart from package metadata by the visible files, by package.
+type StatedByPackage<'a> = BTreeMap<(Ecosystem, &'a str), BTreeSet<&'a str>>;
+
+fn stated_licenses<'a>(visible: &BTreeMap<&str, Visible<'a>>) -> StatedByPackage<'a> {
+    let mut stated = StatedByPackage::new();
+    for found in visible.values().flat_map(|visible| visible.found) {
+        for licenses in &found.findings.stated_licenses {
+            stated
+                .entry((licenses.ecosystem, licenses.package.as_str()))
+                .or_default()
+                .extend(licenses.licenses.iter().map(String::as_str));
+        }
+    }
+    stated
+}
+
+/// A visible package with the licences visible files state for it (dpkg's copyright
+/// files), unless its own metadata states some: those win.
+fn with_stated_licenses(package: &Package, stated: &StatedByPackage<'_>) -> Package {
+    let mut package = package.clone();
+    if package.licenses.is_empty() {
+        if let Some(licenses) = stated.get(&(package.ecosystem, package.name.as_str())) {
+            package.licenses = licenses.iter().map(|l| (*l).to_owned()).collect();
+        }
+    }
+    package
+}
+
+/// The files that visible package databases say their packages installed, each under its
+/// [`usr_merged`] path.
+fn owned_files<'a>(visible: &BTreeMap<&str, Visible<'a>>) -> HashSet<Cow<'a, str>> {
+    visible
+        .values()
+        .flat_map(|visible| visible.found)
+        .flat_map(|found| &found.findings.owned_files)
+        .map(|file| usr_merged(file))
+        .collect()
+}
+
+/// `/bin/x` → `/usr/bin/x`, and the same for `/sbin` and the `/lib` directories.
+///
+/// In a usr-merged image (Debian 12, Ubuntu 22.04, Fedora, RHEL 9…) those directories are
+/// links into `/usr`, so the `/bin/bash` that Debian 12's bash lists is the file a layer
+/// holds at `/usr/bin/bash`; syft follows the link and finds the binary owned. The
+/// analysis keeps no links, so both spellings are taken as one path everywhere. The cost:
+/// in an image that is not usr-merged, an unowned copy at `/usr/bin/x` of a program a
+/// package installed at `/bin/x` is dropped too.
+fn usr_merged(path: &str) -> Cow<'_, str> {
+    const MERGED: [&str; 6] = ["/bin/", "/sbin/", "/lib/", "/lib32/", "/lib64/", "/libx32/"];
+    if MERGED.iter().any(|dir| path.starts_with(dir)) {
+        Cow::Owned(format!("/usr{path}"))
+    } else {
+        Cow::Borrowed(path)
+    }
 }
 
 /// Removes every entry strictly below directory `dir`.
@@ -282,5 +350,221 @@ mod tests {
     #[test]
     fn no_layers_give_an_empty_image() {
         assert_eq!(merge(&[]), ImageContents::default());
+    }
+
+    /// Analyses one layer tar with every real cataloger.
+    fn real_layer(tar: LayerTar) -> (String, Arc<LayerAnalysis>) {
+        let tar = tar.finish();
+        let diff_id = digest(&tar);
+        let mut source = BlobLayer::new(
+            diff_id.clone(),
+            diff_id.clone(),
+            tar.as_slice(),
+            Limits::default(),
+        );
+        let analysis = analyze_layer(&mut source, &crate::catalog::all()).unwrap();
+        (diff_id, Arc::new(analysis))
+    }
+
+    /// `path: name version` of the classified binaries.
+    fn binaries(contents: &ImageContents) -> Vec<String> {
+        contents
+            .packages
+            .iter()
+            .filter(|p| p.package.ecosystem == Ecosystem::Binary)
+            .map(|p| format!("{}: {} {}", p.path, p.package.name, p.package.version))
+            .collect()
+    }
+
+    const BASH: &[u8] = b"\x7fELF..\x00@(#)Bash version 5.2.15(1) release GNU\x00..";
+    const CURL: &[u8] = b"\x7fELF..\x00curl/7.88.1\x00..";
+    /// What Debian 12's bash and curl packages list (abridged).
+    const BASH_LIST: &[u8] = b"/.\n/bin\n/bin/bash\n/usr/share/doc/bash\n";
+    const CURL_LIST: &[u8] = b"/.\n/usr\n/usr/bin\n/usr/bin/curl\n";
+
+    #[test]
+    fn binary_owned_by_a_dpkg_list_is_dropped_and_an_unowned_copy_kept() {
+        let base = real_layer(
+            LayerTar::new()
+                .file("var/lib/dpkg/info/curl.list", CURL_LIST, 0o644)
+                .file("usr/bin/curl", CURL, 0o755)
+                .file("opt/tools/curl", CURL, 0o755),
+        );
+        assert_eq!(binaries(&merge(&[base])), ["/opt/tools/curl: curl 7.88.1"]);
+    }
+
+    #[test]
+    fn list_naming_bin_owns_the_usr_bin_file_of_a_usr_merged_image() {
+        // Debian 12's bash lists /bin/bash; /bin links to usr/bin.
+        let base = real_layer(
+            LayerTar::new()
+                .symlink("bin", "usr/bin")
+                .file("usr/bin/bash", BASH, 0o755)
+                .file("var/lib/dpkg/info/bash.list", BASH_LIST, 0o644),
+        );
+        assert_eq!(binaries(&merge(&[base])), Vec::<String>::new());
+    }
+
+    #[test]
+    fn owner_in_another_layer_still_owns() {
+        let base =
+            real_layer(LayerTar::new().file("var/lib/dpkg/info/curl.list", CURL_LIST, 0o644));
+        let upper = real_layer(LayerTar::new().file("usr/bin/curl", CURL, 0o755));
+        assert_eq!(binaries(&merge(&[base, upper])), Vec::<String>::new());
+    }
+
+    #[test]
+    fn binary_of_a_removed_package_is_reported_again() {
+        // `dpkg -r curl` in a later layer deletes its list, and a copy is put back by hand.
+        let base = real_layer(
+            LayerTar::new()
+                .file("var/lib/dpkg/info/curl.list", CURL_LIST, 0o644)
+                .file("usr/bin/curl", CURL, 0o755),
+        );
+        let upper = real_layer(LayerTar::new().file("var/lib/dpkg/info/.wh.curl.list", b"", 0o644));
+        let base_id = base.0.clone();
+        let contents = merge(&[base, upper]);
+        assert_eq!(binaries(&contents), ["/usr/bin/curl: curl 7.88.1"]);
+        assert_eq!(contents.packages[0].layer_diff_id, base_id);
+    }
+
+    #[test]
+    fn binary_owned_by_apk_is_dropped() {
+        let installed = b"P:busybox\nV:1.36.1-r29\nF:bin\nR:busybox\n";
+        let busybox = b"\x00BusyBox v1.36.1 (2024-06-10 08:11:50 UTC)\x00";
+        let base = real_layer(
+            LayerTar::new()
+                .file("lib/apk/db/installed", installed, 0o644)
+                .file("bin/busybox", busybox, 0o755)
+                .file("opt/busybox", busybox, 0o755),
+        );
+        let contents = merge(&[base]);
+        assert_eq!(binaries(&contents), ["/opt/busybox: busybox 1.36.1"]);
+        assert!(contents
+            .packages
+            .iter()
+            .any(|p| p.package.ecosystem == Ecosystem::Apk && p.package.name == "busybox"));
+    }
+
+    #[test]
+    fn ownership_drops_only_the_classified_binary_not_other_findings_in_the_file() {
+        // A Go program installed as `go`: the classifier takes it for the toolchain (as
+        // syft does), and the Go build info lists its modules.
+        let hello = include_bytes!("../catalog/golang/testdata/usr/local/bin/hello");
+        let unowned = real_layer(LayerTar::new().file("usr/bin/go", hello, 0o755));
+        assert_eq!(binaries(&merge(&[unowned])), ["/usr/bin/go: go 1.19.8"]);
+
+        let owned = real_layer(LayerTar::new().file("usr/bin/go", hello, 0o755).file(
+            "var/lib/dpkg/info/hello.list",
+            b"/usr/bin/go\n",
+            0o644,
+        ));
+        let contents = merge(&[owned]);
+        assert_eq!(binaries(&contents), Vec::<String>::new());
+        let go: Vec<_> = contents
+            .packages
+            .iter()
+            .filter(|p| p.package.ecosystem == Ecosystem::Go)
+            .map(|p| p.package.name.as_str())
+            .collect();
+        assert!(
+            go.contains(&"example.com/hello") && go.contains(&"stdlib"),
+            "{go:?}"
+        );
+    }
+
+    #[test]
+    fn bin_sbin_and_lib_are_spelled_under_usr() {
+        assert_eq!(usr_merged("/bin/bash"), "/usr/bin/bash");
+        assert_eq!(usr_merged("/sbin/x"), "/usr/sbin/x");
+        assert_eq!(
+            usr_merged("/lib64/ld-linux-x86-64.so.2"),
+            "/usr/lib64/ld-linux-x86-64.so.2"
+        );
+        assert_eq!(usr_merged("/usr/bin/bash"), "/usr/bin/bash");
+        assert_eq!(usr_merged("/binary"), "/binary");
+        assert_eq!(usr_merged("/opt/bin/x"), "/opt/bin/x");
+    }
+
+    /// `name: licences` of every visible package.
+    fn licences(contents: &ImageContents) -> Vec<String> {
+        contents
+            .packages
+            .iter()
+            .map(|p| format!("{}: {}", p.package.name, p.package.licenses.join(",")))
+            .collect()
+    }
+
+    #[test]
+    fn stated_licences_reach_the_package_from_another_layer() {
+        let base = layer(LayerTar::new().file(
+            "usr/share/doc/libc6.lic",
+            b"libc6 GPL-2\nlibc6 LGPL-2.1\n",
+            0o644,
+        ));
+        let upper = layer(LayerTar::new().file(
+            "var/lib/dpkg/status.pkg",
+            b"libc6 2.36-9\nzlib1g 1.2.13\n",
+            0o644,
+        ));
+        assert_eq!(
+            licences(&merge(&[base, upper])),
+            ["libc6: GPL-2,LGPL-2.1", "zlib1g: "]
+        );
+    }
+
+    #[test]
+    fn deleting_the_licence_file_removes_the_licence() {
+        let base = layer(
+            LayerTar::new()
+                .file("var/lib/dpkg/status.pkg", b"libc6 2.36-9\n", 0o644)
+                .file("usr/share/doc/libc6.lic", b"libc6 GPL-2\n", 0o644),
+        );
+        let upper = layer(LayerTar::new().file("usr/share/doc/.wh.libc6.lic", b"", 0o644));
+        assert_eq!(
+            licences(&merge(std::slice::from_ref(&base))),
+            ["libc6: GPL-2"]
+        );
+        assert_eq!(licences(&merge(&[base, upper])), ["libc6: "]);
+    }
+
+    #[test]
+    fn own_licences_win_over_stated_ones() {
+        let base = layer(
+            LayerTar::new()
+                .file("var/lib/dpkg/status.pkg", b"libc6 2.36-9\n", 0o644)
+                .file("usr/share/doc/libc6.lic", b"libc6 GPL-2\n", 0o644),
+        );
+        let mut contents = merge(std::slice::from_ref(&base));
+        assert_eq!(licences(&contents), ["libc6: GPL-2"]);
+
+        // The same package with a licence of its own keeps it.
+        let (diff_id, analysis) = base;
+        let mut analysis = (*analysis).clone();
+        for found in analysis.files.values_mut().flatten() {
+            for package in &mut found.findings.packages {
+                package.licenses = vec!["LGPL-2.1".into()];
+            }
+        }
+        contents = merge(&[(diff_id, Arc::new(analysis))]);
+        assert_eq!(licences(&contents), ["libc6: LGPL-2.1"]);
+    }
+
+    #[test]
+    fn stated_licences_go_only_to_the_same_ecosystem() {
+        let base = layer(
+            LayerTar::new()
+                .file("var/lib/dpkg/status.pkg", b"six 1.16.0\n", 0o644)
+                .file("usr/share/doc/six.lic", b"six Expat\n", 0o644),
+        );
+        let (diff_id, analysis) = base;
+        let mut analysis = (*analysis).clone();
+        for found in analysis.files.values_mut().flatten() {
+            for package in &mut found.findings.packages {
+                package.ecosystem = Ecosystem::Python;
+            }
+        }
+        let contents = merge(&[(diff_id, Arc::new(analysis))]);
+        assert_eq!(licences(&contents), ["six: "]);
     }
 }

@@ -12,7 +12,7 @@ pub mod merge;
 pub(crate) mod testutil;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::Seek;
+use std::io::{Read, Seek, Write};
 
 use serde::{Deserialize, Serialize};
 
@@ -98,6 +98,39 @@ pub fn analyze_layer(
         "layer analysed"
     );
     Ok(analysis)
+}
+
+/// Largest tar entry spilled to a temporary file so that several catalogers can read it
+/// (runtimes such as node are ~100 MiB; nothing a cataloger reads is larger).
+const MAX_SPILL_BYTES: u64 = 1 << 30;
+
+/// A tar entry that several catalogers read, held where each can read it again.
+enum Shared {
+    Memory(Vec<u8>),
+    /// Larger than the in-memory bound: copied to an unnamed temporary file (removed when
+    /// closed) in the system's temporary directory.
+    Spilled(std::fs::File),
+}
+
+/// Reads a shared tar entry into memory up to `in_memory` bytes, or into a temporary
+/// file up to [`MAX_SPILL_BYTES`] when it is larger.
+fn buffer_shared(stream: &mut dyn Read, in_memory: u64) -> std::io::Result<Shared> {
+    let mut head = Vec::new();
+    stream.take(in_memory + 1).read_to_end(&mut head)?;
+    if head.len() as u64 <= in_memory {
+        return Ok(Shared::Memory(head));
+    }
+    let mut spill = tempfile::tempfile()?;
+    spill.write_all(&head)?;
+    drop(head);
+    let copied = std::io::copy(&mut stream.take(MAX_SPILL_BYTES), &mut spill)?;
+    if in_memory + 1 + copied > MAX_SPILL_BYTES {
+        return Err(std::io::Error::other(format!(
+            "larger than the {MAX_SPILL_BYTES}-byte limit for a file several catalogers read"
+        )));
+    }
+    spill.rewind()?;
+    Ok(Shared::Spilled(spill))
 }
 
 /// A file read in this layer, remembered for hard links to it.
@@ -206,14 +239,15 @@ impl Analyzer<'_> {
                     found.extend(self.catalog_one(index, file, Content::File(handle)));
                 }
             }
-            Content::Stream(stream) => match Content::Stream(stream)
-                .read_bounded(self.max_file_bytes)
-            {
-                Ok(data) => {
+            Content::Stream(stream) => match buffer_shared(stream, self.max_file_bytes) {
+                Ok(Shared::Memory(data)) => {
                     for &index in readers {
                         let mut slice = data.as_slice();
                         found.extend(self.catalog_one(index, file, Content::Stream(&mut slice)));
                     }
+                }
+                Ok(Shared::Spilled(mut spill)) => {
+                    return self.catalog_shared(readers, file, Content::File(&mut spill));
                 }
                 Err(err) => tracing::warn!(
                     layer = %self.layer,
@@ -470,10 +504,10 @@ mod tests {
     }
 
     #[test]
-    fn shared_file_over_the_memory_limit_is_skipped_but_replaces_lower() {
-        let tar = LayerTar::new()
-            .file("big.pkg", &[b'x'; 2048], 0o644)
-            .finish();
+    fn shared_file_over_the_memory_limit_is_spilled_and_read_by_each() {
+        let mut big = b"alpha 1\n".to_vec();
+        big.resize(4096, b'\n');
+        let tar = LayerTar::new().file("big.pkg", &big, 0o644).finish();
         let blob = gzip(&tar);
         let limits = Limits {
             max_file_bytes: 1024,
@@ -482,8 +516,13 @@ mod tests {
         let mut layer = BlobLayer::new(digest(&blob), digest(&tar), blob.as_slice(), limits);
         let both: Vec<Box<dyn Cataloger>> = vec![Box::new(PkgCataloger), Box::new(TwinCataloger)];
         let analysis = analyze_layer(&mut layer, &both).unwrap();
-        assert!(analysis.files.is_empty());
-        assert!(analysis.tombstones.contains("/big.pkg"));
+        assert_eq!(
+            names(&analysis, "/big.pkg"),
+            vec![
+                ("test-pkg".to_string(), vec!["alpha 1".to_string()]),
+                ("test-twin".to_string(), vec!["alpha 1".to_string()]),
+            ]
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use super::LayerAnalysis;
 use crate::catalog::{CatalogError, Cataloger, Content, FileMeta};
-use crate::package::{Ecosystem, Findings, OsRelease, Package};
+use crate::package::{Ecosystem, Findings, OsRelease, Package, StatedLicenses};
 
 /// Wants files ending in `.pkg`; each line `name version` is one package.
 pub struct PkgCataloger;
@@ -78,9 +78,44 @@ impl Cataloger for OsCataloger {
     }
 }
 
-/// [`PkgCataloger`] and [`OsCataloger`].
+/// Wants files ending in `.lic`; each line `name licence` states a licence of the Deb
+/// package `name` (as dpkg's copyright files do).
+pub struct LicenseCataloger;
+
+impl Cataloger for LicenseCataloger {
+    fn name(&self) -> &'static str {
+        "test-license"
+    }
+
+    fn wants(&self, file: &FileMeta<'_>) -> bool {
+        file.path.ends_with(".lic")
+    }
+
+    fn catalog(&self, _: &FileMeta<'_>, content: Content<'_>) -> Result<Findings, CatalogError> {
+        let data = content.read_bounded(1 << 16)?;
+        let stated_licenses = String::from_utf8_lossy(&data)
+            .lines()
+            .filter_map(|line| line.split_once(' '))
+            .map(|(package, license)| StatedLicenses {
+                ecosystem: Ecosystem::Deb,
+                package: package.to_owned(),
+                licenses: vec![license.to_owned()],
+            })
+            .collect();
+        Ok(Findings {
+            stated_licenses,
+            ..Findings::default()
+        })
+    }
+}
+
+/// [`PkgCataloger`], [`OsCataloger`] and [`LicenseCataloger`].
 pub fn catalogers() -> Vec<Box<dyn Cataloger>> {
-    vec![Box::new(PkgCataloger), Box::new(OsCataloger)]
+    vec![
+        Box::new(PkgCataloger),
+        Box::new(OsCataloger),
+        Box::new(LicenseCataloger),
+    ]
 }
 
 /// `name version` of what [`PkgCataloger`] found at `path` in one layer.

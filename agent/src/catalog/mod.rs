@@ -10,6 +10,8 @@ use std::io::Read;
 use crate::package::Findings;
 
 pub mod apk;
+pub mod binary;
+pub mod conda;
 pub mod dotnet;
 pub mod dpkg;
 pub mod golang;
@@ -89,15 +91,20 @@ pub fn all() -> Vec<Box<dyn Cataloger>> {
     vec![
         Box::new(os::OsReleaseCataloger),
         Box::new(dpkg::DpkgCataloger),
+        Box::new(dpkg::DpkgCopyrightCataloger),
+        Box::new(dpkg::DpkgFilesCataloger),
         Box::new(apk::ApkCataloger),
         Box::new(rpm::RpmCataloger),
         Box::new(python::PythonCataloger),
         Box::new(npm::NpmCataloger),
         Box::new(golang::GoBinaryCataloger),
         Box::new(rust::RustBinaryCataloger),
+        Box::new(binary::BinaryClassifierCataloger),
         Box::new(java::JavaArchiveCataloger),
         Box::new(ruby::GemspecCataloger),
         Box::new(php::ComposerInstalledCataloger),
         Box::new(dotnet::DotnetDepsCataloger),
+        Box::new(dotnet::DotnetAssemblyCataloger),
+        Box::new(conda::CondaMetaCataloger),
     ]
 }

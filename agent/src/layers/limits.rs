@@ -11,7 +11,8 @@ pub struct Limits {
     pub max_entries: u64,
     /// Length of one path, in bytes.
     pub max_path_len: usize,
-    /// Size of one file read into memory to be shared by several catalogers.
+    /// Size of one tar entry held in memory to be shared by several catalogers; a larger
+    /// one is copied to a temporary file instead (memory stays flat on the blob path).
     pub max_file_bytes: u64,
     /// Depth of directories walked in a snapshot.
     pub max_depth: usize,
@@ -26,7 +27,7 @@ impl Default for Limits {
             max_layer_bytes: 32 << 30,
             max_entries: 2_000_000,
             max_path_len: 4096,
-            max_file_bytes: 64 << 20,
+            max_file_bytes: 8 << 20,
             max_depth: 256,
             max_header_bytes: 1 << 20,
         }

@@ -4,9 +4,11 @@
 //! - `metadata.component`: the image (`container`, name = repository, version = platform
 //!   manifest digest) with its names, digests, platform and diffIDs as properties;
 //! - one `operating-system` component when the OS is known;
-//! - one `library` component per package, with purl, licences, where it was found and, for
-//!   OS packages, the `aquasecurity:trivy:*` properties Dependency-Track's Trivy analyzer
-//!   reads; no CPEs (Dependency-Track would prefer a guessed CPE's version to the purl's);
+//! - one `library` component per package (`application` for a classified binary), with
+//!   purl, licences, where it was found and, for OS packages, the `aquasecurity:trivy:*`
+//!   properties Dependency-Track's Trivy analyzer reads; no guessed CPEs (Dependency-Track
+//!   would prefer a guessed CPE's version to the purl's), only those a cataloger states
+//!   (the binary classifiers', with the version found);
 //! - `dependencies`: image → operating system → OS packages, and image → language packages.
 //!
 //! Everything but `serialNumber` and `metadata.timestamp` is a function of the input, so two
@@ -15,10 +17,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use cyclonedx_bom::external_models::normalized_string::NormalizedString;
-use cyclonedx_bom::external_models::spdx::{SpdxExpression, SpdxIdentifier};
+use cyclonedx_bom::external_models::spdx::SpdxExpression;
 use cyclonedx_bom::external_models::uri::Purl;
 use cyclonedx_bom::models::bom::{Bom, SpecVersion as CdxSpecVersion};
-use cyclonedx_bom::models::component::{Classification, Component, Components};
+use cyclonedx_bom::models::component::{Classification, Component, Components, Cpe};
 use cyclonedx_bom::models::dependency::{Dependencies, Dependency};
 use cyclonedx_bom::models::license::{License, LicenseChoice, Licenses};
 use cyclonedx_bom::models::metadata::Metadata;
@@ -31,6 +33,7 @@ use super::purl::{self, Distro};
 use super::source::Source;
 use super::{property, SpecVersion};
 use crate::image::ResolvedImage;
+use crate::license::{normalize, Normalized};
 use crate::package::{Ecosystem, FoundPackage, ImageContents, OsRelease};
 use crate::{Error, Result};
 
@@ -244,15 +247,16 @@ fn package_component(found: &FoundPackage, distro: Option<&Distro>) -> (String, 
         None => format!("nodebom-package-{id}"),
     };
 
-    let mut component = Component::new(
-        Classification::Library,
-        &package.name,
-        "",
-        Some(bom_ref.clone()),
-    );
+    // A classified binary is a program (or its runtime library), not a dependency.
+    let classification = match package.ecosystem {
+        Ecosystem::Binary => Classification::Application,
+        _ => Classification::Library,
+    };
+    let mut component = Component::new(classification, &package.name, "", Some(bom_ref.clone()));
     let version = package.full_version();
     component.version = (!version.is_empty()).then(|| NormalizedString::new(&version));
     component.purl = purl.and_then(|p| p.to_string().parse::<Purl>().ok());
+    component.cpe = package.cpe.as_deref().map(Cpe::new);
     component.licenses = licenses(&package.licenses);
     component.properties = Some(Properties(package_properties(found, distro)));
     (bom_ref, component)
@@ -301,6 +305,9 @@ fn package_properties(found: &FoundPackage, distro: Option<&Distro>) -> Vec<Prop
         Ecosystem::Gem => Some("gemspec".to_string()),
         Ecosystem::Composer => Some("composer".to_string()),
         Ecosystem::Nuget => Some("dotnet-core".to_string()),
+        // Trivy has no package type for binaries it identifies by their content.
+        Ecosystem::Binary => None,
+        Ecosystem::Conda => Some("conda-pkg".to_string()),
     };
     if let Some(pkg_type) = pkg_type {
         add(property::TRIVY_PKG_TYPE, pkg_type);
@@ -327,22 +334,23 @@ fn package_properties(found: &FoundPackage, distro: Option<&Distro>) -> Vec<Prop
 /// CycloneDX licences of a package. CycloneDX 1.5 takes either a list of licences (SPDX id
 /// or name) or a single SPDX expression, so: SPDX ids as ids, other text as names, and
 /// compound expressions as one expression when they are all there is, else as names.
+/// What counts as an id or an expression is [`crate::license::normalize`]'s call.
 fn licenses(values: &[String]) -> Option<Licenses> {
-    let values: BTreeSet<&str> = values
-        .iter()
-        .map(|value| value.trim())
-        .filter(|value| !value.is_empty())
-        .collect();
+    let mut normalized: Vec<Normalized> = values.iter().filter_map(|v| normalize(v)).collect();
+    // By text, so that ids and names interleave alphabetically; `GPL-2` and `GPL-2.0` are
+    // one licence once normalised.
+    normalized.sort_by(|a, b| a.as_str().cmp(b.as_str()).then_with(|| a.cmp(b)));
+    normalized.dedup();
 
     let mut listed = Vec::new();
     let mut expressions = Vec::new();
-    for value in values {
-        if SpdxIdentifier::try_from(value.to_string()).is_ok() {
-            listed.push(LicenseChoice::License(License::license_id(value)));
-        } else if SpdxExpression::try_from(value.to_string()).is_ok() {
-            expressions.push(value);
-        } else {
-            listed.push(LicenseChoice::License(License::named_license(value)));
+    for value in &normalized {
+        match value {
+            Normalized::Id(id) => listed.push(LicenseChoice::License(License::license_id(id))),
+            Normalized::Name(name) => {
+                listed.push(LicenseChoice::License(License::named_license(name)))
+            }
+            Normalized::Expression(expression) => expressions.push(expression.as_str()),
         }
     }
 

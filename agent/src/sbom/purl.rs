@@ -5,7 +5,10 @@
 //!   (the epoch is a qualifier, not part of the version; syft puts it in the version);
 //! - apk `pkg:apk/alpine/musl@1.2.4-r2?arch=x86_64&distro=alpine-3.18.4`;
 //! - rpm `pkg:rpm/redhat/openssl-libs@3.0.7-27.el9?arch=x86_64&distro=redhat-9.4&epoch=1&upstream=openssl-3.0.7-27.el9.src.rpm`;
-//! - `pkg:pypi/<PEP 503 name>@…`, `pkg:npm/%40scope/name@…`, `pkg:golang/<module>@…`.
+//! - `pkg:pypi/<PEP 503 name>@…`, `pkg:npm/%40scope/name@…`, `pkg:golang/<module>@…`;
+//! - conda `pkg:conda/python@3.11.9?build=h955ad1f_0&channel=main&subdir=linux-64&type=conda`
+//!   (purl-spec's qualifiers; syft has no conda purl);
+//! - classified binaries `pkg:generic/<name>@…` (`pkg:generic/java/jre@…`), as syft.
 //!
 //! `upstream` (not in the purl spec; grype and Dependency-Track's OSV matching use it) names
 //! the source package: for deb only when its name or version differs from the binary's, as
@@ -156,6 +159,15 @@ fn coordinates(
             ("composer", namespace, name, version)
         }
         Ecosystem::Nuget => ("nuget", None, package.name.clone(), version),
+        Ecosystem::Conda => ("conda", None, package.name.clone(), version),
+        Ecosystem::Binary => {
+            // syft's `pkg:generic/<name>`; a classifier's `java/jre` is namespace `java`.
+            let (namespace, name) = match package.name.split_once('/') {
+                Some((namespace, name)) => (Some(namespace.to_string()), name.to_string()),
+                None => (None, package.name.clone()),
+            };
+            ("generic", namespace, name, version)
+        }
     }
 }
 
@@ -177,6 +189,9 @@ fn go_version(package: &Package) -> Option<String> {
 
 /// Qualifiers of a package's purl; empty values are dropped by the caller.
 fn qualifiers(package: &Package, distro: Option<&Distro>) -> Vec<(&'static str, String)> {
+    if package.ecosystem == Ecosystem::Conda {
+        return conda_qualifiers(package);
+    }
     if !package.ecosystem.is_os() {
         return Vec::new();
     }
@@ -195,6 +210,22 @@ fn qualifiers(package: &Package, distro: Option<&Distro>) -> Vec<(&'static str, 
         out.push(("upstream", upstream));
     }
     out
+}
+
+/// The purl-spec `conda` qualifiers, from what the cataloger kept of the record.
+fn conda_qualifiers(package: &Package) -> Vec<(&'static str, String)> {
+    use crate::catalog::conda::{BUILD_PROPERTY, CHANNEL_PROPERTY, SUBDIR_PROPERTY, TYPE_PROPERTY};
+    [
+        ("build", BUILD_PROPERTY),
+        ("channel", CHANNEL_PROPERTY),
+        ("subdir", SUBDIR_PROPERTY),
+        ("type", TYPE_PROPERTY),
+    ]
+    .into_iter()
+    .filter_map(|(qualifier, property)| {
+        Some((qualifier, package.properties.get(property)?.clone()))
+    })
+    .collect()
 }
 
 /// The `upstream` qualifier: the source package, when the package metadata names one.
@@ -223,7 +254,9 @@ fn upstream(package: &Package) -> Option<String> {
         | Ecosystem::Maven
         | Ecosystem::Gem
         | Ecosystem::Composer
-        | Ecosystem::Nuget => None,
+        | Ecosystem::Nuget
+        | Ecosystem::Binary
+        | Ecosystem::Conda => None,
     }
 }
 
@@ -554,6 +587,50 @@ mod tests {
             let package = Package::new(ecosystem, name, version);
             assert_eq!(purl_of(&package, Some(&distro("debian", "12.5"))), expected);
         }
+    }
+
+    #[test]
+    fn classified_binary_is_generic_with_its_namespace() {
+        let node = Package::new(Ecosystem::Binary, "node", "20.20.2");
+        assert_eq!(
+            purl_of(&node, Some(&distro("debian", "12.5"))),
+            "pkg:generic/node@20.20.2"
+        );
+        let java = Package::new(Ecosystem::Binary, "java/jre", "17.0.15+6-Debian-1deb12u1");
+        assert_eq!(
+            purl_of(&java, None),
+            "pkg:generic/java/jre@17.0.15%2B6-Debian-1deb12u1"
+        );
+    }
+
+    #[test]
+    fn conda_carries_build_channel_subdir_and_type() {
+        let mut python = Package::new(Ecosystem::Conda, "python", "3.11.9");
+        for (key, value) in [
+            ("conda_build", "h955ad1f_0"),
+            ("conda_channel", "main"),
+            ("conda_subdir", "linux-64"),
+            ("conda_type", "conda"),
+        ] {
+            python.properties.insert(key.into(), value.into());
+        }
+        assert_eq!(
+            purl_of(&python, Some(&distro("debian", "12.5"))),
+            "pkg:conda/python@3.11.9?build=h955ad1f_0&channel=main&subdir=linux-64&type=conda"
+        );
+        let bare = Package::new(Ecosystem::Conda, "libzlib", "1.3.1");
+        assert_eq!(purl_of(&bare, None), "pkg:conda/libzlib@1.3.1");
+    }
+
+    #[test]
+    fn opkg_package_is_deb_in_the_openwrt_namespace() {
+        // syft 1.18 gives opkg packages no purl unless the OS is Debian-like; the deb type
+        // in the image's own namespace cannot be matched against Debian's advisories.
+        let busybox = os_package(Ecosystem::Deb, "busybox", "1.36.1-1", None, "x86_64", None);
+        assert_eq!(
+            purl_of(&busybox, Some(&distro("openwrt", "23.05.2"))),
+            "pkg:deb/openwrt/busybox@1.36.1-1?arch=x86_64&distro=openwrt-23.05.2"
+        );
     }
 
     #[test]

@@ -77,7 +77,9 @@ impl Source {
             | Ecosystem::Maven
             | Ecosystem::Gem
             | Ecosystem::Composer
-            | Ecosystem::Nuget => None,
+            | Ecosystem::Nuget
+            | Ecosystem::Binary
+            | Ecosystem::Conda => None,
         }
     }
 

@@ -422,6 +422,40 @@ fn packages_carry_exact_purls_and_full_versions() {
 }
 
 #[test]
+fn classified_binary_is_an_application_with_a_generic_purl_and_its_cpe() {
+    let mut java = Package::new(Ecosystem::Binary, "java/jre", "17.0.15+6-Debian-1deb12u1");
+    java.cpe = Some(r"cpe:2.3:a:oracle:openjdk:17.0.15\+6-Debian-1deb12u1:*:*:*:*:*:*:*".into());
+    let contents = ImageContents {
+        os: Some(debian_12()),
+        packages: vec![found(
+            java,
+            "binary-classifier",
+            "jdk",
+            "/opt/java/openjdk/bin/java",
+        )],
+    };
+    for (spec, schema) in [
+        (SpecVersion::V1_5, BOM_1_5_SCHEMA),
+        (SpecVersion::V1_6, BOM_1_6_SCHEMA),
+    ] {
+        let bom = parse(&build(&image(), &contents, spec).unwrap());
+        assert_schema_valid(schema, &bom);
+        let c = component(&bom, "java/jre");
+        assert_eq!(c["type"], "application");
+        assert_eq!(
+            c["purl"],
+            "pkg:generic/java/jre@17.0.15%2B6-Debian-1deb12u1"
+        );
+        assert_eq!(
+            c["cpe"],
+            r"cpe:2.3:a:oracle:openjdk:17.0.15\+6-Debian-1deb12u1:*:*:*:*:*:*:*"
+        );
+        let props = properties(c);
+        assert_eq!(property(&props, "aquasecurity:trivy:PkgType"), None);
+    }
+}
+
+#[test]
 fn os_packages_carry_source_properties_for_trivy() {
     let bom = parse(&build(&image(), &contents(), SpecVersion::V1_5).unwrap());
 
@@ -512,7 +546,8 @@ fn licenses_are_spdx_ids_names_or_one_expression() {
     let bom = parse(&build(&image(), &contents(), SpecVersion::V1_5).unwrap());
     assert_eq!(
         component(&bom, "libc6")["licenses"],
-        serde_json::json!([{"license": {"name": "GPL-2"}}, {"license": {"id": "LGPL-2.1"}}])
+        // Debian's `GPL-2` and the deprecated `LGPL-2.1`, as syft 1.18 names them.
+        serde_json::json!([{"license": {"id": "GPL-2.0-only"}}, {"license": {"id": "LGPL-2.1-only"}}])
     );
     assert_eq!(
         component(&bom, "requests")["licenses"],
@@ -523,6 +558,116 @@ fn licenses_are_spdx_ids_names_or_one_expression() {
         serde_json::json!([{"expression": "Apache-2.0 OR BSD-3-Clause"}])
     );
     assert!(component(&bom, "bsdutils").get("licenses").is_none());
+}
+
+#[test]
+fn stated_licences_are_normalised_and_the_bom_stays_valid() {
+    let mut contents = contents();
+    for (name, licenses) in [
+        ("lower", &["mit", "Apache 2.0"][..]),
+        (
+            "debian-names",
+            &["GPL-2+", "Expat", "GPL-2.0+", "public-domain"][..],
+        ),
+        (
+            "compound",
+            &[
+                "mit or apache-2.0",
+                "GPL-2.0-or-later WITH classpath-exception-2.0",
+            ][..],
+        ),
+        ("not-in-schema", &["NOASSERTION"][..]),
+    ] {
+        contents.packages.push(language(
+            Ecosystem::Npm,
+            name,
+            "1.0.0",
+            licenses,
+            "npm",
+            "app",
+            &format!("/app/node_modules/{name}/package.json"),
+        ));
+    }
+    let bom = parse(&build(&image(), &contents, SpecVersion::V1_5).unwrap());
+    assert_schema_valid(BOM_1_5_SCHEMA, &bom);
+    assert_eq!(
+        component(&bom, "lower")["licenses"],
+        serde_json::json!([{"license": {"name": "Apache 2.0"}}, {"license": {"id": "MIT"}}])
+    );
+    // `GPL-2+` and `GPL-2.0+` are one licence.
+    assert_eq!(
+        component(&bom, "debian-names")["licenses"],
+        serde_json::json!([
+            {"license": {"name": "Expat"}},
+            {"license": {"id": "GPL-2.0-or-later"}},
+            {"license": {"name": "public-domain"}}
+        ])
+    );
+    assert_eq!(
+        component(&bom, "compound")["licenses"],
+        serde_json::json!([{
+            "expression": "(GPL-2.0-or-later WITH Classpath-exception-2.0) AND (MIT OR Apache-2.0)"
+        }])
+    );
+    assert_eq!(
+        component(&bom, "not-in-schema")["licenses"],
+        serde_json::json!([{"license": {"name": "NOASSERTION"}}])
+    );
+}
+
+#[test]
+fn conda_package_has_a_conda_purl_and_trivy_type() {
+    let mut contents = contents();
+    let mut openssl = language(
+        Ecosystem::Conda,
+        "openssl",
+        "3.0.14",
+        &["Apache-2.0"],
+        "conda-meta",
+        "app",
+        "/opt/conda/conda-meta/openssl-3.0.14-h5eee18b_0.json",
+    );
+    for (key, value) in [
+        ("conda_build", "h5eee18b_0"),
+        ("conda_channel", "main"),
+        ("conda_subdir", "linux-64"),
+        ("conda_type", "conda"),
+    ] {
+        openssl.package.properties.insert(key.into(), value.into());
+    }
+    contents.packages.push(openssl);
+    let bom = parse(&build(&image(), &contents, SpecVersion::V1_5).unwrap());
+    assert_schema_valid(BOM_1_5_SCHEMA, &bom);
+    let openssl = component(&bom, "openssl");
+    assert_eq!(
+        openssl["purl"],
+        "pkg:conda/openssl@3.0.14?build=h5eee18b_0&channel=main&subdir=linux-64&type=conda"
+    );
+    assert_eq!(
+        property(&properties(openssl), "aquasecurity:trivy:PkgType"),
+        Some("conda-pkg")
+    );
+}
+
+#[test]
+fn licence_ids_written_as_ids_are_exactly_those_the_schema_lists() {
+    // `crate::license` keeps a list of the spdx crate's ids that the CycloneDX schema lacks;
+    // this fails when the crate or the schema snapshot changes without that list.
+    let schema: Value = serde_json::from_str(SPDX_SCHEMA).unwrap();
+    let listed: BTreeSet<&str> = schema["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for licence in spdx::identifiers::LICENSES {
+        assert_eq!(
+            crate::license::is_cyclonedx_id(licence.name),
+            listed.contains(licence.name),
+            "{}",
+            licence.name
+        );
+    }
 }
 
 #[test]

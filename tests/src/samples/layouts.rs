@@ -5,7 +5,9 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use anyhow::Result;
+use std::path::Path;
+
+use anyhow::{Context, Result};
 use serde_json::{json, Map, Value};
 
 use super::{with_parent_dirs, Installed, Sample};
@@ -293,8 +295,22 @@ const NUGET_PACKAGES: &[(&str, &str)] = &[
     ("System.Text.Json", "8.0.0"),
 ];
 
-/// A .NET app image: `dotnet publish`'s `SampleApi.deps.json`. The app itself is a
-/// `project` library, not a package.
+/// Assemblies compiled by Mono's C# compiler for the agent's .NET fixtures
+/// (`agent/src/catalog/dotnet/testdata/make-assemblies.sh`), with the name and version
+/// their version resources give: ProductName unless it is Microsoft's, the higher of
+/// FileVersion and ProductVersion.
+const ASSEMBLIES: &[(&str, &str, &str)] = &[
+    ("Acme.Widgets.dll", "Acme Widgets", "2.4.1.0"),
+    (
+        "Contoso.Telemetry.dll",
+        "Contoso.Telemetry",
+        "8.0.124.61010",
+    ),
+    ("acme-cli.exe", "acme-cli", "3.1.0-beta.2"),
+];
+
+/// A .NET app image: `dotnet publish`'s `SampleApi.deps.json` (the app itself is a
+/// `project` library, not a package) and compiled assemblies.
 pub fn dotnet() -> Result<Sample> {
     let target = ".NETCoreApp,Version=v8.0";
     let mut entries = Map::new();
@@ -333,17 +349,26 @@ pub fn dotnet() -> Result<Sample> {
         "targets": {target: entries},
         "libraries": libraries,
     });
-    let installed = NUGET_PACKAGES
+    let mut layer = vec![Entry::file(
+        "/app/SampleApi.deps.json",
+        serde_json::to_vec_pretty(&deps)?,
+    )];
+    let mut installed: BTreeSet<Installed> = NUGET_PACKAGES
         .iter()
         .map(|(name, version)| Installed::new("nuget", *name, *version))
         .collect();
+    let fixtures =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../agent/src/catalog/dotnet/testdata/app");
+    for (file, name, version) in ASSEMBLIES {
+        let data = std::fs::read(fixtures.join(file))
+            .with_context(|| format!("reading the assembly fixture {file}"))?;
+        layer.push(Entry::file(&format!("/app/{file}"), data));
+        installed.insert(Installed::new("nuget", *name, *version));
+    }
     Ok(Sample {
         spec: ImageSpec {
             name: "docker.io/nodebom/sample-dotnet:8.0".into(),
-            layers: vec![Layer::gzip(with_parent_dirs(vec![Entry::file(
-                "/app/SampleApi.deps.json",
-                serde_json::to_vec_pretty(&deps)?,
-            )]))],
+            layers: vec![Layer::gzip(with_parent_dirs(layer))],
             multi_platform: false,
         },
         purl_types: vec!["nuget"],

@@ -1,10 +1,11 @@
 //! apk cataloger: Alpine (and Wolfi, Chainguard) package databases at
-//! `**/lib/apk/db/installed`, as syft reads them.
+//! `**/lib/apk/db/installed`, as syft reads them. The files the packages installed that a
+//! binary classifier could claim are reported as owned (`F:` directory, `R:` file lines).
 
 mod package;
 mod parse;
 
-use super::{CatalogError, Cataloger, Content, FileMeta};
+use super::{binary, CatalogError, Cataloger, Content, FileMeta};
 use crate::package::Findings;
 
 /// A full Alpine image's database is well under 10 MiB.
@@ -32,7 +33,11 @@ impl Cataloger for ApkCataloger {
             .into_iter()
             .map(package::to_package)
             .collect();
-        Ok(Findings::packages(packages))
+        Ok(Findings {
+            packages,
+            owned_files: parse::owned_files(&data, binary::is_candidate),
+            ..Findings::default()
+        })
     }
 }
 
@@ -121,6 +126,20 @@ mod tests {
         assert_eq!(
             find(&packages, "ca-certificates-bundle").licenses,
             ["MPL-2.0 AND MIT"]
+        );
+    }
+
+    #[test]
+    fn files_a_binary_classifier_could_claim_are_owned() {
+        let findings = ApkCataloger
+            .catalog(
+                &meta("/lib/apk/db/installed"),
+                Content::Stream(&mut &INSTALLED[..]),
+            )
+            .unwrap();
+        assert_eq!(
+            findings.owned_files,
+            ["/bin/busybox", "/lib/libcrypto.so.3"]
         );
     }
 

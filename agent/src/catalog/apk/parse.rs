@@ -57,6 +57,41 @@ pub fn parse_installed(data: &[u8]) -> Result<Vec<ApkRecord>, CatalogError> {
     Ok(records)
 }
 
+/// The files the database says its packages installed, as absolute paths, keeping those
+/// `keep` accepts: each `R:` (a file name) is in the directory of the `F:` before it, in
+/// the same package entry.
+pub fn owned_files(data: &[u8], keep: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut files = Vec::new();
+    let mut dir: Option<&[u8]> = None;
+    for line in data.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            dir = None;
+        } else if let Some(path) = line.strip_prefix(b"F:") {
+            dir = Some(path);
+        } else if let Some(name) = line.strip_prefix(b"R:") {
+            // `R:` with no `F:` before it is at the root, as apk-tools reads it.
+            let dir = dir.unwrap_or_default();
+            let (Ok(dir), Ok(name)) = (std::str::from_utf8(dir), std::str::from_utf8(name)) else {
+                continue;
+            };
+            if name.is_empty() || name.contains('/') {
+                continue;
+            }
+            let dir = dir.trim_matches('/');
+            let path = if dir.is_empty() {
+                format!("/{name}")
+            } else {
+                format!("/{dir}/{name}")
+            };
+            if keep(&path) {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
 fn push(records: &mut Vec<ApkRecord>, record: ApkRecord) -> Result<(), CatalogError> {
     if record.name.trim().is_empty() {
         return Ok(());
@@ -100,6 +135,26 @@ mod tests {
     fn values_keep_colons() {
         let records = parse_installed(b"P:a\nV:1:2\n").unwrap();
         assert_eq!(records[0].version, "1:2");
+    }
+
+    #[test]
+    fn owned_files_join_each_file_to_the_directory_before_it() {
+        let data = b"P:a\nF:usr/bin\nR:node\nR:npm\nF:usr/lib\nR:libcrypto.so.3\n\n\
+                     P:b\nR:top\nF:bin\nR:busybox\nR:../escape\n";
+        assert_eq!(
+            owned_files(data, |_| true),
+            [
+                "/usr/bin/node",
+                "/usr/bin/npm",
+                "/usr/lib/libcrypto.so.3",
+                "/top",
+                "/bin/busybox"
+            ]
+        );
+        assert_eq!(
+            owned_files(data, |p| p.ends_with("node")),
+            ["/usr/bin/node"]
+        );
     }
 
     #[test]

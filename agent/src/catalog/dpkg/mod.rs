@@ -3,10 +3,20 @@
 //! Reads the files syft reads: `**/lib/dpkg/status`, every file directly in
 //! `**/lib/dpkg/status.d/` (distroless images keep one control file per package there,
 //! next to `<pkg>.md5sums`), and opkg's `**/lib/opkg/status` and
-//! `**/lib/opkg/info/*.control`.
+//! `**/lib/opkg/info/*.control`. Licences come from each package's
+//! `/usr/share/doc/<package>/copyright`, read by [`DpkgCopyrightCataloger`], and from
+//! opkg's `License` field.
+//!
+//! Which files the packages installed (`info/*.list`, distroless `status.d/*.md5sums`)
+//! is read by [`DpkgFilesCataloger`], for the binary classifier's sake.
 
+mod copyright;
+mod files;
 mod package;
 mod parse;
+
+pub use copyright::DpkgCopyrightCataloger;
+pub use files::DpkgFilesCataloger;
 
 use super::{CatalogError, Cataloger, Content, FileMeta};
 use crate::package::Findings;
@@ -266,6 +276,83 @@ mod tests {
     fn garbage_yields_no_package() {
         let garbage: Vec<u8> = (0..64 * 1024u32).map(|i| (i * 7919 % 256) as u8).collect();
         assert_eq!(catalog("/var/lib/dpkg/status", &garbage).unwrap(), []);
+    }
+
+    const OPKG_STATUS: &[u8] = include_bytes!("testdata/openwrt/usr/lib/opkg/status");
+
+    /// The packages of an OpenWrt `info/<name>.control` fixture.
+    fn opkg_control(name: &str) -> Vec<Package> {
+        macro_rules! control {
+            ($name:literal) => {
+                &include_bytes!(concat!(
+                    "testdata/openwrt/usr/lib/opkg/info/",
+                    $name,
+                    ".control"
+                ))[..]
+            };
+        }
+        let bytes = match name {
+            "busybox" => control!("busybox"),
+            "libc" => control!("libc"),
+            "dropbear" => control!("dropbear"),
+            "ca-bundle" => control!("ca-bundle"),
+            "opkg" => control!("opkg"),
+            other => panic!("no fixture {other}"),
+        };
+        catalog(&format!("/usr/lib/opkg/info/{name}.control"), bytes).unwrap()
+    }
+
+    #[test]
+    fn openwrt_opkg_status_lists_installed_packages() {
+        let packages = catalog("/usr/lib/opkg/status", OPKG_STATUS).unwrap();
+        let found: Vec<_> = packages
+            .iter()
+            .map(|p| (p.name.as_str(), p.version.as_str(), p.arch.as_deref()))
+            .collect();
+        // `wpad-basic-mbedtls` was removed: `deinstall user not-installed`.
+        assert_eq!(
+            found,
+            [
+                ("libc", "1.2.4-4", Some("x86_64")),
+                ("busybox", "1.36.1-1", Some("x86_64")),
+                ("dropbear", "2022.83-1", Some("x86_64")),
+                ("ca-bundle", "20230311-1", Some("all")),
+                ("opkg", "2022-02-24-d038e5b6-2", Some("x86_64")),
+            ]
+        );
+        assert!(packages.iter().all(|p| p.ecosystem == Ecosystem::Deb
+            && p.epoch.is_none()
+            && p.source.is_none()
+            && p.licenses.is_empty()));
+    }
+
+    #[test]
+    fn opkg_control_file_states_the_licence() {
+        let busybox = opkg_control("busybox");
+        assert_eq!(busybox.len(), 1);
+        assert_eq!(
+            (busybox[0].name.as_str(), busybox[0].version.as_str()),
+            ("busybox", "1.36.1-1")
+        );
+        assert_eq!(busybox[0].licenses, ["GPL-2.0"]);
+        assert_eq!(opkg_control("dropbear")[0].licenses, ["MIT"]);
+        assert_eq!(
+            opkg_control("libc")[0].licenses,
+            ["GPL-3.0-with-GCC-exception"]
+        );
+        // OpenWrt lists several licences separated by spaces.
+        assert_eq!(
+            opkg_control("ca-bundle")[0].licenses,
+            ["GPL-2.0-or-later", "MPL-2.0"]
+        );
+    }
+
+    #[test]
+    fn opkg_source_is_a_build_recipe_not_a_source_package() {
+        // `Source: package/utils/busybox` names OpenWrt's build directory.
+        for name in ["busybox", "libc", "dropbear", "ca-bundle", "opkg"] {
+            assert_eq!(opkg_control(name)[0].source, None, "{name}");
+        }
     }
 
     #[test]

@@ -1,7 +1,11 @@
 //! dpkg records as [`Package`]s.
 
 use super::parse::DpkgRecord;
+use crate::license::{self, Normalized};
 use crate::package::{Ecosystem, Package, SourcePackage};
+
+/// Longest `License` value kept; longer ones are not licence names.
+const MAX_LICENSE_LEN: usize = 512;
 
 /// The package a stanza describes, or `None` when dpkg says its files are not on disk
 /// (`deinstall ok config-files` after `apt-get remove`, `not-installed`).
@@ -9,30 +13,66 @@ use crate::package::{Ecosystem, Package, SourcePackage};
 /// Versions lose their epoch to [`Package::epoch`]. The source package is set when the
 /// stanza has a `Source` field; its version is the one in parentheses, or the binary's
 /// when there is none. [`SourcePackage::version`] is, like [`Package::version`], the
-/// Debian version without epoch (`2.36-9+deb12u4`), and `release` stays empty.
+/// Debian version without epoch (`2.36-9+deb12u4`), and `release` stays empty. A
+/// `Source` that is no package name is ignored: opkg control files put the build recipe
+/// there (OpenWrt's `package/libs/toolchain`, Yocto's `busybox_1.36.1.bb`).
 pub fn to_package(record: DpkgRecord) -> Option<Package> {
     if !files_on_disk(record.status.as_deref()) {
         return None;
     }
     let (epoch, version) = split_epoch(&record.version);
-    let source = record.source.as_deref().map(|field| {
-        let (name, source_version) = parse_source(field);
-        let (epoch, version) = match source_version {
-            Some(source_version) => split_epoch(source_version),
-            None => (epoch, version),
-        };
-        SourcePackage {
-            name: name.to_owned(),
-            version: (!version.is_empty()).then(|| version.to_owned()),
-            release: None,
-            epoch,
-        }
-    });
+    let source = record
+        .source
+        .as_deref()
+        .filter(|field| is_source_name(field))
+        .map(|field| {
+            let (name, source_version) = parse_source(field);
+            let (epoch, version) = match source_version {
+                Some(source_version) => split_epoch(source_version),
+                None => (epoch, version),
+            };
+            SourcePackage {
+                name: name.to_owned(),
+                version: (!version.is_empty()).then(|| version.to_owned()),
+                release: None,
+                epoch,
+            }
+        });
     let mut package = Package::new(Ecosystem::Deb, record.package, version);
     package.epoch = epoch;
     package.arch = record.architecture;
     package.source = source;
+    package.licenses = record.license.as_deref().map(licenses).unwrap_or_default();
     Some(package)
+}
+
+/// Whether a `Source` field starts with a Debian package name (policy 5.6.1, any case).
+fn is_source_name(field: &str) -> bool {
+    let name = field.split_whitespace().next().unwrap_or_default();
+    name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+}
+
+/// The licences of an opkg `License` field: one SPDX id or expression, or, as OpenWrt
+/// writes several, a space-separated list of them (`GPL-2.0-or-later BSD-3-Clause`);
+/// anything else is one name.
+fn licenses(field: &str) -> Vec<String> {
+    let field = field.trim();
+    if field.is_empty() || field.len() > MAX_LICENSE_LEN {
+        return Vec::new();
+    }
+    let is_spdx = |value: &str| {
+        matches!(
+            license::normalize(value),
+            Some(Normalized::Id(_) | Normalized::Expression(_))
+        )
+    };
+    if !is_spdx(field) && field.split_whitespace().all(is_spdx) {
+        return field.split_whitespace().map(str::to_owned).collect();
+    }
+    vec![field.to_owned()]
 }
 
 /// Whether a `Status: want flag state` value leaves the package's files installed. Only
@@ -79,6 +119,7 @@ mod tests {
             architecture: Some("amd64".into()),
             source: source.map(Into::into),
             status: status.map(Into::into),
+            license: None,
         }
     }
 
@@ -115,5 +156,30 @@ mod tests {
         let package = to_package(record("", Some("src"), None)).unwrap();
         assert_eq!(package.version, "");
         assert_eq!(package.source.unwrap().version, None);
+    }
+
+    #[test]
+    fn build_recipe_in_source_is_no_source_package() {
+        for recipe in ["package/libs/toolchain", "busybox_1.36.1.bb"] {
+            assert_eq!(
+                to_package(record("1", Some(recipe), None)).unwrap().source,
+                None
+            );
+        }
+        let kept = to_package(record("1", Some("libcap2 (1:2.66-4)"), None)).unwrap();
+        assert_eq!(kept.source.unwrap().name, "libcap2");
+    }
+
+    #[test]
+    fn opkg_license_lists_are_split_only_when_every_item_is_spdx() {
+        assert_eq!(licenses("GPL-2.0-or-later"), ["GPL-2.0-or-later"]);
+        assert_eq!(
+            licenses("GPL-2.0-or-later BSD-3-Clause"),
+            ["GPL-2.0-or-later", "BSD-3-Clause"]
+        );
+        assert_eq!(licenses("MIT OR Apache-2.0"), ["MIT OR Apache-2.0"]);
+        assert_eq!(licenses("Apache License 2.0"), ["Apache License 2.0"]);
+        assert!(licenses("  ").is_empty());
+        assert!(licenses(&"x".repeat(MAX_LICENSE_LEN + 1)).is_empty());
     }
 }

@@ -21,6 +21,8 @@ pub struct DpkgRecord {
     pub source: Option<String>,
     /// `Status`: `want flag state`, e.g. `install ok installed`.
     pub status: Option<String>,
+    /// `License`: opkg control files state one (`GPL-2.0-or-later`); dpkg's never do.
+    pub license: Option<String>,
 }
 
 /// The fields of the stanza being read, borrowed from the input.
@@ -31,6 +33,7 @@ struct Fields<'a> {
     architecture: Option<&'a [u8]>,
     source: Option<&'a [u8]>,
     status: Option<&'a [u8]>,
+    license: Option<&'a [u8]>,
 }
 
 impl<'a> Fields<'a> {
@@ -45,6 +48,8 @@ impl<'a> Fields<'a> {
             &mut self.source
         } else if key.eq_ignore_ascii_case(b"Status") {
             &mut self.status
+        } else if key.eq_ignore_ascii_case(b"License") {
+            &mut self.license
         } else {
             return;
         };
@@ -67,6 +72,7 @@ impl<'a> Fields<'a> {
             architecture: fields.architecture.map(text).filter(|a| !a.is_empty()),
             source: fields.source.map(text).filter(|s| !s.is_empty()),
             status: fields.status.map(text),
+            license: fields.license.map(text).filter(|l| !l.is_empty()),
         })
     }
 }

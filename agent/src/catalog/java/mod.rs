@@ -267,8 +267,10 @@ mod tests {
             parse::parse_archive(&war, "/app/shop.war", limits),
             Err(CatalogError::TooLarge { .. })
         ));
+        // Each nested jar costs its own bytes and its decompressed manifest, pom.properties
+        // and pom.xml.
         let within = parse::Limits {
-            max_decompressed: (SLF4J_NOP.len() * 4) as u64,
+            max_decompressed: (SLF4J_NOP.len() * 5) as u64,
             ..limits
         };
         assert!(parse::parse_archive(&war, "/app/shop.war", within).is_ok());
@@ -293,5 +295,150 @@ mod tests {
         ));
         let fits = zip_of(entries.get(..3).unwrap());
         assert!(parse::parse_archive(&fits, "/app/x.jar", limits).is_ok());
+    }
+
+    /// A `pom.xml` whose project states `licenses`, with decoys elsewhere in it.
+    fn pom_xml(licenses: &[&str]) -> Vec<u8> {
+        let licenses: String = licenses
+            .iter()
+            .map(|name| {
+                format!("<license><name>{name}</name><url>https://x/{name}</url></license>")
+            })
+            .collect();
+        format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?>
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <!-- <licenses><license><name>Commented</name></license></licenses> -->
+  <name>example</name>
+  <licenses>{licenses}</licenses>
+  <profiles><profile><licenses><license><name>Profile</name></license></licenses></profile></profiles>
+</project>"#
+        )
+        .into_bytes()
+    }
+
+    fn licences_of(packages: &[Package]) -> Vec<(&str, Vec<&str>)> {
+        let mut found: Vec<_> = packages
+            .iter()
+            .map(|p| {
+                (
+                    p.name.as_str(),
+                    p.licenses.iter().map(String::as_str).collect(),
+                )
+            })
+            .collect();
+        found.sort();
+        found
+    }
+
+    #[test]
+    fn embedded_pom_xml_states_the_licence() {
+        let packages = catalog(
+            "/usr/share/java/error-prone-type-annotations-2.18.0.jar",
+            include_bytes!("testdata/usr/share/java/error-prone-type-annotations-2.18.0.jar"),
+        )
+        .unwrap();
+        assert_eq!(
+            licences_of(&packages),
+            [(
+                "com.google.errorprone:error_prone_type_annotations",
+                vec!["Apache 2.0"]
+            )]
+        );
+    }
+
+    #[test]
+    fn pom_without_licences_gives_none() {
+        // slf4j-nop's pom.xml inherits its licence from a parent pom, which is not there.
+        let packages = catalog("/usr/share/java/slf4j-nop-1.7.32.jar", SLF4J_NOP).unwrap();
+        assert!(packages[0].licenses.is_empty());
+    }
+
+    #[test]
+    fn each_shaded_pom_gets_the_licences_of_its_own_pom_xml() {
+        // pom.xml before pom.properties: zip order does not matter.
+        let jar = zip_of(&[
+            (
+                "META-INF/maven/com.example/app/pom.xml",
+                &pom_xml(&["MIT", "Apache-2.0"]),
+            ),
+            (
+                "META-INF/maven/com.example/app/pom.properties",
+                &pom("com.example", "app", "1.0"),
+            ),
+            (
+                "META-INF/maven/org.lib/shaded/pom.properties",
+                &pom("org.lib", "shaded", "2.0"),
+            ),
+            (
+                "META-INF/maven/org.lib/shaded/pom.xml",
+                &pom_xml(&["BSD-3-Clause"]),
+            ),
+            (
+                "META-INF/maven/org.other/bare/pom.properties",
+                &pom("org.other", "bare", "3.0"),
+            ),
+        ]);
+        let packages = catalog("/app/app-1.0.jar", &jar).unwrap();
+        assert_eq!(
+            licences_of(&packages),
+            [
+                ("com.example:app", vec!["MIT", "Apache-2.0"]),
+                ("org.lib:shaded", vec!["BSD-3-Clause"]),
+                ("org.other:bare", vec![]),
+            ]
+        );
+    }
+
+    #[test]
+    fn manifest_licence_wins_for_the_archive_own_pom_only() {
+        let jar = zip_of(&[
+            (
+                "META-INF/MANIFEST.MF",
+                b"Manifest-Version: 1.0\nBundle-License: EPL-2.0\n",
+            ),
+            (
+                "META-INF/maven/com.example/app/pom.properties",
+                &pom("com.example", "app", "1.0"),
+            ),
+            ("META-INF/maven/com.example/app/pom.xml", &pom_xml(&["MIT"])),
+            (
+                "META-INF/maven/org.lib/shaded/pom.properties",
+                &pom("org.lib", "shaded", "2.0"),
+            ),
+            (
+                "META-INF/maven/org.lib/shaded/pom.xml",
+                &pom_xml(&["BSD-3-Clause"]),
+            ),
+        ]);
+        let packages = catalog("/app/app-1.0.jar", &jar).unwrap();
+        assert_eq!(
+            licences_of(&packages),
+            [
+                ("com.example:app", vec!["EPL-2.0"]),
+                ("org.lib:shaded", vec!["BSD-3-Clause"]),
+            ]
+        );
+    }
+
+    #[test]
+    fn broken_or_oversized_pom_xml_costs_only_the_licences() {
+        let mut big = pom_xml(&["MIT"]);
+        big.resize(1024 * 1024 + 1, b' ');
+        for xml in [
+            &b"<project><licenses><license><name>MIT"[..],
+            b"\xff\xfe<<",
+            &big,
+        ] {
+            let jar = zip_of(&[
+                (
+                    "META-INF/maven/com.example/app/pom.properties",
+                    &pom("com.example", "app", "1.0"),
+                ),
+                ("META-INF/maven/com.example/app/pom.xml", xml),
+            ]);
+            let packages = catalog("/app/app-1.0.jar", &jar).unwrap();
+            assert_eq!(licences_of(&packages), [("com.example:app", vec![])]);
+        }
     }
 }

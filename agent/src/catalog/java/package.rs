@@ -42,7 +42,17 @@ const GROUP_PREFIXES: [&str; 5] = ["com", "org", "net", "io", "be"];
 
 /// The packages one archive holds: one per `pom.properties`, or when it has none, the one
 /// its manifest and file name describe.
+///
+/// Licences, as syft 1.18 finds them without network: the manifest's for the archive's
+/// own package (its `pom.properties` when it has one), else the `pom.xml` beside each
+/// `pom.properties`. syft's fallback of identifying licence texts in the archive is not
+/// done.
 pub fn to_packages(archive: &Archive) -> Vec<Package> {
+    let manifest_licenses = archive
+        .manifest
+        .as_ref()
+        .map(manifest_licenses)
+        .unwrap_or_default();
     let mut packages: Vec<Package> = if archive.poms.is_empty() {
         archive
             .manifest
@@ -51,7 +61,17 @@ pub fn to_packages(archive: &Archive) -> Vec<Package> {
             .into_iter()
             .collect()
     } else {
-        archive.poms.iter().map(from_pom).collect()
+        archive
+            .poms
+            .iter()
+            .map(|pom| {
+                let mut package = from_pom(pom);
+                if !manifest_licenses.is_empty() && is_own_pom(archive, pom) {
+                    package.licenses.clone_from(&manifest_licenses);
+                }
+                package
+            })
+            .collect()
     };
     if archive.depth > 0 {
         for package in &mut packages {
@@ -72,11 +92,43 @@ fn from_pom(pom: &PomProperties) -> Package {
         "" => artifact,
         group => group,
     };
-    Package::new(
+    let mut package = Package::new(
         Ecosystem::Maven,
         maven_name(group, artifact),
         pom.version.trim(),
-    )
+    );
+    package.licenses.clone_from(&pom.licenses);
+    package
+}
+
+/// Whether `pom` describes the archive itself rather than something shaded into it: the
+/// only one, or the one whose artifact id matches the file name (syft's test: equal when
+/// one of them is, else either one extending the other).
+fn is_own_pom(archive: &Archive, pom: &PomProperties) -> bool {
+    if archive.poms.len() == 1 {
+        return true;
+    }
+    let (name, _) = split_file_name(&archive.file_name);
+    let artifact = pom.artifact_id.trim();
+    if name.is_empty() || artifact.is_empty() {
+        return false;
+    }
+    if archive.poms.iter().any(|p| p.artifact_id.trim() == name) {
+        return artifact == name;
+    }
+    artifact.starts_with(name) || name.ends_with(artifact)
+}
+
+/// The licences a manifest states (`Bundle-License`, Jenkins' `Plugin-License-Name`, as
+/// syft reads them); a URL is not a licence name.
+fn manifest_licenses(manifest: &BTreeMap<String, String>) -> Vec<String> {
+    ["Bundle-License", "Plugin-License-Name"]
+        .iter()
+        .filter_map(|key| manifest.get(*key))
+        .map(|value| value.trim())
+        .filter(|value| !value.is_empty() && !value.contains("://"))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// The archive's own package: name and version from its file name first, then from the
@@ -104,10 +156,7 @@ fn from_manifest(file_name: &str, manifest: &BTreeMap<String, String>) -> Option
         .or_else(|| manifest_group(manifest, &SECONDARY_GROUP_FIELDS))
         .unwrap_or(artifact);
     let mut package = Package::new(Ecosystem::Maven, maven_name(group, artifact), version);
-    let license = field(&["Bundle-License"]);
-    if !license.is_empty() && !license.contains("://") {
-        package.licenses.push(license.to_owned());
-    }
+    package.licenses = manifest_licenses(manifest);
     Some(package)
 }
 
@@ -196,6 +245,7 @@ mod tests {
             group_id: String::new(),
             artifact_id: "org.example.thing".into(),
             version: "1".into(),
+            licenses: Vec::new(),
         };
         assert_eq!(from_pom(&pom).name, "org.example.thing:org.example.thing");
         let pom = PomProperties {

@@ -2,14 +2,15 @@
 //!
 //! An archive is a zip. What names its packages is inside: one
 //! `META-INF/maven/<group>/<artifact>/pom.properties` per Maven artifact built or shaded
-//! into it, and `META-INF/MANIFEST.MF`. Archives inside archives (a war's
+//! into it (with the `pom.xml` beside it, for its licences), and `META-INF/MANIFEST.MF`. Archives inside archives (a war's
 //! `WEB-INF/lib/*.jar`, a Spring Boot jar's `BOOT-INF/lib/*.jar`) are read the same way,
 //! to a bounded depth and within one budget of entries and decompressed bytes for the
 //! whole file, so that a zip bomb costs no more than a large real archive.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{Cursor, Read};
 
+use xml::reader::{ParserConfig, XmlEvent};
 use zip::ZipArchive;
 
 use crate::catalog::CatalogError;
@@ -37,8 +38,12 @@ impl Limits {
         max_nested_archive: 128 * 1024 * 1024,
     };
 }
-/// A `pom.properties` or `MANIFEST.MF`; real ones are a few KiB.
+/// A `pom.properties`, `pom.xml` or `MANIFEST.MF`; real ones are a few KiB.
 const MAX_METADATA_FILE: u64 = 1024 * 1024;
+/// Licences kept per `pom.xml`; real ones state one or two.
+const MAX_POM_LICENSES: usize = 32;
+/// Longest licence name kept from a `pom.xml`.
+const MAX_LICENSE_LEN: usize = 256;
 /// Manifest attributes kept per archive; real manifests have a few dozen.
 const MAX_ATTRIBUTES: usize = 4096;
 
@@ -54,12 +59,13 @@ pub fn is_archive_name(name: &str) -> bool {
     })
 }
 
-/// The coordinates a `pom.properties` states.
+/// The coordinates a `pom.properties` states, and the licences of the `pom.xml` beside it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PomProperties {
     pub group_id: String,
     pub artifact_id: String,
     pub version: String,
+    pub licenses: Vec<String>,
 }
 
 /// One archive, the file itself or one nested in it.
@@ -136,7 +142,9 @@ fn read_archive(
         depth,
         ..Archive::default()
     });
-    let mut poms = Vec::new();
+    // By directory, so that each `pom.properties` meets its `pom.xml` whatever their order.
+    let mut poms: Vec<(String, PomProperties)> = Vec::new();
+    let mut pom_licenses: HashMap<String, Vec<String>> = HashMap::new();
     let mut manifest = None;
     for index in 0..zip.len() {
         let mut entry = zip
@@ -149,9 +157,20 @@ fn read_archive(
             .name()
             .map_err(|err| CatalogError::Malformed(format!("{location}: {err}")))?
             .into_owned();
-        if name.starts_with("META-INF/maven/") && name.ends_with("/pom.properties") {
+        let maven_dir = name
+            .strip_prefix("META-INF/maven/")
+            .and_then(|rest| rest.rsplit_once('/'));
+        if let Some((dir, "pom.properties")) = maven_dir {
             let text = read_entry(&mut entry, MAX_METADATA_FILE, budget, &location)?;
-            poms.extend(parse_pom_properties(&String::from_utf8_lossy(&text)));
+            if let Some(pom) = parse_pom_properties(&String::from_utf8_lossy(&text)) {
+                poms.push((dir.to_owned(), pom));
+            }
+        } else if let Some((dir, "pom.xml")) = maven_dir {
+            // Licences are a nice-to-have: an oversized pom.xml is skipped, not fatal.
+            if entry.size() <= MAX_METADATA_FILE {
+                let text = read_entry(&mut entry, MAX_METADATA_FILE, budget, &location)?;
+                pom_licenses.insert(dir.to_owned(), parse_pom_licenses(&text));
+            }
         } else if name == "META-INF/MANIFEST.MF" {
             let text = read_entry(&mut entry, MAX_METADATA_FILE, budget, &location)?;
             manifest = Some(parse_manifest(&String::from_utf8_lossy(&text)));
@@ -173,7 +192,13 @@ fn read_archive(
         }
     }
     if let Some(archive) = out.get_mut(slot) {
-        archive.poms = poms;
+        archive.poms = poms
+            .into_iter()
+            .map(|(dir, mut pom)| {
+                pom.licenses = pom_licenses.remove(&dir).unwrap_or_default();
+                pom
+            })
+            .collect();
         archive.manifest = manifest;
     }
     Ok(())
@@ -223,6 +248,57 @@ pub fn parse_pom_properties(text: &str) -> Option<PomProperties> {
         }
     }
     (!pom.artifact_id.is_empty()).then_some(pom)
+}
+
+/// The names of the licences a `pom.xml` states for its own project
+/// (`project/licenses/license/name`), as syft reads them without resolving parent poms.
+/// A licence with only a URL, or whose name is an unresolved `${property}`, is left out;
+/// malformed XML gives what was read before the error.
+pub fn parse_pom_licenses(xml: &[u8]) -> Vec<String> {
+    const PATH: [&str; 4] = ["project", "licenses", "license", "name"];
+    let reader = ParserConfig::new()
+        .trim_whitespace(true)
+        .cdata_to_characters(true)
+        .ignore_comments(true)
+        .create_reader(xml);
+    let mut licenses = Vec::new();
+    // How many of `PATH` the open elements match, and how deep they are.
+    let mut matched = 0;
+    let mut depth = 0;
+    let mut text = String::new();
+    for event in reader {
+        match event {
+            Ok(XmlEvent::StartElement { name, .. }) => {
+                if depth == matched && PATH.get(depth) == Some(&name.local_name.as_str()) {
+                    matched += 1;
+                    text.clear();
+                }
+                depth += 1;
+            }
+            Ok(XmlEvent::Characters(chars)) if matched == PATH.len() && depth == matched => {
+                text.push_str(&chars);
+            }
+            Ok(XmlEvent::EndElement { .. }) => {
+                if depth == matched && matched > 0 {
+                    if matched == PATH.len() {
+                        let name = text.trim();
+                        if !name.is_empty() && !name.contains("${") && name.len() <= MAX_LICENSE_LEN
+                        {
+                            licenses.push(name.to_owned());
+                        }
+                        if licenses.len() >= MAX_POM_LICENSES {
+                            break;
+                        }
+                    }
+                    matched -= 1;
+                }
+                depth = depth.saturating_sub(1);
+            }
+            Ok(XmlEvent::EndDocument) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+    licenses
 }
 
 /// The main section of a manifest: `Key: value` lines up to the first blank line, a line
@@ -285,6 +361,46 @@ mod tests {
             Some("org.slf4j;version=1.7.32,org.slf4j.helpers")
         );
         assert!(!main.contains_key("Implementation-Title"));
+    }
+
+    #[test]
+    fn pom_licences_are_the_project_ones_by_name() {
+        let xml = br#"<?xml version="1.0" encoding="ISO-8859-1"?>
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <parent><licenses><license><name>Parent</name></license></licenses></parent>
+  <licenses>
+    <license>
+      <name>The Apache Software License, Version 2.0</name>
+      <url>https://www.apache.org/licenses/LICENSE-2.0.txt</url>
+    </license>
+    <license><name><![CDATA[Eclipse Public License - v 2.0]]></name></license>
+    <license><name>GNU &amp; friends</name></license>
+    <license><url>https://opensource.org/licenses/MIT</url></license>
+    <license><name>${project.license}</name></license>
+    <license><name>   </name></license>
+  </licenses>
+</project>"#;
+        assert_eq!(
+            parse_pom_licenses(xml),
+            [
+                "The Apache Software License, Version 2.0",
+                "Eclipse Public License - v 2.0",
+                "GNU & friends",
+            ]
+        );
+    }
+
+    #[test]
+    fn pom_licences_are_bounded_and_garbage_gives_none() {
+        let many: String = (0..100)
+            .map(|i| format!("<license><name>L{i}</name></license>"))
+            .collect();
+        let xml = format!("<project><licenses>{many}</licenses></project>");
+        assert_eq!(parse_pom_licenses(xml.as_bytes()).len(), MAX_POM_LICENSES);
+        assert!(parse_pom_licenses(b"\x00\xffnot xml").is_empty());
+        assert!(parse_pom_licenses(b"").is_empty());
+        let deep = format!("{}{}", "<a>".repeat(10_000), "</a>".repeat(10_000));
+        assert!(parse_pom_licenses(deep.as_bytes()).is_empty());
     }
 
     #[test]

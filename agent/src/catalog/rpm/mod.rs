@@ -6,6 +6,8 @@
 //! database is opened in memory (no temporary file, nothing written) and its
 //! `Packages(hnum, blob)` rows are read; the other two are read into memory and walked by
 //! `bdb` and `ndb`.
+//!
+//! The files each header lists that a binary classifier could claim are reported as owned.
 
 mod bdb;
 mod ndb;
@@ -17,8 +19,8 @@ use std::io::Read;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, MAIN_DB};
 
-use super::{CatalogError, Cataloger, Content, FileMeta};
-use crate::package::Findings;
+use super::{binary, CatalogError, Cataloger, Content, FileMeta};
+use crate::package::{Findings, Package};
 
 pub use package::PROP_SOURCE_RPM;
 
@@ -127,7 +129,7 @@ fn read_packages(conn: &Connection, path: &str) -> Result<Findings, CatalogError
         .prepare("SELECT hnum, blob FROM Packages ORDER BY hnum")
         .map_err(sqlite_error)?;
     let mut rows = stmt.query([]).map_err(sqlite_error)?;
-    let mut packages = Vec::new();
+    let mut found = Found::default();
     let mut read = 0;
     while let Some(row) = rows.next().map_err(sqlite_error)? {
         read += 1;
@@ -142,15 +144,44 @@ fn read_packages(conn: &Connection, path: &str) -> Result<Findings, CatalogError
             continue;
         };
         // One damaged header should not hide the rest of the database.
-        match parse::parse_header(blob) {
-            Ok(record) if record.name == PUBKEY_NAME => {}
-            Ok(record) => packages.push(package::to_package(record)),
-            Err(error) => {
-                tracing::warn!(path, hnum, %error, "unreadable rpm header; package skipped")
-            }
+        if let Err(error) = found.add(blob, path) {
+            tracing::warn!(path, hnum, %error, "unreadable rpm header; package skipped");
         }
     }
-    Ok(Findings::packages(packages))
+    Ok(found.into_findings())
+}
+
+/// The packages and owned files of the headers read so far.
+#[derive(Default)]
+struct Found {
+    packages: Vec<Package>,
+    owned_files: Vec<String>,
+}
+
+impl Found {
+    /// Adds one header's package and the files it owns that a binary classifier could
+    /// claim. A damaged file list does not cost the package.
+    fn add(&mut self, blob: &[u8], path: &str) -> Result<(), parse::HeaderError> {
+        let record = parse::parse_header(blob)?;
+        if record.name == PUBKEY_NAME {
+            return Ok(());
+        }
+        match parse::owned_files(blob, binary::is_candidate) {
+            Ok(files) => self.owned_files.extend(files),
+            Err(error) => tracing::warn!(path, package = record.name, %error,
+                "unreadable file list in an rpm header; its files are not owned"),
+        }
+        self.packages.push(package::to_package(record));
+        Ok(())
+    }
+
+    fn into_findings(self) -> Findings {
+        Findings {
+            packages: self.packages,
+            owned_files: self.owned_files,
+            ..Findings::default()
+        }
+    }
 }
 
 /// Decodes the header blobs of a Berkeley DB or NDB database. Like the sqlite rows, one
@@ -159,20 +190,18 @@ fn collect<'a>(
     blobs: impl Iterator<Item = &'a [u8]>,
     path: &str,
 ) -> Result<Findings, CatalogError> {
-    let mut packages = Vec::new();
+    let mut found = Found::default();
     for (i, blob) in blobs.enumerate() {
         if i >= MAX_HEADERS {
             return Err(CatalogError::Malformed(
                 "rpm database: more headers than any real database has".into(),
             ));
         }
-        match parse::parse_header(blob) {
-            Ok(record) if record.name == PUBKEY_NAME => {}
-            Ok(record) => packages.push(package::to_package(record)),
-            Err(error) => tracing::warn!(path, %error, "unreadable rpm header; package skipped"),
+        if let Err(error) = found.add(blob, path) {
+            tracing::warn!(path, %error, "unreadable rpm header; package skipped");
         }
     }
-    Ok(Findings::packages(packages))
+    Ok(found.into_findings())
 }
 
 /// Makes sure `Packages` is a plain table. A hostile image could ship a database whose
@@ -380,6 +409,25 @@ mod tests {
             .catalog(&meta(IMAGE_PATH, size), Content::File(&mut file))
             .unwrap();
         assert_eq!(sorted(findings), fixture_packages());
+    }
+
+    #[test]
+    fn files_a_binary_classifier_could_claim_are_owned_whatever_the_backend() {
+        // What make-rpmdb.sh's packages install that a classifier could read.
+        let want = ["/usr/lib64/libpython3.12.so.1.0", "/usr/libexec/acme/node"];
+        let sorted_files = |findings: Findings| {
+            let mut files = findings.owned_files;
+            files.sort();
+            files
+        };
+        let sqlite = std::fs::read(FIXTURE).unwrap();
+        assert_eq!(sorted_files(catalog_bytes(&sqlite).unwrap()), want);
+        let bdb = std::fs::read(BDB_FIXTURE).unwrap();
+        let found = catalog_at("/var/lib/rpm/Packages", &bdb).unwrap();
+        assert_eq!(sorted_files(found), want);
+        let ndb = ndb::tests::construct(&fixture_headers());
+        let found = catalog_at("/usr/lib/sysimage/rpm/Packages.db", &ndb).unwrap();
+        assert_eq!(sorted_files(found), want);
     }
 
     #[test]

@@ -16,6 +16,9 @@ mod tag {
     pub const LICENSE: i32 = 1014;
     pub const ARCH: i32 = 1022;
     pub const SOURCERPM: i32 = 1044;
+    pub const DIRINDEXES: i32 = 1116;
+    pub const BASENAMES: i32 = 1117;
+    pub const DIRNAMES: i32 = 1118;
 }
 
 /// rpm tag data types (`rpmTagType`) that the tags above may use.
@@ -72,9 +75,8 @@ struct Entry {
     count: u32,
 }
 
-/// Reads the package identity out of one header blob (a row of rpmdb.sqlite's
-/// `Packages.blob`). Every count and offset is checked against the blob.
-pub fn parse_header(blob: &[u8]) -> Result<RpmRecord, HeaderError> {
+/// Splits a header blob into its index entries and its data store, checking the counts.
+fn split(blob: &[u8]) -> Result<(&[u8], &[u8]), HeaderError> {
     let too_short = HeaderError::TooShort { len: blob.len() };
     let index_len = be_u32(blob, 0).ok_or(too_short.clone())?;
     let data_len = be_u32(blob, 4).ok_or(too_short)?;
@@ -94,7 +96,13 @@ pub fn parse_header(blob: &[u8]) -> Result<RpmRecord, HeaderError> {
         });
     }
     let (index, data) = blob.split_at(index_end);
-    let index = index.get(PREAMBLE_SIZE..).unwrap_or_default();
+    Ok((index.get(PREAMBLE_SIZE..).unwrap_or_default(), data))
+}
+
+/// Reads the package identity out of one header blob (a row of rpmdb.sqlite's
+/// `Packages.blob`). Every count and offset is checked against the blob.
+pub fn parse_header(blob: &[u8]) -> Result<RpmRecord, HeaderError> {
+    let (index, data) = split(blob)?;
 
     let mut name = None;
     let mut version = None;
@@ -134,6 +142,91 @@ pub fn parse_header(blob: &[u8]) -> Result<RpmRecord, HeaderError> {
         source_rpm,
         license,
     })
+}
+
+/// The files a header says its package installed (rpm stores each path as a directory,
+/// `DIRNAMES[DIRINDEXES[i]]`, and a name, `BASENAMES[i]`), keeping those whose path `keep`
+/// accepts. The name is tested first, so that `keep` may look at the name alone and
+/// nothing is allocated for the paths it refuses. A header without files has none.
+pub fn owned_files(blob: &[u8], keep: impl Fn(&str) -> bool) -> Result<Vec<String>, HeaderError> {
+    let (index, data) = split(blob)?;
+    let (mut names, mut dirs, mut dir_indexes) = (None, None, None);
+    for raw in index.chunks_exact(ENTRY_SIZE) {
+        let entry = read_entry(raw)?;
+        let slot = match entry.tag {
+            tag::BASENAMES => &mut names,
+            tag::DIRNAMES => &mut dirs,
+            tag::DIRINDEXES => &mut dir_indexes,
+            _ => continue,
+        };
+        if slot.is_none() {
+            *slot = Some(entry);
+        }
+    }
+    let (Some(names), Some(dirs), Some(dir_indexes)) = (names, dirs, dir_indexes) else {
+        return Ok(Vec::new());
+    };
+    let bad = |tag, reason| HeaderError::BadEntry { tag, reason };
+    if names.count != dir_indexes.count {
+        return Err(bad(tag::DIRINDEXES, "not one per file name"));
+    }
+    if dir_indexes.kind != kind::INT32 || !dir_indexes.offset.is_multiple_of(4) {
+        return Err(bad(tag::DIRINDEXES, "not an aligned INT32 array"));
+    }
+    let dirs: Vec<&[u8]> = read_strings(&dirs, data)?.collect::<Result<_, _>>()?;
+    let mut files = Vec::new();
+    for (i, name) in read_strings(&names, data)?.enumerate() {
+        let name = name?;
+        let Ok(name) = std::str::from_utf8(name) else {
+            continue;
+        };
+        if !keep(name) {
+            continue;
+        }
+        let at = dir_indexes.offset + i * 4;
+        let dir = be_u32(data, at)
+            .ok_or(bad(tag::DIRINDEXES, "runs past the data store"))
+            .and_then(|dir| {
+                dirs.get(dir as usize)
+                    .ok_or(bad(tag::DIRINDEXES, "names no directory"))
+            })?;
+        let Ok(dir) = std::str::from_utf8(dir) else {
+            continue;
+        };
+        let path = format!("{dir}{name}");
+        if keep(&path) {
+            files.push(path);
+        }
+    }
+    Ok(files)
+}
+
+/// The `count` NUL-terminated strings of a `STRING_ARRAY` entry, each checked against the
+/// data store as it is read.
+fn read_strings<'a>(
+    entry: &Entry,
+    data: &'a [u8],
+) -> Result<impl Iterator<Item = Result<&'a [u8], HeaderError>> + 'a, HeaderError> {
+    let tag = entry.tag;
+    if entry.kind != kind::STRING_ARRAY {
+        return Err(HeaderError::BadEntry {
+            tag,
+            reason: "not a string array",
+        });
+    }
+    let mut rest = data.get(entry.offset..).ok_or(HeaderError::BadEntry {
+        tag,
+        reason: "offset past the data store",
+    })?;
+    Ok((0..entry.count).map(move |_| {
+        let end = memchr::memchr(0, rest).ok_or(HeaderError::BadEntry {
+            tag,
+            reason: "string runs past the data store",
+        })?;
+        let (string, tail) = rest.split_at(end);
+        rest = tail.get(1..).unwrap_or_default();
+        Ok(string)
+    }))
 }
 
 fn read_entry(raw: &[u8]) -> Result<Entry, HeaderError> {
@@ -239,6 +332,56 @@ mod tests {
                 license: Some("MIT AND Apache-2.0".into()),
             }
         );
+    }
+
+    #[test]
+    fn header_written_by_rpm_lists_its_files() {
+        let all = |_: &str| true;
+        assert_eq!(
+            owned_files(&fixture_blob("acme-tools"), all).unwrap(),
+            [
+                "/usr/bin/acme",
+                "/usr/libexec/acme/node",
+                "/usr/share/doc/acme-tools/README"
+            ]
+        );
+        assert_eq!(
+            owned_files(&fixture_blob("libgreet"), |path| path.contains("python")).unwrap(),
+            ["/usr/lib64/libpython3.12.so.1.0"]
+        );
+    }
+
+    #[test]
+    fn every_truncation_of_a_header_is_an_error_for_its_files_too() {
+        let blob = fixture_blob("acme-tools");
+        for len in 0..blob.len() {
+            assert!(
+                owned_files(&blob[..len], |_| true).is_err(),
+                "truncated to {len} bytes"
+            );
+        }
+    }
+
+    #[test]
+    fn file_pointing_at_a_missing_directory_is_an_error() {
+        let blob = fixture_blob("acme-tools");
+        let (index, data) = split(&blob).unwrap();
+        let data_at = blob.len() - data.len();
+        let dir_indexes = index
+            .chunks_exact(ENTRY_SIZE)
+            .map(|raw| read_entry(raw).unwrap())
+            .find(|entry| entry.tag == tag::DIRINDEXES)
+            .unwrap();
+        let mut bad = blob.clone();
+        let at = data_at + dir_indexes.offset;
+        bad[at..at + 4].copy_from_slice(&1000u32.to_be_bytes());
+        assert!(matches!(
+            owned_files(&bad, |_| true),
+            Err(HeaderError::BadEntry {
+                tag: tag::DIRINDEXES,
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -97,6 +97,17 @@ mod tests {
     }
 
     #[test]
+    fn default_gem_lists_every_licence() {
+        let packages = catalog(
+            "/usr/lib/ruby/gems/3.1.0/specifications/net-ftp-0.1.3.gemspec",
+            include_bytes!("testdata/usr/lib/ruby/gems/3.1.0/specifications/net-ftp-0.1.3.gemspec"),
+        )
+        .unwrap();
+        assert_eq!(packages.len(), 1);
+        assert_eq!(packages[0].licenses, ["Ruby", "BSD-2-Clause"]);
+    }
+
+    #[test]
     fn garbage_gives_nothing() {
         for bytes in [
             &b""[..],

@@ -16,6 +16,11 @@
 #   greeter      1.0-1           noarch  from greeter-1.0-1.src.rpm
 #   libgreet     0.9-1           noarch  subpackage of greeter: source greeter-1.0-1.src.rpm
 #   gpg-pubkey   <keyid>-<date>          a public key imported with `rpm --import`
+# Files they install (the header's BASENAMES, DIRNAMES and DIRINDEXES), named so that
+# some are binaries a classifier would read:
+#   acme-tools   /usr/bin/acme, /usr/libexec/acme/node, /usr/share/doc/acme-tools/README
+#   greeter      /usr/bin/greet
+#   libgreet     /usr/lib64/libpython3.12.so.1.0, /usr/share/licenses/libgreet/COPYING
 #
 # Run from anywhere: sh agent/src/catalog/rpm/testdata/make-rpmdb.sh
 set -eu
@@ -34,7 +39,15 @@ License:   MIT AND Apache-2.0
 BuildArch: x86_64
 %description
 Fixture package with an epoch.
+%install
+mkdir -p %{buildroot}/usr/bin %{buildroot}/usr/libexec/acme %{buildroot}/usr/share/doc/acme-tools
+echo acme >%{buildroot}/usr/bin/acme
+echo node >%{buildroot}/usr/libexec/acme/node
+echo readme >%{buildroot}/usr/share/doc/acme-tools/README
 %files
+/usr/bin/acme
+/usr/libexec/acme/node
+/usr/share/doc/acme-tools/README
 EOF
 
 cat >"$work/greeter.spec" <<'EOF'
@@ -52,8 +65,16 @@ Summary:   Subpackage whose source rpm is greeter's
 License:   LGPL-2.1-only
 %description -n libgreet
 Subpackage whose source rpm is greeter's.
+%install
+mkdir -p %{buildroot}/usr/bin %{buildroot}/usr/lib64 %{buildroot}/usr/share/licenses/libgreet
+echo greet >%{buildroot}/usr/bin/greet
+echo lib >%{buildroot}/usr/lib64/libpython3.12.so.1.0
+echo license >%{buildroot}/usr/share/licenses/libgreet/COPYING
 %files
+/usr/bin/greet
 %files -n libgreet
+/usr/lib64/libpython3.12.so.1.0
+/usr/share/licenses/libgreet/COPYING
 EOF
 
 for spec in acme-tools greeter; do
