@@ -12,7 +12,7 @@ pub mod merge;
 pub(crate) mod testutil;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::{Read, Seek, Write};
+use std::io::{Read, Seek};
 
 use serde::{Deserialize, Serialize};
 
@@ -112,19 +112,18 @@ enum Shared {
     Spilled(std::fs::File),
 }
 
-/// Reads a shared tar entry into memory up to `in_memory` bytes, or into a temporary
-/// file up to [`MAX_SPILL_BYTES`] when it is larger.
-fn buffer_shared(stream: &mut dyn Read, in_memory: u64) -> std::io::Result<Shared> {
-    let mut head = Vec::new();
-    stream.take(in_memory + 1).read_to_end(&mut head)?;
-    if head.len() as u64 <= in_memory {
-        return Ok(Shared::Memory(head));
+/// Holds a shared tar entry of `size` bytes (as its header states) in memory when it is
+/// at most `in_memory` bytes, else in a temporary file up to [`MAX_SPILL_BYTES`].
+fn buffer_shared(stream: &mut dyn Read, size: u64, in_memory: u64) -> std::io::Result<Shared> {
+    if size <= in_memory {
+        // The header's size sizes the buffer, so it never grows past the entry.
+        let mut data = Vec::with_capacity(size as usize);
+        stream.take(in_memory).read_to_end(&mut data)?;
+        return Ok(Shared::Memory(data));
     }
     let mut spill = tempfile::tempfile()?;
-    spill.write_all(&head)?;
-    drop(head);
-    let copied = std::io::copy(&mut stream.take(MAX_SPILL_BYTES), &mut spill)?;
-    if in_memory + 1 + copied > MAX_SPILL_BYTES {
+    let copied = std::io::copy(&mut stream.take(MAX_SPILL_BYTES + 1), &mut spill)?;
+    if copied > MAX_SPILL_BYTES {
         return Err(std::io::Error::other(format!(
             "larger than the {MAX_SPILL_BYTES}-byte limit for a file several catalogers read"
         )));
@@ -239,23 +238,29 @@ impl Analyzer<'_> {
                     found.extend(self.catalog_one(index, file, Content::File(handle)));
                 }
             }
-            Content::Stream(stream) => match buffer_shared(stream, self.max_file_bytes) {
-                Ok(Shared::Memory(data)) => {
-                    for &index in readers {
-                        let mut slice = data.as_slice();
-                        found.extend(self.catalog_one(index, file, Content::Stream(&mut slice)));
+            Content::Stream(stream) => {
+                match buffer_shared(stream, file.size, self.max_file_bytes) {
+                    Ok(Shared::Memory(data)) => {
+                        for &index in readers {
+                            let mut slice = data.as_slice();
+                            found.extend(self.catalog_one(
+                                index,
+                                file,
+                                Content::Stream(&mut slice),
+                            ));
+                        }
                     }
+                    Ok(Shared::Spilled(mut spill)) => {
+                        return self.catalog_shared(readers, file, Content::File(&mut spill));
+                    }
+                    Err(err) => tracing::warn!(
+                        layer = %self.layer,
+                        path = file.path,
+                        error = %err,
+                        "reading a file wanted by several catalogers failed; file skipped"
+                    ),
                 }
-                Ok(Shared::Spilled(mut spill)) => {
-                    return self.catalog_shared(readers, file, Content::File(&mut spill));
-                }
-                Err(err) => tracing::warn!(
-                    layer = %self.layer,
-                    path = file.path,
-                    error = %err,
-                    "reading a file wanted by several catalogers failed; file skipped"
-                ),
-            },
+            }
         }
         found
     }
