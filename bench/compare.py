@@ -190,6 +190,34 @@ def cyclonedx_packages(doc: dict) -> tuple[list[Pkg], int]:
     return out, without_purl
 
 
+def load_licenses(sbom_path: Path) -> dict[Pkg, set[str]]:
+    """Licences stated per package (ids, expressions or names, lower-cased), syft-json or
+    CycloneDX; a package found at several places gets the union."""
+    doc = json.loads(sbom_path.read_text())
+    out: dict[Pkg, set[str]] = defaultdict(set)
+    if "artifacts" in doc:
+        for art in doc["artifacts"]:
+            if not art.get("purl"):
+                continue
+            for lic in art.get("licenses", []):
+                value = lic.get("spdxExpression") or lic.get("value")
+                if value:
+                    out[from_purl(art["purl"])].add(value.lower())
+        return out
+    stack = list(doc.get("components", []))
+    while stack:
+        comp = stack.pop()
+        stack.extend(comp.get("components", []))
+        if not comp.get("purl"):
+            continue
+        for choice in comp.get("licenses", []):
+            lic = choice.get("license", {})
+            value = choice.get("expression") or lic.get("id") or lic.get("name")
+            if value:
+                out[from_purl(comp["purl"])].add(value.lower())
+    return out
+
+
 def load_packages(sbom_path: Path) -> tuple[list[Pkg], int]:
     doc = json.loads(sbom_path.read_text())
     if doc.get("bomFormat") == "CycloneDX":
@@ -542,12 +570,12 @@ def cmd_accuracy(args) -> int:
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows, details, failures = [], [], []
-    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+    totals: dict[str, list[int]] = defaultdict(lambda: [0] * 9)
     for sample in samples:
         image, types = sample["name"], sample["purl_types"]
         truth = {identity(p["type"], p["name"], p["version"]) for p in sample["installed"]}
         short = image.rsplit("/", 1)[-1]
-        found = {}
+        found, licenses = {}, {}
         for tool in ("syft", "nodebom"):
             run_args = argparse.Namespace(**vars(args))
             run_args.image, run_args.out = image, str(out_dir / short.replace(":", "_"))
@@ -558,12 +586,20 @@ def cmd_accuracy(args) -> int:
                 continue
             pkgs, _ = load_packages(Path(run_args.out) / f"{tool}.json")
             found[tool] = {p for p in pkgs if p.ecosystem in types}
+            licenses[tool] = load_licenses(Path(run_args.out) / f"{tool}.json")
         for eco in types:
             t = {p for p in truth if p.ecosystem == eco}
             ours = {p for p in found["nodebom"] if p.ecosystem == eco}
             ref = {p for p in found["syft"] if p.ecosystem == eco}
             both = ours & ref
-            row = [len(t), len(ref), len(ours), len(both), len(ours & t)]
+            # Licences of the packages both found: how many syft states one for, how many
+            # of those nodebom states one for too, and how many sets are equal.
+            syft_licensed = {p for p in both if licenses["syft"].get(p)}
+            ours_licensed = {p for p in syft_licensed if licenses["nodebom"].get(p)}
+            same = {p for p in syft_licensed if licenses["nodebom"].get(p) == licenses["syft"].get(p)}
+            ours_only_licensed = {p for p in both - syft_licensed if licenses["nodebom"].get(p)}
+            row = [len(t), len(ref), len(ours), len(both), len(ours & t),
+                   len(syft_licensed), len(ours_licensed), len(same), len(ours_only_licensed)]
             for i, n in enumerate(row):
                 totals[eco][i] += n
             ref_share = f"{100 * len(both) / len(ref):.1f} %" if ref else "–"
@@ -576,6 +612,9 @@ def cmd_accuracy(args) -> int:
                     shown = ", ".join(f"`{p}`" for p in sorted(items)[:LIST_LIMIT])
                     more = f" … and {len(items) - LIST_LIMIT} more" if len(items) > LIST_LIMIT else ""
                     details.append(f"- `{short}` {ACCURACY_TITLES.get(eco, eco)}, {side}: {shown}{more}")
+            for p in sorted(syft_licensed - same)[:LIST_LIMIT // 4]:
+                details.append(f"- `{short}` licence of `{p}`: syft {sorted(licenses['syft'][p])}, "
+                               f"nodebom {sorted(licenses['nodebom'].get(p, ()))}")
             if ours - t:
                 failures.append(f"{short} {eco}: nodebom reports {len(ours - t)} package(s) not installed")
             if ref and len(both) < args.min_match * len(ref):
@@ -587,12 +626,14 @@ def cmd_accuracy(args) -> int:
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
         *rows, "",
         "Per ecosystem, all images:", "",
-        "| ecosystem | installed | syft | nodebom | both | nodebom found of installed |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| ecosystem | installed | syft | nodebom | both | nodebom found of installed "
+        "| syft states a licence | nodebom too | same licences | only nodebom states one |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for eco, (t, ref, ours, both, ours_t) in sorted(totals.items()):
+    for eco, (t, ref, ours, both, ours_t, lic_syft, lic_ours, lic_same, lic_only) in sorted(totals.items()):
         share = f"{100 * ours_t / t:.1f} %" if t else "–"
-        lines.append(f"| {ACCURACY_TITLES.get(eco, eco)} | {t} | {ref} | {ours} | {both} | {share} |")
+        lines.append(f"| {ACCURACY_TITLES.get(eco, eco)} | {t} | {ref} | {ours} | {both} | {share} "
+                     f"| {lic_syft} | {lic_ours} | {lic_same} | {lic_only} |")
     lines += ["", "Differences:", "", *(details or ["- none"])]
     report = "\n".join(lines) + "\n"
     (out_dir / "report.md").write_text(report)
