@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use cyclonedx_bom::external_models::normalized_string::NormalizedString;
 use cyclonedx_bom::external_models::spdx::SpdxExpression;
-use cyclonedx_bom::external_models::uri::Purl;
+use cyclonedx_bom::external_models::uri::{Purl, Uri};
 use cyclonedx_bom::models::bom::{Bom, SpecVersion as CdxSpecVersion};
 use cyclonedx_bom::models::component::{Classification, Component, Components, Cpe};
 use cyclonedx_bom::models::dependency::{Dependencies, Dependency};
@@ -332,8 +332,9 @@ fn package_properties(found: &FoundPackage, distro: Option<&Distro>) -> Vec<Prop
 }
 
 /// CycloneDX licences of a package. CycloneDX 1.5 takes either a list of licences (SPDX id
-/// or name) or a single SPDX expression, so: SPDX ids as ids, other text as names, and
-/// compound expressions as one expression when they are all there is, else as names.
+/// or name) or a single SPDX expression, so: SPDX ids as ids, other text as names (licence
+/// URLs with their `url` too), and compound expressions as one expression when they are
+/// all there is, else as names.
 /// What counts as an id or an expression is [`crate::license::normalize`]'s call.
 fn licenses(values: &[String]) -> Option<Licenses> {
     let mut normalized: Vec<Normalized> = values.iter().filter_map(|v| normalize(v)).collect();
@@ -350,6 +351,12 @@ fn licenses(values: &[String]) -> Option<Licenses> {
             Normalized::Name(name) => {
                 listed.push(LicenseChoice::License(License::named_license(name)))
             }
+            // The schema wants an id or a name; the URL is both the name and the `url`, the
+            // latter when the model's URL check takes it (`http://a:b:c/` is only a name).
+            Normalized::Url(url) => listed.push(LicenseChoice::License(License {
+                url: Uri::try_from(url.clone()).ok(),
+                ..License::named_license(url)
+            })),
             Normalized::Expression(expression) => expressions.push(expression.as_str()),
         }
     }

@@ -564,7 +564,15 @@ fn licenses_are_spdx_ids_names_or_one_expression() {
 fn stated_licences_are_normalised_and_the_bom_stays_valid() {
     let mut contents = contents();
     for (name, licenses) in [
-        ("lower", &["mit", "Apache 2.0"][..]),
+        ("lower", &["mit", "GPLv2"][..]),
+        (
+            "urls",
+            &[
+                "http://www.apache.org/licenses/LICENSE-2.0.txt",
+                "https://example.com/LICENSE?x=1&y=2",
+                "http://a:b:c/LICENSE",
+            ][..],
+        ),
         (
             "debian-names",
             &["GPL-2+", "Expat", "GPL-2.0+", "public-domain"][..],
@@ -592,7 +600,19 @@ fn stated_licences_are_normalised_and_the_bom_stays_valid() {
     assert_schema_valid(BOM_1_5_SCHEMA, &bom);
     assert_eq!(
         component(&bom, "lower")["licenses"],
-        serde_json::json!([{"license": {"name": "Apache 2.0"}}, {"license": {"id": "MIT"}}])
+        serde_json::json!([{"license": {"name": "GPLv2"}}, {"license": {"id": "MIT"}}])
+    );
+    // A known licence text's URL is its id; another URL is the name and the `url`.
+    assert_eq!(
+        component(&bom, "urls")["licenses"],
+        serde_json::json!([
+            {"license": {"id": "Apache-2.0"}},
+            {"license": {"name": "http://a:b:c/LICENSE"}},
+            {"license": {
+                "name": "https://example.com/LICENSE?x=1&y=2",
+                "url": "https://example.com/LICENSE?x=1&y=2"
+            }}
+        ])
     );
     // `GPL-2+` and `GPL-2.0+` are one licence.
     assert_eq!(

@@ -8,9 +8,11 @@
 //!
 //! What counts as a licence (syft's two sources, with its prose false positives removed):
 //! - the short names of a `License:` field (machine-readable DEP-5 files): `GPL-2+`,
-//!   both names of `BSD-3-clause or GPL-2`, the licence of `GPL-2+ with OpenSSL exception`.
+//!   both names of `BSD-3-clause or GPL-2` (syft 1.18 takes the first word only), the
+//!   licence of `GPL-2+ with OpenSSL exception`, `BSD` of `BSD (3 clause)`, `CC0` of
+//!   `CC0 license`, whatever white space follows the colon (syft wants exactly one space).
 //!   A `License:` line that reads as prose (`License: This software is provided…`, which
-//!   free-form files have) gives nothing, where syft 1.18 took its first word;
+//!   free-form files have) gives nothing, where syft took its first word;
 //! - the file names of `/usr/share/common-licenses/<X>` references, which free-form files
 //!   (glibc's, base-files') use: `GPL-2`, `LGPL-2.1`.
 //!
@@ -118,13 +120,19 @@ fn license_field(line: &str) -> Vec<&str> {
 
 /// `GPL-2+ or Artistic`, `Apache-2.0, and BSD-2-clause`, `GPL-2+ with OpenSSL exception`:
 /// names joined by `or`, `and` or commas, each maybe followed by a `with … exception`
-/// clause. Anything else (two names in a row, a word that cannot be a name) is prose.
+/// clause, a parenthesised comment (`BSD (3 clause)`) or the word `license`
+/// (`CC0 license`). Anything else (two names in a row, a word that cannot be a name) is
+/// prose.
 fn short_names(value: &str) -> Vec<&str> {
     let mut names = Vec::new();
     let mut expect_name = true;
     let mut in_exception = false;
+    let mut in_comment = false;
     for word in value.split_whitespace().flat_map(split_commas) {
-        if word == "," || word.eq_ignore_ascii_case("or") || word.eq_ignore_ascii_case("and") {
+        if in_comment {
+            in_comment = !word.ends_with(')');
+        } else if word == "," || word.eq_ignore_ascii_case("or") || word.eq_ignore_ascii_case("and")
+        {
             if names.is_empty() {
                 return Vec::new();
             }
@@ -137,6 +145,12 @@ fn short_names(value: &str) -> Vec<&str> {
             in_exception = true;
         } else if in_exception {
             // The exception's own words (`OpenSSL exception`).
+        } else if !expect_name && word.starts_with('(') {
+            in_comment = !word.ends_with(')');
+        } else if !expect_name
+            && (word.eq_ignore_ascii_case("license") || word.eq_ignore_ascii_case("licence"))
+        {
+            // `CC0 license`: the name is the licence's.
         } else {
             let name = word.trim_end_matches('.');
             if !expect_name || !is_short_name(name) {
@@ -146,8 +160,8 @@ fn short_names(value: &str) -> Vec<&str> {
             expect_name = false;
         }
     }
-    if expect_name {
-        // A dangling `or` / `and`: not a field value.
+    if expect_name || in_comment {
+        // A dangling `or` / `and` or an open parenthesis: not a field value.
         return Vec::new();
     }
     names
@@ -162,13 +176,15 @@ fn split_commas(word: &str) -> impl Iterator<Item = &str> {
     name.into_iter().chain(comma)
 }
 
-/// A DEP-5 short name: `GPL-2+`, `BSD-3-clause`, `public-domain`, `GAP~configure`.
+/// A DEP-5 short name: `GPL-2+`, `BSD-3-clause`, `public-domain`, `GAP~configure`,
+/// `BSD-3-Viagénie` (letters need not be ASCII; a Latin-1 byte read as UTF-8 is no letter).
 fn is_short_name(word: &str) -> bool {
     word.len() <= MAX_NAME_LEN
-        && word.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && word
-            .chars()
-            .all(|c| c.is_ascii_graphic() && !matches!(c, '(' | ')' | '"' | '\'' | '`' | ';'))
+        && word.starts_with(char::is_alphanumeric)
+        && word.chars().all(|c| {
+            c.is_alphanumeric()
+                || (c.is_ascii_graphic() && !matches!(c, '(' | ')' | '"' | '\'' | '`' | ';'))
+        })
 }
 
 /// `GPL-2` in `…can be found in /usr/share/common-licenses/GPL-2.` (syft's pattern: the
@@ -208,6 +224,8 @@ mod tests {
     const TZDATA: &[u8] = include_bytes!("testdata/usr/share/doc/tzdata/copyright");
     const PYTHON3_SIX: &[u8] = include_bytes!("testdata/usr/share/doc/python3-six/copyright");
     const BASH: &[u8] = include_bytes!("testdata/usr/share/doc/bash/copyright");
+    const FILE: &[u8] = include_bytes!("testdata/usr/share/doc/file/copyright");
+    const LIBUNBOUND8: &[u8] = include_bytes!("testdata/usr/share/doc/libunbound8/copyright");
     const LIBSQLITE3: &[u8] =
         include_bytes!("testdata/distroless/usr/share/doc/libsqlite3-0/copyright");
 
@@ -250,6 +268,33 @@ mod tests {
     }
 
     #[test]
+    fn dep5_names_are_kept_as_written_for_the_sbom_to_map() {
+        // `BSD-2-Clause-netbsd` is a deprecated SPDX id; `crate::license` gives its
+        // successor `BSD-2-Clause`, as syft does.
+        assert_eq!(
+            licenses(FILE),
+            [
+                "BSD-2-Clause-alike",
+                "BSD-2-Clause-netbsd",
+                "BSD-2-Clause-regents",
+                "MIT-Old-Style-with-legal-disclaimer-2",
+                "public-domain",
+            ]
+        );
+        assert_eq!(
+            crate::license::normalize("BSD-2-Clause-netbsd"),
+            Some(crate::license::Normalized::Id("BSD-2-Clause".into()))
+        );
+    }
+
+    #[test]
+    fn short_names_may_have_non_ascii_letters() {
+        let found = licenses(LIBUNBOUND8);
+        assert!(found.contains(&"BSD-3-Viagénie".to_owned()), "{found:?}");
+        assert!(found.contains(&"GPL-3+".to_owned()), "{found:?}");
+    }
+
+    #[test]
     fn dep5_exception_clauses_are_not_names() {
         let found = licenses(BASH);
         assert!(found.contains(&"GPL-3+".to_owned()), "{found:?}");
@@ -274,6 +319,13 @@ mod tests {
         );
         assert_eq!(short_names(" GAP~configure"), ["GAP~configure"]);
         assert_eq!(short_names(" GPL-2."), ["GPL-2"]);
+        // libunbound8's.
+        assert_eq!(short_names(" BSD-3-Viagénie"), ["BSD-3-Viagénie"]);
+        // libgnutls30's.
+        assert_eq!(short_names(" CC0 license"), ["CC0"]);
+        // libgstreamer-plugins-base1.0-0's.
+        assert_eq!(short_names(" BSD (3 clause)"), ["BSD"]);
+        assert_eq!(short_names(" GPL-2+ (see below) or MIT"), ["GPL-2+", "MIT"]);
         for prose in [
             " This software is provided 'as-is', without any express",
             " # Licensed to PSF under a Contributor Agreement",
@@ -281,6 +333,11 @@ mod tests {
             " see above, some license as Python.",
             " GPL-2 or",
             " or GPL-2",
+            " (GPL-2)",
+            " GPL-2 (unclosed comment",
+            // Two names in a row around a comment.
+            " MIT/X11 (BSD like) LGPL-2+",
+            " caf\u{fffd}",
             "",
         ] {
             assert!(short_names(prose).is_empty(), "{prose:?}");

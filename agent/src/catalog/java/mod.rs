@@ -348,6 +348,130 @@ mod tests {
     }
 
     #[test]
+    fn manifest_licence_url_is_kept_for_the_sbom_to_resolve() {
+        // Debian's libcdi-api-java, trimmed to its metadata: `Bundle-License:
+        // http://www.apache.org/licenses/LICENSE-2.0.html` wins over the pom.xml's name,
+        // as in syft; the SBOM writes it as `Apache-2.0`.
+        let packages = catalog(
+            "/usr/share/java/cdi-api-1.2.jar",
+            include_bytes!("testdata/usr/share/java/cdi-api-1.2.jar"),
+        )
+        .unwrap();
+        assert_eq!(
+            licences_of(&packages),
+            [(
+                "javax.enterprise:cdi-api",
+                vec!["http://www.apache.org/licenses/LICENSE-2.0.html"]
+            )]
+        );
+    }
+
+    #[test]
+    fn apache_licence_file_states_the_licence_when_the_manifest_does_not() {
+        // Debian's libcommons-io-java, trimmed to its metadata and META-INF/LICENSE.txt:
+        // no Bundle-License, a pom.xml whose licence is its parent's.
+        let packages = catalog(
+            "/usr/share/java/commons-io-2.11.0.jar",
+            include_bytes!("testdata/usr/share/java/commons-io-2.11.0.jar"),
+        )
+        .unwrap();
+        assert_eq!(
+            licences_of(&packages),
+            [("commons-io:commons-io", vec!["Apache-2.0"])]
+        );
+    }
+
+    #[test]
+    fn licence_files_of_meta_inf_win_over_the_root_and_the_pom_xml() {
+        let apache = include_str!("testdata/apache-2.0.txt").as_bytes();
+        let jar = |entries: &[(&str, &[u8])]| {
+            let mut all: Vec<(&str, &[u8])> = vec![
+                (
+                    "META-INF/maven/com.example/app/pom.properties",
+                    b"groupId=com.example\nartifactId=app\nversion=1.0\n",
+                ),
+                (
+                    "META-INF/maven/com.example/app/pom.xml",
+                    b"<project><licenses><license><name>MIT</name></license></licenses></project>",
+                ),
+            ];
+            all.extend_from_slice(entries);
+            catalog("/app/app-1.0.jar", &zip_of(&all)).unwrap()
+        };
+        let found = |entries: &[(&str, &[u8])]| -> Vec<String> { jar(entries)[0].licenses.clone() };
+        // syft's order: licence files before the pom.xml.
+        assert_eq!(found(&[("META-INF/license", apache)]), ["Apache-2.0"]);
+        assert_eq!(found(&[("LICENSE.txt", apache)]), ["Apache-2.0"]);
+        // A root file is not read when META-INF has one, even one that is not recognised.
+        assert_eq!(
+            found(&[("META-INF/LICENSE", b"Custom terms"), ("LICENSE", apache)]),
+            ["MIT"]
+        );
+        // Not licence files by name or place.
+        assert_eq!(found(&[("META-INF/NOTICE.txt", apache)]), ["MIT"]);
+        assert_eq!(found(&[("docs/LICENSE", apache)]), ["MIT"]);
+        // The manifest's licence wins over the file.
+        assert_eq!(
+            found(&[
+                (
+                    "META-INF/MANIFEST.MF",
+                    b"Manifest-Version: 1.0\nBundle-License: EPL-2.0\n"
+                ),
+                ("META-INF/LICENSE", apache),
+            ]),
+            ["EPL-2.0"]
+        );
+    }
+
+    #[test]
+    fn pom_licence_url_stands_in_for_a_name_that_is_no_id() {
+        // Debian's libslf4j-java, trimmed to its metadata: `Apache Software Licenses` says
+        // no version; its URL does.
+        let packages = catalog(
+            "/usr/share/java/log4j-over-slf4j-1.7.32.jar",
+            include_bytes!("testdata/usr/share/java/log4j-over-slf4j-1.7.32.jar"),
+        )
+        .unwrap();
+        assert_eq!(
+            licences_of(&packages),
+            [(
+                "org.slf4j:log4j-over-slf4j",
+                vec!["http://www.apache.org/licenses/LICENSE-2.0.txt"]
+            )]
+        );
+    }
+
+    #[test]
+    fn pom_licence_name_wins_unless_only_the_url_is_known() {
+        let xml = br#"<project><licenses>
+  <license><name>Apache License, Version 2.0</name><url>https://example.com/L</url></license>
+  <license><name>Custom</name><url>https://example.com/custom</url></license>
+  <license><name>Old style</name><url>https://opensource.org/licenses/MIT</url></license>
+  <license><url>https://example.com/only-url</url></license>
+</licenses></project>"#;
+        let jar = zip_of(&[
+            (
+                "META-INF/maven/com.example/app/pom.properties",
+                &pom("com.example", "app", "1.0"),
+            ),
+            ("META-INF/maven/com.example/app/pom.xml", xml),
+        ]);
+        let packages = catalog("/app/app-1.0.jar", &jar).unwrap();
+        assert_eq!(
+            licences_of(&packages),
+            [(
+                "com.example:app",
+                vec![
+                    "Apache License, Version 2.0",
+                    "Custom",
+                    "https://opensource.org/licenses/MIT",
+                    "https://example.com/only-url",
+                ]
+            )]
+        );
+    }
+
+    #[test]
     fn pom_without_licences_gives_none() {
         // slf4j-nop's pom.xml inherits its licence from a parent pom, which is not there.
         let packages = catalog("/usr/share/java/slf4j-nop-1.7.32.jar", SLF4J_NOP).unwrap();

@@ -2,7 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use super::parse::{Archive, PomProperties};
+use super::parse::{Archive, PomLicense, PomProperties};
+use crate::license::{self, Normalized};
 use crate::package::{Ecosystem, Package};
 
 /// Property holding where a package nested in another archive was found
@@ -43,21 +44,22 @@ const GROUP_PREFIXES: [&str; 5] = ["com", "org", "net", "io", "be"];
 /// The packages one archive holds: one per `pom.properties`, or when it has none, the one
 /// its manifest and file name describe.
 ///
-/// Licences, as syft 1.18 finds them without network: the manifest's for the archive's
-/// own package (its `pom.properties` when it has one), else the `pom.xml` beside each
-/// `pom.properties`. syft's fallback of identifying licence texts in the archive is not
-/// done.
+/// Licences, as syft 1.18 finds them without network, in this order: the manifest's, else
+/// those of the archive's licence files, for the archive's own package (its
+/// `pom.properties` when it has one); else the `pom.xml` beside each `pom.properties`.
+/// Of licence files, only the full text of the Apache License 2.0 is recognised (see
+/// [`identify_license_text`]); syft's scanner knows every SPDX licence text.
 pub fn to_packages(archive: &Archive) -> Vec<Package> {
-    let manifest_licenses = archive
-        .manifest
-        .as_ref()
-        .map(manifest_licenses)
-        .unwrap_or_default();
+    let own_licenses = own_licenses(archive);
     let mut packages: Vec<Package> = if archive.poms.is_empty() {
         archive
             .manifest
             .as_ref()
             .and_then(|manifest| from_manifest(&archive.file_name, manifest))
+            .map(|mut package| {
+                package.licenses.clone_from(&own_licenses);
+                package
+            })
             .into_iter()
             .collect()
     } else {
@@ -66,8 +68,8 @@ pub fn to_packages(archive: &Archive) -> Vec<Package> {
             .iter()
             .map(|pom| {
                 let mut package = from_pom(pom);
-                if !manifest_licenses.is_empty() && is_own_pom(archive, pom) {
-                    package.licenses.clone_from(&manifest_licenses);
+                if !own_licenses.is_empty() && is_own_pom(archive, pom) {
+                    package.licenses.clone_from(&own_licenses);
                 }
                 package
             })
@@ -81,6 +83,53 @@ pub fn to_packages(archive: &Archive) -> Vec<Package> {
         }
     }
     packages
+}
+
+/// The licences the archive states for itself: its manifest's, else its licence files'.
+fn own_licenses(archive: &Archive) -> Vec<String> {
+    let stated = archive
+        .manifest
+        .as_ref()
+        .map(manifest_licenses)
+        .unwrap_or_default();
+    if !stated.is_empty() {
+        return stated;
+    }
+    let mut identified: Vec<String> = archive
+        .license_texts
+        .iter()
+        .filter_map(|text| identify_license_text(text))
+        .map(str::to_owned)
+        .collect();
+    identified.dedup();
+    identified
+}
+
+/// The Apache License 2.0's title and the line that ends its terms: a file holding both,
+/// in this order, holds the whole licence (maybe followed by its appendix or by notices).
+const APACHE_2_TITLE: &str = "apache license version 2.0, january 2004";
+const APACHE_2_END: &str = "end of terms and conditions";
+/// How far into the (white-space-collapsed) text the title may start.
+const MAX_TITLE_OFFSET: usize = 200;
+
+/// The SPDX id of a licence file's text, when it is the Apache License 2.0, by far the
+/// most common one in Java archives (commons-io, guice, plexus-utils ship it as
+/// `META-INF/LICENSE(.txt)`). Other texts are not identified.
+fn identify_license_text(text: &str) -> Option<&'static str> {
+    let words = text
+        .split_whitespace()
+        .map(str::to_lowercase)
+        .collect::<Vec<_>>()
+        .join(" ");
+    // The title opens the file, bar a line or two: a text that only quotes the licence
+    // further down is some other file (a notice, a bundle of third-party licences).
+    let title = words
+        .find(APACHE_2_TITLE)
+        .filter(|&at| at < MAX_TITLE_OFFSET)?;
+    words
+        .get(title..)?
+        .contains(APACHE_2_END)
+        .then_some("Apache-2.0")
 }
 
 /// `groupId:artifactId`; like syft, the artifact id stands in for a missing group (cut
@@ -97,8 +146,29 @@ fn from_pom(pom: &PomProperties) -> Package {
         maven_name(group, artifact),
         pom.version.trim(),
     );
-    package.licenses.clone_from(&pom.licenses);
+    package.licenses = pom.licenses.iter().filter_map(pom_license).collect();
     package
+}
+
+/// The one value that says best which licence a `pom.xml` entry is: its name when that is
+/// an SPDX id or expression (`MIT`, `Apache License, Version 2.0`), else its URL when that
+/// is a known licence's text (`Apache Software Licenses` with the Apache 2.0 URL), else
+/// the name, else the URL. syft keeps both, as a name with a URL; the package model holds
+/// one string per licence, and an id is what SBOM consumers can resolve.
+fn pom_license(entry: &PomLicense) -> Option<String> {
+    let names_a_licence = |value: &str| {
+        matches!(
+            license::normalize(value),
+            Some(Normalized::Id(_) | Normalized::Expression(_))
+        )
+    };
+    let (name, url) = (entry.name.as_str(), entry.url.as_str());
+    let chosen = if name.is_empty() || (!names_a_licence(name) && names_a_licence(url)) {
+        url
+    } else {
+        name
+    };
+    (!chosen.is_empty()).then(|| chosen.to_owned())
 }
 
 /// Whether `pom` describes the archive itself rather than something shaded into it: the
@@ -119,14 +189,16 @@ fn is_own_pom(archive: &Archive, pom: &PomProperties) -> bool {
     artifact.starts_with(name) || name.ends_with(artifact)
 }
 
-/// The licences a manifest states (`Bundle-License`, Jenkins' `Plugin-License-Name`, as
-/// syft reads them); a URL is not a licence name.
+/// The licences a manifest states (`Bundle-License`, Jenkins' `Plugin-License-Name`), as
+/// syft reads them. OSGi's `Bundle-License` is often the URL of the licence text
+/// (`http://www.apache.org/licenses/LICENSE-2.0.txt`): [`crate::license`] maps the known
+/// ones to their ids and keeps the others as URLs.
 fn manifest_licenses(manifest: &BTreeMap<String, String>) -> Vec<String> {
     ["Bundle-License", "Plugin-License-Name"]
         .iter()
         .filter_map(|key| manifest.get(*key))
         .map(|value| value.trim())
-        .filter(|value| !value.is_empty() && !value.contains("://"))
+        .filter(|value| !value.is_empty())
         .map(str::to_owned)
         .collect()
 }
@@ -155,9 +227,11 @@ fn from_manifest(file_name: &str, manifest: &BTreeMap<String, String>) -> Option
     let group = manifest_group(manifest, &PRIMARY_GROUP_FIELDS)
         .or_else(|| manifest_group(manifest, &SECONDARY_GROUP_FIELDS))
         .unwrap_or(artifact);
-    let mut package = Package::new(Ecosystem::Maven, maven_name(group, artifact), version);
-    package.licenses = manifest_licenses(manifest);
-    Some(package)
+    Some(Package::new(
+        Ecosystem::Maven,
+        maven_name(group, artifact),
+        version,
+    ))
 }
 
 fn maven_name(group: &str, artifact: &str) -> String {
@@ -232,6 +306,25 @@ mod tests {
         ] {
             assert_eq!(split_file_name(file), expected, "{file}");
         }
+    }
+
+    #[test]
+    fn only_the_whole_apache_2_text_near_the_top_is_identified() {
+        // commons-io's META-INF/LICENSE.txt.
+        let apache = include_str!("testdata/apache-2.0.txt");
+        assert_eq!(identify_license_text(apache), Some("Apache-2.0"));
+        // Re-wrapped, as some projects ship it.
+        let rewrapped = apache.split_whitespace().collect::<Vec<_>>().join("\n");
+        assert_eq!(identify_license_text(&rewrapped), Some("Apache-2.0"));
+        let terms_only = apache.split("END OF TERMS").next().unwrap_or_default();
+        assert_eq!(identify_license_text(terms_only), None);
+        let quoted = format!("{}{apache}", "Portions are under other terms. ".repeat(10));
+        assert_eq!(identify_license_text(&quoted), None);
+        assert_eq!(
+            identify_license_text("Licensed under the Apache License, Version 2.0"),
+            None
+        );
+        assert_eq!(identify_license_text(""), None);
     }
 
     #[test]

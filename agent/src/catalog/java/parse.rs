@@ -2,10 +2,11 @@
 //!
 //! An archive is a zip. What names its packages is inside: one
 //! `META-INF/maven/<group>/<artifact>/pom.properties` per Maven artifact built or shaded
-//! into it (with the `pom.xml` beside it, for its licences), and `META-INF/MANIFEST.MF`. Archives inside archives (a war's
-//! `WEB-INF/lib/*.jar`, a Spring Boot jar's `BOOT-INF/lib/*.jar`) are read the same way,
-//! to a bounded depth and within one budget of entries and decompressed bytes for the
-//! whole file, so that a zip bomb costs no more than a large real archive.
+//! into it (with the `pom.xml` beside it, for its licences), `META-INF/MANIFEST.MF`, and
+//! for licences again, licence files (`META-INF/LICENSE.txt`). Archives inside archives
+//! (a war's `WEB-INF/lib/*.jar`, a Spring Boot jar's `BOOT-INF/lib/*.jar`) are read the
+//! same way, to a bounded depth and within one budget of entries and decompressed bytes
+//! for the whole file, so that a zip bomb costs no more than a large real archive.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Cursor, Read};
@@ -40,9 +41,41 @@ impl Limits {
 }
 /// A `pom.properties`, `pom.xml` or `MANIFEST.MF`; real ones are a few KiB.
 const MAX_METADATA_FILE: u64 = 1024 * 1024;
+/// A licence file; the Apache License 2.0 is 11 KiB. Larger ones are skipped.
+const MAX_LICENSE_FILE: u64 = 256 * 1024;
+/// Licence files kept per archive.
+const MAX_LICENSE_FILES: usize = 8;
+/// The licence file names syft 1.18 reads in an archive, in any case (its list, less the
+/// Markdown, reStructuredText and `.code` / `.docs` variants Java archives do not use).
+const LICENSE_FILE_NAMES: [&str; 24] = [
+    "al2.0",
+    "copying",
+    "copying.txt",
+    "lgpl2.1",
+    "licence",
+    "licence-2.0.txt",
+    "licence-apache",
+    "licence-apache-2.0.txt",
+    "licence-mit",
+    "licence.mit",
+    "licence.txt",
+    "license",
+    "license-2.0.txt",
+    "license-apache",
+    "license-apache-2.0.txt",
+    "license-mit",
+    "license.mit",
+    "license.txt",
+    "mit-licence",
+    "mit-licence.txt",
+    "mit-license",
+    "mit-license.txt",
+    "mit_licence",
+    "mit_license",
+];
 /// Licences kept per `pom.xml`; real ones state one or two.
 const MAX_POM_LICENSES: usize = 32;
-/// Longest licence name kept from a `pom.xml`.
+/// Longest licence name or URL kept from a `pom.xml`.
 const MAX_LICENSE_LEN: usize = 256;
 /// Manifest attributes kept per archive; real manifests have a few dozen.
 const MAX_ATTRIBUTES: usize = 4096;
@@ -65,7 +98,15 @@ pub struct PomProperties {
     pub group_id: String,
     pub artifact_id: String,
     pub version: String,
-    pub licenses: Vec<String>,
+    pub licenses: Vec<PomLicense>,
+}
+
+/// One `project/licenses/license` of a `pom.xml`: its `name` and `url`, trimmed, either
+/// maybe empty but not both.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PomLicense {
+    pub name: String,
+    pub url: String,
 }
 
 /// One archive, the file itself or one nested in it.
@@ -80,6 +121,9 @@ pub struct Archive {
     pub poms: Vec<PomProperties>,
     /// Main-section attributes of `META-INF/MANIFEST.MF`, when it has one.
     pub manifest: Option<BTreeMap<String, String>>,
+    /// The texts of its licence files: those in `META-INF/` (`META-INF/LICENSE.txt`), or
+    /// when there are none, those at its root, as syft looks for them.
+    pub license_texts: Vec<String>,
 }
 
 /// What may still be spent reading one file.
@@ -144,8 +188,10 @@ fn read_archive(
     });
     // By directory, so that each `pom.properties` meets its `pom.xml` whatever their order.
     let mut poms: Vec<(String, PomProperties)> = Vec::new();
-    let mut pom_licenses: HashMap<String, Vec<String>> = HashMap::new();
+    let mut pom_licenses: HashMap<String, Vec<PomLicense>> = HashMap::new();
     let mut manifest = None;
+    // Licence files in `META-INF/` (true) and at the root (false).
+    let mut license_texts: Vec<(bool, String)> = Vec::new();
     for index in 0..zip.len() {
         let mut entry = zip
             .by_index(index)
@@ -174,6 +220,12 @@ fn read_archive(
         } else if name == "META-INF/MANIFEST.MF" {
             let text = read_entry(&mut entry, MAX_METADATA_FILE, budget, &location)?;
             manifest = Some(parse_manifest(&String::from_utf8_lossy(&text)));
+        } else if let Some(in_meta_inf) = license_file(&name) {
+            // Like pom.xml licences, a nice-to-have: an oversized file is skipped.
+            if entry.size() <= MAX_LICENSE_FILE && license_texts.len() < MAX_LICENSE_FILES {
+                let text = read_entry(&mut entry, MAX_LICENSE_FILE, budget, &location)?;
+                license_texts.push((in_meta_inf, String::from_utf8_lossy(&text).into_owned()));
+            }
         } else if depth < budget.limits.max_depth && is_archive_name(&name) {
             let inner = read_entry(
                 &mut entry,
@@ -200,8 +252,28 @@ fn read_archive(
             })
             .collect();
         archive.manifest = manifest;
+        let in_meta_inf = license_texts.iter().any(|(in_meta_inf, _)| *in_meta_inf);
+        archive.license_texts = license_texts
+            .into_iter()
+            .filter(|(meta_inf, _)| *meta_inf == in_meta_inf)
+            .map(|(_, text)| text)
+            .collect();
     }
     Ok(())
+}
+
+/// Whether an entry is a licence file in `META-INF/` (`Some(true)`) or at the root
+/// (`Some(false)`).
+fn license_file(name: &str) -> Option<bool> {
+    let (in_meta_inf, file) = match name.split_once('/') {
+        Some((dir, file)) if dir.eq_ignore_ascii_case("META-INF") => (true, file),
+        Some(_) => return None,
+        None => (false, name),
+    };
+    LICENSE_FILE_NAMES
+        .iter()
+        .any(|known| known.eq_ignore_ascii_case(file))
+        .then_some(in_meta_inf)
 }
 
 /// Decompresses one entry, counting what it yields (not what its header claims) against
@@ -250,12 +322,12 @@ pub fn parse_pom_properties(text: &str) -> Option<PomProperties> {
     (!pom.artifact_id.is_empty()).then_some(pom)
 }
 
-/// The names of the licences a `pom.xml` states for its own project
-/// (`project/licenses/license/name`), as syft reads them without resolving parent poms.
-/// A licence with only a URL, or whose name is an unresolved `${property}`, is left out;
-/// malformed XML gives what was read before the error.
-pub fn parse_pom_licenses(xml: &[u8]) -> Vec<String> {
-    const PATH: [&str; 4] = ["project", "licenses", "license", "name"];
+/// The licences a `pom.xml` states for its own project (`project/licenses/license`, its
+/// `name` and `url`), as syft reads them without resolving parent poms. A value that is an
+/// unresolved `${property}` or longer than [`MAX_LICENSE_LEN`] counts as absent, and a
+/// licence with neither is left out; malformed XML gives what was read before the error.
+pub fn parse_pom_licenses(xml: &[u8]) -> Vec<PomLicense> {
+    const PATH: [&str; 3] = ["project", "licenses", "license"];
     let reader = ParserConfig::new()
         .trim_whitespace(true)
         .cdata_to_characters(true)
@@ -265,34 +337,52 @@ pub fn parse_pom_licenses(xml: &[u8]) -> Vec<String> {
     // How many of `PATH` the open elements match, and how deep they are.
     let mut matched = 0;
     let mut depth = 0;
+    let mut current = PomLicense::default();
+    // The `name` or `url` element of the current licence being read, and its text.
+    let mut field: Option<String> = None;
     let mut text = String::new();
     for event in reader {
         match event {
             Ok(XmlEvent::StartElement { name, .. }) => {
-                if depth == matched && PATH.get(depth) == Some(&name.local_name.as_str()) {
+                let local = name.local_name.as_str();
+                if depth == matched && PATH.get(depth) == Some(&local) {
                     matched += 1;
+                    if matched == PATH.len() {
+                        current = PomLicense::default();
+                    }
+                } else if depth == PATH.len() && matched == PATH.len() {
+                    field = matches!(local, "name" | "url").then(|| local.to_owned());
                     text.clear();
                 }
                 depth += 1;
             }
-            Ok(XmlEvent::Characters(chars)) if matched == PATH.len() && depth == matched => {
+            Ok(XmlEvent::Characters(chars)) if field.is_some() && depth == PATH.len() + 1 => {
                 text.push_str(&chars);
             }
             Ok(XmlEvent::EndElement { .. }) => {
-                if depth == matched && matched > 0 {
-                    if matched == PATH.len() {
-                        let name = text.trim();
-                        if !name.is_empty() && !name.contains("${") && name.len() <= MAX_LICENSE_LEN
-                        {
-                            licenses.push(name.to_owned());
-                        }
+                depth = depth.saturating_sub(1);
+                if depth == PATH.len() && matched == PATH.len() {
+                    let value = text.trim();
+                    let value = if value.contains("${") || value.len() > MAX_LICENSE_LEN {
+                        ""
+                    } else {
+                        value
+                    };
+                    match field.take().as_deref() {
+                        Some("name") => value.clone_into(&mut current.name),
+                        Some("url") => value.clone_into(&mut current.url),
+                        _ => {}
+                    }
+                } else if depth + 1 == matched {
+                    if matched == PATH.len() && !(current.name.is_empty() && current.url.is_empty())
+                    {
+                        licenses.push(std::mem::take(&mut current));
                         if licenses.len() >= MAX_POM_LICENSES {
                             break;
                         }
                     }
                     matched -= 1;
                 }
-                depth = depth.saturating_sub(1);
             }
             Ok(XmlEvent::EndDocument) | Err(_) => break,
             Ok(_) => {}
@@ -363,8 +453,15 @@ mod tests {
         assert!(!main.contains_key("Implementation-Title"));
     }
 
+    fn pom_license(name: &str, url: &str) -> PomLicense {
+        PomLicense {
+            name: name.into(),
+            url: url.into(),
+        }
+    }
+
     #[test]
-    fn pom_licences_are_the_project_ones_by_name() {
+    fn pom_licences_are_the_project_ones_with_name_and_url() {
         let xml = br#"<?xml version="1.0" encoding="ISO-8859-1"?>
 <project xmlns="http://maven.apache.org/POM/4.0.0">
   <parent><licenses><license><name>Parent</name></license></licenses></parent>
@@ -377,15 +474,26 @@ mod tests {
     <license><name>GNU &amp; friends</name></license>
     <license><url>https://opensource.org/licenses/MIT</url></license>
     <license><name>${project.license}</name></license>
-    <license><name>   </name></license>
+    <license><name>   </name><comments>none</comments></license>
+    <license>
+      <name>${license.name}</name>
+      <url>http://example.com/LICENSE</url>
+      <distribution>repo</distribution>
+      <extra><name>Nested</name><url>https://nested</url></extra>
+    </license>
   </licenses>
 </project>"#;
         assert_eq!(
             parse_pom_licenses(xml),
             [
-                "The Apache Software License, Version 2.0",
-                "Eclipse Public License - v 2.0",
-                "GNU & friends",
+                pom_license(
+                    "The Apache Software License, Version 2.0",
+                    "https://www.apache.org/licenses/LICENSE-2.0.txt"
+                ),
+                pom_license("Eclipse Public License - v 2.0", ""),
+                pom_license("GNU & friends", ""),
+                pom_license("", "https://opensource.org/licenses/MIT"),
+                pom_license("", "http://example.com/LICENSE"),
             ]
         );
     }
