@@ -164,25 +164,13 @@ fn hide_below(visible: &mut BTreeMap<&str, Visible<'_>>, dir: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::analyze_layer;
-    use crate::analysis::testutil::catalogers;
-    use crate::layers::blob::BlobLayer;
-    use crate::layers::testutil::{digest, LayerTar};
-    use crate::layers::Limits;
+    use crate::analysis::testutil::{analysed, catalogers};
+    use crate::layers::testutil::LayerTar;
     use crate::package::Ecosystem;
 
     /// Analyses one layer tar with the test catalogers.
     fn layer(tar: LayerTar) -> (String, Arc<LayerAnalysis>) {
-        let tar = tar.finish();
-        let diff_id = digest(&tar);
-        let mut source = BlobLayer::new(
-            diff_id.clone(),
-            diff_id.clone(),
-            tar.as_slice(),
-            Limits::default(),
-        );
-        let analysis = analyze_layer(&mut source, &catalogers()).unwrap();
-        (diff_id, Arc::new(analysis))
+        analysed(tar, &catalogers())
     }
 
     /// `path: name version` of every visible package.
@@ -354,16 +342,7 @@ mod tests {
 
     /// Analyses one layer tar with every real cataloger.
     fn real_layer(tar: LayerTar) -> (String, Arc<LayerAnalysis>) {
-        let tar = tar.finish();
-        let diff_id = digest(&tar);
-        let mut source = BlobLayer::new(
-            diff_id.clone(),
-            diff_id.clone(),
-            tar.as_slice(),
-            Limits::default(),
-        );
-        let analysis = analyze_layer(&mut source, &crate::catalog::all()).unwrap();
-        (diff_id, Arc::new(analysis))
+        analysed(tar, &crate::catalog::all())
     }
 
     /// `path: name version` of the classified binaries.

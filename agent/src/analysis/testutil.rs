@@ -1,7 +1,12 @@
 //! Test-only catalogers, so the analysis and merge tests do not depend on the real ones.
 
-use super::LayerAnalysis;
+use std::sync::Arc;
+
+use super::{analyze_layer, LayerAnalysis};
 use crate::catalog::{CatalogError, Cataloger, Content, FileMeta};
+use crate::layers::blob::BlobLayer;
+use crate::layers::testutil::{digest, LayerTar};
+use crate::layers::Limits;
 use crate::package::{Ecosystem, Findings, OsRelease, Package, StatedLicenses};
 
 /// Wants files ending in `.pkg`; each line `name version` is one package.
@@ -129,4 +134,19 @@ pub fn pkg(analysis: &LayerAnalysis, path: &str) -> Vec<String> {
         .flat_map(|found| &found.findings.packages)
         .map(|p| format!("{} {}", p.name, p.version))
         .collect()
+}
+
+/// Analyses one uncompressed layer tar with `catalogers`: its diffID and its analysis,
+/// as [`crate::analysis::merge`] takes them.
+pub fn analysed(tar: LayerTar, catalogers: &[Box<dyn Cataloger>]) -> (String, Arc<LayerAnalysis>) {
+    let tar = tar.finish();
+    let diff_id = digest(&tar);
+    let mut source = BlobLayer::new(
+        diff_id.clone(),
+        diff_id.clone(),
+        tar.as_slice(),
+        Limits::default(),
+    );
+    let analysis = analyze_layer(&mut source, catalogers).unwrap();
+    (diff_id, Arc::new(analysis))
 }

@@ -418,34 +418,17 @@ mod tests {
     /// The visible packages, with licences, of an image made of `layers`, as the real
     /// dpkg catalogers and the merge see it.
     fn image_licences(layers: Vec<crate::layers::testutil::LayerTar>) -> Vec<String> {
-        use std::sync::Arc;
-
-        use crate::analysis::{analyze_layer, merge};
+        use crate::analysis::merge;
+        use crate::analysis::testutil::analysed;
         use crate::catalog::dpkg::DpkgCataloger;
-        use crate::layers::blob::BlobLayer;
-        use crate::layers::testutil::digest;
-        use crate::layers::Limits;
 
         let catalogers: Vec<Box<dyn Cataloger>> =
             vec![Box::new(DpkgCataloger), Box::new(DpkgCopyrightCataloger)];
-        let analysed: Vec<_> = layers
+        let layers: Vec<_> = layers
             .into_iter()
-            .map(|layer| {
-                let tar = layer.finish();
-                let diff_id = digest(&tar);
-                let mut source = BlobLayer::new(
-                    diff_id.clone(),
-                    diff_id.clone(),
-                    tar.as_slice(),
-                    Limits::default(),
-                );
-                (
-                    diff_id,
-                    Arc::new(analyze_layer(&mut source, &catalogers).unwrap()),
-                )
-            })
+            .map(|layer| analysed(layer, &catalogers))
             .collect();
-        merge(&analysed)
+        merge(&layers)
             .packages
             .iter()
             .map(|p| format!("{}: {}", p.package.name, p.package.licenses.join(" ")))
