@@ -4,9 +4,12 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::Arc;
 
+mod common;
+
+use common::{agent, scan_ok};
 use nodebom_e2e::{oci, BuiltImage, ContainerdDaemon, Entry, ImageSpec, Layer};
 use serde_json::Value;
 
@@ -18,27 +21,6 @@ fn fixture(path: &str) -> PathBuf {
 
 fn read_fixture(path: &str) -> String {
     std::fs::read_to_string(fixture(path)).unwrap()
-}
-
-fn agent(daemon: &ContainerdDaemon, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nodebom-agent"))
-        .arg("scan")
-        .arg("--socket")
-        .arg(daemon.socket())
-        .args(args)
-        .env("NODEBOM_LOG", "warn")
-        .output()
-        .unwrap()
-}
-
-fn scan_ok(daemon: &ContainerdDaemon, args: &[&str]) -> Value {
-    let output = agent(daemon, args);
-    assert!(
-        output.status.success(),
-        "scan {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
 }
 
 /// (purl type, name, version) of every library/application component.
