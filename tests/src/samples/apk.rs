@@ -10,8 +10,8 @@ use anyhow::Result;
 use base64::Engine as _;
 use sha2::Digest as _;
 
-use super::{with_parent_dirs, Installed, Sample};
-use crate::oci::{Entry, ImageSpec, Layer};
+use super::{Installed, Sample};
+use crate::oci::Entry;
 
 /// name, version, origin, licence, files.
 type ApkPackage = (
@@ -193,15 +193,12 @@ pub fn alpine() -> Result<Sample> {
         .iter()
         .map(|(name, version, ..)| Installed::new("apk", *name, *version))
         .collect();
-    Ok(Sample {
-        spec: ImageSpec {
-            name: "docker.io/nodebom/sample-alpine:3.20".into(),
-            layers: vec![Layer::gzip(with_parent_dirs(layer))],
-            multi_platform: false,
-        },
-        purl_types: vec!["apk"],
+    Ok(Sample::new(
+        "docker.io/nodebom/sample-alpine:3.20",
+        vec![layer],
+        vec!["apk"],
         installed,
-    })
+    ))
 }
 
 /// apk's `Q1` checksum notation: base64 of a SHA-1 (here a SHA-256 cut to SHA-1 size).

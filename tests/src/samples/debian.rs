@@ -8,8 +8,8 @@ use std::process::Command;
 
 use anyhow::{Context, Result};
 
-use super::{host_file, printed_version, run, with_parent_dirs, Installed, Sample};
-use crate::oci::{Entry, ImageSpec, Layer};
+use super::{host_file, printed_version, run, Installed, Sample};
+use crate::oci::Entry;
 
 const DPKG_DIR: &str = "/var/lib/dpkg";
 const DOC_DIR: &str = "/usr/share/doc";
@@ -99,18 +99,12 @@ pub fn debian() -> Result<Sample> {
         let version = printed_version(runtime.binary, runtime.version_args, runtime.version_after)?;
         installed.insert(Installed::new("generic", runtime.name, version));
     }
-    Ok(Sample {
-        spec: ImageSpec {
-            name: "docker.io/nodebom/sample-debian:12".into(),
-            layers: vec![
-                Layer::gzip(with_parent_dirs(base)),
-                Layer::gzip(with_parent_dirs(app)),
-            ],
-            multi_platform: false,
-        },
-        purl_types: vec!["deb", "generic"],
+    Ok(Sample::new(
+        "docker.io/nodebom/sample-debian:12",
+        vec![base, app],
+        vec!["deb", "generic"],
         installed,
-    })
+    ))
 }
 
 /// A distroless-style image: no dpkg, one control file per package in
@@ -145,15 +139,12 @@ pub fn distroless() -> Result<Sample> {
         .into_iter()
         .filter(|p| chosen.contains(&p.name))
         .collect();
-    Ok(Sample {
-        spec: ImageSpec {
-            name: "docker.io/nodebom/sample-distroless:12".into(),
-            layers: vec![Layer::gzip(with_parent_dirs(layer))],
-            multi_platform: false,
-        },
-        purl_types: vec!["deb"],
+    Ok(Sample::new(
+        "docker.io/nodebom/sample-distroless:12",
+        vec![layer],
+        vec!["deb"],
         installed,
-    })
+    ))
 }
 
 /// `/etc/os-release` (as a file: the host's is a link) and `/etc/debian_version`.

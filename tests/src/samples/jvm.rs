@@ -8,8 +8,8 @@ use std::process::Command;
 
 use anyhow::{Context, Result};
 
-use super::{run, with_parent_dirs, Installed, Sample};
-use crate::oci::{Entry, ImageSpec, Layer};
+use super::{run, Installed, Sample};
+use crate::oci::Entry;
 
 /// Debian's local Maven repository: `<group path>/<artifact>/<version>/<artifact>-<version>.jar`
 /// links to the jars in `/usr/share/java`. Debian links one jar under several names too
@@ -66,15 +66,12 @@ pub fn jvm(work: &Path) -> Result<Sample> {
         "2.0.1",
     ));
 
-    Ok(Sample {
-        spec: ImageSpec {
-            name: "docker.io/nodebom/sample-jvm:1.0".into(),
-            layers: vec![Layer::gzip(with_parent_dirs(layer))],
-            multi_platform: false,
-        },
-        purl_types: vec!["maven"],
+    Ok(Sample::new(
+        "docker.io/nodebom/sample-jvm:1.0",
+        vec![layer],
+        vec!["maven"],
         installed,
-    })
+    ))
 }
 
 /// Every released jar of Debian's Maven repository on this machine.

@@ -10,8 +10,8 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde_json::{json, Map, Value};
 
-use super::{with_parent_dirs, Installed, Sample};
-use crate::oci::{Entry, ImageSpec, Layer};
+use super::{Installed, Sample};
+use crate::oci::Entry;
 
 /// Gems as the official Ruby image holds them: default gems (part of Ruby), bundled
 /// gems, and the app's gems installed by Bundler. (directory, name, version, platform,
@@ -168,15 +168,12 @@ pub fn ruby() -> Result<Sample> {
         ));
         installed.insert(Installed::new("gem", *name, *version));
     }
-    Ok(Sample {
-        spec: ImageSpec {
-            name: "docker.io/nodebom/sample-ruby:3.2".into(),
-            layers: vec![Layer::gzip(with_parent_dirs(layer))],
-            multi_platform: false,
-        },
-        purl_types: vec!["gem"],
+    Ok(Sample::new(
+        "docker.io/nodebom/sample-ruby:3.2",
+        vec![layer],
+        vec!["gem"],
         installed,
-    })
+    ))
 }
 
 fn gemspec(name: &str, version: &str, platform: Option<&str>, licenses: &[&str]) -> Result<String> {
@@ -271,18 +268,15 @@ pub fn php() -> Result<Sample> {
         .iter()
         .map(|(name, version, ..)| Installed::new("composer", *name, *version))
         .collect();
-    Ok(Sample {
-        spec: ImageSpec {
-            name: "docker.io/nodebom/sample-php:8.2".into(),
-            layers: vec![Layer::gzip(with_parent_dirs(vec![Entry::file(
-                "/var/www/html/vendor/composer/installed.json",
-                serde_json::to_vec_pretty(&installed_json)?,
-            )]))],
-            multi_platform: false,
-        },
-        purl_types: vec!["composer"],
+    Ok(Sample::new(
+        "docker.io/nodebom/sample-php:8.2",
+        vec![vec![Entry::file(
+            "/var/www/html/vendor/composer/installed.json",
+            serde_json::to_vec_pretty(&installed_json)?,
+        )]],
+        vec!["composer"],
         installed,
-    })
+    ))
 }
 
 /// (name, version) of the NuGet packages of the published app.
@@ -365,13 +359,10 @@ pub fn dotnet() -> Result<Sample> {
         layer.push(Entry::file(&format!("/app/{file}"), data));
         installed.insert(Installed::new("nuget", *name, *version));
     }
-    Ok(Sample {
-        spec: ImageSpec {
-            name: "docker.io/nodebom/sample-dotnet:8.0".into(),
-            layers: vec![Layer::gzip(with_parent_dirs(layer))],
-            multi_platform: false,
-        },
-        purl_types: vec!["nuget"],
+    Ok(Sample::new(
+        "docker.io/nodebom/sample-dotnet:8.0",
+        vec![layer],
+        vec!["nuget"],
         installed,
-    })
+    ))
 }

@@ -22,7 +22,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-use crate::oci::{Entry, ImageSpec};
+use crate::oci::{Entry, ImageSpec, Layer};
 
 pub use apk::alpine;
 pub use debian::{debian, distroless};
@@ -58,6 +58,30 @@ pub struct Sample {
     pub installed: BTreeSet<Installed>,
 }
 
+impl Sample {
+    /// A sample image of gzip layers (bottom first), each with the directory entries its
+    /// files need.
+    fn new(
+        name: &str,
+        layers: Vec<Vec<Entry>>,
+        purl_types: Vec<&'static str>,
+        installed: BTreeSet<Installed>,
+    ) -> Self {
+        Sample {
+            spec: ImageSpec {
+                name: name.into(),
+                layers: layers
+                    .into_iter()
+                    .map(|entries| Layer::gzip(with_parent_dirs(entries)))
+                    .collect(),
+                multi_platform: false,
+            },
+            purl_types,
+            installed,
+        }
+    }
+}
+
 /// Every sample. `work` is a scratch directory for the tools that build them.
 pub fn all(work: &Path) -> Result<Vec<Sample>> {
     Ok(vec![
@@ -74,7 +98,7 @@ pub fn all(work: &Path) -> Result<Vec<Sample>> {
 
 /// `entries` preceded by an entry for every parent directory they need, as image builders
 /// write layers (some scanners only see a directory's files through its entry).
-pub(crate) fn with_parent_dirs(entries: Vec<Entry>) -> Vec<Entry> {
+fn with_parent_dirs(entries: Vec<Entry>) -> Vec<Entry> {
     let mut dirs = BTreeSet::new();
     for entry in &entries {
         let path = match entry {

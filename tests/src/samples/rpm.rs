@@ -10,7 +10,7 @@ use std::process::Command;
 use anyhow::{Context, Result};
 
 use super::{run, Installed, Sample};
-use crate::oci::{Entry, ImageSpec, Layer};
+use crate::oci::Entry;
 
 /// A binary package: its name and the files it installs (path in the image, copied from
 /// this machine's file, or written with placeholder text when `None`).
@@ -220,15 +220,12 @@ pub fn rocky(work: &Path) -> Result<Sample> {
         })
         .collect();
 
-    Ok(Sample {
-        spec: ImageSpec {
-            name: "docker.io/nodebom/sample-rocky:9".into(),
-            layers: vec![Layer::gzip(vec![Entry::tree(&root, "/")])],
-            multi_platform: false,
-        },
-        purl_types: vec!["rpm"],
+    Ok(Sample::new(
+        "docker.io/nodebom/sample-rocky:9",
+        vec![vec![Entry::tree(&root, "/")]],
+        vec!["rpm"],
         installed,
-    })
+    ))
 }
 
 /// The spec file of one source rpm: its binary packages, each installing its files.
