@@ -134,40 +134,37 @@ fn coordinates(
         }
         Ecosystem::Go => {
             // The module path minus its last segment is the namespace (purl-spec, Trivy).
-            let (namespace, name) = match package.name.rsplit_once('/') {
-                Some((namespace, name)) => (Some(namespace.to_string()), name.to_string()),
-                None => (None, package.name.clone()),
-            };
+            let (namespace, name) = namespaced(&package.name, package.name.rsplit_once('/'));
             ("golang", namespace, name, go_version(package))
         }
         Ecosystem::Cargo => ("cargo", None, package.name.clone(), version),
         Ecosystem::Maven => {
             // `groupId:artifactId`: the group is the namespace.
-            let (namespace, name) = match package.name.split_once(':') {
-                Some((group, artifact)) => (Some(group.to_string()), artifact.to_string()),
-                None => (None, package.name.clone()),
-            };
+            let (namespace, name) = namespaced(&package.name, package.name.split_once(':'));
             ("maven", namespace, name, version)
         }
         Ecosystem::Gem => ("gem", None, package.name.clone(), version),
         Ecosystem::Composer => {
             // `vendor/name`: the vendor is the namespace.
-            let (namespace, name) = match package.name.split_once('/') {
-                Some((vendor, name)) => (Some(vendor.to_string()), name.to_string()),
-                None => (None, package.name.clone()),
-            };
+            let (namespace, name) = namespaced(&package.name, package.name.split_once('/'));
             ("composer", namespace, name, version)
         }
         Ecosystem::Nuget => ("nuget", None, package.name.clone(), version),
         Ecosystem::Conda => ("conda", None, package.name.clone(), version),
         Ecosystem::Binary => {
             // syft's `pkg:generic/<name>`; a classifier's `java/jre` is namespace `java`.
-            let (namespace, name) = match package.name.split_once('/') {
-                Some((namespace, name)) => (Some(namespace.to_string()), name.to_string()),
-                None => (None, package.name.clone()),
-            };
+            let (namespace, name) = namespaced(&package.name, package.name.split_once('/'));
             ("generic", namespace, name, version)
         }
+    }
+}
+
+/// A purl namespace and name from a package name `split` in two, or the whole name
+/// without a namespace when it does not split.
+fn namespaced(name: &str, split: Option<(&str, &str)>) -> (Option<String>, String) {
+    match split {
+        Some((namespace, name)) => (Some(namespace.to_string()), name.to_string()),
+        None => (None, name.to_string()),
     }
 }
 
