@@ -49,15 +49,22 @@ pub enum Content<'a> {
     File(&'a mut std::fs::File),
 }
 
-impl Content<'_> {
+impl<'a> Content<'a> {
+    /// The content as a plain reader, for catalogers that only stream it.
+    pub fn into_reader(self) -> &'a mut dyn Read {
+        match self {
+            Content::Stream(reader) => reader,
+            Content::File(file) => file,
+        }
+    }
+
     /// Reads the whole content, failing when it is larger than `limit` bytes.
     pub fn read_bounded(self, limit: u64) -> Result<Vec<u8>, CatalogError> {
         let mut buf = Vec::new();
-        let read = match self {
-            Content::Stream(r) => r.take(limit + 1).read_to_end(&mut buf),
-            Content::File(f) => f.take(limit + 1).read_to_end(&mut buf),
-        };
-        read.map_err(CatalogError::Io)?;
+        self.into_reader()
+            .take(limit + 1)
+            .read_to_end(&mut buf)
+            .map_err(CatalogError::Io)?;
         if buf.len() as u64 > limit {
             return Err(CatalogError::TooLarge { limit });
         }

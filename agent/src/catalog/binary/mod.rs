@@ -58,7 +58,6 @@ mod scan;
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
-use std::io::Read;
 use std::sync::LazyLock;
 
 use regex::bytes::Regex;
@@ -149,10 +148,7 @@ impl Cataloger for BinaryClassifierCataloger {
         if plan.applied.is_empty() {
             return Ok(Findings::default());
         }
-        let reader: &mut dyn Read = match content {
-            Content::Stream(reader) => reader,
-            Content::File(file) => file,
-        };
+        let reader = content.into_reader();
         let patterns: Vec<&Regex> = plan.patterns.iter().map(AsRef::as_ref).collect();
         let found = scan::first_matches(reader, &patterns, MAX_SCAN, |found| plan.settled(found))?;
         Ok(Findings::packages(plan.packages(&found)))
@@ -301,6 +297,7 @@ fn version_text(bytes: &[u8]) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use std::io::Read;
     use std::path::{Path, PathBuf};
 
     use super::*;

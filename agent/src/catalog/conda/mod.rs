@@ -41,10 +41,7 @@ impl Cataloger for CondaMetaCataloger {
         _file: &FileMeta<'_>,
         content: Content<'_>,
     ) -> Result<Findings, CatalogError> {
-        let reader: &mut dyn std::io::Read = match content {
-            Content::Stream(stream) => stream,
-            Content::File(file) => file,
-        };
+        let reader = content.into_reader();
         let record = parse::parse_meta(reader, META_LIMIT)?;
         Ok(Findings::packages(
             package::to_package(record).into_iter().collect(),

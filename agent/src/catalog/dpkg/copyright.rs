@@ -62,10 +62,7 @@ impl Cataloger for DpkgCopyrightCataloger {
         let Some(package) = package_of(file.path) else {
             return Ok(Findings::default());
         };
-        let reader: &mut dyn Read = match content {
-            Content::Stream(stream) => stream,
-            Content::File(file) => file,
-        };
+        let reader = content.into_reader();
         let licenses = parse_copyright(BufReader::new(reader.take(READ_LIMIT)))?;
         if licenses.is_empty() {
             return Ok(Findings::default());

@@ -63,10 +63,7 @@ impl Cataloger for DpkgFilesCataloger {
         if file.size > LIST_LIMIT {
             return Err(CatalogError::TooLarge { limit: LIST_LIMIT });
         }
-        let reader: &mut dyn Read = match content {
-            Content::Stream(reader) => reader,
-            Content::File(file) => file,
-        };
+        let reader = content.into_reader();
         let mut owned_files = Vec::new();
         for_each_line(&mut reader.take(LIST_LIMIT), |line| {
             let path = match kind {

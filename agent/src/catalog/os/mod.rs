@@ -132,10 +132,7 @@ fn scan_busybox(content: Content<'_>) -> Result<Option<OsRelease>, CatalogError>
     /// Bytes carried over between windows: a banner and a version fit in it.
     const CARRY: usize = 64;
 
-    let reader: &mut dyn Read = match content {
-        Content::Stream(reader) => reader,
-        Content::File(file) => file,
-    };
+    let reader = content.into_reader();
     let mut reader = reader.take(BUSYBOX_SCAN_LIMIT);
     let mut chunk = vec![0u8; CHUNK];
     let mut window = Vec::with_capacity(CHUNK + CARRY);

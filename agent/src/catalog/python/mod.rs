@@ -48,10 +48,7 @@ impl Cataloger for PythonCataloger {
         _file: &FileMeta<'_>,
         content: Content<'_>,
     ) -> Result<Findings, CatalogError> {
-        let reader: &mut dyn Read = match content {
-            Content::Stream(reader) => reader,
-            Content::File(file) => file,
-        };
+        let reader = content.into_reader();
         let header = read_header(reader)?;
         let packages = package::to_package(parse::parse_metadata(&header))
             .into_iter()
