@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use containerd_client::types::Mount;
+use crate::containerd::api::types::Mount;
 use futures_util::{stream, StreamExt};
 use tokio::sync::mpsc;
 use tracing::{debug, info, info_span, warn, Instrument};

@@ -8,28 +8,30 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use containerd_client::services::v1::snapshots::snapshots_client::SnapshotsClient;
-use containerd_client::services::v1::snapshots::{
-    RemoveSnapshotRequest, StatSnapshotRequest, ViewSnapshotRequest,
-};
-use containerd_client::services::v1::ReadContentResponse;
-use containerd_client::services::v1::{
-    containers_client::ContainersClient, events_client::EventsClient,
-    version_client::VersionClient, Container, GetContainerRequest, ListContainersRequest,
-    SubscribeRequest,
-};
-use containerd_client::services::v1::{
-    content_client::ContentClient, images_client::ImagesClient, leases_client::LeasesClient,
-    GetImageRequest, Image, InfoRequest, ListImagesRequest, ReadContentRequest,
-};
-use containerd_client::services::v1::{CreateRequest as CreateLeaseRequest, DeleteRequest};
-use containerd_client::tonic::metadata::MetadataValue;
-use containerd_client::tonic::transport::Channel;
-use containerd_client::tonic::{Code, Request, Status, Streaming};
-use containerd_client::types::{Envelope, Mount};
 use tokio::task::JoinHandle;
+use tonic::metadata::MetadataValue;
+use tonic::transport::Channel;
+use tonic::{Code, Request, Status, Streaming};
+
+use api::containers::{
+    containers_client::ContainersClient, Container, GetContainerRequest, ListContainersRequest,
+};
+use api::content::{content_client::ContentClient, InfoRequest, ReadContentRequest};
+use api::events_service::{events_client::EventsClient, SubscribeRequest};
+use api::images::{images_client::ImagesClient, GetImageRequest, Image, ListImagesRequest};
+use api::leases::{leases_client::LeasesClient, CreateRequest as CreateLeaseRequest, DeleteRequest};
+use api::snapshots::{
+    snapshots_client::SnapshotsClient, RemoveSnapshotRequest, StatSnapshotRequest,
+    ViewSnapshotRequest,
+};
+use api::types::{Envelope, Mount};
+use api::version::version_client::VersionClient;
+
+pub use api::content::ReadContentResponse;
 
 use crate::{Error, Result};
+
+pub mod api;
 
 /// Largest index, manifest or config blob read into memory.
 pub const MAX_METADATA_BLOB: u64 = 8 << 20;
@@ -69,7 +71,7 @@ impl Containerd {
                 message: "no such socket (is containerd running? see --socket)".into(),
             });
         }
-        let channel = containerd_client::connect(socket)
+        let channel = api::connect(socket)
             .await
             .map_err(|e| Error::Containerd {
                 socket: socket.to_string(),

@@ -171,7 +171,7 @@ pub async fn resolve(
 /// `names` holds only the record's own name; the caller knows the other records.
 pub async fn resolve_record(
     client: &Containerd,
-    record: &containerd_client::services::v1::Image,
+    record: &crate::containerd::api::images::Image,
     platform: &Platform,
 ) -> Result<ResolvedImage> {
     let Some(target) = record.target.as_ref() else {
@@ -216,10 +216,10 @@ pub async fn list_targets(client: &Containerd) -> Result<Vec<String>> {
 
 async fn find_record(
     client: &Containerd,
-    images: &[containerd_client::services::v1::Image],
+    images: &[crate::containerd::api::images::Image],
     reference: &str,
     platform: &Platform,
-) -> Result<containerd_client::services::v1::Image> {
+) -> Result<crate::containerd::api::images::Image> {
     let by_name = |name: &str| images.iter().find(|image| image.name == name).cloned();
     if let Some(image) = by_name(reference) {
         return Ok(image);

@@ -1,8 +1,8 @@
 //! The containerd events the inventory follows, and their payloads.
 
-use containerd_client::events::{ContainerCreate, ContainerDelete, ContainerUpdate};
-use containerd_client::services::v1::{ImageCreate, ImageDelete, ImageUpdate};
-use containerd_client::types::Envelope;
+use crate::containerd::api::events::{ContainerCreate, ContainerDelete, ContainerUpdate};
+use crate::containerd::api::images::{ImageCreate, ImageDelete, ImageUpdate};
+use crate::containerd::api::types::Envelope;
 use prost::Message;
 
 /// Topics that change the inventory. Image events carry only the name and container
@@ -84,6 +84,14 @@ pub(super) fn decode(envelope: &Envelope) -> Result<Option<Event>, String> {
 mod tests {
     use super::*;
 
+    /// containerd wraps an event in an `Any`; decode goes by topic, not type name.
+    fn any(event: &impl Message) -> prost_types::Any {
+        prost_types::Any {
+            type_url: String::new(),
+            value: event.encode_to_vec(),
+        }
+    }
+
     fn envelope(topic: &str, payload: prost_types::Any) -> Envelope {
         Envelope {
             timestamp: None,
@@ -101,7 +109,7 @@ mod tests {
         };
         let decoded = decode(&envelope(
             "/images/create",
-            containerd_client::to_any(&event),
+            any(&event),
         ));
         assert_eq!(
             decoded,
@@ -116,7 +124,7 @@ mod tests {
         let event = ContainerDelete { id: "4f1c".into() };
         let decoded = decode(&envelope(
             "/containers/delete",
-            containerd_client::to_any(&event),
+            any(&event),
         ));
         assert_eq!(decoded, Ok(Some(Event::ContainerDeleted("4f1c".into()))));
     }
@@ -124,7 +132,7 @@ mod tests {
     #[test]
     fn unfollowed_topic_is_ignored() {
         let event = ContainerDelete { id: "4f1c".into() };
-        let decoded = decode(&envelope("/tasks/exit", containerd_client::to_any(&event)));
+        let decoded = decode(&envelope("/tasks/exit", any(&event)));
         assert_eq!(decoded, Ok(None));
     }
 
@@ -144,7 +152,7 @@ mod tests {
         };
         assert!(decode(&envelope(
             "/images/delete",
-            containerd_client::to_any(&event)
+            any(&event)
         ))
         .is_err());
     }

@@ -3,7 +3,8 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use containerd_client::services::v1::{Container, Image};
+use crate::containerd::api::containers::Container;
+use crate::containerd::api::images::Image;
 use tracing::{debug, warn};
 
 use super::events::Event;
