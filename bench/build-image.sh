@@ -13,6 +13,7 @@
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
+OCI_IMAGE=$BENCH_DIR/../scripts/lib/oci_image.py
 OUT=${BENCH_OUT:-$BENCH_DIR/out}
 BUILD=$OUT/build
 IMAGE_REF=${IMAGE_REF:-docker.io/nodebom/bench-app:1.0}
@@ -170,7 +171,7 @@ make_layer() { # make_layer NAME ARGS-FOR-oci_image.py...
     shift
     if [[ ! -f $OUT/layers/$name.tar.gz.json ]]; then
         log "packing $name"
-        python3 "$BENCH_DIR/oci_image.py" "$@" >/dev/null
+        python3 "$OCI_IMAGE" "$@" >/dev/null
     fi
 }
 make_layer 1-base layer "$ROOTFS" "$OUT/layers/1-base.tar.gz"
@@ -179,7 +180,8 @@ make_layer 3-app layer "$APP" "$OUT/layers/3-app.tar.gz"
 make_layer 4-delete-pip whiteout-layer "$APP" "$OUT/layers/4-delete-pip.tar.gz" "${deleted[@]}"
 
 log "writing OCI layout and $ARCHIVE"
-python3 "$BENCH_DIR/oci_image.py" layout "$OUT/oci" "$ARCHIVE" --ref "$IMAGE_REF" \
+python3 "$OCI_IMAGE" layout "$OUT/oci" "$ARCHIVE" --ref "$IMAGE_REF" \
+    --cmd '["/usr/local/bin/benchapp"]' --workdir /app \
     --history "debootstrap --variant=minbase bookworm" \
     --history "apt-get install -y --no-install-recommends python3 python3-pip nodejs npm" \
     --history "pip install -r requirements.txt; npm ci; COPY benchapp /usr/local/bin/" \

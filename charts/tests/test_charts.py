@@ -3,7 +3,10 @@
 Each chart is linted with its default values and with non-default ones, and installed
 (against `apiserver.FakeApiServer`) to check that the objects Helm would create carry
 what the values asked for, and that values.schema.json and the charts' checks reject
-what they must.
+what they must. Every object rendered for a set of value sets is validated against
+Kubernetes' own OpenAPI schemas (kubernetes-validate's bundled copies, strict: unknown
+fields are errors) of the oldest Kubernetes the charts support and of the newest one
+that kubernetes-validate ships.
 """
 
 from __future__ import annotations
@@ -15,7 +18,10 @@ import shutil
 from pathlib import Path
 
 import helm_sdkpy
+import kubernetes_validate
 import pytest
+import yaml
+from kubernetes_validate import utils as kubernetes_validate_utils
 
 from apiserver import FakeApiServer
 
@@ -51,14 +57,17 @@ class Release:
         return self.one(kind)["spec"]["template"]["spec"]
 
 
-def install(chart: Path, values: dict | None, tmp_path: Path, release: str) -> Release:
-    """Runs Helm's install action for `chart` with `values`; raises InstallError."""
+def install(chart: Path, values: dict | None, tmp_path: Path, release: str,
+            skip_schema_validation: bool = False) -> Release:
+    """Runs Helm's install action for `chart` with `values`; raises InstallError.
+    `skip_schema_validation` is `helm install --skip-schema-validation`."""
     with FakeApiServer() as api:
         kubeconfig = tmp_path / "kubeconfig"
         kubeconfig.write_text(api.kubeconfig())
         config = helm_sdkpy.Configuration(namespace="nodebom", kubeconfig=str(kubeconfig))
         result = asyncio.run(
-            helm_sdkpy.Install(config).run(release, str(chart), values=values, wait=False)
+            helm_sdkpy.Install(config).run(release, str(chart), values=values, wait=False,
+                                           skip_schema_validation=skip_schema_validation)
         )
         return Release(list(api.created), result["chart"]["values"])
 
@@ -184,6 +193,63 @@ class TestAgentChart:
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
         assert container["resources"]["limits"]["memory"] == "256Mi"
 
+    def test_default_container_is_pinned(self, tmp_path):
+        """The agent's container with default values, whole: the end-to-end test runs the
+        agent's image with `ctr run` the same way (root with only CAP_DAC_READ_SEARCH, a
+        read-only root, containerd's socket directory and overlayfs snapshots read-only at
+        their host paths), so a change here must be carried over there."""
+        release = install(AGENT, None, tmp_path, "nodebom-agent")
+        pod = release.pod_spec("DaemonSet")
+        container = release.container("DaemonSet")
+        snapshots = "/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs"
+
+        assert pod["securityContext"] == {"seccompProfile": {"type": "RuntimeDefault"}}
+        assert container["securityContext"] == {
+            "runAsUser": 0,
+            "runAsGroup": 0,
+            "runAsNonRoot": False,
+            "privileged": False,
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"], "add": ["DAC_READ_SEARCH"]},
+        }
+        assert container["args"] == [
+            "run",
+            "--cluster=default",
+            "--collector=https://nodebom-collector.nodebom.svc:7443",
+            "--token-file=/etc/nodebom/token/token",
+            "--socket=/run/containerd/containerd.sock",
+            "--namespace=k8s.io",
+            "--cache-dir=/var/cache/nodebom",
+            "--cache-mib=512",
+            "--builders=1",
+            "--nice=10",
+            "--metrics-listen=0.0.0.0:9090",
+            "--spec=1.5",
+        ]
+        assert container["env"] == [
+            {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+            {"name": "NODEBOM_LOG", "value": "info"},
+            {"name": "NODEBOM_LOG_FORMAT", "value": "json"},
+        ]
+        assert container["volumeMounts"] == [
+            {"name": "containerd-socket", "mountPath": "/run/containerd", "readOnly": True},
+            {"name": "containerd-snapshots", "mountPath": snapshots, "readOnly": True},
+            {"name": "cache", "mountPath": "/var/cache/nodebom"},
+            {"name": "scratch", "mountPath": "/tmp"},
+            {"name": "token", "mountPath": "/etc/nodebom/token", "readOnly": True},
+        ]
+        assert pod["volumes"] == [
+            {"name": "containerd-socket",
+             "hostPath": {"path": "/run/containerd", "type": "Directory"}},
+            {"name": "containerd-snapshots", "hostPath": {"path": snapshots, "type": "Directory"}},
+            {"name": "cache",
+             "hostPath": {"path": "/var/lib/nodebom-agent/cache", "type": "DirectoryOrCreate"}},
+            {"name": "scratch", "emptyDir": {"sizeLimit": "2Gi"}},
+            {"name": "token", "secret": {"secretName": "nodebom-cluster-token",
+                                         "items": [{"key": "token", "path": "token"}]}},
+        ]
+
     def test_k3s_values_reach_the_daemonset(self, tmp_path):
         release = install(AGENT, AGENT_K3S, tmp_path, "nodebom-agent")
         pod = release.pod_spec("DaemonSet")
@@ -238,9 +304,7 @@ class TestAgentChart:
         assert "--insecure" in container["args"]
 
 
-COLLECTOR_HA = {
-    "replicas": 3,
-    "store": {"postgres": {"existingSecret": "nodebom-postgres", "key": "dsn"}},
+COLLECTOR_FULL = {
     "tls": {"existingSecret": "collector-cert", "clientCAKey": "ca.crt"},
     "clusterTokens": {"existingSecret": "fleet-tokens", "key": "tokens.txt"},
     "queryTokens": {"existingSecret": "query-tokens"},
@@ -259,12 +323,22 @@ COLLECTOR_HA = {
 }
 
 
+# No PVC, plaintext behind a mesh, an existing ServiceAccount.
+COLLECTOR_EPHEMERAL = {
+    "store": {"sqlite": {"persistence": {"enabled": False}}},
+    "tls": {"enabled": False},
+    "serviceAccount": {"create": False, "name": "nodebom"},
+    "service": {"type": "NodePort"},
+    "podAnnotations": {"example.com/scrape": "false"},
+}
+
+
 class TestCollectorChart:
     def test_lints_clean_with_default_values(self, tmp_path):
         assert_lint_clean(lint(COLLECTOR, None, tmp_path))
 
-    def test_lints_clean_with_ha_values(self, tmp_path):
-        assert_lint_clean(lint(COLLECTOR, COLLECTOR_HA, tmp_path))
+    def test_lints_clean_with_full_values(self, tmp_path):
+        assert_lint_clean(lint(COLLECTOR, COLLECTOR_FULL, tmp_path))
 
     def test_defaults_are_one_sqlite_pod_with_tls_and_tokens(self, tmp_path):
         release = install(COLLECTOR, None, tmp_path, "nodebom-collector")
@@ -298,23 +372,58 @@ class TestCollectorChart:
         assert service["spec"]["ports"] == [
             {"name": "grpc", "port": 7443, "targetPort": "grpc", "protocol": "TCP", "appProtocol": "grpc"}]
 
-    def test_replicas_above_one_require_postgres(self, tmp_path):
-        with pytest.raises(helm_sdkpy.InstallError, match="replicas > 1 needs PostgreSQL"):
-            install(COLLECTOR, {"replicas": 2}, tmp_path, "nodebom-collector")
+    # The collector stores in one SQLite file and refuses a postgres:// store at start:
+    # the chart offers neither several replicas nor PostgreSQL. The schema refuses them,
+    # and so do the templates when the schema is skipped (--skip-schema-validation).
 
-    def test_ha_values_reach_the_deployment(self, tmp_path):
-        release = install(COLLECTOR, COLLECTOR_HA, tmp_path, "nodebom-collector")
-        assert not release.all("StatefulSet")
-        assert release.one("Deployment")["spec"]["replicas"] == 3
-        container = release.container("Deployment")
-        pod = release.pod_spec("Deployment")
+    @pytest.mark.parametrize("replicas", [0, 2, 3])
+    def test_replicas_other_than_one_are_refused(self, tmp_path, replicas):
+        with pytest.raises(helm_sdkpy.InstallError, match="'/replicas': value must be 1"):
+            install(COLLECTOR, {"replicas": replicas}, tmp_path, "nodebom-collector")
+        with pytest.raises(helm_sdkpy.InstallError, match="replicas must be 1: .*SQLite"):
+            install(COLLECTOR, {"replicas": replicas}, tmp_path, "nodebom-collector",
+                    skip_schema_validation=True)
+
+    def test_postgres_is_refused(self, tmp_path):
+        postgres = {"store": {"postgres": {"existingSecret": "nodebom-postgres", "key": "dsn"}}}
+        with pytest.raises(helm_sdkpy.InstallError,
+                           match="additional properties 'postgres' not allowed"):
+            install(COLLECTOR, postgres, tmp_path, "nodebom-collector")
+        with pytest.raises(helm_sdkpy.InstallError,
+                           match="store.postgres is not supported: .*SQLite only"):
+            install(COLLECTOR, postgres, tmp_path, "nodebom-collector",
+                    skip_schema_validation=True)
+
+    def test_only_a_statefulset_renders(self, tmp_path):
+        """No Deployment (it existed for PostgreSQL replicas), whatever the values."""
+        for values in (None, COLLECTOR_FULL, COLLECTOR_EPHEMERAL):
+            release = install(COLLECTOR, values, tmp_path, "nodebom-collector")
+            assert not release.all("Deployment")
+            assert release.one("StatefulSet")["spec"]["replicas"] == 1
+
+    def test_without_persistence_the_database_is_in_an_emptydir(self, tmp_path):
+        release = install(COLLECTOR, COLLECTOR_EPHEMERAL, tmp_path, "nodebom-collector")
+        statefulset = release.one("StatefulSet")
+        assert "volumeClaimTemplates" not in statefulset["spec"]
+        assert volume(release.pod_spec("StatefulSet"), "data") == {"name": "data", "emptyDir": {}}
+        container = release.container("StatefulSet")
+        assert mount(container, "data")["mountPath"] == "/var/lib/nodebom"
+        assert "--data-dir=/var/lib/nodebom" in container["args"]
+
+    def test_full_values_reach_the_statefulset(self, tmp_path):
+        release = install(COLLECTOR, COLLECTOR_FULL, tmp_path, "nodebom-collector")
+        statefulset = release.one("StatefulSet")
+        assert statefulset["spec"]["replicas"] == 1
+        (claim,) = statefulset["spec"]["volumeClaimTemplates"]
+        assert claim["metadata"]["name"] == "data"
+        container = release.container("StatefulSet")
+        pod = release.pod_spec("StatefulSet")
         args = container["args"]
 
-        assert env(container, "NODEBOM_STORE")["valueFrom"] == {
-            "secretKeyRef": {"name": "nodebom-postgres", "key": "dsn"}}
+        assert not any(e["name"] == "NODEBOM_STORE" for e in container["env"])
         assert env(container, "NODEBOM_QUERY_TOKENS")["valueFrom"] == {
             "secretKeyRef": {"name": "query-tokens", "key": "tokens"}}
-        assert volume(pod, "data") == {"name": "data", "emptyDir": {}}
+        assert not any(v["name"] == "data" for v in pod["volumes"])
         assert "--tls-client-ca=/etc/nodebom/tls/ca.crt" in args
         assert volume(pod, "tls")["secret"]["secretName"] == "collector-cert"
         assert "--cluster-tokens-file=/etc/nodebom/cluster-tokens/tokens.txt" in args
@@ -334,7 +443,7 @@ class TestCollectorChart:
         policy = release.one("NetworkPolicy")
         assert policy["spec"]["ingress"] == [{
             "ports": [{"port": "grpc", "protocol": "TCP"}],
-            "from": COLLECTOR_HA["networkPolicy"]["from"]}]
+            "from": COLLECTOR_FULL["networkPolicy"]["from"]}]
         service = release.one("Service")
         assert service["spec"]["type"] == "LoadBalancer"
         assert service["spec"]["loadBalancerSourceRanges"] == ["10.0.0.0/8"]
@@ -355,3 +464,135 @@ class TestCollectorChart:
     def test_schema_rejects_a_replica_count_given_as_text(self, tmp_path):
         with pytest.raises(helm_sdkpy.InstallError, match="replicas"):
             install(COLLECTOR, {"replicas": "3"}, tmp_path, "nodebom-collector")
+
+
+# --- Kubernetes' own schemas -------------------------------------------------------------
+
+# The oldest Kubernetes the charts support (Chart.yaml's kubeVersion) and the newest one
+# whose schemas the pinned kubernetes-validate (requirements.txt) ships.
+KUBERNETES_OLDEST = "1.25"
+KUBERNETES_NEWEST = "1.37"
+
+# Kinds of CRDs, which are not in Kubernetes' schemas: the only objects not validated.
+NOT_IN_KUBERNETES = {("monitoring.coreos.com/v1", "ServiceMonitor")}
+
+# Plaintext to the collector, no snapshots, no cache, an existing ServiceAccount, and the
+# metrics Service without a ServiceMonitor.
+AGENT_MINIMAL = {
+    "collector": {"address": "http://nodebom-collector.nodebom.svc:7443", "insecure": True},
+    "containerd": {"snapshots": False, "namespace": "k8s.io"},
+    "cache": {"enabled": False},
+    "serviceAccount": {"create": False, "name": "nodebom"},
+    "metrics": {"port": 9464, "service": {"enabled": True}},
+    "imagePullSecrets": [{"name": "registry"}],
+    "podAnnotations": {"example.com/owner": "security"},
+    "podLabels": {"team": "security"},
+    "extraEnv": [{"name": "RUST_BACKTRACE", "value": "1"}],
+    "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": [
+            {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64", "arm64"]}]}]}}},
+    "updateStrategy": {"type": "OnDelete"},
+}
+
+# name -> (chart, values, kinds rendered, sorted). The kinds pin how many objects each
+# set renders, so that an object that silently stops rendering is noticed too.
+RENDERINGS = {
+    "agent-defaults": (AGENT, None, ["DaemonSet", "ServiceAccount"]),
+    # ServiceMonitor, a CA Secret, SYS_ADMIN, SELinux options, tolerations.
+    "agent-k3s": (AGENT, AGENT_K3S, ["DaemonSet", "Service", "ServiceAccount", "ServiceMonitor"]),
+    "agent-minimal": (AGENT, AGENT_MINIMAL, ["DaemonSet", "Service"]),
+    "collector-defaults": (COLLECTOR, None, ["Service", "ServiceAccount", "StatefulSet"]),
+    # NetworkPolicy, mTLS, query tokens, Dependency-Track, LoadBalancer, extra volumes.
+    "collector-full": (COLLECTOR, COLLECTOR_FULL,
+                       ["NetworkPolicy", "Service", "ServiceAccount", "StatefulSet"]),
+    # Plaintext (gRPC probes), the database in an emptyDir.
+    "collector-ephemeral": (COLLECTOR, COLLECTOR_EPHEMERAL, ["Service", "StatefulSet"]),
+}
+
+
+@pytest.fixture(scope="module")
+def renderings(tmp_path_factory) -> dict[str, list[dict]]:
+    """The objects of every entry of RENDERINGS, rendered once for the module."""
+    out = {}
+    for name, (chart, values, _kinds) in RENDERINGS.items():
+        out[name] = install(chart, values, tmp_path_factory.mktemp(name), chart.name).objects
+    return out
+
+
+def kubernetes_schema_errors(obj: dict, version: str) -> list[str]:
+    """Everything Kubernetes `version`'s OpenAPI schema (strict: unknown fields are
+    errors) finds wrong with `obj`, and what the API server would also refuse beyond
+    the schema: a volumeMount of no volume."""
+    try:
+        validated = kubernetes_validate.validate(obj, version, strict=True)
+    except kubernetes_validate.ValidationError as e:
+        where = ".".join(str(p) for p in e.absolute_path)
+        return [f"{where}: {e.message}"]
+    # kubernetes-validate falls back to an older version's schemas when it lacks the
+    # one asked for: make sure it did not.
+    assert validated == version, f"asked for Kubernetes {version}, validated against {validated}"
+    errors = []
+    template = obj.get("spec", {}).get("template", {}).get("spec")
+    if template:
+        volumes = {v["name"] for v in template.get("volumes", [])}
+        volumes |= {c["metadata"]["name"] for c in obj["spec"].get("volumeClaimTemplates", [])}
+        for container in template["containers"] + template.get("initContainers", []):
+            for m in container.get("volumeMounts", []):
+                if m["name"] not in volumes:
+                    errors.append(f"container {container['name']} mounts volume {m['name']!r}, "
+                                  f"which the pod does not have")
+    return errors
+
+
+def test_kubernetes_versions_are_the_supported_range():
+    for chart in (AGENT, COLLECTOR):
+        chart_yaml = yaml.safe_load((chart / "Chart.yaml").read_text())
+        assert chart_yaml["kubeVersion"] == f">={KUBERNETES_OLDEST}.0-0", chart.name
+    shipped = kubernetes_validate_utils.all_versions()
+    assert f"{KUBERNETES_OLDEST}.0" in shipped
+    # A newer kubernetes-validate brings newer schemas: validate against those too.
+    assert kubernetes_validate_utils.latest_version() == f"{KUBERNETES_NEWEST}.0"
+
+
+@pytest.mark.parametrize("version", [KUBERNETES_OLDEST, KUBERNETES_NEWEST])
+def test_rendered_objects_are_valid_kubernetes(renderings, version):
+    validated = 0
+    errors = []
+    for name, objects in renderings.items():
+        kinds = sorted(o["kind"] for o in objects)
+        assert kinds == RENDERINGS[name][2], f"{name} rendered {kinds}"
+        for obj in objects:
+            what = f"{name}: {obj['kind']} {obj['metadata']['name']}"
+            if (obj["apiVersion"], obj["kind"]) in NOT_IN_KUBERNETES:
+                # Skipped only because Kubernetes has no schema for it: check that.
+                with pytest.raises(kubernetes_validate.SchemaNotFoundError):
+                    kubernetes_validate.validate(obj, version, strict=True)
+                continue
+            try:
+                errors += [f"{what}: {e}" for e in kubernetes_schema_errors(obj, version)]
+            except kubernetes_validate.SchemaNotFoundError as e:
+                errors.append(f"{what}: {e.message}")
+            validated += 1
+    assert not errors, f"Kubernetes {version}:\n" + "\n".join(errors)
+    # Every object but the ServiceMonitor of agent-k3s.
+    skipped = {kind for _api, kind in NOT_IN_KUBERNETES}
+    expected = sum(k not in skipped for _c, _v, kinds in RENDERINGS.values() for k in kinds)
+    assert validated == expected == 16
+
+
+def test_kubernetes_validation_finds_errors(renderings):
+    """The validation is not vacuous: a wrong type, an unknown field and a mount of a
+    missing volume in the agent's DaemonSet are each found, in both versions."""
+    (daemonset,) = [o for o in renderings["agent-defaults"] if o["kind"] == "DaemonSet"]
+    wrong_type = copy.deepcopy(daemonset)
+    wrong_type["spec"]["template"]["spec"]["containers"][0]["volumeMounts"][0]["readOnly"] = "yes"
+    misspelt = copy.deepcopy(daemonset)
+    security = misspelt["spec"]["template"]["spec"]["containers"][0]["securityContext"]
+    security["readOnlyRootFilesystm"] = security.pop("readOnlyRootFilesystem")
+    unmounted = copy.deepcopy(daemonset)
+    unmounted["spec"]["template"]["spec"]["volumes"].pop()
+    for version in (KUBERNETES_OLDEST, KUBERNETES_NEWEST):
+        assert kubernetes_schema_errors(daemonset, version) == []
+        assert "readOnly" in kubernetes_schema_errors(wrong_type, version)[0]
+        assert "readOnlyRootFilesystm" in kubernetes_schema_errors(misspelt, version)[0]
+        assert "token" in kubernetes_schema_errors(unmounted, version)[0]

@@ -1,7 +1,8 @@
 //! The one-machine demo: a private containerd with sample images and pods, the collector
-//! on SQLite, the agent's daemon loop; prints the inventory and one SBOM summary.
+//! on SQLite, the agent's daemon loop; prints the inventory and one SBOM summary, then
+//! keeps running with the commands to try until Ctrl-C, which removes everything.
 //!
-//!     sudo cargo run -p nodebom-e2e --example demo
+//!     ./scripts/demo    (builds the binaries the printed commands use, then runs this)
 //!
 //! Needs root and the Debian package `containerd` (`ctr` and `containerd` on PATH).
 
@@ -9,6 +10,7 @@
 mod stack;
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use anyhow::Context;
 use nodebom_e2e::{ContainerdDaemon, Entry, ImageSpec, Layer};
@@ -56,8 +58,14 @@ async fn main() -> anyhow::Result<()> {
         "proxy",
     )?;
 
+    // The query CLI's default address, when it is free: the printed commands need no flags.
+    let listen = if std::net::TcpListener::bind(DEFAULT_SERVER).is_ok() {
+        DEFAULT_SERVER
+    } else {
+        "127.0.0.1:0"
+    };
     println!("starting the collector (SQLite) and the agent (cluster \"prod-a\") …");
-    let collector = TestCollector::start().await;
+    let collector = TestCollector::start_on(listen, &[]).await;
     let agent = TestAgent::start(&daemon, &collector, "prod-a", "demo-node", "token-a").await;
     let images = collector
         .wait_for("every SBOM", |images| {
@@ -66,7 +74,6 @@ async fn main() -> anyhow::Result<()> {
                 .all(|d| find(images, d).is_some_and(|i| i.sbom.is_some()))
         })
         .await;
-    agent.stop().await;
 
     println!("\ninventory (collector's ListImages):");
     println!(
@@ -129,9 +136,98 @@ async fn main() -> anyhow::Result<()> {
     {
         println!("  e.g. {example}");
     }
-    println!(
-        "\nThe collector's database was {}; everything is removed on exit.",
-        collector.dir.path().display()
+
+    // Every stored SBOM as a file, as `nodebom-collector query sbom` writes it.
+    let sboms = collector.dir.path().join("sboms");
+    std::fs::create_dir_all(&sboms)?;
+    for digest in &digests {
+        if let Some(bom) = collector.sbom(digest).await {
+            let file = sboms.join(format!("{}.cdx.json", &digest[7..]));
+            std::fs::write(file, serde_json::to_vec_pretty(&bom)?)?;
+        }
+    }
+    let example_package = bom["components"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| {
+            c["purl"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("pkg:pypi/"))
+        })
+        .and_then(|c| c["name"].as_str())
+        .unwrap_or("requests");
+    print_commands(
+        &daemon,
+        &collector,
+        &shop.name,
+        digest,
+        example_package,
+        &sboms,
     );
+
+    wait_for_stop().await?;
+    println!("\nstopping the agent, the collector and containerd; removing their files …");
+    agent.stop().await;
+    drop(collector);
+    drop(daemon);
+    println!("done.");
+    Ok(())
+}
+
+const DEFAULT_SERVER: &str = "127.0.0.1:7443";
+
+fn print_commands(
+    daemon: &ContainerdDaemon,
+    collector: &TestCollector,
+    image: &str,
+    digest: &str,
+    package: &str,
+    sboms: &std::path::Path,
+) {
+    let bin = PathBuf::from(std::env::var("NODEBOM_BIN_DIR").unwrap_or("target/release".into()));
+    let query = bin.join("nodebom-collector").display().to_string() + " query";
+    let server = collector.url.trim_start_matches("http://");
+    let query = if server == DEFAULT_SERVER {
+        query
+    } else {
+        format!("{query} --server {}", collector.url)
+    };
+    let ctr = format!("ctr --address {} -n k8s.io", daemon.socket().display());
+    println!(
+        "\nnodebom is running: the collector on {}, the agent following containerd.",
+        collector.url
+    );
+    println!("Try, in another terminal (as root for ctr):\n");
+    println!("  {query} images                      # the inventory");
+    println!("  {query} find {package}              # which images and pods contain it");
+    println!("  {query} sbom {digest} > shop.cdx.json");
+    println!("  {query} watch                       # events as they happen; then add a pod:");
+    println!(
+        "  {ctr} containers create --label io.cri-containerd.kind=container \\\n      \
+         --label io.kubernetes.pod.namespace=shop --label io.kubernetes.pod.name=checkout-2 \\\n      \
+         --label io.kubernetes.pod.uid=uid-2 --label io.kubernetes.container.name=api {image} shop-2"
+    );
+    println!(
+        "  {} scan --socket {} {image}   # one image to stdout",
+        bin.join("nodebom-agent").display(),
+        daemon.socket().display()
+    );
+    println!("  grpcurl -plaintext {server} list          # the gRPC API, by reflection (if grpcurl is installed)");
+    println!("\nSBOM files: {}", sboms.display());
+    println!(
+        "Collector database: {}",
+        collector.dir.path().join("nodebom.db").display()
+    );
+    println!("\nCtrl-C stops everything and removes these files.");
+}
+
+/// Ctrl-C or SIGTERM.
+async fn wait_for_stop() -> anyhow::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result?,
+        _ = terminate.recv() => {}
+    }
     Ok(())
 }

@@ -31,7 +31,11 @@ impl ContainerdDaemon {
             .context("creating containerd temp dir")?;
         let root = dir.path().join("root");
         let state = dir.path().join("state");
-        let socket = dir.path().join("containerd.sock");
+        // The sockets have a directory of their own, as /run/containerd on a node, so that
+        // a container can be given the socket's directory and nothing else.
+        let run = dir.path().join("run");
+        std::fs::create_dir(&run).context("creating the socket directory")?;
+        let socket = run.join("containerd.sock");
         let config = dir.path().join("config.toml");
         // CRI is not needed (pods are containers with kubelet's labels) and would want CNI.
         std::fs::write(
@@ -45,7 +49,7 @@ impl ContainerdDaemon {
                 root = root.display().to_string(),
                 state = state.display().to_string(),
                 socket = socket.display().to_string(),
-                ttrpc = dir.path().join("ttrpc.sock").display().to_string(),
+                ttrpc = run.join("containerd.sock.ttrpc").display().to_string(),
             ),
         )
         .context("writing containerd config")?;
@@ -151,6 +155,57 @@ impl ContainerdDaemon {
         Ok(())
     }
 
+    /// Imports an OCI archive made elsewhere (nodebom's own images), named by its
+    /// `io.containerd.image.name` annotation, and unpacks it for overlayfs.
+    pub fn import_archive(&self, archive: &Path) -> Result<()> {
+        let archive = archive.to_str().context("archive path is not UTF-8")?;
+        self.ctr(&["images", "import", "--snapshotter", "overlayfs", archive])?;
+        Ok(())
+    }
+
+    /// Starts container `id` from `image` with `ctr run --detach`: `options` are
+    /// ctr's run options, `command` the process; its output goes to `log`. The task is
+    /// killed and the container removed when the daemon is dropped.
+    pub fn run_detached(
+        &self,
+        id: &str,
+        image: &str,
+        options: &[String],
+        command: &[String],
+        log: &Path,
+    ) -> Result<()> {
+        let log_uri = format!("file://{}", log.display());
+        let mut args = vec!["run", "--detach", "--log-uri", &log_uri];
+        args.extend(options.iter().map(String::as_str));
+        args.extend([image, id]);
+        args.extend(command.iter().map(String::as_str));
+        self.ctr(&args)?;
+        Ok(())
+    }
+
+    /// Whether container `id` has a running task.
+    pub fn task_running(&self, id: &str) -> Result<bool> {
+        let listed = self.ctr(&["tasks", "ls"])?;
+        Ok(String::from_utf8_lossy(&listed.stdout)
+            .lines()
+            .any(|line| line.split_whitespace().next() == Some(id) && line.contains("RUNNING")))
+    }
+
+    /// Kills every task and removes its container: their shims outlive containerd.
+    fn stop_tasks(&self) {
+        let Ok(listed) = self.ctr(&["tasks", "ls", "-q"]) else {
+            return;
+        };
+        for id in String::from_utf8_lossy(&listed.stdout).split_whitespace() {
+            let _ = self.ctr(&["tasks", "kill", "--signal", "SIGKILL", id]);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while self.ctr(&["tasks", "delete", id]).is_err() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = self.ctr(&["containers", "delete", id]);
+        }
+    }
+
     /// Deletes blobs from the content store, as `discard_unpacked_layers` does for layers.
     pub fn delete_blobs(&self, digests: &[String]) -> Result<()> {
         let mut args = vec!["content", "rm"];
@@ -227,6 +282,7 @@ impl ContainerdDaemon {
 
 impl Drop for ContainerdDaemon {
     fn drop(&mut self) {
+        self.stop_tasks();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -19,7 +19,9 @@ use api::containers::{
 use api::content::{content_client::ContentClient, InfoRequest, ReadContentRequest};
 use api::events_service::{events_client::EventsClient, SubscribeRequest};
 use api::images::{images_client::ImagesClient, GetImageRequest, Image, ListImagesRequest};
-use api::leases::{leases_client::LeasesClient, CreateRequest as CreateLeaseRequest, DeleteRequest};
+use api::leases::{
+    leases_client::LeasesClient, CreateRequest as CreateLeaseRequest, DeleteRequest,
+};
 use api::snapshots::{
     snapshots_client::SnapshotsClient, RemoveSnapshotRequest, StatSnapshotRequest,
     ViewSnapshotRequest,
@@ -71,12 +73,10 @@ impl Containerd {
                 message: "no such socket (is containerd running? see --socket)".into(),
             });
         }
-        let channel = api::connect(socket)
-            .await
-            .map_err(|e| Error::Containerd {
-                socket: socket.to_string(),
-                message: format!("cannot connect: {}", error_chain(&e)),
-            })?;
+        let channel = api::connect(socket).await.map_err(|e| Error::Containerd {
+            socket: socket.to_string(),
+            message: format!("cannot connect: {}", error_chain(&e)),
+        })?;
         let client = Containerd {
             channel,
             socket: socket.to_string(),

@@ -107,10 +107,7 @@ mod tests {
             name: "docker.io/library/nginx:1.27".into(),
             labels: Default::default(),
         };
-        let decoded = decode(&envelope(
-            "/images/create",
-            any(&event),
-        ));
+        let decoded = decode(&envelope("/images/create", any(&event)));
         assert_eq!(
             decoded,
             Ok(Some(Event::ImageChanged(
@@ -122,10 +119,7 @@ mod tests {
     #[test]
     fn container_delete_names_the_container() {
         let event = ContainerDelete { id: "4f1c".into() };
-        let decoded = decode(&envelope(
-            "/containers/delete",
-            any(&event),
-        ));
+        let decoded = decode(&envelope("/containers/delete", any(&event)));
         assert_eq!(decoded, Ok(Some(Event::ContainerDeleted("4f1c".into()))));
     }
 
@@ -150,11 +144,7 @@ mod tests {
         let event = ImageDelete {
             name: String::new(),
         };
-        assert!(decode(&envelope(
-            "/images/delete",
-            any(&event)
-        ))
-        .is_err());
+        assert!(decode(&envelope("/images/delete", any(&event))).is_err());
     }
 
     #[test]

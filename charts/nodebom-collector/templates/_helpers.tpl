@@ -45,14 +45,15 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
 
-{{- define "nodebom-collector.postgres" -}}
-{{- if .Values.store.postgres.existingSecret }}true{{ end }}
-{{- end }}
-
-{{/* Checks across values that the schema cannot express. */}}
+{{/* Checks across values that the schema cannot express. The first two repeat the
+schema's, for installs with --skip-schema-validation: the collector stores in one SQLite
+file, so it runs as exactly one pod, and it refuses a postgres:// store at start. */}}
 {{- define "nodebom-collector.validate" -}}
-{{- if and (gt (int .Values.replicas) 1) (not (include "nodebom-collector.postgres" .)) }}
-{{- fail "replicas > 1 needs PostgreSQL: set store.postgres.existingSecret to a Secret holding the postgres:// URL (SQLite is one pod's file)" }}
+{{- if ne (int .Values.replicas) 1 }}
+{{- fail "replicas must be 1: the collector stores in one SQLite file on its volume (one pod); several replicas need PostgreSQL, which this collector does not support yet" }}
+{{- end }}
+{{- if hasKey .Values.store "postgres" }}
+{{- fail "store.postgres is not supported: this collector stores in SQLite only (store.sqlite); PostgreSQL support is not built yet" }}
 {{- end }}
 {{- if and .Values.tls.enabled (not .Values.tls.existingSecret) }}
 {{- fail "tls.existingSecret is required with tls.enabled (or set tls.enabled=false behind a TLS-terminating mesh)" }}
@@ -65,7 +66,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 
-{{/* The pod template of the StatefulSet (SQLite) and of the Deployment (PostgreSQL). */}}
+{{/* The pod template of the StatefulSet. */}}
 {{- define "nodebom-collector.podTemplate" -}}
 metadata:
   labels:
@@ -132,13 +133,6 @@ spec:
           value: {{ .Values.log.level | quote }}
         - name: NODEBOM_LOG_FORMAT
           value: {{ .Values.log.format | quote }}
-        {{- if include "nodebom-collector.postgres" . }}
-        - name: NODEBOM_STORE
-          valueFrom:
-            secretKeyRef:
-              name: {{ .Values.store.postgres.existingSecret }}
-              key: {{ .Values.store.postgres.key }}
-        {{- end }}
         {{- if .Values.queryTokens.existingSecret }}
         - name: NODEBOM_QUERY_TOKENS
           valueFrom:
@@ -192,7 +186,8 @@ spec:
         {{- toYaml . | nindent 8 }}
         {{- end }}
   volumes:
-    {{- if or (include "nodebom-collector.postgres" .) (not .Values.store.sqlite.persistence.enabled) }}
+    {{- if not .Values.store.sqlite.persistence.enabled }}
+    # No PersistentVolumeClaim: the SQLite file lives and dies with the pod.
     - name: data
       emptyDir: {}
     {{- end }}

@@ -1,6 +1,7 @@
-//! A small Dependency-Track (DT) REST client: only the calls nodebom makes, with the
-//! pitfalls of `shared/reference/dependency-track.md` handled here (PATCH booleans,
-//! lower-case tags, 304 on unchanged projects).
+//! A small Dependency-Track (DT) REST client: only the calls nodebom makes, with DT's
+//! pitfalls handled here: a PATCH resets the booleans it omits (so `active` and the
+//! current `isLatest` are sent), DT lower-cases tag names, and it answers 304 to a PATCH
+//! that changes nothing.
 
 use std::time::Duration;
 

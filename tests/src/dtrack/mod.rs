@@ -17,9 +17,11 @@
 //! # let _ = project;
 //! ```
 //!
-//! Semantics follow `shared/reference/dependency-track.md`; what the server does not
-//! implement (findings, metrics, ACLs, XML BOMs, project–policy assignments) is either a
-//! 501 answer or a recorded [`Violation`], never a silent success.
+//! Semantics follow what Dependency-Track 4.12–4.14 does, not only what its OpenAPI
+//! document says (omitted PATCH booleans reset, tags lower-cased, BOMs processed after a
+//! delay); what the server does not implement (findings, metrics, ACLs, XML BOMs,
+//! project–policy assignments) is either a 501 answer or a recorded [`Violation`], never
+//! a silent success.
 
 mod bom;
 mod error;

@@ -1,7 +1,7 @@
 //! The rules by which Dependency-Track's API changes what it keeps (see `model`):
 //! projects with tags, activity, latest flag and parent; BOM uploads processed after a
 //! delay; tags; policies with conditions. No HTTP here: the routes translate requests
-//! into these calls, and the rules follow `shared/reference/dependency-track.md`.
+//! into these calls, and the rules follow what Dependency-Track 4.12–4.14 does.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

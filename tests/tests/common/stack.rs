@@ -78,11 +78,16 @@ impl TestCollector {
 
     /// [`Self::start`] with more `serve` flags.
     pub async fn start_with(extra: &[String]) -> Self {
+        Self::start_on("127.0.0.1:0", extra).await
+    }
+
+    /// [`Self::start_with`] on the address `listen`.
+    pub async fn start_on(listen: &str, extra: &[String]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut args: Vec<String> = [
             "serve",
             "--listen",
-            "127.0.0.1:0",
+            listen,
             "--store",
             &format!("sqlite://{}", dir.path().join("nodebom.db").display()),
             "--cluster-token",

@@ -1,24 +1,30 @@
 #!/usr/bin/env python3
 """Turn directory trees into gzip OCI layers and write an OCI image layout.
 
-Used by build-image.sh. Three sub-commands:
+Used by scripts/build-images (nodebom's own images) and bench/build-image.sh (the
+benchmark image). Same inputs, same bytes: entries sorted, numeric owners, no user or
+group names, gzip without a timestamp. Three sub-commands:
 
-  layer DIR OUT.tar.gz [--overlay-upper]
-      Tar DIR (sorted, numeric owners, no user/group names) and gzip it. With
-      --overlay-upper, DIR is an overlayfs upper directory and its whiteouts
-      (character device 0:0) and opaque directories (xattr trusted.overlay.opaque=y)
-      become OCI whiteouts (.wh.<name>, .wh..wh..opq). Writes OUT.tar.gz.json with
-      the layer's digest, diffID and size.
+  layer DIR OUT.tar.gz [--overlay-upper] [--mtime-clamp EPOCH]
+      Tar DIR and gzip it. With --overlay-upper, DIR is an overlayfs upper directory
+      and its whiteouts (character device 0:0) and opaque directories (xattr
+      trusted.overlay.opaque=y) become OCI whiteouts (.wh.<name>, .wh..wh..opq). With
+      --mtime-clamp, no entry is newer than EPOCH (SOURCE_DATE_EPOCH). Writes
+      OUT.tar.gz.json with the layer's digest, diffID and size.
 
   whiteout-layer REF_DIR OUT.tar.gz PATH...
       A layer that only deletes PATHs (relative to the image root): the parent
       directories, copied from REF_DIR (the layer that holds them), then one
       .wh.<name> entry per PATH.
 
-  layout OUT_DIR ARCHIVE --ref NAME --history TEXT [--history TEXT...] LAYER.tar.gz...
+  layout OUT_DIR ARCHIVE --ref NAME --history TEXT [--history TEXT...] [config options]
+         LAYER.tar.gz...
       Write an OCI image layout (oci-layout, index.json, blobs/sha256/...) for one
-      linux/amd64 image made of the given layers, bottom first, and pack it as the
-      tar ARCHIVE that `ctr images import` reads.
+      linux image made of the given layers, bottom first, and pack it as the tar
+      ARCHIVE that `ctr images import`, `skopeo` and `podman load` read. Config
+      options: --arch, --created, --entrypoint/--cmd (JSON arrays), --workdir, --user,
+      --env, --label KEY=VALUE, --annotation KEY=VALUE (on the manifest and the index
+      entry).
 """
 
 from __future__ import annotations
@@ -34,10 +40,10 @@ import sys
 import tarfile
 from pathlib import Path
 
-# Fixed timestamp for generated metadata, so that rebuilding from the same layers
-# gives the same config and manifest digests.
+# Default time of the config (rebuilding from the same layers gives the same digests).
 CREATED = "2025-05-20T00:00:00Z"
 OPAQUE_XATTR = "trusted.overlay.opaque"
+PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 
@@ -65,8 +71,9 @@ class HashingWriter:
 class LayerWriter:
     """Streams a tar into gzip while computing the diffID and the blob digest."""
 
-    def __init__(self, out_path: Path):
+    def __init__(self, out_path: Path, mtime_clamp: int | None = None):
         self.out_path = out_path
+        self.mtime_clamp = mtime_clamp
         self.raw = open(out_path, "wb")
         self.compressed = HashingWriter(self.raw)
         self.gz = gzip.GzipFile(filename="", mode="wb", fileobj=self.compressed,
@@ -80,6 +87,9 @@ class LayerWriter:
         if info is None:  # sockets cannot be archived
             return
         info.uname = info.gname = ""
+        info.mtime = int(info.mtime)
+        if self.mtime_clamp is not None:
+            info.mtime = min(info.mtime, self.mtime_clamp)
         if info.isreg():
             with open(full, "rb") as f:
                 self.tar.addfile(info, f)
@@ -129,7 +139,7 @@ def iter_tree(root: Path):
 
 def cmd_layer(args) -> None:
     root = Path(args.dir)
-    writer = LayerWriter(Path(args.out))
+    writer = LayerWriter(Path(args.out), args.mtime_clamp)
     for full, rel in iter_tree(root):
         st = os.lstat(full)
         if args.overlay_upper and is_overlay_whiteout(st):
@@ -186,17 +196,21 @@ def cmd_layout(args) -> None:
         os.link(layer, dest)
         layers.append(meta)
 
+    image_config = {"Env": [PATH_ENV] + args.env}
+    for key, value in (("Entrypoint", args.entrypoint), ("Cmd", args.cmd),
+                       ("WorkingDir", args.workdir), ("User", args.user)):
+        if value is not None:
+            image_config[key] = value
+    labels = dict(args.label)
+    if labels:
+        image_config["Labels"] = labels
     config = {
-        "architecture": "amd64",
+        "architecture": args.arch,
         "os": "linux",
-        "created": CREATED,
-        "config": {
-            "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-            "Cmd": ["/usr/local/bin/benchapp"],
-            "WorkingDir": "/app",
-        },
+        "created": args.created,
+        "config": image_config,
         "rootfs": {"type": "layers", "diff_ids": [m["diff_id"] for m in layers]},
-        "history": [{"created": CREATED, "created_by": h} for h in args.history],
+        "history": [{"created": args.created, "created_by": h} for h in args.history],
     }
     config_digest, config_size = write_blob(blobs, canonical(config))
 
@@ -217,6 +231,9 @@ def cmd_layout(args) -> None:
             for m in layers
         ],
     }
+    annotations = dict(args.annotation)
+    if annotations:
+        manifest["annotations"] = annotations
     manifest_digest, manifest_size = write_blob(blobs, canonical(manifest))
 
     index = {
@@ -227,8 +244,9 @@ def cmd_layout(args) -> None:
                 "mediaType": "application/vnd.oci.image.manifest.v1+json",
                 "digest": manifest_digest,
                 "size": manifest_size,
-                "platform": {"architecture": "amd64", "os": "linux"},
+                "platform": {"architecture": args.arch, "os": "linux"},
                 "annotations": {
+                    **annotations,
                     "io.containerd.image.name": args.ref,
                     "org.opencontainers.image.ref.name": args.ref,
                 },
@@ -263,6 +281,20 @@ def cmd_layout(args) -> None:
     print(json.dumps(summary, indent=2))
 
 
+def json_array(text: str) -> list[str]:
+    value = json.loads(text)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise argparse.ArgumentTypeError(f"not a JSON array of strings: {text}")
+    return value
+
+
+def key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -272,6 +304,8 @@ def main() -> None:
     p.add_argument("dir")
     p.add_argument("out")
     p.add_argument("--overlay-upper", action="store_true")
+    p.add_argument("--mtime-clamp", type=int, metavar="EPOCH",
+                   help="no entry newer than this (seconds since 1970, e.g. SOURCE_DATE_EPOCH)")
     p.set_defaults(func=cmd_layer)
 
     p = sub.add_parser("whiteout-layer")
@@ -286,6 +320,17 @@ def main() -> None:
     p.add_argument("--ref", required=True)
     p.add_argument("--history", action="append", required=True,
                    help="created_by text of one layer; repeat once per layer")
+    p.add_argument("--arch", default="amd64", help="OCI architecture (amd64, arm64)")
+    p.add_argument("--created", default=CREATED, help="RFC 3339 time of the config")
+    p.add_argument("--entrypoint", type=json_array, help='JSON array, e.g. ["/usr/bin/app"]')
+    p.add_argument("--cmd", type=json_array, help="JSON array")
+    p.add_argument("--workdir")
+    p.add_argument("--user", help="UID:GID the process runs as")
+    p.add_argument("--env", action="append", default=[], help="KEY=VALUE besides PATH")
+    p.add_argument("--label", action="append", default=[], type=key_value,
+                   help="config label KEY=VALUE")
+    p.add_argument("--annotation", action="append", default=[], type=key_value,
+                   help="manifest annotation KEY=VALUE")
     p.add_argument("layers", nargs="+")
     p.set_defaults(func=cmd_layout)
 
