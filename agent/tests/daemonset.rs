@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use common::scan_ok;
 use nodebom_e2e::containerd::Pod;
-use nodebom_e2e::{oci, BuiltImage, ContainerdDaemon, Entry, ImageSpec, Layer};
+use nodebom_e2e::fixtures::{debian_image, fixture};
+use nodebom_e2e::{oci, BuiltImage, ContainerdDaemon, Entry};
 use nodebom_proto::v1::{
     get_sbom_response, query_client::QueryClient, GetSbomRequest, ImageSummary, ListImagesRequest,
 };
@@ -86,27 +87,10 @@ fn archive_files(archive: &Path) -> BTreeMap<String, Vec<u8>> {
     files
 }
 
-fn fixture(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("src/catalog")
-        .join(path)
-}
-
-/// A Debian image (os-release and dpkg database of the fixtures) with one app layer.
+/// A Debian image with one app layer, run by pod `pod` of namespace `shop`.
 fn sample(daemon: &ContainerdDaemon, name: &str, app: Entry, pod: &str) -> BuiltImage {
-    let spec = ImageSpec {
-        name: name.into(),
-        layers: vec![
-            Layer::gzip(vec![
-                Entry::tree(fixture("os/testdata/debian-12"), "/"),
-                Entry::tree(fixture("dpkg/testdata/var"), "/var"),
-            ]),
-            Layer::gzip(vec![app]),
-        ],
-        multi_platform: false,
-    };
     let out = tempfile::tempdir().unwrap();
-    let built = oci::build(&spec, out.path()).unwrap();
+    let built = oci::build(&debian_image(name, app), out.path()).unwrap();
     daemon.import(&built).unwrap();
     let pod = Pod {
         namespace: "shop".into(),

@@ -3,6 +3,7 @@
 
 pub mod containerd;
 pub mod dtrack;
+pub mod fixtures;
 pub mod oci;
 pub mod samples;
 

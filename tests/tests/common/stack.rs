@@ -3,7 +3,6 @@
 //! (`nodebom-agent run` minus its flags), all in this process.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,33 +18,14 @@ use nodebom_agent::ship::{self, ShipConfig};
 use nodebom_collector::config::ServeArgs;
 use nodebom_collector::server::{self, Collector};
 use nodebom_e2e::containerd::Pod;
-use nodebom_e2e::{oci, BuiltImage, ContainerdDaemon, Entry, ImageSpec, Layer};
+pub use nodebom_e2e::fixtures::{debian_image, fixture};
+use nodebom_e2e::{oci, BuiltImage, ContainerdDaemon, ImageSpec};
 use nodebom_proto::v1::{
     get_sbom_response, query_client::QueryClient, GetSbomRequest, ImageSummary, ListImagesRequest,
 };
 use tokio_util::sync::CancellationToken;
 
 pub const PATIENCE: Duration = Duration::from_secs(30);
-
-pub fn fixture(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../agent/src/catalog")
-        .join(path)
-}
-
-pub fn debian_image(name: &str, app: Entry) -> ImageSpec {
-    ImageSpec {
-        name: name.into(),
-        layers: vec![
-            Layer::gzip(vec![
-                Entry::tree(fixture("os/testdata/debian-12"), "/"),
-                Entry::tree(fixture("dpkg/testdata/var"), "/var"),
-            ]),
-            Layer::zstd(vec![app]),
-        ],
-        multi_platform: false,
-    }
-}
 
 pub fn import(daemon: &ContainerdDaemon, spec: &ImageSpec) -> BuiltImage {
     let out = tempfile::tempdir().unwrap();
