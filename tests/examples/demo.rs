@@ -199,21 +199,25 @@ fn print_commands(
         collector.url
     );
     println!("Try, in another terminal (as root for ctr):\n");
-    println!("  {query} images                      # the inventory");
-    println!("  {query} find {package}              # which images and pods contain it");
+    println!("  # the inventory; which images and pods contain a package; one SBOM:");
+    println!("  {query} images");
+    println!("  {query} find {package}");
     println!("  {query} sbom {digest} > shop.cdx.json");
-    println!("  {query} watch                       # events as they happen; then add a pod:");
+    println!("  # events as they happen; then add a pod and watch it appear:");
+    println!("  {query} watch");
     println!(
         "  {ctr} containers create --label io.cri-containerd.kind=container \\\n      \
          --label io.kubernetes.pod.namespace=shop --label io.kubernetes.pod.name=checkout-2 \\\n      \
          --label io.kubernetes.pod.uid=uid-2 --label io.kubernetes.container.name=api {image} shop-2"
     );
+    println!("  # one image's SBOM straight from containerd, to stdout:");
     println!(
-        "  {} scan --socket {} {image}   # one image to stdout",
+        "  {} scan --socket {} {image}",
         bin.join("nodebom-agent").display(),
         daemon.socket().display()
     );
-    println!("  grpcurl -plaintext {server} list          # the gRPC API, by reflection (if grpcurl is installed)");
+    println!("  # the gRPC API by reflection (if grpcurl is installed):");
+    println!("  grpcurl -plaintext {server} list");
     println!("\nSBOM files: {}", sboms.display());
     println!(
         "Collector database: {}",
