@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Accuracy per ecosystem against syft 1.18: builds the sample images of the accuracy
-# test (tests/src/samples/: Debian, distroless, Alpine-like apk, Rocky-like rpm, JVM,
+# test (e2e/src/samples/: Debian, distroless, Alpine-like apk, Rocky-like rpm, JVM,
 # Ruby, PHP, .NET), imports them into a private containerd, scans each with syft and
 # with nodebom, and prints, per image and ecosystem, what is installed, what each found,
 # and every difference (also written to bench/out/accuracy/report.md).

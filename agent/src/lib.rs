@@ -7,10 +7,10 @@
 //! about layers, and nothing in the merge knows about ecosystems.
 
 pub mod analysis;
-pub mod cache;
 pub mod catalog;
 pub mod containerd;
 pub mod digest;
+pub mod disk_cache;
 pub mod error;
 pub mod image;
 pub mod inventory;

@@ -9,9 +9,9 @@ use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tracing::{error, info, warn};
 
-use nodebom_agent::analysis::cache::{LayerCache, MemoryLayerCache};
-use nodebom_agent::cache::DiskLayerCache;
+use nodebom_agent::analysis::layer_cache::{LayerCache, MemoryLayerCache};
 use nodebom_agent::containerd::Containerd;
+use nodebom_agent::disk_cache::DiskLayerCache;
 use nodebom_agent::image::{self, Platform};
 use nodebom_agent::inventory::{self, WatchConfig};
 use nodebom_agent::layers::Limits;

@@ -14,8 +14,8 @@ use futures_util::{stream, StreamExt};
 use tokio::sync::mpsc;
 use tracing::{debug, info, info_span, warn, Instrument};
 
-use crate::analysis::cache::LayerCache;
-use crate::analysis::{self, LayerAnalysis};
+use crate::analysis::layer_cache::LayerCache;
+use crate::analysis::{self, LayerAnalysis, LayerOrigin};
 use crate::catalog::Cataloger;
 use crate::containerd::{Containerd, Lease};
 use crate::image::{self, Platform, ResolvedImage};
@@ -29,14 +29,6 @@ use crate::{Error, Result};
 const DIFF_DIR_SNAPSHOTTERS: [&str; 1] = ["overlayfs"];
 /// Snapshotters that fetch from a registry when files are read: never read through them.
 const LAZY_SNAPSHOTTERS: [&str; 5] = ["stargz", "soci", "nydus", "overlaybd", "gcfs"];
-
-/// Where a layer's analysis came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LayerOrigin {
-    Cache,
-    Snapshot,
-    Blob,
-}
 
 /// The result of scanning one image.
 #[derive(Debug, Clone)]

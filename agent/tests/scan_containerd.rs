@@ -441,11 +441,12 @@ fn image_whose_layers_are_nowhere_on_the_node_fails_without_pulling() {
 
 #[test]
 fn second_image_sharing_the_base_layer_reads_only_its_own_layers() {
-    use nodebom_agent::analysis::cache::MemoryLayerCache;
+    use nodebom_agent::analysis::layer_cache::MemoryLayerCache;
+    use nodebom_agent::analysis::LayerOrigin;
     use nodebom_agent::containerd::Containerd;
     use nodebom_agent::image::Platform;
     use nodebom_agent::layers::Limits;
-    use nodebom_agent::scan::{LayerOrigin, Scanner};
+    use nodebom_agent::scan::Scanner;
 
     let daemon = ContainerdDaemon::start().unwrap();
     let base = Layer::gzip(vec![

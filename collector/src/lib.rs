@@ -6,7 +6,7 @@
 //! - [`inventory`]: agent sessions, the inventory model, expiry and heartbeats.
 //! - [`sbom`]: CycloneDX validation, component index, compression.
 //! - [`store`]: persistence behind the [`store::Store`] trait (SQLite).
-//! - [`dtrack`]: forwarding SBOMs to Dependency-Track; [`policy`]: the KEV policy there.
+//! - [`dtrack`]: forwarding SBOMs to Dependency-Track, and the KEV policy there.
 //! - [`auth`]: cluster and query tokens. [`config`]: flags and environment.
 //! - [`server`]: starting and stopping it all. [`cli`]: `nodebom-collector query`.
 
@@ -20,7 +20,6 @@ pub mod dtrack;
 pub mod error;
 pub mod feed;
 pub mod inventory;
-pub mod policy;
 pub mod sbom;
 pub mod server;
 pub mod store;

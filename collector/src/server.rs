@@ -20,10 +20,10 @@ use tonic_health::server::HealthReporter;
 
 use crate::api::{ApiState, IngestService, QueryService};
 use crate::config::{ServeConfig, StoreUrl};
+use crate::dtrack::kev_policy::spawn_kev_policy;
 use crate::dtrack::Forwarder;
 use crate::error::{Error, Result};
 use crate::inventory::{spawn_janitor, LiveSessions};
-use crate::policy::spawn_kev_policy;
 use crate::store::{SqliteStore, Store};
 
 /// How long a shutdown waits for calls to finish before it drops them.

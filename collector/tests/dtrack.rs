@@ -9,11 +9,11 @@ use std::time::Duration;
 use nodebom_collector::clock::Timestamp;
 use nodebom_collector::config::ServeArgs;
 use nodebom_collector::digest::Digest;
-use nodebom_collector::dtrack::outbox::{Action, Plan};
+use nodebom_collector::dtrack::kev_policy::{sync_kev_policy, KevCatalog, KevSettings, KevSource};
 use nodebom_collector::dtrack::{DtClient, DtrackSettings, Forwarder};
 use nodebom_collector::inventory::{FullInventory, Image, Limits, NodeKey, Workload, WorkloadKey};
-use nodebom_collector::policy::{sync_kev_policy, KevCatalog, KevSettings, KevSource};
 use nodebom_collector::sbom::upload::{Assembler, UploadHeader};
+use nodebom_collector::store::outbox::{Action, Plan};
 use nodebom_collector::store::{ClaimPolicy, SqliteStore, Store};
 use nodebom_e2e::dtrack::{
     ConditionOperator, ConditionSubject, DtOptions, DtServer, Fault, NewPolicy, NewProject,
@@ -24,7 +24,7 @@ use sha2::{Digest as _, Sha256};
 /// syft 1.18.1, CycloneDX 1.6, of certifi and click.
 const SBOM: &[u8] = include_bytes!("../src/sbom/testdata/syft-1.18.1-python.cdx-1.6.json");
 /// CISA's KEV catalog of 2025-08-25 (1,404 CVEs).
-const KEV: &[u8] = include_bytes!("../../tests/fixtures/dtrack/cisa-kev-2025-08-25.json");
+const KEV: &[u8] = include_bytes!("../../e2e/fixtures/dtrack/cisa-kev-2025-08-25.json");
 
 const NGINX: &str = "docker.io/library/nginx";
 

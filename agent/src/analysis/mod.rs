@@ -3,10 +3,10 @@
 //! [`analyze_layer`] runs the catalogers over one layer and keeps only what the merge
 //! needs: the findings per path, and what the layer deletes or replaces. The result
 //! depends on the layer and the catalogers alone, so it is cached by diffID
-//! ([`cache`]) and shared by every image built on that layer; [`merge::merge`] then
+//! ([`layer_cache`]) and shared by every image built on that layer; [`merge::merge`] then
 //! stacks the layers of one image.
 
-pub mod cache;
+pub mod layer_cache;
 pub mod merge;
 #[cfg(test)]
 pub(crate) mod testutil;
@@ -16,7 +16,15 @@ use std::io::{Read, Seek};
 
 use serde::{Deserialize, Serialize};
 
-pub use cache::{LayerCache, MemoryLayerCache};
+pub use layer_cache::{LayerCache, MemoryLayerCache};
+
+/// Where a layer's analysis came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayerOrigin {
+    Cache,
+    Snapshot,
+    Blob,
+}
 pub use merge::merge;
 
 use crate::catalog::{Cataloger, Content, FileMeta};

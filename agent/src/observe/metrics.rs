@@ -10,7 +10,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::scan::LayerOrigin;
+use crate::analysis::LayerOrigin;
 
 /// Prefix of every metric name. Names are part of the agent's interface (dashboards
 /// and alerts use them): add new ones, never rename.

@@ -121,7 +121,7 @@ mod tests {
     use tokio::net::TcpStream;
 
     use super::*;
-    use crate::scan::LayerOrigin;
+    use crate::analysis::LayerOrigin;
 
     /// A plain HTTP/1.1 GET over TCP: (status code, body).
     async fn get(addr: SocketAddr, path: &str) -> (u16, String) {

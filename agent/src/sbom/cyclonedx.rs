@@ -30,7 +30,7 @@ use cyclonedx_bom::validation::Validate;
 use sha2::{Digest, Sha256};
 
 use super::purl::{self, Distro};
-use super::source::Source;
+use super::source_package::Source;
 use super::{property, SpecVersion};
 use crate::image::ResolvedImage;
 use crate::license::{normalize, Normalized};

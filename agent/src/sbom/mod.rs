@@ -19,7 +19,7 @@ use std::str::FromStr;
 
 pub mod cyclonedx;
 pub mod purl;
-pub mod source;
+pub mod source_package;
 
 #[cfg(test)]
 mod tests;

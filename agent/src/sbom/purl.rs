@@ -20,7 +20,7 @@
 
 use packageurl::PackageUrl;
 
-use super::source::Source;
+use super::source_package::Source;
 use crate::package::{Ecosystem, OsRelease, Package};
 use crate::{Error, Result};
 

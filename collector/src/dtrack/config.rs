@@ -6,8 +6,8 @@ use std::time::Duration;
 use clap::Args;
 use reqwest::Url;
 
+use super::kev_policy::{KevSettings, KevSource};
 use crate::error::{Error, Result};
-use crate::policy::{KevSettings, KevSource};
 
 use super::reconcile::Rules;
 use super::worker::Backoff;

@@ -12,7 +12,7 @@
 
 pub mod client;
 pub mod config;
-pub mod outbox;
+pub mod kev_policy;
 pub mod reconcile;
 pub mod template;
 mod worker;

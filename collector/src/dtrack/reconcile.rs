@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use crate::clock::Timestamp;
 
-use super::outbox::{Action, Plan, ProjectState, Usage};
 use super::template::{short_digest, ImageFacts, Template};
+use crate::store::outbox::{Action, Plan, ProjectState, Usage};
 
 /// DT's limit on project names and versions.
 const MAX_NAME_CHARS: usize = 255;

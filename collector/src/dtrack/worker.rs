@@ -15,7 +15,7 @@ use crate::sbom::decompress_chunks;
 use crate::store::Store;
 
 use super::client::{BomUpload, DtClient, DtError};
-use super::outbox::{Action, Failure, OutboxItem};
+use crate::store::outbox::{Action, Failure, OutboxItem};
 
 /// Projects worked on at the same time.
 const BATCH: usize = 8;

@@ -6,6 +6,7 @@
 //! their commit. Session checks, build claims and event sequence numbers live in the
 //! database, not in memory, so that several collector replicas can share one database.
 
+pub mod outbox;
 pub mod sqlite;
 
 use std::time::Duration;
@@ -15,10 +16,10 @@ use tokio::sync::watch;
 
 use crate::clock::Timestamp;
 use crate::digest::Digest;
-use crate::dtrack::outbox::{Failure, OutboxItem, Plan, ProjectState, Usage};
 use crate::error::Result;
 use crate::inventory::{FullInventory, InventoryDelta, Limits, NodeKey};
 use crate::sbom::ValidatedSbom;
+use outbox::{Failure, OutboxItem, Plan, ProjectState, Usage};
 
 pub use sqlite::SqliteStore;
 

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::clock::Timestamp;
-use crate::dtrack::outbox::{Failure, OutboxItem, Plan, ProjectState, Usage};
 use crate::error::{Error, Result};
+use crate::store::outbox::{Failure, OutboxItem, Plan, ProjectState, Usage};
 
 /// Digests with an SBOM that a running workload uses (or, with `every_image`, that a
 /// node has), with their users.

@@ -30,10 +30,10 @@ use super::{
 };
 use crate::clock::Timestamp;
 use crate::digest::Digest;
-use crate::dtrack::outbox::{Failure, OutboxItem, Plan, ProjectState, Usage};
 use crate::error::{Error, Result};
 use crate::inventory::{FullInventory, InventoryDelta, Limits, NodeKey};
 use crate::sbom::ValidatedSbom;
+use crate::store::outbox::{Failure, OutboxItem, Plan, ProjectState, Usage};
 
 /// Reader connections: enough for a few concurrent queries on two cores.
 const READERS: usize = 4;

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nodebom_agent::analysis::cache::MemoryLayerCache;
+use nodebom_agent::analysis::layer_cache::MemoryLayerCache;
 use nodebom_agent::containerd::Containerd;
 use nodebom_agent::image::Platform;
 use nodebom_agent::inventory::{self, WatchConfig};

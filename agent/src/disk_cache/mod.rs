@@ -59,7 +59,7 @@ struct CachedLayer {
 /// ```no_run
 /// use std::sync::Arc;
 /// use nodebom_agent::analysis::LayerCache;
-/// use nodebom_agent::cache::DiskLayerCache;
+/// use nodebom_agent::disk_cache::DiskLayerCache;
 ///
 /// let cache: Arc<dyn LayerCache> =
 ///     Arc::new(DiskLayerCache::open("/var/cache/nodebom", 512 << 20, 256)?);

@@ -13,8 +13,8 @@ use serde::Deserialize;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::dtrack::client::http_client;
-use crate::dtrack::{DtClient, DtError};
+use super::client::http_client;
+use super::{DtClient, DtError};
 use crate::error::{Error, Result};
 
 /// Largest catalog read (the 2025 catalog is about 1.5 MB).
@@ -281,8 +281,7 @@ async fn sync_once(client: &DtClient, settings: &KevSettings) -> Result<(), Stri
 mod tests {
     use super::*;
 
-    const CATALOG: &[u8] =
-        include_bytes!("../../../tests/fixtures/dtrack/cisa-kev-2025-08-25.json");
+    const CATALOG: &[u8] = include_bytes!("../../../e2e/fixtures/dtrack/cisa-kev-2025-08-25.json");
 
     #[test]
     fn catalog_gives_every_cve_once() {

@@ -1,4 +1,4 @@
-//! What the forwarder keeps in the store: the Dependency-Track (DT) state nodebom wants
+//! The Dependency-Track forwarder's records in the store: the DT state nodebom wants
 //! per image digest, and the durable queue of DT actions that makes it true.
 
 use std::collections::{BTreeMap, BTreeSet};
