@@ -4,6 +4,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -19,6 +20,7 @@ use nodebom_agent::observe::{Metrics, ObserveServer, Readiness};
 use nodebom_agent::sbom::{self, SpecVersion};
 use nodebom_agent::scan::Scanner;
 use nodebom_agent::ship::{self, ShipConfig};
+use nodebom_proto::retry::Backoff;
 
 /// Layers kept in memory across the images of one run: base layers are shared widely.
 const LAYER_CACHE_ENTRIES: usize = 512;
@@ -404,8 +406,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         ca_pem,
         builders: args.builders.max(1),
         spec: args.spec.into(),
-        min_backoff: std::time::Duration::from_millis(500),
-        max_backoff: std::time::Duration::from_secs(60),
+        min_backoff: Duration::from_millis(500),
+        max_backoff: Duration::from_secs(60),
     };
     info!(cluster = %args.cluster, %node, collector = %args.collector, "agent starting");
     let stop = cancel.clone();
@@ -428,17 +430,18 @@ async fn connect_with_retry(
     namespace: &str,
     cancel: &tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<Containerd> {
-    let mut delay = std::time::Duration::from_millis(500);
+    let mut retries = Backoff::new(Duration::from_millis(500), Duration::from_secs(30)).retries();
     loop {
-        match Containerd::connect(socket, namespace).await {
+        let error = match Containerd::connect(socket, namespace).await {
             Ok(client) => return Ok(client),
-            Err(e) => warn!(error = %e, retry_in = ?delay, "containerd not reachable yet"),
-        }
+            Err(e) => e,
+        };
+        let delay = retries.next_delay();
+        warn!(%error, retry_in_ms = delay.as_millis() as u64, "containerd not reachable yet");
         tokio::select! {
             () = cancel.cancelled() => bail!("stopped before containerd was reachable"),
             () = tokio::time::sleep(delay) => {}
         }
-        delay = (delay * 2).min(std::time::Duration::from_secs(30));
     }
 }
 

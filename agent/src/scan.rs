@@ -129,7 +129,7 @@ impl Scanner {
         let contents = analysis::merge::merge(&layers);
         info!(
             packages = contents.packages.len(),
-            seconds = format!("{:.2}", started.elapsed().as_secs_f64()),
+            seconds = started.elapsed().as_secs_f64(),
             "image scanned"
         );
         Ok(ScanOutcome {
@@ -230,7 +230,7 @@ impl Scanner {
                     let analysis = Arc::new(analysis);
                     info!(
                         source = "snapshot",
-                        seconds = format!("{:.2}", started.elapsed().as_secs_f64()),
+                        seconds = started.elapsed().as_secs_f64(),
                         "layer analysed"
                     );
                     self.cache.put(&diff_id, analysis.clone());
@@ -306,7 +306,7 @@ impl Scanner {
         info!(
             source = "blob",
             bytes = descriptor.size,
-            seconds = format!("{:.2}", started.elapsed().as_secs_f64()),
+            seconds = started.elapsed().as_secs_f64(),
             "layer analysed"
         );
         if let Some(metrics) = &self.metrics {

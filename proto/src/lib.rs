@@ -5,6 +5,7 @@
 //!   SBOMs (`Ingest.Sync`, `Ingest.UploadSbom`).
 //! - [`v1::query_client`] / [`v1::query_server`]: SBOMs, inventory, component search and
 //!   a resumable event stream (`Query`).
+//! - [`retry`]: how clients space their retries.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
@@ -21,6 +22,8 @@
 //! # Ok(())
 //! # }
 //! ```
+
+pub mod retry;
 
 /// Package `nodebom.v1`.
 pub mod v1 {

@@ -2,8 +2,7 @@
 
 use std::time::Duration;
 
-use crate::containerd::api::types::Envelope;
-use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
+use nodebom_proto::retry::{Backoff, Retries};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
@@ -13,6 +12,7 @@ use tracing::{debug, info, warn};
 use super::events::{self, Event};
 use super::state::State;
 use super::{diff, InventoryUpdate};
+use crate::containerd::api::types::Envelope;
 use crate::containerd::{Containerd, EventStream};
 use crate::image::Platform;
 use crate::{Error, Result};
@@ -90,7 +90,7 @@ pub async fn watch(
     updates: mpsc::Sender<InventoryUpdate>,
     cancel: CancellationToken,
 ) {
-    let mut reconnect = Reconnect::new(config.min_backoff, config.max_backoff);
+    let mut reconnect = Backoff::new(config.min_backoff, config.max_backoff).retries();
     loop {
         let outcome = tokio::select! {
             () = cancel.cancelled() => return,
@@ -104,7 +104,7 @@ pub async fn watch(
             Err(error) => error,
         };
         let delay = reconnect.next_delay();
-        warn!(%error, retry_in = ?delay, "containerd watch interrupted; will list again");
+        warn!(%error, retry_in_ms = delay.as_millis() as u64, "containerd watch interrupted; will list again");
         tokio::select! {
             () = cancel.cancelled() => return,
             () = updates.closed() => return,
@@ -120,7 +120,7 @@ struct Closed;
 async fn session(
     config: &WatchConfig,
     updates: &mpsc::Sender<InventoryUpdate>,
-    reconnect: &mut Reconnect,
+    reconnect: &mut Retries,
 ) -> Result<Closed> {
     let client = Containerd::connect(&config.socket, &config.namespace).await?;
     // Subscribe before listing, so that nothing changes unseen in between.
@@ -246,55 +246,5 @@ async fn gather(
             Ok(next) => next?.ok_or_else(|| stream_closed(client))?,
             Err(_elapsed) => return Ok(batch),
         };
-    }
-}
-
-/// Reconnect delays: exponential with jitter, restarted after a good connection.
-struct Reconnect {
-    builder: ExponentialBuilder,
-    delays: ExponentialBackoff,
-    max: Duration,
-}
-
-impl Reconnect {
-    fn new(min: Duration, max: Duration) -> Self {
-        let builder = ExponentialBuilder::default()
-            .with_min_delay(min)
-            .with_max_delay(max.max(min))
-            .with_jitter()
-            .without_max_times();
-        Reconnect {
-            delays: builder.build(),
-            builder,
-            max,
-        }
-    }
-
-    fn next_delay(&mut self) -> Duration {
-        self.delays.next().unwrap_or(self.max)
-    }
-
-    fn reset(&mut self) {
-        self.delays = self.builder.build();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reconnect_delays_grow_to_the_bound_and_restart_after_reset() {
-        let min = Duration::from_millis(100);
-        let max = Duration::from_secs(2);
-        let mut reconnect = Reconnect::new(min, max);
-        let delays: Vec<Duration> = (0..10).map(|_| reconnect.next_delay()).collect();
-        // Jitter adds less than the delay itself.
-        assert!(delays[0] >= min && delays[0] < min * 2, "{delays:?}");
-        assert!(delays[1] >= min * 2, "{delays:?}");
-        assert!(delays.iter().all(|d| *d < max * 2), "{delays:?}");
-        assert!(delays[9] >= max, "{delays:?}");
-        reconnect.reset();
-        assert!(reconnect.next_delay() < min * 2);
     }
 }

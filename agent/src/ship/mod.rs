@@ -13,6 +13,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use nodebom_proto::retry::{Backoff, Retries};
 use nodebom_proto::v1::{
     self, ingest_client::IngestClient, sync_request, sync_response, upload_sbom_request,
 };
@@ -128,7 +129,7 @@ pub async fn run(
         cancel.clone(),
     ));
 
-    let mut backoff = Backoff::new(shared.config.min_backoff, shared.config.max_backoff);
+    let mut backoff = Backoff::new(shared.config.min_backoff, shared.config.max_backoff).retries();
     let result = loop {
         let outcome = session(
             &shared,
@@ -148,8 +149,8 @@ pub async fn run(
             Ok(SessionEnd::Shutdown) => break Ok(()),
             Ok(SessionEnd::Lost(reason)) | Err(reason) => {
                 shared.metrics.send_failure();
-                let delay = backoff.next();
-                warn!(%reason, retry_in = ?delay, "collector session ended");
+                let delay = backoff.next_delay();
+                warn!(%reason, retry_in_ms = delay.as_millis() as u64, "collector session ended");
                 tokio::select! {
                     () = cancel.cancelled() => break Ok(()),
                     () = tokio::time::sleep(delay) => {}
@@ -176,7 +177,7 @@ async fn session(
     wanted: &mpsc::Sender<String>,
     failed: &mut mpsc::Receiver<(String, String)>,
     cancel: &CancellationToken,
-    backoff: &mut Backoff,
+    backoff: &mut Retries,
 ) -> std::result::Result<SessionEnd, String> {
     let channel = endpoint
         .connect()
@@ -352,7 +353,7 @@ async fn build_and_upload(
         }
     };
     shared.metrics.sbom_built();
-    let mut backoff = Backoff::new(shared.config.min_backoff, shared.config.max_backoff);
+    let mut backoff = Backoff::new(shared.config.min_backoff, shared.config.max_backoff).retries();
     let mut connection = shared.client.subscribe();
     loop {
         let current = connection.borrow_and_update().clone();
@@ -390,8 +391,8 @@ async fn build_and_upload(
             }
             Err(status) => {
                 shared.metrics.send_failure();
-                let delay = backoff.next();
-                warn!(error = %status_text("UploadSbom", &status), retry_in = ?delay, "upload failed");
+                let delay = backoff.next_delay();
+                warn!(error = %status_text("UploadSbom", &status), retry_in_ms = delay.as_millis() as u64, "upload failed");
                 tokio::select! {
                     () = cancel.cancelled() => return,
                     () = tokio::time::sleep(delay) => {}
@@ -515,60 +516,9 @@ fn status_text(what: &str, status: &Status) -> String {
     format!("{what}: {:?}: {}", status.code(), status.message())
 }
 
-/// Exponential backoff with full jitter, so that the agents of a cluster do not
-/// reconnect in step after a collector restart.
-struct Backoff {
-    min: Duration,
-    max: Duration,
-    current: Duration,
-}
-
-impl Backoff {
-    fn new(min: Duration, max: Duration) -> Self {
-        Backoff {
-            min,
-            max,
-            current: min,
-        }
-    }
-
-    fn next(&mut self) -> Duration {
-        let base = self.current;
-        self.current = (self.current * 2).min(self.max);
-        let jitter = base.mul_f64(rand_fraction());
-        base + jitter
-    }
-
-    fn reset(&mut self) {
-        self.current = self.min;
-    }
-}
-
-/// A fraction in [0, 1) from the process's random UUID source; jitter needs no more.
-fn rand_fraction() -> f64 {
-    let bits = uuid::Uuid::new_v4().as_u128() as u64 >> 11;
-    bits as f64 / (1u64 << 53) as f64
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_up_to_the_maximum_with_jitter_and_resets() {
-        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_millis(400));
-        let delays: Vec<Duration> = (0..5).map(|_| backoff.next()).collect();
-        let bases = [100, 200, 400, 400, 400];
-        for (delay, base) in delays.iter().zip(bases) {
-            let base = Duration::from_millis(base);
-            assert!(
-                *delay >= base && *delay < base * 2,
-                "{delay:?} for base {base:?}"
-            );
-        }
-        backoff.reset();
-        assert!(backoff.next() < Duration::from_millis(200));
-    }
 
     #[test]
     fn token_becomes_a_bearer_header_and_garbage_is_refused() {

@@ -4,13 +4,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use nodebom_proto::retry::Backoff;
 use reqwest::Url;
 
 use super::kev_policy::{KevSettings, KevSource};
-use crate::error::{Error, Result};
-
 use super::reconcile::Rules;
-use super::worker::Backoff;
+use crate::error::{Error, Result};
 
 /// Environment variable with the DT API key (preferred to a flag: flags are visible in
 /// the process list).

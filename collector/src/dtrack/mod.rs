@@ -29,7 +29,7 @@ use crate::store::Store;
 
 pub use client::{DtClient, DtError};
 pub use config::{DtrackArgs, DtrackSettings};
-pub use worker::{Backoff, Drained};
+pub use worker::Drained;
 
 /// How often the outbox is looked at when nothing wakes the forwarder.
 const TICK: Duration = Duration::from_millis(500);

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use nodebom_proto::retry::Backoff;
 use tokio::task::JoinSet;
 
 use crate::clock::Timestamp;
@@ -21,22 +22,6 @@ use crate::store::outbox::{Action, Failure, OutboxItem};
 const BATCH: usize = 8;
 /// How long to wait before asking again whether the previous upload is processed.
 const TOKEN_POLL: Duration = Duration::from_millis(500);
-
-/// How failed tries are spaced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backoff {
-    /// Wait after the first failure; doubles with each further one.
-    pub first: Duration,
-    /// Longest wait.
-    pub max: Duration,
-}
-
-impl Backoff {
-    fn after(self, attempts: u32) -> Duration {
-        let factor = 2u32.saturating_pow(attempts.min(20));
-        self.first.saturating_mul(factor).min(self.max)
-    }
-}
 
 /// What the worker needs.
 #[derive(Clone)]
@@ -112,7 +97,7 @@ impl Worker {
                     project = %format!("{}@{}", item.name, item.version),
                     action = item.action.kind(),
                     attempts = item.attempts + 1,
-                    retry_in = ?wait,
+                    retry_in_ms = wait.as_millis() as u64,
                     error = %err,
                     "Dependency-Track action failed; will retry"
                 );
