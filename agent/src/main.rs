@@ -10,17 +10,16 @@ use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tracing::{error, info, warn};
 
-use nodebom_agent::analysis::layer_cache::{LayerCache, MemoryLayerCache};
+use nodebom_agent::analysis::MemoryLayerCache;
 use nodebom_agent::containerd::Containerd;
-use nodebom_agent::disk_cache::DiskLayerCache;
+use nodebom_agent::daemon::{self, LayerCacheConfig, RunConfig};
 use nodebom_agent::image::{self, Platform};
-use nodebom_agent::inventory::{self, WatchConfig};
+use nodebom_agent::inventory::WatchConfig;
 use nodebom_agent::layers::Limits;
-use nodebom_agent::observe::{Metrics, ObserveServer, Readiness};
+use nodebom_agent::observe::Metrics;
 use nodebom_agent::sbom::{self, SpecVersion};
 use nodebom_agent::scan::Scanner;
-use nodebom_agent::ship::{self, ShipConfig};
-use nodebom_proto::retry::Backoff;
+use nodebom_agent::ship::ShipConfig;
 
 /// Layers kept in memory across the images of one run: base layers are shared widely.
 const LAYER_CACHE_ENTRIES: usize = 512;
@@ -101,6 +100,38 @@ struct RunArgs {
     /// CycloneDX specification version of the SBOMs sent.
     #[arg(long, value_enum, default_value_t = Spec::V1_5)]
     spec: Spec,
+    /// Layer blobs of one image decompressed at once (snapshots are read one by one).
+    #[arg(
+        long,
+        env = "NODEBOM_LAYER_CONCURRENCY",
+        default_value_t = 1,
+        value_name = "N"
+    )]
+    layer_concurrency: usize,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// Bounds on one layer, so that a hostile image cannot exhaust the node. A layer over a
+/// bound is not analysed and the image's SBOM fails.
+#[derive(Args)]
+struct LimitArgs {
+    /// Size one layer may expand to when decompressed, in MiB (decompression bombs).
+    #[arg(long, env = "NODEBOM_MAX_LAYER_MIB", default_value_t = Limits::default().max_layer_bytes >> 20)]
+    max_layer_mib: u64,
+    /// Files, directories and links in one layer.
+    #[arg(long, env = "NODEBOM_MAX_LAYER_ENTRIES", default_value_t = Limits::default().max_entries)]
+    max_layer_entries: u64,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> Limits {
+        Limits {
+            max_layer_bytes: self.max_layer_mib.saturating_mul(1 << 20),
+            max_entries: self.max_layer_entries,
+            ..Limits::default()
+        }
+    }
 }
 
 #[derive(Args)]
@@ -137,6 +168,8 @@ struct ScanArgs {
     /// digest being the CRI image id).
     #[arg(value_name = "IMAGE", required_unless_present = "all")]
     images: Vec<String>,
+    #[command(flatten)]
+    limits: LimitArgs,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -251,7 +284,7 @@ async fn scan(args: ScanArgs) -> anyhow::Result<()> {
     let scanner = Scanner::new(
         client,
         Arc::new(MemoryLayerCache::new(LAYER_CACHE_ENTRIES)),
-        Limits::default(),
+        args.limits.limits(),
         platform,
     )
     .with_layer_concurrency(
@@ -372,77 +405,44 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
     }
 
-    let cancel = tokio_util::sync::CancellationToken::new();
-    let metrics = Metrics::new();
-    let readiness = Readiness::new();
-    let observe = ObserveServer::bind(args.metrics_listen, metrics.clone(), readiness.clone())
-        .await
-        .with_context(|| format!("listening on --metrics-listen {}", args.metrics_listen))?
-        .spawn(cancel.clone());
-
-    let cache: Arc<dyn LayerCache> = match &args.cache_dir {
-        Some(dir) => Arc::new(
-            DiskLayerCache::open(dir, args.cache_mib << 20, LAYER_CACHE_ENTRIES)
-                .with_context(|| format!("opening --cache-dir {}", dir.display()))?,
-        ),
-        None => Arc::new(MemoryLayerCache::new(LAYER_CACHE_ENTRIES)),
+    let layer_cache = match &args.cache_dir {
+        Some(dir) => LayerCacheConfig::Disk {
+            dir: dir.clone(),
+            max_bytes: args.cache_mib << 20,
+            memory_layers: LAYER_CACHE_ENTRIES,
+        },
+        None => LayerCacheConfig::Memory {
+            layers: LAYER_CACHE_ENTRIES,
+        },
     };
-    let client = connect_with_retry(&args.socket, &args.namespace, &cancel).await?;
-    let platform = Platform::host();
-    let scanner = Arc::new(
-        Scanner::new(client, cache, Limits::default(), platform.clone())
-            .with_metrics(metrics.clone()),
-    );
-    let (updates, watch) = inventory::spawn_watch(
-        WatchConfig::new(&args.socket, &args.namespace, platform),
-        16,
-        cancel.clone(),
-    );
-    let config = ShipConfig {
-        collector: args.collector.clone(),
-        cluster: args.cluster.clone(),
-        node: node.clone(),
-        token,
-        ca_pem,
-        builders: args.builders.max(1),
-        spec: args.spec.into(),
-        min_backoff: Duration::from_millis(500),
-        max_backoff: Duration::from_secs(60),
+    let config = RunConfig {
+        watch: WatchConfig::new(&args.socket, &args.namespace, Platform::host()),
+        ship: ShipConfig {
+            collector: args.collector.clone(),
+            cluster: args.cluster.clone(),
+            node,
+            token,
+            ca_pem,
+            builders: args.builders.max(1),
+            spec: args.spec.into(),
+            min_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(60),
+        },
+        layer_cache,
+        limits: args.limits.limits(),
+        layer_concurrency: args.layer_concurrency.max(1),
+        metrics_listen: Some(args.metrics_listen),
+        metrics: Metrics::new(),
     };
-    info!(cluster = %args.cluster, %node, collector = %args.collector, "agent starting");
-    let stop = cancel.clone();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let stop = shutdown.clone();
     tokio::spawn(async move {
         shutdown_signal().await;
         info!("shutting down");
         stop.cancel();
     });
-    let shipped = ship::run(config, scanner, updates, metrics, readiness, cancel.clone()).await;
-    cancel.cancel();
-    let _ = watch.await;
-    let _ = observe.await;
-    shipped?;
+    daemon::run(config, shutdown).await?;
     Ok(())
-}
-
-/// containerd may start after the agent (or restart): wait for it, logging, until stopped.
-async fn connect_with_retry(
-    socket: &str,
-    namespace: &str,
-    cancel: &tokio_util::sync::CancellationToken,
-) -> anyhow::Result<Containerd> {
-    let mut retries = Backoff::new(Duration::from_millis(500), Duration::from_secs(30)).retries();
-    loop {
-        let error = match Containerd::connect(socket, namespace).await {
-            Ok(client) => return Ok(client),
-            Err(e) => e,
-        };
-        let delay = retries.next_delay();
-        warn!(%error, retry_in_ms = delay.as_millis() as u64, "containerd not reachable yet");
-        tokio::select! {
-            () = cancel.cancelled() => bail!("stopped before containerd was reachable"),
-            () = tokio::time::sleep(delay) => {}
-        }
-    }
 }
 
 /// SIGTERM (Kubernetes stopping the pod) or Ctrl-C.

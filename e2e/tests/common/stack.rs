@@ -1,20 +1,17 @@
 //! A whole nodebom on one machine, for the end-to-end tests and the demo: images built
-//! from the catalogers' fixtures, a collector on SQLite and the agent's daemon loop
-//! (`nodebom-agent run` minus its flags), all in this process.
+//! from the catalogers' fixtures, a collector on SQLite and the agent's daemon
+//! (`nodebom-agent run` minus its flags, [`nodebom_agent::daemon`]), all in this process.
 #![allow(dead_code)]
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nodebom_agent::analysis::layer_cache::MemoryLayerCache;
-use nodebom_agent::containerd::Containerd;
+use nodebom_agent::daemon::{self, LayerCacheConfig, RunConfig};
 use nodebom_agent::image::Platform;
-use nodebom_agent::inventory::{self, WatchConfig};
+use nodebom_agent::inventory::WatchConfig;
 use nodebom_agent::layers::Limits;
-use nodebom_agent::observe::{Metrics, Readiness};
+use nodebom_agent::observe::Metrics;
 use nodebom_agent::sbom::SpecVersion;
-use nodebom_agent::scan::Scanner;
-use nodebom_agent::ship::{self, ShipConfig};
+use nodebom_agent::ship::ShipConfig;
 use nodebom_collector::config::ServeArgs;
 use nodebom_collector::server::{self, Collector};
 use nodebom_e2e::containerd::Pod;
@@ -168,10 +165,11 @@ impl TestCollector {
     }
 }
 
-/// The agent's daemon loop against `daemon`, reporting as `cluster`/`node`.
+/// The agent's daemon (`nodebom-agent run` minus its flags) against `daemon`, reporting
+/// as `cluster`/`node`.
 pub struct TestAgent {
     cancel: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
+    task: tokio::task::JoinHandle<nodebom_agent::Result<()>>,
     pub metrics: Metrics,
 }
 
@@ -185,40 +183,29 @@ impl TestAgent {
     ) -> Self {
         let socket = daemon.socket().to_str().unwrap().to_string();
         let cancel = CancellationToken::new();
-        let client = Containerd::connect(&socket, "k8s.io").await.unwrap();
         let metrics = Metrics::new();
-        let scanner = Arc::new(
-            Scanner::new(
-                client,
-                Arc::new(MemoryLayerCache::new(64)),
-                Limits::default(),
-                Platform::host(),
-            )
-            .with_metrics(metrics.clone()),
-        );
         let mut watch = WatchConfig::new(&socket, "k8s.io", Platform::host());
         watch.min_backoff = Duration::from_millis(100);
-        let (updates, _watch_task) = inventory::spawn_watch(watch, 16, cancel.clone());
-        let config = ShipConfig {
-            collector: collector.url.clone(),
-            cluster: cluster.into(),
-            node: node.into(),
-            token: Some(token.into()),
-            ca_pem: None,
-            builders: 1,
-            spec: SpecVersion::V1_5,
-            min_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_millis(500),
+        let config = RunConfig {
+            watch,
+            ship: ShipConfig {
+                collector: collector.url.clone(),
+                cluster: cluster.into(),
+                node: node.into(),
+                token: Some(token.into()),
+                ca_pem: None,
+                builders: 1,
+                spec: SpecVersion::V1_5,
+                min_backoff: Duration::from_millis(100),
+                max_backoff: Duration::from_millis(500),
+            },
+            layer_cache: LayerCacheConfig::Memory { layers: 64 },
+            limits: Limits::default(),
+            layer_concurrency: 1,
+            metrics_listen: None,
+            metrics: metrics.clone(),
         };
-        let task = tokio::spawn({
-            let cancel = cancel.clone();
-            let metrics = metrics.clone();
-            async move {
-                ship::run(config, scanner, updates, metrics, Readiness::new(), cancel)
-                    .await
-                    .unwrap();
-            }
-        });
+        let task = tokio::spawn(daemon::run(config, cancel.clone()));
         TestAgent {
             cancel,
             task,
@@ -228,7 +215,7 @@ impl TestAgent {
 
     pub async fn stop(self) {
         self.cancel.cancel();
-        self.task.await.unwrap();
+        self.task.await.unwrap().unwrap();
     }
 }
 

@@ -1,0 +1,139 @@
+//! The node daemon (`nodebom-agent run`) as a library: the containerd watch, the scanner,
+//! the shipper and the metrics endpoint wired together, for the binary and for tests.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use nodebom_proto::retry::Backoff;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::analysis::{LayerCache, MemoryLayerCache};
+use crate::containerd::Containerd;
+use crate::disk_cache::DiskLayerCache;
+use crate::inventory::{self, WatchConfig};
+use crate::layers::Limits;
+use crate::observe::{Metrics, ObserveServer, Readiness};
+use crate::scan::Scanner;
+use crate::ship::{self, ShipConfig};
+use crate::{Error, Result};
+
+/// Inventory updates waiting for the shipper.
+const UPDATE_QUEUE: usize = 16;
+
+/// Where per-layer analyses are kept across images (and, on disk, across restarts).
+#[derive(Debug, Clone)]
+pub enum LayerCacheConfig {
+    /// In memory only: a restart reads every layer again.
+    Memory { layers: usize },
+    /// On disk, bounded to `max_bytes`, with the hottest `memory_layers` decoded in front.
+    Disk {
+        dir: PathBuf,
+        max_bytes: u64,
+        memory_layers: usize,
+    },
+}
+
+/// Everything `nodebom-agent run` accepts.
+#[derive(Clone)]
+pub struct RunConfig {
+    /// containerd's socket and namespace, the platform images resolve to, and how
+    /// reconnects are spaced (also for the first connection).
+    pub watch: WatchConfig,
+    /// The collector, this node's identity and how SBOMs are sent.
+    pub ship: ShipConfig,
+    pub layer_cache: LayerCacheConfig,
+    /// Bounds on what one layer may hold.
+    pub limits: Limits,
+    /// Layer blobs of one image decompressed at once.
+    pub layer_concurrency: usize,
+    /// Address of /metrics, /healthz and /readyz; `None`: not served.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Where the daemon records its metrics (a handle: keep a clone to read them).
+    pub metrics: Metrics,
+}
+
+/// Runs the daemon until `shutdown` fires or the shipper stops for good.
+pub async fn run(config: RunConfig, shutdown: CancellationToken) -> Result<()> {
+    let readiness = Readiness::new();
+    let observe = match config.metrics_listen {
+        Some(addr) => Some(
+            ObserveServer::bind(addr, config.metrics.clone(), readiness.clone())
+                .await?
+                .spawn(shutdown.clone()),
+        ),
+        None => None,
+    };
+    let cache = open_layer_cache(&config.layer_cache)?;
+    let watch = &config.watch;
+    let reconnect = Backoff::new(watch.min_backoff, watch.max_backoff);
+    let client = connect(&watch.socket, &watch.namespace, reconnect, &shutdown).await?;
+    let scanner = Arc::new(
+        Scanner::new(client, cache, config.limits, watch.platform.clone())
+            .with_layer_concurrency(config.layer_concurrency)
+            .with_metrics(config.metrics.clone()),
+    );
+    let (updates, watch_task) =
+        inventory::spawn_watch(config.watch.clone(), UPDATE_QUEUE, shutdown.clone());
+    info!(
+        cluster = %config.ship.cluster,
+        node = %config.ship.node,
+        collector = %config.ship.collector,
+        "agent starting"
+    );
+    let shipped = ship::run(
+        config.ship,
+        scanner,
+        updates,
+        config.metrics,
+        readiness,
+        shutdown.clone(),
+    )
+    .await;
+    shutdown.cancel();
+    let _ = watch_task.await;
+    if let Some(observe) = observe {
+        let _ = observe.await;
+    }
+    shipped
+}
+
+fn open_layer_cache(config: &LayerCacheConfig) -> Result<Arc<dyn LayerCache>> {
+    Ok(match config {
+        LayerCacheConfig::Memory { layers } => Arc::new(MemoryLayerCache::new(*layers)),
+        LayerCacheConfig::Disk {
+            dir,
+            max_bytes,
+            memory_layers,
+        } => Arc::new(DiskLayerCache::open(dir, *max_bytes, *memory_layers)?),
+    })
+}
+
+/// containerd may start after the agent (or restart): waits for it, logging, until it
+/// answers or `shutdown` fires.
+async fn connect(
+    socket: &str,
+    namespace: &str,
+    backoff: Backoff,
+    shutdown: &CancellationToken,
+) -> Result<Containerd> {
+    let mut retries = backoff.retries();
+    loop {
+        let error = match Containerd::connect(socket, namespace).await {
+            Ok(client) => return Ok(client),
+            Err(error) => error,
+        };
+        let delay = retries.next_delay();
+        warn!(%error, retry_in_ms = delay.as_millis() as u64, "containerd not reachable yet");
+        tokio::select! {
+            () = shutdown.cancelled() => {
+                return Err(Error::Containerd {
+                    socket: socket.to_string(),
+                    message: "stopped before containerd was reachable".into(),
+                })
+            }
+            () = tokio::time::sleep(delay) => {}
+        }
+    }
+}
