@@ -14,6 +14,7 @@ pub mod digest;
 pub mod disk_cache;
 pub mod error;
 pub mod image;
+pub mod image_store;
 pub mod inventory;
 pub mod layers;
 pub mod license;

@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::containerd::api::types::Mount;
 use futures_util::{stream, StreamExt};
 use tokio::sync::mpsc;
 use tracing::{debug, info, info_span, warn, Instrument};
@@ -17,8 +16,10 @@ use tracing::{debug, info, info_span, warn, Instrument};
 use crate::analysis::layer_cache::LayerCache;
 use crate::analysis::{self, LayerAnalysis, LayerOrigin};
 use crate::catalog::Cataloger;
-use crate::containerd::{Containerd, Lease};
+use crate::containerd::api::types::Mount;
+use crate::containerd::Lease;
 use crate::image::{self, Platform, ResolvedImage};
+use crate::image_store::ImageStore;
 use crate::layers::blob::BlobLayer;
 use crate::layers::snapshot::SnapshotLayer;
 use crate::layers::Limits;
@@ -41,7 +42,7 @@ pub struct ScanOutcome {
 
 /// Scans images of one containerd namespace, sharing a per-layer cache across images.
 pub struct Scanner {
-    client: Containerd,
+    store: Arc<dyn ImageStore>,
     catalogers: Arc<Vec<Box<dyn Cataloger>>>,
     cache: Arc<dyn LayerCache>,
     limits: Limits,
@@ -51,14 +52,15 @@ pub struct Scanner {
 }
 
 impl Scanner {
+    /// A scanner of the images in `store` (on a node: a [`crate::containerd::Containerd`]).
     pub fn new(
-        client: Containerd,
+        store: impl ImageStore + 'static,
         cache: Arc<dyn LayerCache>,
         limits: Limits,
         platform: Platform,
     ) -> Self {
         Scanner {
-            client,
+            store: Arc::new(store),
             catalogers: Arc::new(crate::catalog::all()),
             cache,
             limits,
@@ -81,13 +83,13 @@ impl Scanner {
         self
     }
 
-    pub fn client(&self) -> &Containerd {
-        &self.client
+    pub fn store(&self) -> &dyn ImageStore {
+        self.store.as_ref()
     }
 
     /// Resolves `reference` and analyses it.
     pub async fn scan(&self, reference: &str) -> Result<ScanOutcome> {
-        let image = image::resolve(&self.client, reference, &self.platform).await?;
+        let image = image::resolve(self.store.as_ref(), reference, &self.platform).await?;
         let span = info_span!("scan", image = %image.repository, digest = %image.manifest_digest);
         self.scan_resolved(image).instrument(span).await
     }
@@ -168,7 +170,7 @@ impl Scanner {
         }
         let chain = image::chain_ids(&image.diff_ids);
         let Some(top) = chain.last() else { return };
-        match self.client.snapshot_exists(snapshotter, top).await {
+        match self.store.snapshot_exists(snapshotter, top).await {
             Ok(true) => {}
             Ok(false) => {
                 debug!(snapshotter, chain_id = %top, "image is not unpacked; reading blobs");
@@ -179,7 +181,7 @@ impl Scanner {
                 return;
             }
         }
-        let lease = match self.client.create_lease().await {
+        let lease = match self.store.create_lease().await {
             Ok(lease) => lease,
             Err(e) => {
                 warn!(error = %e, "cannot create lease; reading blobs");
@@ -187,7 +189,7 @@ impl Scanner {
             }
         };
         let key = format!("nodebom-view-{}", uuid::Uuid::new_v4());
-        match self.client.view(snapshotter, &key, top, &lease).await {
+        match self.store.view(snapshotter, &key, top, &lease).await {
             Ok(mounts) => match layer_dirs(&mounts, image.diff_ids.len()) {
                 Ok(dirs) => {
                     self.analyse_snapshot_dirs(image, dirs, analyses, origins)
@@ -244,10 +246,10 @@ impl Scanner {
 
     /// Removes the view and its lease; failures are logged (the lease expires anyway).
     async fn release(&self, snapshotter: &str, key: &str, lease: &Lease) {
-        if let Err(e) = self.client.remove_snapshot(snapshotter, key, lease).await {
+        if let Err(e) = self.store.remove_snapshot(snapshotter, key, lease).await {
             warn!(error = %e, "cannot remove snapshot view");
         }
-        if let Err(e) = self.client.delete_lease(lease).await {
+        if let Err(e) = self.store.delete_lease(lease).await {
             warn!(error = %e, "cannot delete lease; it expires by itself");
         }
     }
@@ -262,7 +264,7 @@ impl Scanner {
         let span =
             info_span!("layer", layer = %diff_id, index = index + 1, of = image.diff_ids.len());
         let started = Instant::now();
-        let Some(mut stream) = self.client.read_blob(&descriptor.digest).await? else {
+        let Some(mut stream) = self.store.read_blob(&descriptor.digest).await? else {
             return Err(Error::ContentMissing {
                 image: image.repository.clone(),
                 digest: descriptor.digest,
@@ -274,15 +276,7 @@ impl Scanner {
         };
         let (sender, receiver) = mpsc::channel::<std::io::Result<Vec<u8>>>(4);
         let pump = tokio::spawn(async move {
-            loop {
-                let item = match stream.message().await {
-                    Ok(Some(chunk)) => Ok(chunk.data),
-                    Ok(None) => break,
-                    Err(status) => Err(std::io::Error::other(format!(
-                        "containerd content read: {}",
-                        status.message()
-                    ))),
-                };
+            while let Some(item) = stream.next().await {
                 let failed = item.is_err();
                 if sender.send(item).await.is_err() || failed {
                     break;
@@ -401,6 +395,73 @@ impl Read for ChannelReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::MemoryLayerCache;
+    use crate::image_store::memory::{MemoryImageStore, MANIFEST};
+    use crate::layers::testutil::LayerTar;
+
+    const STATUS: &str = "Package: tzdata\nStatus: install ok installed\n\
+        Architecture: all\nVersion: 2025b-0+deb12u1\n\n";
+
+    #[tokio::test]
+    async fn layers_come_from_blobs_once_then_from_the_cache() {
+        let base = LayerTar::new()
+            .file("var/lib/dpkg/status", STATUS.as_bytes(), 0o644)
+            .finish();
+        let app = |name: &str| LayerTar::new().file(name, b"app", 0o755).finish();
+        let mut store = MemoryImageStore::default();
+        let first = store.put_image(&[base.clone(), app("one")], "linux/amd64");
+        let second = store.put_image(&[base, app("two")], "linux/amd64");
+        store.tag("docker.io/library/one:1", MANIFEST, &first);
+        store.tag("docker.io/library/two:1", MANIFEST, &second);
+        let scanner = Scanner::new(
+            store,
+            Arc::new(MemoryLayerCache::new(8)),
+            Limits::default(),
+            Platform::parse("linux/amd64").unwrap(),
+        );
+
+        let one = scanner.scan("one:1").await.unwrap();
+        assert_eq!(one.image.manifest_digest, first);
+        assert_eq!(one.origins, [LayerOrigin::Blob, LayerOrigin::Blob]);
+        let packages: Vec<(&str, &str)> = one
+            .contents
+            .packages
+            .iter()
+            .map(|p| (p.package.name.as_str(), p.package.version.as_str()))
+            .collect();
+        assert_eq!(packages, [("tzdata", "2025b-0+deb12u1")]);
+
+        // The shared base layer is not read again.
+        let two = scanner.scan("two:1").await.unwrap();
+        assert_eq!(two.origins, [LayerOrigin::Cache, LayerOrigin::Blob]);
+        assert_eq!(two.contents.packages.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_layer_blob_missing_from_the_node_is_content_missing() {
+        let mut store = MemoryImageStore::default();
+        let tar = LayerTar::new().file("a", b"a", 0o644).finish();
+        let manifest = store.put_image(&[tar], "linux/amd64");
+        store.tag("docker.io/library/gone:1", MANIFEST, &manifest);
+        let layer_blob = store
+            .blobs
+            .keys()
+            .find(|digest| store.blobs[*digest].starts_with(&[0x1f, 0x8b]))
+            .cloned()
+            .unwrap();
+        store.blobs.remove(&layer_blob);
+        let scanner = Scanner::new(
+            store,
+            Arc::new(MemoryLayerCache::new(8)),
+            Limits::default(),
+            Platform::parse("linux/amd64").unwrap(),
+        );
+        let missing = scanner.scan("gone:1").await;
+        assert!(
+            matches!(&missing, Err(Error::ContentMissing { digest, .. }) if *digest == layer_blob),
+            "{missing:?}"
+        );
+    }
 
     fn mount(kind: &str, source: &str, options: &[&str]) -> Mount {
         Mount {

@@ -254,28 +254,6 @@ impl Containerd {
         }
     }
 
-    /// Reads a small blob (index, manifest, config) whole, bounded by [`MAX_METADATA_BLOB`].
-    pub async fn read_small_blob(&self, digest: &str) -> Result<Option<Vec<u8>>> {
-        let Some(mut stream) = self.read_blob(digest).await? else {
-            return Ok(None);
-        };
-        let mut data = Vec::new();
-        while let Some(chunk) = stream
-            .message()
-            .await
-            .map_err(|s| self.status_error(&format!("reading {digest}"), s))?
-        {
-            if (data.len() + chunk.data.len()) as u64 > MAX_METADATA_BLOB {
-                return Err(Error::Containerd {
-                    socket: self.socket.clone(),
-                    message: format!("blob {digest} is larger than {MAX_METADATA_BLOB} bytes"),
-                });
-            }
-            data.extend_from_slice(&chunk.data);
-        }
-        Ok(Some(data))
-    }
-
     /// Streams a blob from the content store, or `None` when it is not on this node.
     pub async fn read_blob(&self, digest: &str) -> Result<Option<Streaming<ReadContentResponse>>> {
         match self

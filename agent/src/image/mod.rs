@@ -6,7 +6,7 @@ pub use reference::{normalize_name, repository_of};
 
 use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest};
 
-use crate::containerd::Containerd;
+use crate::image_store::ImageStore;
 use crate::{Error, Result};
 
 /// An image as resolved on this node: what the SBOM describes and what the scan reads.
@@ -127,7 +127,7 @@ const MAX_LAYERS: usize = 256;
 /// `repo@sha256:…`), a Docker-style short name (`nginx:1.27`), or a digest: the
 /// manifest/index digest or the config digest (`sha256:…`, the CRI image id).
 pub async fn resolve(
-    client: &Containerd,
+    client: &dyn ImageStore,
     reference: &str,
     platform: &Platform,
 ) -> Result<ResolvedImage> {
@@ -170,7 +170,7 @@ pub async fn resolve(
 /// again as [`resolve`] does: resolving every image of a node costs one `Images.List`.
 /// `names` holds only the record's own name; the caller knows the other records.
 pub async fn resolve_record(
-    client: &Containerd,
+    client: &dyn ImageStore,
     record: &crate::containerd::api::images::Image,
     platform: &Platform,
 ) -> Result<ResolvedImage> {
@@ -197,7 +197,7 @@ pub async fn resolve_record(
 }
 
 /// Every distinct image (by target digest) of the namespace, as names to resolve.
-pub async fn list_targets(client: &Containerd) -> Result<Vec<String>> {
+pub async fn list_targets(client: &dyn ImageStore) -> Result<Vec<String>> {
     let mut images = client.list_images().await?;
     images.sort_by(|a, b| a.name.cmp(&b.name));
     let mut seen = std::collections::BTreeSet::new();
@@ -215,7 +215,7 @@ pub async fn list_targets(client: &Containerd) -> Result<Vec<String>> {
 }
 
 async fn find_record(
-    client: &Containerd,
+    client: &dyn ImageStore,
     images: &[crate::containerd::api::images::Image],
     reference: &str,
     platform: &Platform,
@@ -268,7 +268,7 @@ async fn find_record(
 
 /// Resolves a target descriptor down to one manifest; returns the index digest if there was one.
 async fn resolve_target(
-    client: &Containerd,
+    client: &dyn ImageStore,
     image: &str,
     media_type: &str,
     digest: &str,
@@ -313,7 +313,7 @@ fn looks_like_index(bytes: &[u8]) -> bool {
 
 /// Picks the best-fitting manifest for `platform` among those whose blob is on this node.
 async fn pick_manifest<'a>(
-    client: &Containerd,
+    client: &dyn ImageStore,
     image: &str,
     index_digest: &str,
     manifests: &'a [Descriptor],
@@ -363,7 +363,7 @@ async fn pick_manifest<'a>(
 }
 
 async fn resolve_manifest(
-    client: &Containerd,
+    client: &dyn ImageStore,
     image: &str,
     manifest_digest: &str,
     manifest: &ImageManifest,
@@ -432,7 +432,7 @@ async fn resolve_manifest(
     })
 }
 
-async fn read_metadata_blob(client: &Containerd, image: &str, digest: &str) -> Result<Vec<u8>> {
+async fn read_metadata_blob(client: &dyn ImageStore, image: &str, digest: &str) -> Result<Vec<u8>> {
     let bytes = client
         .read_small_blob(digest)
         .await?
@@ -472,6 +472,75 @@ pub fn chain_ids(diff_ids: &[String]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::image_store::memory::{MemoryImageStore, INDEX, MANIFEST};
+    use crate::layers::testutil::LayerTar;
+
+    fn platform(text: &str) -> Platform {
+        Platform::parse(text).unwrap()
+    }
+
+    fn layer(path: &str) -> Vec<u8> {
+        LayerTar::new().file(path, b"x", 0o644).finish()
+    }
+
+    #[tokio::test]
+    async fn index_resolves_to_this_platforms_manifest_that_is_on_the_node() {
+        let mut store = MemoryImageStore::default();
+        let amd64 = store.put_image(&[layer("a"), layer("b")], "linux/amd64");
+        // The arm64 manifest was never pulled onto this node.
+        let arm64 = crate::digest::sha256_of(b"absent arm64 manifest");
+        let index = store.put_index(&[("linux/arm64", &arm64), ("linux/amd64", &amd64)]);
+        store.tag("docker.io/library/app:1", INDEX, &index);
+
+        let image = resolve(&store, "app:1", &platform("linux/amd64"))
+            .await
+            .unwrap();
+        assert_eq!(image.manifest_digest, amd64);
+        assert_eq!(image.index_digest.as_deref(), Some(index.as_str()));
+        assert_eq!(image.repository, "docker.io/library/app");
+        assert_eq!(image.platform, "linux/amd64");
+        assert_eq!(image.diff_ids.len(), 2);
+        assert_eq!(image.layers.len(), 2);
+
+        let missing = resolve(&store, "app:1", &platform("linux/arm64")).await;
+        assert!(
+            matches!(&missing, Err(Error::ContentMissing { digest, .. }) if *digest == arm64),
+            "{missing:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn config_digest_names_the_image_as_the_cri_does() {
+        let mut store = MemoryImageStore::default();
+        let manifest = store.put_image(&[layer("a")], "linux/amd64");
+        store.tag("docker.io/library/app:1", MANIFEST, &manifest);
+        let resolved = resolve(&store, "app:1", &platform("linux/amd64"))
+            .await
+            .unwrap();
+
+        let by_config = resolve(&store, &resolved.config_digest, &platform("linux/amd64"))
+            .await
+            .unwrap();
+        assert_eq!(by_config.manifest_digest, manifest);
+        let unknown = resolve(&store, "other:2", &platform("linux/amd64")).await;
+        assert!(
+            matches!(unknown, Err(Error::ImageNotFound { .. })),
+            "{unknown:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_blob_that_does_not_match_its_digest_is_refused() {
+        let mut store = MemoryImageStore::default();
+        let manifest = store.put_image(&[layer("a")], "linux/amd64");
+        store.tag("docker.io/library/app:1", MANIFEST, &manifest);
+        store.blobs.get_mut(&manifest).unwrap().push(b' ');
+        let swapped = resolve(&store, "app:1", &platform("linux/amd64")).await;
+        assert!(
+            matches!(&swapped, Err(Error::Image { message, .. }) if message.contains("does not match")),
+            "{swapped:?}"
+        );
+    }
 
     #[test]
     fn chain_id_of_two_layers_hashes_parent_space_diff_id() {

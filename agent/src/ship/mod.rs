@@ -411,7 +411,7 @@ async fn build(shared: &Shared, digest: &str) -> Result<Vec<u8>> {
         .find(|image| image.manifest_digest == digest)
         .ok_or_else(|| Error::ImageNotFound {
             image: digest.to_string(),
-            namespace: shared.scanner.client().namespace().to_string(),
+            namespace: shared.scanner.store().namespace().to_string(),
         })?;
     let name = record
         .names
