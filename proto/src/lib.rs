@@ -5,7 +5,8 @@
 //!   SBOMs (`Ingest.Sync`, `Ingest.UploadSbom`).
 //! - [`v1::query_client`] / [`v1::query_server`]: SBOMs, inventory, component search and
 //!   a resumable event stream (`Query`).
-//! - [`retry`]: how clients space their retries.
+//! - [`digest`]: OCI digests; [`retry`]: how clients space their retries and which
+//!   answers are final.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
@@ -23,6 +24,7 @@
 //! # }
 //! ```
 
+pub mod digest;
 pub mod retry;
 
 /// Package `nodebom.v1`.

@@ -68,7 +68,7 @@ pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
 }
 
 fn digest(field: &str, value: &str) -> Result<Digest> {
-    Digest::parse(field, value)
+    crate::digest::parse(field, value)
 }
 
 fn optional_digest(field: &str, value: &str) -> Result<Option<Digest>> {

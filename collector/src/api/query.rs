@@ -7,7 +7,6 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::{convert, SharedState};
-use crate::digest::Digest;
 use crate::error::Error;
 use crate::feed;
 
@@ -34,7 +33,8 @@ impl Query for QueryService {
     type GetSbomStream = ReceiverStream<std::result::Result<pb::GetSbomResponse, Status>>;
 
     async fn get_sbom(&self, request: Request<pb::GetSbomRequest>) -> Reply<Self::GetSbomStream> {
-        let digest = Digest::parse("manifest_digest", &request.into_inner().manifest_digest)?;
+        let digest =
+            crate::digest::parse("manifest_digest", &request.into_inner().manifest_digest)?;
         let stored = self
             .state
             .store

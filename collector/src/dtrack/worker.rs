@@ -10,7 +10,6 @@ use nodebom_proto::retry::Backoff;
 use tokio::task::JoinSet;
 
 use crate::clock::Timestamp;
-use crate::digest::Digest;
 use crate::error::Result;
 use crate::sbom::decompress_chunks;
 use crate::store::Store;
@@ -155,7 +154,7 @@ impl Worker {
 
     /// The stored SBOM of `digest`, decompressed; an error when it cannot be read.
     async fn document(&self, digest: &str) -> Result<Vec<u8>, String> {
-        let parsed = Digest::parse("digest", digest).map_err(|err| err.to_string())?;
+        let parsed = crate::digest::parse("digest", digest).map_err(|err| err.to_string())?;
         let stored = self
             .store
             .get_sbom(&parsed)

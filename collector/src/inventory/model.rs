@@ -219,7 +219,8 @@ mod tests {
 
     fn image(hex_digit: char) -> Image {
         let digest =
-            Digest::parse("d", &format!("sha256:{}", hex_digit.to_string().repeat(64))).unwrap();
+            crate::digest::parse("d", &format!("sha256:{}", hex_digit.to_string().repeat(64)))
+                .unwrap();
         Image {
             manifest_digest: digest.clone(),
             index_digest: None,

@@ -151,7 +151,7 @@ mod tests {
         hasher.update(document);
         UploadHeader {
             node: NodeKey::new("prod", "worker-1").unwrap(),
-            manifest_digest: Digest::parse("d", IMAGE).unwrap(),
+            manifest_digest: crate::digest::parse("d", IMAGE).unwrap(),
             size: document.len() as u64,
             sha256: Digest::from_sha256(hasher),
         }

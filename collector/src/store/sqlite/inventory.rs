@@ -628,7 +628,7 @@ pub(super) fn claim_builds(
 
 /// A digest read back from the database.
 pub(super) fn stored_digest(value: &str) -> Result<Digest> {
-    Digest::parse("stored digest", value).map_err(|err| Error::Corrupt(err.to_string()))
+    crate::digest::parse("stored digest", value).map_err(|err| Error::Corrupt(err.to_string()))
 }
 
 pub(super) fn build_failed(
