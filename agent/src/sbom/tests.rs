@@ -841,3 +841,135 @@ fn package_without_a_name_is_kept_without_a_purl() {
         .unwrap()
         .starts_with("nodebom-package-"));
 }
+
+/// Every package the catalogers find in their own testdata, as one image whose layers are
+/// the catalogers' folders, and the fixture above: both documents, with and without a
+/// known OS, must stay byte for byte what `testdata/identities.golden` holds (purls,
+/// bom-refs, properties, order). `NODEBOM_UPDATE_GOLDEN=1` rewrites the file.
+#[test]
+fn documents_keep_the_identities_in_the_golden_file() {
+    let catalogued = catalogued_testdata();
+    let ecosystems: BTreeSet<Ecosystem> = catalogued
+        .iter()
+        .map(|found| found.package.ecosystem)
+        .collect();
+    assert_eq!(ecosystems.len(), 13, "one package or more per ecosystem");
+    let mut without_os = contents();
+    without_os.os = None;
+    // Packages without a name have no purl; their bom-ref hashes a stand-in identity.
+    let mut nameless = contents();
+    let mut deb_without_name = Package::new(Ecosystem::Deb, "", "2.36-9");
+    deb_without_name.epoch = Some(1);
+    nameless.packages = vec![
+        found(deb_without_name, "dpkg", "debian", "/var/lib/dpkg/status"),
+        language(
+            Ecosystem::Npm,
+            "",
+            "1.0.0",
+            &[],
+            "npm",
+            "app",
+            "/app/package.json",
+        ),
+    ];
+    let documents = [
+        ("fixture", contents()),
+        ("fixture, unknown OS", without_os),
+        ("packages without a name", nameless),
+        (
+            "catalogers' testdata on Debian 12",
+            ImageContents {
+                os: Some(debian_12()),
+                packages: catalogued.clone(),
+            },
+        ),
+        (
+            "catalogers' testdata, unknown OS",
+            ImageContents {
+                os: None,
+                packages: catalogued,
+            },
+        ),
+    ];
+    let mut golden = String::new();
+    for (title, contents) in &documents {
+        let bom = parse(&build(&image(), contents, SpecVersion::V1_5).unwrap());
+        golden.push_str(&format!("# {title}\n"));
+        golden.push_str(&format!("{}\n", bom["metadata"]["component"]));
+        for component in components(&bom) {
+            golden.push_str(&format!("{component}\n"));
+        }
+        for dependency in bom["dependencies"].as_array().unwrap() {
+            golden.push_str(&format!("{dependency}\n"));
+        }
+    }
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("src/sbom/testdata/identities.golden");
+    if std::env::var_os("NODEBOM_UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &golden).unwrap();
+    }
+    let expected = std::fs::read_to_string(&path).unwrap();
+    for (line, (got, want)) in golden.lines().zip(expected.lines()).enumerate() {
+        assert_eq!(got, want, "line {} of {}", line + 1, path.display());
+    }
+    assert_eq!(golden.lines().count(), expected.lines().count());
+}
+
+/// What every cataloger finds in every file of every cataloger's testdata, each file at
+/// its path below its `testdata/` and in a layer named after its cataloger's folder.
+fn catalogued_testdata() -> Vec<FoundPackage> {
+    fn files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                files(&path, out);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    let catalog = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/catalog");
+    let catalogers = crate::catalog::all();
+    let mut found_packages = Vec::new();
+    let mut folders: Vec<_> = std::fs::read_dir(&catalog)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.join("testdata").is_dir())
+        .collect();
+    folders.sort();
+    for folder in folders {
+        let testdata = folder.join("testdata");
+        let layer = folder.file_name().unwrap().to_str().unwrap().to_owned();
+        let mut paths = Vec::new();
+        files(&testdata, &mut paths);
+        paths.sort();
+        for path in paths {
+            let image_path = format!("/{}", path.strip_prefix(&testdata).unwrap().display());
+            let metadata = std::fs::metadata(&path).unwrap();
+            let meta = crate::catalog::FileMeta {
+                path: &image_path,
+                size: metadata.len(),
+                mode: std::os::unix::fs::PermissionsExt::mode(&metadata.permissions()) & 0o7777,
+            };
+            for cataloger in &catalogers {
+                if !cataloger.wants(&meta) {
+                    continue;
+                }
+                let mut file = std::fs::File::open(&path).unwrap();
+                // Malformed testdata is there on purpose; what does parse is what counts.
+                let Ok(findings) =
+                    cataloger.catalog(&meta, crate::catalog::Content::File(&mut file))
+                else {
+                    continue;
+                };
+                found_packages.extend(
+                    findings
+                        .packages
+                        .into_iter()
+                        .map(|package| found(package, cataloger.name(), &layer, &image_path)),
+                );
+            }
+        }
+    }
+    found_packages
+}
