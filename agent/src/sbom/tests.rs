@@ -7,8 +7,11 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::{build, SpecVersion};
+use crate::catalog;
 use crate::image::{LayerDescriptor, ResolvedImage};
-use crate::package::{Ecosystem, FoundPackage, ImageContents, OsRelease, Package, SourcePackage};
+use crate::package::{
+    Ecosystem, FoundPackage, Identity, ImageContents, OsRelease, Package, SourcePackage,
+};
 
 const SPDX_SCHEMA: &str = include_str!("testdata/schema/spdx.SNAPSHOT.schema.json");
 const JSF_SCHEMA: &str = include_str!("testdata/schema/jsf-0.82.SNAPSHOT.schema.json");
@@ -82,7 +85,12 @@ fn deb(
     package.arch = Some("amd64".into());
     package.source = source;
     package.licenses = licenses.iter().map(|l| l.to_string()).collect();
-    found(package, "dpkg", "debian", "/var/lib/dpkg/status")
+    found(
+        package.with_identity(catalog::dpkg::identity),
+        "dpkg",
+        "debian",
+        "/var/lib/dpkg/status",
+    )
 }
 
 fn source(name: &str, version: Option<&str>) -> Option<SourcePackage> {
@@ -93,8 +101,15 @@ fn source(name: &str, version: Option<&str>) -> Option<SourcePackage> {
     })
 }
 
+/// An ecosystem and the `identity` of the cataloger that owns it.
+type Cataloged = (Ecosystem, fn(&Package) -> Identity);
+const PYTHON: Cataloged = (Ecosystem::Python, catalog::python::identity);
+const NPM: Cataloged = (Ecosystem::Npm, catalog::npm::identity);
+const GO: Cataloged = (Ecosystem::Go, catalog::golang::identity);
+const CONDA: Cataloged = (Ecosystem::Conda, catalog::conda::identity);
+
 fn language(
-    ecosystem: Ecosystem,
+    (ecosystem, identity): Cataloged,
     name: &str,
     version: &str,
     licenses: &[&str],
@@ -104,13 +119,13 @@ fn language(
 ) -> FoundPackage {
     let mut package = Package::new(ecosystem, name, version);
     package.licenses = licenses.iter().map(|l| l.to_string()).collect();
-    found(package, cataloger, layer, path)
+    found(package.with_identity(identity), cataloger, layer, path)
 }
 
 /// Debian 12 with pip-installed Python packages, an npm app and a Go binary.
 fn contents() -> ImageContents {
     let mut cobra = language(
-        Ecosystem::Go,
+        GO,
         "github.com/spf13/cobra",
         "v1.8.0",
         &[],
@@ -147,7 +162,7 @@ fn contents() -> ImageContents {
                 &[],
             ),
             language(
-                Ecosystem::Python,
+                PYTHON,
                 "requests",
                 "2.31.0",
                 &["Apache-2.0"],
@@ -156,7 +171,7 @@ fn contents() -> ImageContents {
                 "/usr/local/lib/python3.11/site-packages/requests-2.31.0.dist-info/METADATA",
             ),
             language(
-                Ecosystem::Python,
+                PYTHON,
                 "cryptography",
                 "42.0.5",
                 &["Apache-2.0 OR BSD-3-Clause"],
@@ -165,7 +180,7 @@ fn contents() -> ImageContents {
                 "/usr/local/lib/python3.11/site-packages/cryptography-42.0.5.dist-info/METADATA",
             ),
             language(
-                Ecosystem::Npm,
+                NPM,
                 "@babel/core",
                 "7.24.0",
                 &["MIT"],
@@ -175,7 +190,7 @@ fn contents() -> ImageContents {
             ),
             cobra,
             language(
-                Ecosystem::Go,
+                GO,
                 "stdlib",
                 "go1.22.1",
                 &["BSD-3-Clause"],
@@ -428,7 +443,7 @@ fn classified_binary_is_an_application_with_a_generic_purl_and_its_cpe() {
     let contents = ImageContents {
         os: Some(debian_12()),
         packages: vec![found(
-            java,
+            java.with_identity(catalog::binary::identity),
             "binary-classifier",
             "jdk",
             "/opt/java/openjdk/bin/java",
@@ -587,7 +602,7 @@ fn stated_licences_are_normalised_and_the_bom_stays_valid() {
         ("not-in-schema", &["NOASSERTION"][..]),
     ] {
         contents.packages.push(language(
-            Ecosystem::Npm,
+            NPM,
             name,
             "1.0.0",
             licenses,
@@ -639,7 +654,7 @@ fn stated_licences_are_normalised_and_the_bom_stays_valid() {
 fn conda_package_has_a_conda_purl_and_trivy_type() {
     let mut contents = contents();
     let mut openssl = language(
-        Ecosystem::Conda,
+        CONDA,
         "openssl",
         "3.0.14",
         &["Apache-2.0"],
@@ -655,6 +670,7 @@ fn conda_package_has_a_conda_purl_and_trivy_type() {
     ] {
         openssl.package.properties.insert(key.into(), value.into());
     }
+    openssl.package.identity = catalog::conda::identity(&openssl.package);
     contents.packages.push(openssl);
     let bom = parse(&build(&image(), &contents, SpecVersion::V1_5).unwrap());
     assert_schema_valid(BOM_1_5_SCHEMA, &bom);
@@ -824,7 +840,7 @@ fn schema_check_enforces_the_spdx_list_and_formats() {
 fn package_without_a_name_is_kept_without_a_purl() {
     let mut contents = contents();
     contents.packages.push(language(
-        Ecosystem::Npm,
+        NPM,
         "",
         "1.0.0",
         &[],
@@ -861,16 +877,13 @@ fn documents_keep_the_identities_in_the_golden_file() {
     let mut deb_without_name = Package::new(Ecosystem::Deb, "", "2.36-9");
     deb_without_name.epoch = Some(1);
     nameless.packages = vec![
-        found(deb_without_name, "dpkg", "debian", "/var/lib/dpkg/status"),
-        language(
-            Ecosystem::Npm,
-            "",
-            "1.0.0",
-            &[],
-            "npm",
-            "app",
-            "/app/package.json",
+        found(
+            deb_without_name.with_identity(catalog::dpkg::identity),
+            "dpkg",
+            "debian",
+            "/var/lib/dpkg/status",
         ),
+        language(NPM, "", "1.0.0", &[], "npm", "app", "/app/package.json"),
     ];
     let documents = [
         ("fixture", contents()),
