@@ -8,7 +8,8 @@
 //! a package its [`Identity`](crate::package::Identity) (purl, source package, Trivy
 //! package type), set on every package it reports; the SBOM adds only what the image
 //! decides (an OS package's distribution) and serialises. Adding an ecosystem is one new
-//! folder, one line in [`all`] and its [`Ecosystem`](crate::package::Ecosystem) variant.
+//! folder (with its `mod` line here), one line in [`all`] and its
+//! [`Ecosystem`](crate::package::Ecosystem) variant.
 
 use std::io::Read;
 

@@ -40,7 +40,7 @@ pub fn to_package(record: CondaRecord) -> Option<Package> {
 }
 
 /// `pkg:conda/python@3.11.9?build=h955ad1f_0&channel=main&subdir=linux-64&type=conda`,
-/// purl-spec's qualifiers from what [`to_package`] kept of the record (syft has no conda
+/// purl-spec's qualifiers from what the cataloger kept of the record (syft has no conda
 /// purl); Trivy's `conda-pkg`.
 pub fn identity(package: &Package) -> Identity {
     let qualifiers: BTreeMap<String, String> = [
