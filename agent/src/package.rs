@@ -1,4 +1,5 @@
-//! What catalogers find: packages and OS identity, before purls and layers are attached.
+//! What catalogers find: packages, each named as its cataloger states ([`Identity`]), and OS
+//! identity, before layers and the image's distribution are attached.
 
 use std::collections::BTreeMap;
 
@@ -33,11 +34,6 @@ pub enum Ecosystem {
 }
 
 impl Ecosystem {
-    /// True for packages managed by the distribution's package manager.
-    pub fn is_os(self) -> bool {
-        matches!(self, Ecosystem::Deb | Ecosystem::Apk | Ecosystem::Rpm)
-    }
-
     /// True for packages identified from one file's content alone, with no metadata:
     /// when a package database says one of its packages installed that file, the file is
     /// that package's and the identification is dropped (see
@@ -55,6 +51,84 @@ pub struct SourcePackage {
     pub version: Option<String>,
     pub release: Option<String>,
     pub epoch: Option<u32>,
+}
+
+/// The source package an OS package was built from, complete: what its metadata leaves
+/// out ([`SourcePackage`]) filled in from the binary package by the cataloger.
+///
+/// Vulnerability data for Debian and Alpine is keyed by source package, and Trivy (through
+/// Dependency-Track) matches on the source name and version split into epoch, version and
+/// release: the SBOM writes them as the `aquasecurity:trivy:Src*` properties.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct SourceIdentity {
+    pub name: String,
+    pub epoch: Option<u32>,
+    /// Version without epoch and release: deb upstream version (`4.13+dfsg1`), rpm
+    /// version (`3.0.7`), apk full version (`1.2.4-r2`, apk has no separate release).
+    pub version: String,
+    /// deb revision (`1+deb12u1`) or rpm release (`27.el9`); absent for native Debian
+    /// packages and for apk.
+    pub release: Option<String>,
+}
+
+impl SourceIdentity {
+    /// Version as the package manager prints it: `[epoch:]version[-release]`.
+    pub fn full_version(&self) -> String {
+        let mut out = String::new();
+        if let Some(epoch) = self.epoch {
+            out.push_str(&epoch.to_string());
+            out.push(':');
+        }
+        out.push_str(&self.version);
+        if let Some(release) = &self.release {
+            out.push('-');
+            out.push_str(release);
+        }
+        out
+    }
+}
+
+/// What a package is to its image, which decides where the SBOM puts it.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum PackageKind {
+    /// Installed by the distribution's package manager: its purl namespace, `distro`
+    /// qualifier and Trivy package type name the image's distribution, and the operating
+    /// system depends on it.
+    Os,
+    /// A package of a language ecosystem, or any other dependency.
+    #[default]
+    Library,
+    /// A program (or its runtime library) recognised from its bytes.
+    Application,
+}
+
+/// How a package is named outside nodebom, as the cataloger that found it states it: its
+/// package URL except for what the image decides (an OS package's namespace and `distro`
+/// qualifier, see [`PackageKind::Os`]), the source package it was built from, and the
+/// package type Trivy gives it, which Dependency-Track's Trivy analyzer reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Identity {
+    pub kind: PackageKind,
+    /// purl type: `deb`, `pypi`, `generic`.
+    pub purl_type: String,
+    /// purl namespace (an npm scope, a Maven group); never an OS package's, which is its
+    /// image's distribution.
+    pub namespace: Option<String>,
+    /// purl name, as the purl type spells it (PEP 503 for `pypi`).
+    pub name: String,
+    /// purl version; `None` for a package that has none (Go's `(devel)`).
+    pub version: Option<String>,
+    /// The qualifiers the package itself decides (`arch`, `epoch`, `upstream`, conda's
+    /// `build`); empty values are left out of the purl.
+    pub qualifiers: BTreeMap<String, String>,
+    /// The source package of an OS package.
+    pub source: Option<SourceIdentity>,
+    /// Trivy's package type (`python-pkg`, `gobinary`) when Trivy has one; an OS
+    /// package's is its image's distribution.
+    pub trivy_type: Option<String>,
 }
 
 /// One installed package as its own metadata states it.
@@ -78,6 +152,9 @@ pub struct Package {
     pub cpe: Option<String>,
     /// Extra facts carried into the SBOM as `nodebom:<key>` properties.
     pub properties: BTreeMap<String, String>,
+    /// How the package is named outside nodebom; set last by its cataloger (see
+    /// [`Package::with_identity`]).
+    pub identity: Identity,
 }
 
 impl Package {
@@ -92,7 +169,15 @@ impl Package {
             licenses: Vec::new(),
             cpe: None,
             properties: BTreeMap::new(),
+            identity: Identity::default(),
         }
+    }
+
+    /// The package with the identity that its cataloger's `identity` gives it from the
+    /// other fields, which must be set by then.
+    pub fn with_identity(mut self, identity: fn(&Package) -> Identity) -> Package {
+        self.identity = identity(&self);
+        self
     }
 
     /// Version as package managers print it: `epoch:version` when there is an epoch.

@@ -446,6 +446,7 @@ fn second_image_sharing_the_base_layer_reads_only_its_own_layers() {
     use nodebom_agent::containerd::Containerd;
     use nodebom_agent::image::Platform;
     use nodebom_agent::layers::Limits;
+    use nodebom_agent::package::PackageKind;
     use nodebom_agent::scan::Scanner;
 
     let daemon = ContainerdDaemon::start().unwrap();
@@ -495,7 +496,7 @@ fn second_image_sharing_the_base_layer_reads_only_its_own_layers() {
             o.contents
                 .packages
                 .iter()
-                .filter(|p| p.package.ecosystem.is_os())
+                .filter(|p| p.package.identity.kind == PackageKind::Os)
                 .count()
         };
         assert!(debs(&a) > 0);

@@ -3,7 +3,13 @@
 //! A cataloger says which files it wants from their path and mode alone (this is called
 //! for every file of every layer, so it must be cheap), then turns one file's content into
 //! [`Findings`]. It never does I/O of its own and knows nothing about layers.
-//! Adding an ecosystem is one new folder and one line in [`all`].
+//!
+//! Each folder also owns how its packages are named outside nodebom: its `identity` gives
+//! a package its [`Identity`](crate::package::Identity) (purl, source package, Trivy
+//! package type), set on every package it reports; the SBOM adds only what the image
+//! decides (an OS package's distribution) and serialises. Adding an ecosystem is one new
+//! folder (with its `mod` line here), one line in [`all`] and its
+//! [`Ecosystem`](crate::package::Ecosystem) variant.
 
 use std::io::Read;
 
@@ -23,6 +29,7 @@ pub mod python;
 pub mod rpm;
 pub mod ruby;
 pub mod rust;
+mod source_package;
 #[cfg(test)]
 pub(crate) mod testutil;
 

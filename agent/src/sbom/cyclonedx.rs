@@ -30,11 +30,10 @@ use cyclonedx_bom::validation::Validate;
 use sha2::{Digest, Sha256};
 
 use super::purl::{self, Distro};
-use super::source_package::Source;
 use super::{property, SpecVersion};
 use crate::image::ResolvedImage;
 use crate::license::{normalize, Normalized};
-use crate::package::{Ecosystem, FoundPackage, ImageContents, OsRelease};
+use crate::package::{FoundPackage, ImageContents, OsRelease, PackageKind};
 use crate::{Error, Result};
 
 /// Builds the CycloneDX JSON document of an image.
@@ -116,7 +115,7 @@ fn assemble(image: &ResolvedImage, contents: &ImageContents) -> Result<Bom> {
         let (bom_ref, component) = package_component(found, distro.as_ref());
         packages
             .entry(bom_ref)
-            .or_insert((found.package.ecosystem.is_os(), component));
+            .or_insert((found.package.identity.kind == PackageKind::Os, component));
     }
 
     // image → operating system → OS packages; image → everything else (and the OS
@@ -247,10 +246,9 @@ fn package_component(found: &FoundPackage, distro: Option<&Distro>) -> (String, 
         None => format!("nodebom-package-{id}"),
     };
 
-    // A classified binary is a program (or its runtime library), not a dependency.
-    let classification = match package.ecosystem {
-        Ecosystem::Binary => Classification::Application,
-        _ => Classification::Library,
+    let classification = match package.identity.kind {
+        PackageKind::Application => Classification::Application,
+        PackageKind::Os | PackageKind::Library => Classification::Library,
     };
     let mut component = Component::new(classification, &package.name, "", Some(bom_ref.clone()));
     let version = package.full_version();
@@ -294,30 +292,21 @@ fn package_properties(found: &FoundPackage, distro: Option<&Distro>) -> Vec<Prop
     }
 
     // Trivy's package types: the OS family for OS packages (only meaningful when the OS is
-    // known), the analyzer's name for language packages.
-    let pkg_type = match package.ecosystem {
-        Ecosystem::Deb | Ecosystem::Apk | Ecosystem::Rpm => distro.map(|d| d.family.clone()),
-        Ecosystem::Python => Some("python-pkg".to_string()),
-        Ecosystem::Npm => Some("node-pkg".to_string()),
-        Ecosystem::Go => Some("gobinary".to_string()),
-        Ecosystem::Cargo => Some("rustbinary".to_string()),
-        Ecosystem::Maven => Some("jar".to_string()),
-        Ecosystem::Gem => Some("gemspec".to_string()),
-        Ecosystem::Composer => Some("composer".to_string()),
-        Ecosystem::Nuget => Some("dotnet-core".to_string()),
-        // Trivy has no package type for binaries it identifies by their content.
-        Ecosystem::Binary => None,
-        Ecosystem::Conda => Some("conda-pkg".to_string()),
+    // known), the cataloger's for the others.
+    let identity = &package.identity;
+    let pkg_type = match identity.kind {
+        PackageKind::Os => distro.map(|d| d.family.clone()),
+        PackageKind::Library | PackageKind::Application => identity.trivy_type.clone(),
     };
     if let Some(pkg_type) = pkg_type {
         add(property::TRIVY_PKG_TYPE, pkg_type);
     }
-    if let Some(source) = Source::of(package) {
-        add(property::TRIVY_SRC_NAME, source.name);
-        add(property::TRIVY_SRC_VERSION, source.version);
+    if let Some(source) = &identity.source {
+        add(property::TRIVY_SRC_NAME, source.name.clone());
+        add(property::TRIVY_SRC_VERSION, source.version.clone());
         add(
             property::TRIVY_SRC_RELEASE,
-            source.release.unwrap_or_default(),
+            source.release.clone().unwrap_or_default(),
         );
         // Trivy leaves out a zero epoch.
         if let Some(epoch) = source.epoch.filter(|&epoch| epoch != 0) {

@@ -1,8 +1,11 @@
 //! CycloneDX assembly: turns a resolved image and its merged contents into a CycloneDX JSON
 //! document that Dependency-Track can match.
 //!
-//! - [`purl`] builds package URLs (and [`purl::Distro`], the distribution OS packages belong to).
-//! - [`source`] resolves the source package an OS package was built from.
+//! Each cataloger states its packages' identity ([`crate::package::Identity`]: purl, source
+//! package, Trivy package type); what is image-wide is added here.
+//!
+//! - [`purl`] builds package URLs, adding an OS package's namespace and `distro` qualifier
+//!   from [`purl::Distro`], the distribution of the image.
 //! - [`cyclonedx`] assembles, validates and serialises the BOM.
 //!
 //! ```no_run
@@ -19,7 +22,6 @@ use std::str::FromStr;
 
 pub mod cyclonedx;
 pub mod purl;
-pub mod source_package;
 
 #[cfg(test)]
 mod tests;

@@ -7,8 +7,11 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::{build, SpecVersion};
+use crate::catalog;
 use crate::image::{LayerDescriptor, ResolvedImage};
-use crate::package::{Ecosystem, FoundPackage, ImageContents, OsRelease, Package, SourcePackage};
+use crate::package::{
+    Ecosystem, FoundPackage, Identity, ImageContents, OsRelease, Package, SourcePackage,
+};
 
 const SPDX_SCHEMA: &str = include_str!("testdata/schema/spdx.SNAPSHOT.schema.json");
 const JSF_SCHEMA: &str = include_str!("testdata/schema/jsf-0.82.SNAPSHOT.schema.json");
@@ -82,7 +85,12 @@ fn deb(
     package.arch = Some("amd64".into());
     package.source = source;
     package.licenses = licenses.iter().map(|l| l.to_string()).collect();
-    found(package, "dpkg", "debian", "/var/lib/dpkg/status")
+    found(
+        package.with_identity(catalog::dpkg::identity),
+        "dpkg",
+        "debian",
+        "/var/lib/dpkg/status",
+    )
 }
 
 fn source(name: &str, version: Option<&str>) -> Option<SourcePackage> {
@@ -93,8 +101,15 @@ fn source(name: &str, version: Option<&str>) -> Option<SourcePackage> {
     })
 }
 
+/// An ecosystem and the `identity` of the cataloger that owns it.
+type Cataloged = (Ecosystem, fn(&Package) -> Identity);
+const PYTHON: Cataloged = (Ecosystem::Python, catalog::python::identity);
+const NPM: Cataloged = (Ecosystem::Npm, catalog::npm::identity);
+const GO: Cataloged = (Ecosystem::Go, catalog::golang::identity);
+const CONDA: Cataloged = (Ecosystem::Conda, catalog::conda::identity);
+
 fn language(
-    ecosystem: Ecosystem,
+    (ecosystem, identity): Cataloged,
     name: &str,
     version: &str,
     licenses: &[&str],
@@ -104,13 +119,13 @@ fn language(
 ) -> FoundPackage {
     let mut package = Package::new(ecosystem, name, version);
     package.licenses = licenses.iter().map(|l| l.to_string()).collect();
-    found(package, cataloger, layer, path)
+    found(package.with_identity(identity), cataloger, layer, path)
 }
 
 /// Debian 12 with pip-installed Python packages, an npm app and a Go binary.
 fn contents() -> ImageContents {
     let mut cobra = language(
-        Ecosystem::Go,
+        GO,
         "github.com/spf13/cobra",
         "v1.8.0",
         &[],
@@ -147,7 +162,7 @@ fn contents() -> ImageContents {
                 &[],
             ),
             language(
-                Ecosystem::Python,
+                PYTHON,
                 "requests",
                 "2.31.0",
                 &["Apache-2.0"],
@@ -156,7 +171,7 @@ fn contents() -> ImageContents {
                 "/usr/local/lib/python3.11/site-packages/requests-2.31.0.dist-info/METADATA",
             ),
             language(
-                Ecosystem::Python,
+                PYTHON,
                 "cryptography",
                 "42.0.5",
                 &["Apache-2.0 OR BSD-3-Clause"],
@@ -165,7 +180,7 @@ fn contents() -> ImageContents {
                 "/usr/local/lib/python3.11/site-packages/cryptography-42.0.5.dist-info/METADATA",
             ),
             language(
-                Ecosystem::Npm,
+                NPM,
                 "@babel/core",
                 "7.24.0",
                 &["MIT"],
@@ -175,7 +190,7 @@ fn contents() -> ImageContents {
             ),
             cobra,
             language(
-                Ecosystem::Go,
+                GO,
                 "stdlib",
                 "go1.22.1",
                 &["BSD-3-Clause"],
@@ -428,7 +443,7 @@ fn classified_binary_is_an_application_with_a_generic_purl_and_its_cpe() {
     let contents = ImageContents {
         os: Some(debian_12()),
         packages: vec![found(
-            java,
+            java.with_identity(catalog::binary::identity),
             "binary-classifier",
             "jdk",
             "/opt/java/openjdk/bin/java",
@@ -587,7 +602,7 @@ fn stated_licences_are_normalised_and_the_bom_stays_valid() {
         ("not-in-schema", &["NOASSERTION"][..]),
     ] {
         contents.packages.push(language(
-            Ecosystem::Npm,
+            NPM,
             name,
             "1.0.0",
             licenses,
@@ -639,7 +654,7 @@ fn stated_licences_are_normalised_and_the_bom_stays_valid() {
 fn conda_package_has_a_conda_purl_and_trivy_type() {
     let mut contents = contents();
     let mut openssl = language(
-        Ecosystem::Conda,
+        CONDA,
         "openssl",
         "3.0.14",
         &["Apache-2.0"],
@@ -655,6 +670,7 @@ fn conda_package_has_a_conda_purl_and_trivy_type() {
     ] {
         openssl.package.properties.insert(key.into(), value.into());
     }
+    openssl.package.identity = catalog::conda::identity(&openssl.package);
     contents.packages.push(openssl);
     let bom = parse(&build(&image(), &contents, SpecVersion::V1_5).unwrap());
     assert_schema_valid(BOM_1_5_SCHEMA, &bom);
@@ -824,7 +840,7 @@ fn schema_check_enforces_the_spdx_list_and_formats() {
 fn package_without_a_name_is_kept_without_a_purl() {
     let mut contents = contents();
     contents.packages.push(language(
-        Ecosystem::Npm,
+        NPM,
         "",
         "1.0.0",
         &[],
@@ -840,4 +856,133 @@ fn package_without_a_name_is_kept_without_a_purl() {
         .as_str()
         .unwrap()
         .starts_with("nodebom-package-"));
+}
+
+/// Every package the catalogers find in their own testdata, as one image whose layers are
+/// the catalogers' folders, and the fixture above: both documents, with and without a
+/// known OS, must stay byte for byte what `testdata/identities.golden` holds (purls,
+/// bom-refs, properties, order). `NODEBOM_UPDATE_GOLDEN=1` rewrites the file.
+#[test]
+fn documents_keep_the_identities_in_the_golden_file() {
+    let catalogued = catalogued_testdata();
+    let ecosystems: BTreeSet<Ecosystem> = catalogued
+        .iter()
+        .map(|found| found.package.ecosystem)
+        .collect();
+    assert_eq!(ecosystems.len(), 13, "one package or more per ecosystem");
+    let mut without_os = contents();
+    without_os.os = None;
+    // Packages without a name have no purl; their bom-ref hashes a stand-in identity.
+    let mut nameless = contents();
+    let mut deb_without_name = Package::new(Ecosystem::Deb, "", "2.36-9");
+    deb_without_name.epoch = Some(1);
+    nameless.packages = vec![
+        found(
+            deb_without_name.with_identity(catalog::dpkg::identity),
+            "dpkg",
+            "debian",
+            "/var/lib/dpkg/status",
+        ),
+        language(NPM, "", "1.0.0", &[], "npm", "app", "/app/package.json"),
+    ];
+    let documents = [
+        ("fixture", contents()),
+        ("fixture, unknown OS", without_os),
+        ("packages without a name", nameless),
+        (
+            "catalogers' testdata on Debian 12",
+            ImageContents {
+                os: Some(debian_12()),
+                packages: catalogued.clone(),
+            },
+        ),
+        (
+            "catalogers' testdata, unknown OS",
+            ImageContents {
+                os: None,
+                packages: catalogued,
+            },
+        ),
+    ];
+    let mut golden = String::new();
+    for (title, contents) in &documents {
+        let bom = parse(&build(&image(), contents, SpecVersion::V1_5).unwrap());
+        golden.push_str(&format!("# {title}\n"));
+        golden.push_str(&format!("{}\n", bom["metadata"]["component"]));
+        for component in components(&bom) {
+            golden.push_str(&format!("{component}\n"));
+        }
+        for dependency in bom["dependencies"].as_array().unwrap() {
+            golden.push_str(&format!("{dependency}\n"));
+        }
+    }
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("src/sbom/testdata/identities.golden");
+    if std::env::var_os("NODEBOM_UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &golden).unwrap();
+    }
+    let expected = std::fs::read_to_string(&path).unwrap();
+    for (line, (got, want)) in golden.lines().zip(expected.lines()).enumerate() {
+        assert_eq!(got, want, "line {} of {}", line + 1, path.display());
+    }
+    assert_eq!(golden.lines().count(), expected.lines().count());
+}
+
+/// What every cataloger finds in every file of every cataloger's testdata, each file at
+/// its path below its `testdata/` and in a layer named after its cataloger's folder.
+fn catalogued_testdata() -> Vec<FoundPackage> {
+    fn files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                files(&path, out);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    let catalog = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/catalog");
+    let catalogers = crate::catalog::all();
+    let mut found_packages = Vec::new();
+    let mut folders: Vec<_> = std::fs::read_dir(&catalog)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.join("testdata").is_dir())
+        .collect();
+    folders.sort();
+    for folder in folders {
+        let testdata = folder.join("testdata");
+        let layer = folder.file_name().unwrap().to_str().unwrap().to_owned();
+        let mut paths = Vec::new();
+        files(&testdata, &mut paths);
+        paths.sort();
+        for path in paths {
+            let image_path = format!("/{}", path.strip_prefix(&testdata).unwrap().display());
+            let metadata = std::fs::metadata(&path).unwrap();
+            let meta = crate::catalog::FileMeta {
+                path: &image_path,
+                size: metadata.len(),
+                mode: std::os::unix::fs::PermissionsExt::mode(&metadata.permissions()) & 0o7777,
+            };
+            for cataloger in &catalogers {
+                if !cataloger.wants(&meta) {
+                    continue;
+                }
+                let mut file = std::fs::File::open(&path).unwrap();
+                // Malformed testdata is there on purpose; what does parse is what counts.
+                let Ok(findings) =
+                    cataloger.catalog(&meta, crate::catalog::Content::File(&mut file))
+                else {
+                    continue;
+                };
+                found_packages.extend(
+                    findings
+                        .packages
+                        .into_iter()
+                        .map(|package| found(package, cataloger.name(), &layer, &image_path)),
+                );
+            }
+        }
+    }
+    found_packages
 }

@@ -1,7 +1,10 @@
 //! apk records as [`Package`]s.
 
+use std::collections::BTreeMap;
+
 use super::parse::ApkRecord;
-use crate::package::{Ecosystem, Package, SourcePackage};
+use crate::catalog::source_package;
+use crate::package::{Ecosystem, Identity, Package, PackageKind, SourcePackage};
 
 /// The package an installed-database entry describes. The origin becomes the source
 /// package, with no version of its own: apk builds every subpackage of an origin at the
@@ -14,7 +17,31 @@ pub fn to_package(record: ApkRecord) -> Package {
         ..SourcePackage::default()
     });
     package.licenses = record.license.as_deref().map(licenses).unwrap_or_default();
-    package
+    package.with_identity(identity)
+}
+
+/// `pkg:apk/<distribution>/libcrypto3@3.1.4-r5?arch=x86_64&upstream=openssl`: apk has no
+/// epochs; `upstream` (not in the purl spec; grype and Dependency-Track's OSV matching use
+/// it) names the origin when it differs from the package.
+pub fn identity(package: &Package) -> Identity {
+    let source = source_package::unsplit(package);
+    let mut qualifiers = BTreeMap::new();
+    if let Some(arch) = &package.arch {
+        qualifiers.insert("arch".to_owned(), arch.clone());
+    }
+    if package.source.is_some() && source.name != package.name {
+        qualifiers.insert("upstream".to_owned(), source.name.clone());
+    }
+    Identity {
+        kind: PackageKind::Os,
+        purl_type: "apk".to_owned(),
+        namespace: None,
+        name: package.name.clone(),
+        version: Some(package.version.clone()),
+        qualifiers,
+        source: Some(source),
+        trivy_type: None,
+    }
 }
 
 /// Splits an `L:` value the way syft does: an SPDX expression (`MPL-2.0 AND MIT`) is one
@@ -35,6 +62,41 @@ fn licenses(value: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::testutil::{distro, purl_of};
+
+    fn apk(name: &str, version: &str, origin: &str) -> Package {
+        let mut package = Package::new(Ecosystem::Apk, name, version);
+        package.arch = Some("x86_64".to_string());
+        package.source = Some(SourcePackage {
+            name: origin.to_string(),
+            ..SourcePackage::default()
+        });
+        package.with_identity(identity)
+    }
+
+    #[test]
+    fn apk_names_origin_only_when_it_differs() {
+        let alpine = distro("alpine", "3.18.4");
+        let musl = apk("musl", "1.2.4-r2", "musl");
+        assert_eq!(
+            purl_of(&musl, Some(&alpine)),
+            "pkg:apk/alpine/musl@1.2.4-r2?arch=x86_64&distro=alpine-3.18.4"
+        );
+        let libcrypto = apk("libcrypto3", "3.1.4-r5", "openssl");
+        assert_eq!(
+            purl_of(&libcrypto, Some(&alpine)),
+            "pkg:apk/alpine/libcrypto3@3.1.4-r5?arch=x86_64&distro=alpine-3.18.4&upstream=openssl"
+        );
+    }
+
+    #[test]
+    fn apk_source_keeps_full_version() {
+        let libcrypto = apk("libcrypto3", "3.1.4-r5", "openssl");
+        let src = libcrypto.identity.source.unwrap();
+        assert_eq!(src.name, "openssl");
+        assert_eq!(src.version, "3.1.4-r5");
+        assert_eq!(src.release, None);
+    }
 
     #[test]
     fn spdx_expression_is_one_licence() {

@@ -64,7 +64,7 @@ use regex::bytes::Regex;
 
 use self::classifiers::{Classifier, Evidence, Name, CLASSIFIERS};
 use super::{CatalogError, Cataloger, Content, FileMeta};
-use crate::package::{Ecosystem, Findings, Package};
+use crate::package::{Ecosystem, Findings, Identity, Package, PackageKind};
 
 /// Property naming the classifier that recognised a binary.
 pub const PROP_CLASSIFIER: &str = "binary:classifier";
@@ -283,9 +283,27 @@ impl Plan {
             package
                 .properties
                 .insert(PROP_CLASSIFIER.to_owned(), classifier.class.to_owned());
-            packages.push(package);
+            packages.push(package.with_identity(identity));
         }
         packages
+    }
+}
+
+/// `pkg:generic/<name>@<version>`, as syft: a classifier's `java/jre` is namespace `java`.
+/// A classified binary is a program (or its runtime library), not a dependency, and Trivy
+/// has no package type for binaries it identifies by their content.
+pub fn identity(package: &Package) -> Identity {
+    let (namespace, name) = match package.name.split_once('/') {
+        Some((namespace, name)) => (Some(namespace.to_string()), name.to_string()),
+        None => (None, package.name.clone()),
+    };
+    Identity {
+        kind: PackageKind::Application,
+        purl_type: "generic".to_owned(),
+        namespace,
+        name,
+        version: Some(package.version.clone()),
+        ..Identity::default()
     }
 }
 
@@ -301,7 +319,22 @@ mod tests {
     use std::path::{Path, PathBuf};
 
     use super::*;
-    use crate::catalog::testutil::meta;
+    use crate::catalog::testutil::{distro, meta, purl_of};
+
+    #[test]
+    fn classified_binary_is_generic_with_its_namespace() {
+        let node = Package::new(Ecosystem::Binary, "node", "20.20.2").with_identity(identity);
+        assert_eq!(
+            purl_of(&node, Some(&distro("debian", "12.5"))),
+            "pkg:generic/node@20.20.2"
+        );
+        let java = Package::new(Ecosystem::Binary, "java/jre", "17.0.15+6-Debian-1deb12u1")
+            .with_identity(identity);
+        assert_eq!(
+            purl_of(&java, None),
+            "pkg:generic/java/jre@17.0.15%2B6-Debian-1deb12u1"
+        );
+    }
 
     /// Where make-snippets.sh writes: `<package>-<version>/<file name as installed>`.
     fn snippets() -> PathBuf {

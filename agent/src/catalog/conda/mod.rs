@@ -12,7 +12,7 @@
 mod package;
 mod parse;
 
-pub use package::{BUILD_PROPERTY, CHANNEL_PROPERTY, SUBDIR_PROPERTY, TYPE_PROPERTY};
+pub use package::identity;
 
 use super::{CatalogError, Cataloger, Content, FileMeta};
 use crate::package::Findings;
@@ -51,6 +51,7 @@ impl Cataloger for CondaMetaCataloger {
 
 #[cfg(test)]
 mod tests {
+    use super::package::{BUILD_PROPERTY, CHANNEL_PROPERTY, SUBDIR_PROPERTY, TYPE_PROPERTY};
     use super::*;
     use crate::catalog::testutil::meta;
     use crate::package::{Ecosystem, Package};

@@ -1,7 +1,9 @@
 //! conda-meta records as [`Package`]s.
 
 use super::parse::CondaRecord;
-use crate::package::{Ecosystem, Package};
+use std::collections::BTreeMap;
+
+use crate::package::{Ecosystem, Identity, Package};
 
 /// Package properties that the purl's qualifiers are made from (purl-spec `conda` type).
 pub const BUILD_PROPERTY: &str = "conda_build";
@@ -34,7 +36,35 @@ pub fn to_package(record: CondaRecord) -> Option<Package> {
             package.properties.insert(key.to_owned(), value);
         }
     }
-    Some(package)
+    Some(package.with_identity(identity))
+}
+
+/// `pkg:conda/python@3.11.9?build=h955ad1f_0&channel=main&subdir=linux-64&type=conda`,
+/// purl-spec's qualifiers from what the cataloger kept of the record (syft has no conda
+/// purl); Trivy's `conda-pkg`.
+pub fn identity(package: &Package) -> Identity {
+    let qualifiers: BTreeMap<String, String> = [
+        ("build", BUILD_PROPERTY),
+        ("channel", CHANNEL_PROPERTY),
+        ("subdir", SUBDIR_PROPERTY),
+        ("type", TYPE_PROPERTY),
+    ]
+    .into_iter()
+    .filter_map(|(qualifier, property)| {
+        Some((
+            qualifier.to_owned(),
+            package.properties.get(property)?.clone(),
+        ))
+    })
+    .collect();
+    Identity {
+        purl_type: "conda".to_owned(),
+        name: package.name.clone(),
+        version: Some(package.version.clone()),
+        qualifiers,
+        trivy_type: Some("conda-pkg".to_owned()),
+        ..Identity::default()
+    }
 }
 
 /// The channel's name, as the purl-spec example writes it (`channel=main`): the last part
@@ -81,6 +111,27 @@ fn package_type(record: &CondaRecord) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::testutil::{distro, purl_of};
+
+    #[test]
+    fn conda_carries_build_channel_subdir_and_type() {
+        let mut python = Package::new(Ecosystem::Conda, "python", "3.11.9");
+        for (key, value) in [
+            ("conda_build", "h955ad1f_0"),
+            ("conda_channel", "main"),
+            ("conda_subdir", "linux-64"),
+            ("conda_type", "conda"),
+        ] {
+            python.properties.insert(key.into(), value.into());
+        }
+        let python = python.with_identity(identity);
+        assert_eq!(
+            purl_of(&python, Some(&distro("debian", "12.5"))),
+            "pkg:conda/python@3.11.9?build=h955ad1f_0&channel=main&subdir=linux-64&type=conda"
+        );
+        let bare = Package::new(Ecosystem::Conda, "libzlib", "1.3.1").with_identity(identity);
+        assert_eq!(purl_of(&bare, None), "pkg:conda/libzlib@1.3.1");
+    }
 
     fn record(channel: &str, url: &str, subdir: &str) -> CondaRecord {
         CondaRecord {

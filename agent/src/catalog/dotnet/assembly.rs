@@ -16,6 +16,7 @@
 use std::collections::BTreeMap;
 
 use super::loose_version::LooseVersion;
+use super::package::identity;
 use crate::package::{Ecosystem, Package};
 
 /// Version-resource strings kept as properties, under `dotnet:<key>`: what identifies
@@ -42,7 +43,7 @@ pub fn to_package(strings: &BTreeMap<String, String>) -> Option<Package> {
             package.properties.insert(property.to_owned(), value);
         }
     }
-    Some(package)
+    Some(package.with_identity(identity))
 }
 
 fn get<'a>(strings: &'a BTreeMap<String, String>, key: &str) -> &'a str {

@@ -25,6 +25,8 @@ mod parse;
 mod pe;
 mod version_info;
 
+pub use package::identity;
+
 use super::{CatalogError, Cataloger, Content, FileMeta};
 use crate::package::Findings;
 

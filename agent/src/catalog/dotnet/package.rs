@@ -1,7 +1,7 @@
 //! deps.json libraries as [`Package`]s.
 
 use super::parse::Library;
-use crate::package::{Ecosystem, Package};
+use crate::package::{Ecosystem, Identity, Package};
 
 /// The NuGet package a library is, when it is one: syft 1.18 keeps libraries of type
 /// `package` (the application's own `project` entries and framework references are not
@@ -21,7 +21,19 @@ pub fn to_package(key: &str, library: &Library) -> Option<Package> {
             .properties
             .insert("nuget_sha512".to_owned(), sha512.to_owned());
     }
-    Some(package)
+    Some(package.with_identity(identity))
+}
+
+/// `pkg:nuget/<name>@<version>`, for the NuGet packages of `deps.json` and the assemblies
+/// named by their version resource alike; Trivy's `dotnet-core`.
+pub fn identity(package: &Package) -> Identity {
+    Identity {
+        purl_type: "nuget".to_owned(),
+        name: package.name.clone(),
+        version: Some(package.version.clone()),
+        trivy_type: Some("dotnet-core".to_owned()),
+        ..Identity::default()
+    }
 }
 
 #[cfg(test)]

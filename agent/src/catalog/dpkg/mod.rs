@@ -15,6 +15,8 @@ mod files;
 mod package;
 mod parse;
 
+pub use package::identity;
+
 pub use copyright::DpkgCopyrightCataloger;
 pub use files::DpkgFilesCataloger;
 

@@ -1,8 +1,11 @@
 //! dpkg records as [`Package`]s.
 
+use std::collections::BTreeMap;
+
 use super::parse::DpkgRecord;
+use crate::catalog::source_package::{self, BinaryEpoch};
 use crate::license::{self, Normalized};
-use crate::package::{Ecosystem, Package, SourcePackage};
+use crate::package::{Ecosystem, Identity, Package, PackageKind, SourcePackage};
 
 /// Longest `License` value kept; longer ones are not licence names.
 const MAX_LICENSE_LEN: usize = 512;
@@ -43,7 +46,44 @@ pub fn to_package(record: DpkgRecord) -> Option<Package> {
     package.arch = record.architecture;
     package.source = source;
     package.licenses = record.license.as_deref().map(licenses).unwrap_or_default();
-    Some(package)
+    Some(package.with_identity(identity))
+}
+
+/// `pkg:deb/<distribution>/login@4.13%2Bdfsg1-1?arch=amd64&epoch=1&upstream=shadow`: the
+/// epoch is a qualifier, not part of the version (purl-spec, Trivy, Dependency-Track; syft
+/// puts it in the version). `upstream` (not in the purl spec; grype and Dependency-Track's
+/// OSV matching use it) names the source package only when its name or version differs
+/// from the binary's, as syft does.
+pub fn identity(package: &Package) -> Identity {
+    let source = source_package::split(package, BinaryEpoch::WithBinaryVersion);
+    let mut qualifiers = BTreeMap::new();
+    if let Some(arch) = &package.arch {
+        qualifiers.insert("arch".to_owned(), arch.clone());
+    }
+    if let Some(epoch) = package.epoch {
+        qualifiers.insert("epoch".to_owned(), epoch.to_string());
+    }
+    if package.source.is_some() {
+        let same_version = source.full_version() == package.full_version();
+        let upstream = match (source.name == package.name, same_version) {
+            (true, true) => None,
+            (_, true) => Some(source.name.clone()),
+            (_, false) => Some(format!("{}@{}", source.name, source.full_version())),
+        };
+        if let Some(upstream) = upstream {
+            qualifiers.insert("upstream".to_owned(), upstream);
+        }
+    }
+    Identity {
+        kind: PackageKind::Os,
+        purl_type: "deb".to_owned(),
+        namespace: None,
+        name: package.name.clone(),
+        version: Some(package.version.clone()),
+        qualifiers,
+        source: Some(source),
+        trivy_type: None,
+    }
 }
 
 /// Whether a `Source` field starts with a Debian package name (policy 5.6.1, any case).
@@ -111,6 +151,152 @@ fn parse_source(field: &str) -> (&str, Option<&str>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::testutil::{distro, purl_of};
+    use crate::package::SourceIdentity;
+
+    fn deb(
+        name: &str,
+        version: &str,
+        epoch: Option<u32>,
+        source: Option<SourcePackage>,
+    ) -> Package {
+        let mut package = Package::new(Ecosystem::Deb, name, version);
+        package.epoch = epoch;
+        package.arch = Some("amd64".to_string());
+        package.source = source;
+        package.with_identity(identity)
+    }
+
+    fn source(name: &str, version: Option<&str>) -> SourcePackage {
+        SourcePackage {
+            name: name.to_string(),
+            version: version.map(str::to_string),
+            ..SourcePackage::default()
+        }
+    }
+
+    #[test]
+    fn deb_names_its_source_and_distro() {
+        let libc6 = deb("libc6", "2.36-9+deb12u4", None, Some(source("glibc", None)));
+        assert_eq!(
+            purl_of(&libc6, Some(&distro("debian", "12.5"))),
+            "pkg:deb/debian/libc6@2.36-9%2Bdeb12u4?arch=amd64&distro=debian-12.5&upstream=glibc"
+        );
+    }
+
+    #[test]
+    fn deb_epoch_is_a_qualifier_not_part_of_the_version() {
+        let login = deb(
+            "login",
+            "4.13+dfsg1-1",
+            Some(1),
+            Some(source("shadow", None)),
+        );
+        assert_eq!(
+            purl_of(&login, Some(&distro("debian", "12.5"))),
+            "pkg:deb/debian/login@4.13%2Bdfsg1-1?arch=amd64&distro=debian-12.5&epoch=1&upstream=shadow"
+        );
+    }
+
+    #[test]
+    fn deb_upstream_carries_the_source_version_when_it_differs() {
+        // bsdutils 1:2.38.1-5+deb12u3 from `Source: util-linux (2.38.1-5+deb12u3)`.
+        let bsdutils = deb(
+            "bsdutils",
+            "2.38.1-5+deb12u3",
+            Some(1),
+            Some(source("util-linux", Some("2.38.1-5+deb12u3"))),
+        );
+        assert_eq!(
+            purl_of(&bsdutils, Some(&distro("debian", "12.11"))),
+            "pkg:deb/debian/bsdutils@2.38.1-5%2Bdeb12u3?arch=amd64&distro=debian-12.11&epoch=1\
+             &upstream=util-linux%402.38.1-5%2Bdeb12u3"
+        );
+    }
+
+    #[test]
+    fn deb_without_source_field_has_no_upstream() {
+        let base = deb("base-files", "12.4+deb12u5", None, None);
+        assert_eq!(
+            purl_of(&base, Some(&distro("debian", "12.5"))),
+            "pkg:deb/debian/base-files@12.4%2Bdeb12u5?arch=amd64&distro=debian-12.5"
+        );
+    }
+
+    #[test]
+    fn deb_source_without_version_takes_binary_version_and_epoch() {
+        // login 1:4.13+dfsg1-1+deb12u1, `Source: shadow` (Debian 12 /var/lib/dpkg/status).
+        let login = deb(
+            "login",
+            "4.13+dfsg1-1+deb12u1",
+            Some(1),
+            Some(source("shadow", None)),
+        );
+        let src = login.identity.source.unwrap();
+        assert_eq!(
+            src,
+            SourceIdentity {
+                name: "shadow".into(),
+                epoch: Some(1),
+                version: "4.13+dfsg1".into(),
+                release: Some("1+deb12u1".into()),
+            }
+        );
+        assert_eq!(src.full_version(), "1:4.13+dfsg1-1+deb12u1");
+    }
+
+    #[test]
+    fn deb_stated_source_version_without_epoch_has_no_epoch() {
+        // bsdutils 1:2.38.1-5+deb12u3, `Source: util-linux (2.38.1-5+deb12u3)`.
+        let bsdutils = deb(
+            "bsdutils",
+            "2.38.1-5+deb12u3",
+            Some(1),
+            Some(source("util-linux", Some("2.38.1-5+deb12u3"))),
+        );
+        let src = bsdutils.identity.source.unwrap();
+        assert_eq!(src.name, "util-linux");
+        assert_eq!(src.epoch, None);
+        assert_eq!(src.version, "2.38.1");
+        assert_eq!(src.release.as_deref(), Some("5+deb12u3"));
+    }
+
+    #[test]
+    fn deb_source_version_with_inline_epoch_is_split() {
+        let package = deb(
+            "foo",
+            "2.0-1",
+            None,
+            Some(source("foo-src", Some("3:2.0-1"))),
+        );
+        let src = package.identity.source.unwrap();
+        assert_eq!(src.epoch, Some(3));
+        assert_eq!(src.version, "2.0");
+        assert_eq!(src.release.as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn deb_native_source_has_no_release() {
+        // cpp 4:12.2.0-3, `Source: gcc-defaults (1.203)`.
+        let cpp = deb(
+            "cpp",
+            "12.2.0-3",
+            Some(4),
+            Some(source("gcc-defaults", Some("1.203"))),
+        );
+        let src = cpp.identity.source.unwrap();
+        assert_eq!(src.full_version(), "1.203");
+        assert_eq!(src.release, None);
+    }
+
+    #[test]
+    fn deb_without_source_is_its_own_source() {
+        let base = deb("base-files", "12.4+deb12u11", None, None);
+        let src = base.identity.source.unwrap();
+        assert_eq!(src.name, "base-files");
+        assert_eq!(src.version, "12.4+deb12u11");
+        assert_eq!(src.release, None);
+    }
 
     fn record(version: &str, source: Option<&str>, status: Option<&str>) -> DpkgRecord {
         DpkgRecord {

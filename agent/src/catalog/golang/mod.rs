@@ -13,8 +13,8 @@ use super::{CatalogError, Cataloger, Content, FileMeta};
 use crate::package::Findings;
 
 pub use package::{
-    PROP_GOARCH, PROP_GOOS, PROP_H1_DIGEST, PROP_MAIN_MODULE, PROP_TOOLCHAIN, PROP_VCS_REVISION,
-    STDLIB,
+    identity, PROP_GOARCH, PROP_GOOS, PROP_H1_DIGEST, PROP_MAIN_MODULE, PROP_TOOLCHAIN,
+    PROP_VCS_REVISION, STDLIB,
 };
 
 /// Reads Go build info from executables.
@@ -130,6 +130,9 @@ mod tests {
             go_package("example.com/hello", "v1.5.0", &main),
             stdlib,
         ]
+        .into_iter()
+        .map(|package| package.with_identity(identity))
+        .collect()
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! one package per dependency (the replacement when a `replace` directive applied), the
 //! main module, and the Go standard library as `stdlib`.
 
-use crate::package::{Ecosystem, Package};
+use crate::package::{Ecosystem, Identity, Package};
 
 use super::parse::{BuildInfo, Module};
 
@@ -94,6 +94,42 @@ pub fn to_packages(info: BuildInfo) -> Vec<Package> {
         packages.push(stdlib);
     }
     packages
+        .into_iter()
+        .map(|package| package.with_identity(identity))
+        .collect()
+}
+
+/// `pkg:golang/<module path>@<version>`: the module path minus its last segment is the
+/// namespace (purl-spec, Trivy); Trivy's `gobinary`.
+pub fn identity(package: &Package) -> Identity {
+    let (namespace, name) = match package.name.rsplit_once('/') {
+        Some((namespace, name)) => (Some(namespace.to_string()), name.to_string()),
+        None => (None, package.name.clone()),
+    };
+    Identity {
+        purl_type: "golang".to_owned(),
+        namespace,
+        name,
+        version: purl_version(package),
+        trivy_type: Some("gobinary".to_owned()),
+        ..Identity::default()
+    }
+}
+
+/// The purl version of a Go module. The toolchain's `stdlib` is versioned `go1.22.1` in
+/// build info and `1.22.1` in purls (syft, Trivy), and build info may append experiments
+/// (`go1.22.1 X:boringcrypto`) that are not part of the version. `(devel)`, the main
+/// module of a build outside version control, is no version at all.
+fn purl_version(package: &Package) -> Option<String> {
+    let version = package.version.trim();
+    if version == DEVEL {
+        return None;
+    }
+    if package.name == STDLIB {
+        let release = version.split_whitespace().next().unwrap_or_default();
+        return Some(release.strip_prefix("go").unwrap_or(release).to_string());
+    }
+    Some(version.to_string())
 }
 
 /// The main module and the dependencies. A binary built in GOPATH mode has no `mod`
@@ -277,6 +313,42 @@ fn pseudo_version(revision: &str, time: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::testutil::purl_of;
+
+    fn go(name: &str, version: &str) -> Package {
+        Package::new(Ecosystem::Go, name, version).with_identity(identity)
+    }
+
+    #[test]
+    fn go_module_path_splits_into_namespace_and_name() {
+        let cobra = go("github.com/spf13/cobra", "v1.8.0");
+        assert_eq!(
+            purl_of(&cobra, None),
+            "pkg:golang/github.com/spf13/cobra@v1.8.0"
+        );
+        let otelhttp = go(
+            "go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp",
+            "v0.49.0",
+        );
+        assert_eq!(
+            purl_of(&otelhttp, None),
+            "pkg:golang/go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp@v0.49.0"
+        );
+    }
+
+    #[test]
+    fn go_stdlib_version_drops_the_go_prefix_and_experiments() {
+        let stdlib = go("stdlib", "go1.22.1");
+        assert_eq!(purl_of(&stdlib, None), "pkg:golang/stdlib@1.22.1");
+        let boring = go("stdlib", "go1.22.1 X:boringcrypto");
+        assert_eq!(purl_of(&boring, None), "pkg:golang/stdlib@1.22.1");
+    }
+
+    #[test]
+    fn go_devel_main_module_has_no_version() {
+        let main = go("example.com/tool", "(devel)");
+        assert_eq!(purl_of(&main, None), "pkg:golang/example.com/tool");
+    }
 
     fn module(path: &str, version: &str) -> Module {
         Module {

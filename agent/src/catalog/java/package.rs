@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use super::parse::{Archive, PomLicense, PomProperties};
 use crate::license::{self, Normalized};
-use crate::package::{Ecosystem, Package};
+use crate::package::{Ecosystem, Identity, Package};
 
 /// Property holding where a package nested in another archive was found
 /// (`/app/shop.war:WEB-INF/lib/x.jar`); the file's own path is the package's path.
@@ -147,7 +147,24 @@ fn from_pom(pom: &PomProperties) -> Package {
         pom.version.trim(),
     );
     package.licenses = pom.licenses.iter().filter_map(pom_license).collect();
-    package
+    package.with_identity(identity)
+}
+
+/// `pkg:maven/<group>/<artifact>@<version>`: the group of `group:artifact` is the
+/// namespace; Trivy's `jar`.
+pub fn identity(package: &Package) -> Identity {
+    let (namespace, name) = match package.name.split_once(':') {
+        Some((group, artifact)) => (Some(group.to_string()), artifact.to_string()),
+        None => (None, package.name.clone()),
+    };
+    Identity {
+        purl_type: "maven".to_owned(),
+        namespace,
+        name,
+        version: Some(package.version.clone()),
+        trivy_type: Some("jar".to_owned()),
+        ..Identity::default()
+    }
 }
 
 /// The one value that says best which licence a `pom.xml` entry is: its name when that is
@@ -227,11 +244,10 @@ fn from_manifest(file_name: &str, manifest: &BTreeMap<String, String>) -> Option
     let group = manifest_group(manifest, &PRIMARY_GROUP_FIELDS)
         .or_else(|| manifest_group(manifest, &SECONDARY_GROUP_FIELDS))
         .unwrap_or(artifact);
-    Some(Package::new(
-        Ecosystem::Maven,
-        maven_name(group, artifact),
-        version,
-    ))
+    Some(
+        Package::new(Ecosystem::Maven, maven_name(group, artifact), version)
+            .with_identity(identity),
+    )
 }
 
 fn maven_name(group: &str, artifact: &str) -> String {

@@ -1,7 +1,7 @@
 //! `package.json` documents as [`Package`]s.
 
 use super::parse::Manifest;
-use crate::package::{Ecosystem, Package};
+use crate::package::{Ecosystem, Identity, Package};
 
 /// Longest licence string kept; longer ones are not names.
 const MAX_LICENSE_LEN: usize = 256;
@@ -17,7 +17,26 @@ pub fn to_package(manifest: Manifest) -> Option<Package> {
         .unwrap_or_default();
     let mut package = Package::new(Ecosystem::Npm, name, version);
     package.licenses = licenses(&manifest.license, &manifest.licenses);
-    Some(package)
+    Some(package.with_identity(identity))
+}
+
+/// `pkg:npm/%40scope/name@<version>`: the scope of `@scope/name` is the namespace (the
+/// purl crate percent-encodes its `@`); Trivy's `node-pkg`.
+pub fn identity(package: &Package) -> Identity {
+    let (namespace, name) = match package.name.split_once('/') {
+        Some((scope, name)) if scope.starts_with('@') => {
+            (Some(scope.to_string()), name.to_string())
+        }
+        _ => (None, package.name.clone()),
+    };
+    Identity {
+        purl_type: "npm".to_owned(),
+        namespace,
+        name,
+        version: Some(package.version.clone()),
+        trivy_type: Some("node-pkg".to_owned()),
+        ..Identity::default()
+    }
 }
 
 /// `license` (a string, or `{ "type": … }` in old packages), else the legacy `licenses`
@@ -42,6 +61,15 @@ fn licenses(license: &[String], legacy: &[String]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::testutil::purl_of;
+
+    #[test]
+    fn npm_scope_is_a_percent_encoded_namespace() {
+        let babel = Package::new(Ecosystem::Npm, "@babel/core", "7.24.0").with_identity(identity);
+        assert_eq!(purl_of(&babel, None), "pkg:npm/%40babel/core@7.24.0");
+        let lodash = Package::new(Ecosystem::Npm, "lodash", "4.17.21").with_identity(identity);
+        assert_eq!(purl_of(&lodash, None), "pkg:npm/lodash@4.17.21");
+    }
 
     fn manifest(name: Option<&str>, version: Option<&str>) -> Manifest {
         Manifest {

@@ -4,6 +4,8 @@
 mod package;
 mod parse;
 
+pub use package::identity;
+
 use super::{CatalogError, Cataloger, Content, FileMeta};
 use crate::package::Findings;
 

@@ -1,7 +1,7 @@
 //! `installed.json` records as [`Package`]s.
 
 use super::parse::InstalledPackage;
-use crate::package::{Ecosystem, Package};
+use crate::package::{Ecosystem, Identity, Package};
 
 /// Longest licence string kept; longer ones are not names.
 const MAX_LICENSE_LEN: usize = 256;
@@ -18,7 +18,24 @@ pub fn to_package(record: InstalledPackage) -> Option<Package> {
         .map(|license| license.trim().to_owned())
         .filter(|license| !license.is_empty() && license.len() <= MAX_LICENSE_LEN)
         .collect();
-    Some(package)
+    Some(package.with_identity(identity))
+}
+
+/// `pkg:composer/<vendor>/<name>@<version>`: the vendor of `vendor/name` is the
+/// namespace; Trivy's `composer`.
+pub fn identity(package: &Package) -> Identity {
+    let (namespace, name) = match package.name.split_once('/') {
+        Some((vendor, name)) => (Some(vendor.to_string()), name.to_string()),
+        None => (None, package.name.clone()),
+    };
+    Identity {
+        purl_type: "composer".to_owned(),
+        namespace,
+        name,
+        version: Some(package.version.clone()),
+        trivy_type: Some("composer".to_owned()),
+        ..Identity::default()
+    }
 }
 
 #[cfg(test)]

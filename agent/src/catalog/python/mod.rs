@@ -8,6 +8,8 @@
 mod package;
 mod parse;
 
+pub use package::identity;
+
 use std::io::{BufRead, BufReader, Read};
 
 use super::{CatalogError, Cataloger, Content, FileMeta};

@@ -1,7 +1,7 @@
 //! Python metadata records as [`Package`]s.
 
 use super::parse::PythonRecord;
-use crate::package::{Ecosystem, Package};
+use crate::package::{Ecosystem, Identity, Package};
 
 /// Longest `License` value taken as a licence name; longer ones are the licence's text.
 const MAX_LICENSE_NAME_LEN: usize = 100;
@@ -17,7 +17,37 @@ pub fn to_package(record: PythonRecord) -> Option<Package> {
     let version = record.version.as_deref().map(str::trim).unwrap_or_default();
     let mut package = Package::new(Ecosystem::Python, name, version);
     package.licenses = licenses(&record);
-    Some(package)
+    Some(package.with_identity(identity))
+}
+
+/// `pkg:pypi/<PEP 503 name>@<version>`; Trivy's `python-pkg`.
+pub fn identity(package: &Package) -> Identity {
+    Identity {
+        purl_type: "pypi".to_owned(),
+        name: pep503_normalize(&package.name),
+        version: Some(package.version.clone()),
+        trivy_type: Some("python-pkg".to_owned()),
+        ..Identity::default()
+    }
+}
+
+/// PEP 503 name normalisation: lower case, every run of `-`, `_` and `.` becomes one `-`
+/// (`zope.interface` → `zope-interface`). The purl crate only lower-cases and maps `_`.
+fn pep503_normalize(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut in_separator_run = false;
+    for c in name.trim().chars() {
+        if matches!(c, '-' | '_' | '.') {
+            if !in_separator_run {
+                out.push('-');
+            }
+            in_separator_run = true;
+        } else {
+            out.extend(c.to_lowercase());
+            in_separator_run = false;
+        }
+    }
+    out
 }
 
 /// `License-Expression`, else a short `License`, else the `License ::` classifiers'
@@ -58,6 +88,32 @@ fn licenses(record: &PythonRecord) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::testutil::{distro, purl_of};
+
+    fn python(name: &str, version: &str) -> Package {
+        Package::new(Ecosystem::Python, name, version).with_identity(identity)
+    }
+
+    #[test]
+    fn pypi_name_is_normalized_per_pep_503() {
+        let debian = distro("debian", "12.5");
+        let requests = python("requests", "2.31.0");
+        assert_eq!(
+            purl_of(&requests, Some(&debian)),
+            "pkg:pypi/requests@2.31.0"
+        );
+        let zope = python("zope.interface", "6.2");
+        assert_eq!(purl_of(&zope, None), "pkg:pypi/zope-interface@6.2");
+        let flask = python("Flask-SQLAlchemy", "3.1.1");
+        assert_eq!(purl_of(&flask, None), "pkg:pypi/flask-sqlalchemy@3.1.1");
+        let odd = python("Foo._-Bar", "1.0");
+        assert_eq!(purl_of(&odd, None), "pkg:pypi/foo-bar@1.0");
+    }
+
+    #[test]
+    fn language_packages_have_no_source() {
+        assert_eq!(python("requests", "2.31.0").identity.source, None);
+    }
 
     fn record(name: &str) -> PythonRecord {
         PythonRecord {

@@ -14,6 +14,8 @@ mod ndb;
 mod package;
 mod parse;
 
+pub use package::identity;
+
 use std::io::Read;
 
 use rusqlite::types::ValueRef;
@@ -251,7 +253,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::package::{Ecosystem, Package, SourcePackage};
+    use crate::package::{Ecosystem, Identity, Package, SourcePackage};
 
     const FIXTURE: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -313,6 +315,7 @@ mod tests {
                 PROP_SOURCE_RPM.into(),
                 format!("{src_name}-{src_version}-{src_release}.src.rpm"),
             )]),
+            identity: Identity::default(),
         }
     }
 
@@ -343,6 +346,9 @@ mod tests {
                 "LGPL-2.1-only",
             ),
         ]
+        .into_iter()
+        .map(|package| package.with_identity(identity))
+        .collect()
     }
 
     fn sorted(mut findings: Findings) -> Vec<Package> {

@@ -1,6 +1,9 @@
 //! rpm header records → packages.
 
-use crate::package::{Ecosystem, Package, SourcePackage};
+use std::collections::BTreeMap;
+
+use crate::catalog::source_package::{self, BinaryEpoch};
+use crate::package::{Ecosystem, Identity, Package, PackageKind, SourcePackage};
 
 use super::parse::RpmRecord;
 
@@ -28,7 +31,39 @@ pub fn to_package(record: RpmRecord) -> Package {
     package
         .licenses
         .extend(record.license.filter(|l| !l.is_empty()));
-    package
+    package.with_identity(identity)
+}
+
+/// `pkg:rpm/<distribution>/openssl-libs@3.0.7-27.el9?arch=x86_64&epoch=1&upstream=openssl-3.0.7-27.el9.src.rpm`:
+/// the epoch is a qualifier, not part of the version; `upstream` (not in the purl spec;
+/// grype and Dependency-Track's OSV matching use it) is the source RPM's file name, which
+/// carries no epoch, whenever the header names one.
+pub fn identity(package: &Package) -> Identity {
+    let source = source_package::split(package, BinaryEpoch::Always);
+    let mut qualifiers = BTreeMap::new();
+    if let Some(arch) = &package.arch {
+        qualifiers.insert("arch".to_owned(), arch.clone());
+    }
+    if let Some(epoch) = package.epoch {
+        qualifiers.insert("epoch".to_owned(), epoch.to_string());
+    }
+    if package.source.is_some() {
+        let upstream = match &source.release {
+            Some(release) => format!("{}-{}-{release}.src.rpm", source.name, source.version),
+            None => format!("{}-{}.src.rpm", source.name, source.version),
+        };
+        qualifiers.insert("upstream".to_owned(), upstream);
+    }
+    Identity {
+        kind: PackageKind::Os,
+        purl_type: "rpm".to_owned(),
+        namespace: None,
+        name: package.name.clone(),
+        version: Some(package.version.clone()),
+        qualifiers,
+        source: Some(source),
+        trivy_type: None,
+    }
 }
 
 /// Splits `name-version-release.src.rpm` (or `.nosrc.rpm`). rpm names may contain `-`,
@@ -54,6 +89,45 @@ pub fn parse_source_rpm(file_name: &str) -> Option<SourcePackage> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::testutil::{distro, purl_of};
+    use crate::package::SourceIdentity;
+
+    /// openssl-libs 1:3.0.7-27.el9 of RHEL 9.
+    fn openssl_libs() -> Package {
+        let mut openssl = Package::new(Ecosystem::Rpm, "openssl-libs", "3.0.7-27.el9");
+        openssl.epoch = Some(1);
+        openssl.arch = Some("x86_64".to_string());
+        openssl.source = Some(SourcePackage {
+            name: "openssl".into(),
+            version: Some("3.0.7".into()),
+            release: Some("27.el9".into()),
+            epoch: None,
+        });
+        openssl.with_identity(identity)
+    }
+
+    #[test]
+    fn rpm_on_rhel_uses_redhat_and_the_source_rpm_file_name() {
+        assert_eq!(
+            purl_of(&openssl_libs(), Some(&distro("rhel", "9.4"))),
+            "pkg:rpm/redhat/openssl-libs@3.0.7-27.el9?arch=x86_64&distro=redhat-9.4&epoch=1\
+             &upstream=openssl-3.0.7-27.el9.src.rpm"
+        );
+    }
+
+    #[test]
+    fn rpm_source_takes_binary_epoch() {
+        let src = openssl_libs().identity.source.unwrap();
+        assert_eq!(
+            src,
+            SourceIdentity {
+                name: "openssl".into(),
+                epoch: Some(1),
+                version: "3.0.7".into(),
+                release: Some("27.el9".into()),
+            }
+        );
+    }
 
     fn source(name: &str, version: &str, release: &str) -> Option<SourcePackage> {
         Some(SourcePackage {

@@ -1,7 +1,7 @@
 //! Gemspec records as [`Package`]s.
 
 use super::parse::Gemspec;
-use crate::package::{Ecosystem, Package};
+use crate::package::{Ecosystem, Identity, Package};
 
 /// Longest licence string kept; longer ones are not names.
 const MAX_LICENSE_LEN: usize = 256;
@@ -19,7 +19,18 @@ pub fn to_package(spec: Gemspec) -> Option<Package> {
         .into_iter()
         .filter(|license| license.len() <= MAX_LICENSE_LEN)
         .collect();
-    Some(package)
+    Some(package.with_identity(identity))
+}
+
+/// `pkg:gem/<name>@<version>`; Trivy's `gemspec`.
+pub fn identity(package: &Package) -> Identity {
+    Identity {
+        purl_type: "gem".to_owned(),
+        name: package.name.clone(),
+        version: Some(package.version.clone()),
+        trivy_type: Some("gemspec".to_owned()),
+        ..Identity::default()
+    }
 }
 
 #[cfg(test)]

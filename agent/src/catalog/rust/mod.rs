@@ -14,7 +14,7 @@ use flate2::read::ZlibDecoder;
 use serde::Deserialize;
 
 use super::{CatalogError, Cataloger, Content, FileMeta};
-use crate::package::{Ecosystem, Findings, Package};
+use crate::package::{Ecosystem, Findings, Identity, Package};
 
 /// Property holding where a crate came from, as cargo-auditable states it:
 /// `crates.io`, `git`, `local`, `registry` or `other`.
@@ -134,9 +134,20 @@ fn packages(json: &[u8]) -> Result<Vec<Package>, CatalogError> {
             if let Some(source) = dep.source.filter(|s| !s.is_empty()) {
                 package.properties.insert(PROP_SOURCE.to_owned(), source);
             }
-            package
+            package.with_identity(identity)
         })
         .collect())
+}
+
+/// `pkg:cargo/<name>@<version>`; Trivy's `rustbinary`.
+pub fn identity(package: &Package) -> Identity {
+    Identity {
+        purl_type: "cargo".to_owned(),
+        name: package.name.clone(),
+        version: Some(package.version.clone()),
+        trivy_type: Some("rustbinary".to_owned()),
+        ..Identity::default()
+    }
 }
 
 fn malformed(reason: &str) -> CatalogError {
@@ -174,7 +185,7 @@ mod tests {
     fn crate_package(name: &str, version: &str, source: &str) -> Package {
         let mut package = Package::new(Ecosystem::Cargo, name, version);
         package.properties = BTreeMap::from([(PROP_SOURCE.into(), source.into())]);
-        package
+        package.with_identity(identity)
     }
 
     /// What the fixture's `.dep-v0` lists (see testdata/make-binary.sh), less the build
@@ -292,7 +303,10 @@ mod tests {
         let json = br#"{"packages":[{"name":"","version":"1.0"},{"name":"a","version":"2.0"}]}"#;
         let bytes = fixture_with_section(&zlib(json));
         let found = catalog_stream(&bytes).unwrap().packages;
-        assert_eq!(found, vec![Package::new(Ecosystem::Cargo, "a", "2.0")]);
+        assert_eq!(
+            found,
+            vec![Package::new(Ecosystem::Cargo, "a", "2.0").with_identity(identity)]
+        );
     }
 
     #[test]
