@@ -132,7 +132,7 @@ pub mod memory {
     use super::*;
 
     use crate::containerd::api::types::Descriptor;
-    use crate::digest::sha256_of;
+    use nodebom_proto::digest::Digest;
 
     pub const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
     pub const INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -147,7 +147,7 @@ pub mod memory {
         /// Stores `bytes` as a blob; returns its digest.
         pub fn put_blob(&mut self, bytes: impl Into<Vec<u8>>) -> String {
             let bytes = bytes.into();
-            let digest = sha256_of(&bytes);
+            let digest = Digest::sha256_of(&bytes).to_string();
             self.blobs.insert(digest.clone(), bytes);
             digest
         }
@@ -157,7 +157,10 @@ pub mod memory {
         /// manifest's digest; no record names it yet (see [`Self::tag`]).
         pub fn put_image(&mut self, layer_tars: &[Vec<u8>], platform: &str) -> String {
             let (os, architecture) = platform.split_once('/').unwrap_or(("linux", platform));
-            let diff_ids: Vec<String> = layer_tars.iter().map(|tar| sha256_of(tar)).collect();
+            let diff_ids: Vec<String> = layer_tars
+                .iter()
+                .map(|tar| Digest::sha256_of(tar).to_string())
+                .collect();
             let layers: Vec<serde_json::Value> = layer_tars
                 .iter()
                 .map(|tar| {

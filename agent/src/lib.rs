@@ -10,7 +10,6 @@ pub mod analysis;
 pub mod catalog;
 pub mod containerd;
 pub mod daemon;
-pub mod digest;
 pub mod disk_cache;
 pub mod error;
 pub mod image;

@@ -5,7 +5,7 @@
 //!   SBOMs (`Ingest.Sync`, `Ingest.UploadSbom`).
 //! - [`v1::query_client`] / [`v1::query_server`]: SBOMs, inventory, component search and
 //!   a resumable event stream (`Query`).
-//! - [`digest`]: OCI digests; [`retry`]: how clients space their retries and which
+//! - [`chunks`]: documents sent in chunks; [`digest`]: OCI digests; [`retry`]: how clients space their retries and which
 //!   answers are final.
 //!
 //! ```no_run
@@ -24,6 +24,7 @@
 //! # }
 //! ```
 
+pub mod chunks;
 pub mod digest;
 pub mod retry;
 

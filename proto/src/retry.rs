@@ -1,9 +1,27 @@
-//! How agents, the collector and other clients space their retries: exponential delays
-//! with jitter, so that the agents of a fleet do not all retry in step after an outage.
+//! How agents, the collector and other clients retry: which answers are final, and
+//! exponential delays with jitter, so that the agents of a fleet do not all retry in
+//! step after an outage.
 
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
+
+/// Whether the collector's answer `code` is final for the request that got it: the
+/// collector answers these for a request that would fail the same way again (bad input,
+/// a limit, a missing or refused token), so a client reports the failure instead of
+/// retrying. Every other code (UNAVAILABLE while it stops, ABORTED for a superseded
+/// session, INTERNAL, a deadline, a broken connection) is worth a retry after a backoff.
+pub fn is_final(code: tonic::Code) -> bool {
+    use tonic::Code;
+    matches!(
+        code,
+        Code::InvalidArgument
+            | Code::FailedPrecondition
+            | Code::ResourceExhausted
+            | Code::PermissionDenied
+            | Code::Unauthenticated
+    )
+}
 
 /// Exponential backoff from `first`, doubling up to `max`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{debug, warn};
 
 use crate::analysis::{LayerAnalysis, LayerCache, MemoryLayerCache};
-use crate::image::is_sha256_digest;
+use crate::image::is_sha256;
 use crate::{Error, Result};
 
 /// Version of the file format; bump it when [`CachedLayer`] or the serde form of
@@ -302,7 +302,7 @@ impl LayerCache for DiskLayerCache {
 
 /// The hex part of a `sha256:` diffID, which names its file.
 fn file_key(diff_id: &str) -> Option<&str> {
-    if is_sha256_digest(diff_id) {
+    if is_sha256(diff_id) {
         diff_id.strip_prefix("sha256:")
     } else {
         None
@@ -313,7 +313,7 @@ fn file_key(diff_id: &str) -> Option<&str> {
 fn parse_name(name: &str) -> Option<(&str, &str)> {
     let rest = name.strip_prefix(PREFIX)?.strip_suffix(SUFFIX)?;
     let (hex, generation) = rest.split_once('.')?;
-    is_sha256_digest(&format!("sha256:{hex}")).then_some((hex, generation))
+    is_sha256(&format!("sha256:{hex}")).then_some((hex, generation))
 }
 
 fn remove_file(path: &Path) {

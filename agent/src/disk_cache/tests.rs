@@ -15,7 +15,7 @@ fn analysed(tree: &str) -> (String, Arc<LayerAnalysis>) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("src/catalog")
         .join(tree);
-    let diff_id = crate::digest::sha256_of(tree.as_bytes());
+    let diff_id = nodebom_proto::digest::Digest::sha256_of(tree.as_bytes()).to_string();
     let mut layer = SnapshotLayer::new(diff_id.clone(), root, Limits::default());
     let analysis = analyze_layer(&mut layer, &crate::catalog::all()).unwrap();
     assert!(analysis.package_count() > 0, "{tree} has packages");

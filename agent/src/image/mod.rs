@@ -8,6 +8,7 @@ use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest}
 
 use crate::image_store::ImageStore;
 use crate::{Error, Result};
+use nodebom_proto::digest::Digest;
 
 /// An image as resolved on this node: what the SBOM describes and what the scan reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -401,7 +402,7 @@ async fn resolve_manifest(
             message: format!("{} layers (more than {MAX_LAYERS})", layers.len()),
         });
     }
-    if let Some(bad) = diff_ids.iter().find(|d| !is_sha256_digest(d)) {
+    if let Some(bad) = diff_ids.iter().find(|d| !is_sha256(d)) {
         return Err(Error::Image {
             image: image.to_string(),
             message: format!("config {config_digest}: diffID {bad:?} is not a sha256 digest"),
@@ -441,18 +442,19 @@ async fn read_metadata_blob(client: &dyn ImageStore, image: &str, digest: &str) 
             digest: digest.to_string(),
             message: "blob not in the content store".into(),
         })?;
-    crate::digest::verify(&bytes, digest).map_err(|message| Error::Image {
-        image: image.to_string(),
-        message,
-    })?;
+    Digest::parse(digest)
+        .map_err(|e| e.to_string())
+        .and_then(|expected| expected.verify(&bytes))
+        .map_err(|message| Error::Image {
+            image: image.to_string(),
+            message,
+        })?;
     Ok(bytes)
 }
 
-/// `sha256:` followed by 64 lower-case hex digits.
-pub fn is_sha256_digest(text: &str) -> bool {
-    text.strip_prefix("sha256:").is_some_and(|hex| {
-        hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-    })
+/// Whether `text` is a SHA-256 digest (diffIDs and chain IDs must be).
+pub fn is_sha256(text: &str) -> bool {
+    Digest::parse(text).is_ok_and(|digest| digest.is_sha256())
 }
 
 /// The chain IDs of a layer stack: the names of its committed snapshots.
@@ -462,7 +464,7 @@ pub fn chain_ids(diff_ids: &[String]) -> Vec<String> {
     for diff_id in diff_ids {
         let next = match chain.last() {
             None => diff_id.clone(),
-            Some(parent) => crate::digest::sha256_of(format!("{parent} {diff_id}").as_bytes()),
+            Some(parent) => Digest::sha256_of(format!("{parent} {diff_id}").as_bytes()).into(),
         };
         chain.push(next);
     }
@@ -488,7 +490,7 @@ mod tests {
         let mut store = MemoryImageStore::default();
         let amd64 = store.put_image(&[layer("a"), layer("b")], "linux/amd64");
         // The arm64 manifest was never pulled onto this node.
-        let arm64 = crate::digest::sha256_of(b"absent arm64 manifest");
+        let arm64 = Digest::sha256_of(b"absent arm64 manifest").to_string();
         let index = store.put_index(&[("linux/arm64", &arm64), ("linux/amd64", &amd64)]);
         store.tag("docker.io/library/app:1", INDEX, &index);
 
@@ -550,7 +552,7 @@ mod tests {
         assert_eq!(chain[0], a);
         assert_eq!(
             chain[1],
-            crate::digest::sha256_of(format!("{a} {b}").as_bytes())
+            Digest::sha256_of(format!("{a} {b}").as_bytes()).to_string()
         );
         assert_ne!(chain[1], b);
     }
@@ -576,9 +578,9 @@ mod tests {
 
     #[test]
     fn digest_check_wants_64_lower_hex() {
-        assert!(is_sha256_digest(&format!("sha256:{}", "0f".repeat(32))));
-        assert!(!is_sha256_digest(&format!("sha256:{}", "0F".repeat(32))));
-        assert!(!is_sha256_digest("sha256:abc"));
-        assert!(!is_sha256_digest("md5:abc"));
+        assert!(is_sha256(&format!("sha256:{}", "0f".repeat(32))));
+        assert!(!is_sha256(&format!("sha256:{}", "0F".repeat(32))));
+        assert!(!is_sha256("sha256:abc"));
+        assert!(!is_sha256("md5:abc"));
     }
 }

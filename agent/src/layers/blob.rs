@@ -10,7 +10,8 @@
 use std::cell::Cell;
 use std::io::{self, Read};
 
-use sha2::{Digest, Sha256};
+use nodebom_proto::digest::Digest;
+use sha2::{Digest as _, Sha256};
 use tar::EntryType;
 
 use super::{path, LayerSource, LayerVisitor, Limits};
@@ -390,7 +391,7 @@ impl<'b, R: Read> Measured<'b, R> {
     }
 
     fn digest(self) -> String {
-        format!("sha256:{}", hex::encode(self.hasher.finalize()))
+        Digest::from_sha256(self.hasher).into()
     }
 }
 

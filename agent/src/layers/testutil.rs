@@ -3,15 +3,13 @@
 
 use std::io::{Read, Write};
 
-use sha2::{Digest, Sha256};
-
 use super::LayerVisitor;
 use crate::catalog::{Content, FileMeta};
 use crate::Result;
 
-/// `sha256:<hex>` of `bytes`.
+/// `sha256:<hex>` of `bytes`, as a string the way layer readers take it.
 pub fn digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+    nodebom_proto::digest::Digest::sha256_of(bytes).into()
 }
 
 pub fn gzip(data: &[u8]) -> Vec<u8> {

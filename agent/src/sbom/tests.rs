@@ -3,8 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use nodebom_proto::digest::Digest;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use super::{build, SpecVersion};
 use crate::catalog;
@@ -19,7 +19,7 @@ const BOM_1_5_SCHEMA: &str = include_str!("testdata/schema/bom-1.5.SNAPSHOT.sche
 const BOM_1_6_SCHEMA: &str = include_str!("testdata/schema/bom-1.6.SNAPSHOT.schema.json");
 
 fn digest(seed: &str) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(seed.as_bytes())))
+    Digest::sha256_of(seed.as_bytes()).into()
 }
 
 fn image() -> ResolvedImage {

@@ -13,18 +13,19 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use nodebom_proto::retry::{Backoff, Retries};
+use nodebom_proto::chunks;
+use nodebom_proto::digest::Digest;
+use nodebom_proto::retry::{self, Backoff, Retries};
 use nodebom_proto::v1::{
     self, ingest_client::IngestClient, sync_request, sync_response, upload_sbom_request,
 };
-use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
-use tonic::{Code, Request, Status};
+use tonic::{Request, Status};
 use tracing::{debug, info, info_span, warn, Instrument};
 
 use crate::inventory::{Inventory, InventoryUpdate};
@@ -375,16 +376,7 @@ async fn build_and_upload(
                 );
                 return;
             }
-            Err(status)
-                if matches!(
-                    status.code(),
-                    Code::FailedPrecondition
-                        | Code::InvalidArgument
-                        | Code::ResourceExhausted
-                        | Code::PermissionDenied
-                        | Code::Unauthenticated
-                ) =>
-            {
+            Err(status) if retry::is_final(status.code()) => {
                 warn!(error = %status_text("UploadSbom", &status), "collector refused the SBOM");
                 shared.metrics.send_failure();
                 return;
@@ -451,21 +443,16 @@ async fn upload(
         cluster: shared.config.cluster.clone(),
         node: shared.config.node.clone(),
         size: bom.len() as u64,
-        sha256: format!("sha256:{}", hex::encode(Sha256::digest(bom))),
+        sha256: Digest::sha256_of(bom).into(),
     };
     let mut messages = vec![v1::UploadSbomRequest {
         part: Some(upload_sbom_request::Part::Header(header)),
     }];
-    let mut offset = 0u64;
-    for piece in bom.chunks(chunk.max(1)) {
-        messages.push(v1::UploadSbomRequest {
-            part: Some(upload_sbom_request::Part::Chunk(v1::SbomChunk {
-                offset,
-                data: piece.to_vec(),
-            })),
-        });
-        offset += piece.len() as u64;
-    }
+    messages.extend(
+        chunks::split(bom, chunk).map(|chunk| v1::UploadSbomRequest {
+            part: Some(upload_sbom_request::Part::Chunk(chunk)),
+        }),
+    );
     let response = client
         .upload_sbom(tokio_stream::iter(messages))
         .await?

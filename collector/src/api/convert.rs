@@ -447,6 +447,35 @@ mod tests {
     const DIGEST: &str = "sha256:5f0574409b3add89581b96c68afe9e9c7b284651c3a974b6e8bac46bf95e6b7f";
 
     #[test]
+    fn agents_retry_what_may_pass_next_time_and_report_the_rest() {
+        use nodebom_proto::retry::is_final;
+        let final_answers = [
+            Error::invalid("images[0].manifest_digest", "bad"),
+            Error::InvalidSbom("not CycloneDX".into()),
+            Error::Unauthenticated("no token".into()),
+            Error::PermissionDenied("other cluster".into()),
+            Error::ResourceExhausted("too large".into()),
+            Error::FailedPrecondition("not wanted".into()),
+        ];
+        for error in final_answers {
+            let text = error.to_string();
+            assert!(is_final(Status::from(error).code()), "{text}");
+        }
+        let passing = [
+            Error::ShuttingDown,
+            Error::Superseded {
+                node: "c/n".into(),
+                session: 1,
+            },
+            Error::Internal("bug".into()),
+        ];
+        for error in passing {
+            let text = error.to_string();
+            assert!(!is_final(Status::from(error).code()), "{text}");
+        }
+    }
+
+    #[test]
     fn bad_digest_deep_in_an_inventory_names_its_field() {
         let request = pb::SyncRequest {
             sequence: 2,

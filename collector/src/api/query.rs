@@ -1,5 +1,6 @@
 //! `nodebom.v1.Query`: SBOMs, images, component search and the event feed.
 
+use nodebom_proto::chunks::Offsets;
 use nodebom_proto::v1 as pb;
 use nodebom_proto::v1::query_server::Query;
 use tokio::sync::mpsc;
@@ -52,13 +53,11 @@ impl Query for QueryService {
             if sink.blocking_send(Ok(info)).is_err() {
                 return;
             }
-            let mut offset = 0u64;
+            let mut offsets = Offsets::default();
             let sent = crate::sbom::decompress_chunks(&stored.document_zstd, CHUNK_BYTES, |data| {
-                let len = data.len() as u64;
                 let chunk = pb::GetSbomResponse {
-                    part: Some(Part::Chunk(pb::SbomChunk { offset, data })),
+                    part: Some(Part::Chunk(offsets.chunk(data))),
                 };
-                offset += len;
                 sink.blocking_send(Ok(chunk)).is_ok()
             });
             if let Err(err) = sent {

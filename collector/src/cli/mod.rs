@@ -7,6 +7,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
+use nodebom_proto::chunks::Reassembly;
 use nodebom_proto::v1 as pb;
 use nodebom_proto::v1::query_client::QueryClient;
 use sha2::{Digest as _, Sha256};
@@ -285,20 +286,17 @@ async fn download_sbom(client: &mut Client, digest: String) -> Result<Vec<u8>> {
             .min(256 * 1024 * 1024),
     );
     let mut hasher = Sha256::new();
+    let mut reassembly = Reassembly::new(info.size);
     while let Some(message) = stream.message().await? {
         if let Some(Part::Chunk(chunk)) = message.part {
-            if chunk.offset != document.len() as u64 {
-                return Err(Error::Corrupt(format!(
-                    "chunk at offset {} after {} bytes",
-                    chunk.offset,
-                    document.len()
-                )));
-            }
+            reassembly
+                .accept(chunk.offset, chunk.data.len())
+                .map_err(|err| Error::Corrupt(format!("the collector's SBOM: {err}")))?;
             hasher.update(&chunk.data);
             document.extend_from_slice(&chunk.data);
         }
     }
-    let sha256 = format!("sha256:{}", hex::encode(hasher.finalize()));
+    let sha256 = crate::digest::Digest::from_sha256(hasher).to_string();
     if document.len() as u64 != info.size || sha256 != info.sha256 {
         return Err(Error::Corrupt(format!(
             "received {} bytes with digest {sha256}; the collector announced {} bytes with digest {}",

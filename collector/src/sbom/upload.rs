@@ -2,6 +2,7 @@
 
 use std::io::Write;
 
+use nodebom_proto::chunks::Reassembly;
 use sha2::{Digest as _, Sha256};
 
 use super::{cyclonedx, ValidatedSbom, ZSTD_LEVEL};
@@ -26,7 +27,7 @@ pub struct UploadHeader {
 /// come, and checks the result when the upload ends.
 pub struct Assembler {
     header: UploadHeader,
-    received: u64,
+    reassembly: Reassembly,
     hasher: Sha256,
     encoder: zstd::stream::write::Encoder<'static, Vec<u8>>,
 }
@@ -46,8 +47,8 @@ impl Assembler {
         let encoder = zstd::stream::write::Encoder::new(Vec::new(), ZSTD_LEVEL)
             .map_err(Error::io("starting SBOM compression"))?;
         Ok(Self {
+            reassembly: Reassembly::new(header.size),
             header,
-            received: 0,
             hasher: Sha256::new(),
             encoder,
         })
@@ -60,42 +61,26 @@ impl Assembler {
 
     /// Adds the chunk that starts at `offset`, which must be where the previous one ended.
     pub fn push(&mut self, offset: u64, data: &[u8]) -> Result<()> {
-        if offset != self.received {
-            return Err(Error::invalid(
-                "chunk.offset",
-                format!(
-                    "chunk out of order: it starts at byte {offset}, but {} bytes were received so far",
-                    self.received
-                ),
-            ));
-        }
-        let end = self.received.saturating_add(data.len() as u64);
-        if end > self.header.size {
-            return Err(Error::invalid(
-                "chunk.data",
-                format!(
-                    "the chunks run past the announced size of {} bytes (to byte {end})",
-                    self.header.size
-                ),
-            ));
-        }
+        self.reassembly
+            .accept(offset, data.len())
+            .map_err(|err| Error::invalid(err.field(), err.to_string()))?;
         self.hasher.update(data);
         self.encoder
             .write_all(data)
             .map_err(Error::io("compressing an SBOM"))?;
-        self.received = end;
         Ok(())
     }
 
     /// Ends the upload: checks size and hash, parses the document and indexes it.
     pub fn finish(self) -> Result<ValidatedSbom> {
         let header = self.header;
-        if self.received != header.size {
+        if !self.reassembly.is_complete() {
             return Err(Error::invalid(
                 "chunk",
                 format!(
                     "the upload ended after {} of the announced {} bytes",
-                    self.received, header.size
+                    self.reassembly.received(),
+                    header.size
                 ),
             ));
         }
