@@ -538,8 +538,9 @@ mod tests {
         );
     }
 
+    /// Needs root for the overlayfs whiteout and opaque marker (see `layers::snapshot`).
     #[test]
-    fn snapshot_and_blob_of_the_same_layer_analyse_alike() {
+    fn as_root_snapshot_and_blob_of_the_same_layer_analyse_alike() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         std::fs::create_dir_all(root.join("var/lib")).unwrap();

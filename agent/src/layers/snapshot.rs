@@ -295,8 +295,10 @@ mod tests {
         Ok(recorder.events)
     }
 
+    /// Whiteouts are character devices and opaque markers `trusted.` xattrs, as overlayfs
+    /// writes them: making them needs root (`as_root_` names such tests).
     #[test]
-    fn overlay_whiteouts_and_opaque_dirs_become_events() {
+    fn as_root_overlay_whiteouts_and_opaque_dirs_become_events() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         write(root, "usr/share/a.pkg", b"alpha 1.0\n");
