@@ -504,8 +504,169 @@ fn status_text(what: &str, status: &Status) -> String {
 }
 
 #[cfg(test)]
+mod fake_collector;
+
+#[cfg(test)]
 mod tests {
+    use super::fake_collector::FakeCollector;
     use super::*;
+    use crate::analysis::MemoryLayerCache;
+    use crate::image::{self, Platform};
+    use crate::image_store::memory::{MemoryImageStore, MANIFEST};
+    use crate::inventory::ImageRecord;
+    use crate::layers::testutil::LayerTar;
+    use crate::layers::Limits;
+    use tonic::Code;
+
+    const STATUS: &str = "Package: tzdata\nStatus: install ok installed\n\
+        Architecture: all\nVersion: 2025b-0+deb12u1\n\n";
+
+    /// A scanner over one image in memory, and the inventory that reports it.
+    async fn one_image() -> (Scanner, Inventory) {
+        let mut store = MemoryImageStore::default();
+        let layer = LayerTar::new()
+            .file("var/lib/dpkg/status", STATUS.as_bytes(), 0o644)
+            .finish();
+        let manifest = store.put_image(&[layer], "linux/amd64");
+        store.tag("docker.io/library/app:1", MANIFEST, &manifest);
+        let platform = Platform::parse("linux/amd64").unwrap();
+        let resolved = image::resolve(&store, "app:1", &platform).await.unwrap();
+        let record = ImageRecord {
+            manifest_digest: resolved.manifest_digest,
+            index_digest: None,
+            config_digest: resolved.config_digest,
+            names: resolved.names,
+            platform: resolved.platform,
+            diff_ids: resolved.diff_ids,
+        };
+        let scanner = Scanner::new(
+            store,
+            Arc::new(MemoryLayerCache::new(8)),
+            Limits::default(),
+            platform,
+        );
+        let inventory = Inventory {
+            images: vec![record],
+            workloads: Vec::new(),
+        };
+        (scanner, inventory)
+    }
+
+    fn config(collector: String) -> ShipConfig {
+        ShipConfig {
+            collector,
+            cluster: "prod".into(),
+            node: "node-1".into(),
+            token: Some("token".into()),
+            ca_pem: None,
+            builders: 1,
+            spec: SpecVersion::V1_5,
+            min_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(5),
+        }
+    }
+
+    /// A shipper running in the test; the inventory channel stays open, as the watch's.
+    struct Shipper {
+        cancel: CancellationToken,
+        task: tokio::task::JoinHandle<Result<()>>,
+        _updates: mpsc::Sender<InventoryUpdate>,
+    }
+
+    /// Runs the shipper with `inventory`, reporting to `url`, until it is stopped.
+    async fn start_shipper(url: String, scanner: Scanner, inventory: Inventory) -> Shipper {
+        let (updates, receiver) = mpsc::channel(4);
+        updates
+            .send(InventoryUpdate::Full(inventory))
+            .await
+            .unwrap();
+        let cancel = CancellationToken::new();
+        let shipper = tokio::spawn(run(
+            config(url),
+            Arc::new(scanner),
+            receiver,
+            Metrics::new(),
+            Readiness::new(),
+            cancel.clone(),
+        ));
+        Shipper {
+            cancel,
+            task: shipper,
+            _updates: updates,
+        }
+    }
+
+    /// Waits until `done` holds for what the collector got.
+    async fn wait_for(collector: &FakeCollector, done: impl Fn(&fake_collector::Received) -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !done(&collector.received()) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{:?}",
+                collector.received()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn stop(shipper: Shipper) {
+        shipper.cancel.cancel();
+        shipper.task.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_wanted_sbom_goes_up_in_chunks_within_the_collectors_limit() {
+        let (scanner, inventory) = one_image().await;
+        let digest = inventory.images[0].manifest_digest.clone();
+        // Chunks of at most half the message limit (limits of 4 KiB and less are taken
+        // for a misconfiguration): this SBOM takes several.
+        let (collector, url) = FakeCollector::start(4098, Vec::new()).await;
+        let shipper = start_shipper(url, scanner, inventory).await;
+        wait_for(&collector, |r| !r.uploads.is_empty()).await;
+        stop(shipper).await;
+
+        let received = collector.received();
+        let hello = received.hello.as_ref().unwrap();
+        assert_eq!(
+            (hello.cluster.as_str(), hello.node.as_str()),
+            ("prod", "node-1")
+        );
+        let (header, document, chunk_sizes) = &received.uploads[0];
+        assert_eq!(header.manifest_digest, digest);
+        assert!(chunk_sizes.len() > 1, "{chunk_sizes:?}");
+        assert!(
+            chunk_sizes.iter().all(|size| *size <= 2500),
+            "{chunk_sizes:?}"
+        );
+        let bom: serde_json::Value = serde_json::from_slice(document).unwrap();
+        let names: Vec<&str> = bom["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|c| c["name"].as_str())
+            .collect();
+        assert!(names.contains(&"tzdata"), "{names:?}");
+    }
+
+    #[tokio::test]
+    async fn an_unavailable_collector_is_retried_a_final_refusal_is_not() {
+        let (scanner, inventory) = one_image().await;
+        let (collector, url) = FakeCollector::start(1 << 20, vec![Code::Unavailable]).await;
+        let shipper = start_shipper(url, scanner, inventory).await;
+        wait_for(&collector, |r| !r.uploads.is_empty()).await;
+        stop(shipper).await;
+        assert_eq!(collector.received().upload_attempts, 2);
+
+        let (scanner, inventory) = one_image().await;
+        let (collector, url) = FakeCollector::start(1 << 20, vec![Code::FailedPrecondition]).await;
+        let shipper = start_shipper(url, scanner, inventory).await;
+        wait_for(&collector, |r| r.upload_attempts == 1).await;
+        // Retries come within milliseconds (1 ms backoff): none may follow a final answer.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        stop(shipper).await;
+        assert_eq!(collector.received().upload_attempts, 1);
+        assert!(collector.received().uploads.is_empty());
+    }
 
     #[test]
     fn token_becomes_a_bearer_header_and_garbage_is_refused() {
