@@ -131,6 +131,38 @@ pub struct Identity {
     pub trivy_type: Option<String>,
 }
 
+impl Identity {
+    /// An OS package's identity: its name and version under `purl_type`, the `arch` and
+    /// `epoch` qualifiers it has plus `upstream` when given, and its source package.
+    pub fn os_package(
+        purl_type: &str,
+        package: &Package,
+        upstream: Option<String>,
+        source: SourceIdentity,
+    ) -> Self {
+        let mut qualifiers = BTreeMap::new();
+        if let Some(arch) = &package.arch {
+            qualifiers.insert("arch".to_owned(), arch.clone());
+        }
+        if let Some(epoch) = package.epoch {
+            qualifiers.insert("epoch".to_owned(), epoch.to_string());
+        }
+        if let Some(upstream) = upstream {
+            qualifiers.insert("upstream".to_owned(), upstream);
+        }
+        Identity {
+            kind: PackageKind::Os,
+            purl_type: purl_type.to_owned(),
+            namespace: None,
+            name: package.name.clone(),
+            version: Some(package.version.clone()),
+            qualifiers,
+            source: Some(source),
+            trivy_type: None,
+        }
+    }
+}
+
 /// One installed package as its own metadata states it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Package {

@@ -1,10 +1,8 @@
 //! apk records as [`Package`]s.
 
-use std::collections::BTreeMap;
-
 use super::parse::ApkRecord;
 use crate::catalog::source_package;
-use crate::package::{Ecosystem, Identity, Package, PackageKind, SourcePackage};
+use crate::package::{Ecosystem, Identity, Package, SourcePackage};
 
 /// The package an installed-database entry describes. The origin becomes the source
 /// package, with no version of its own: apk builds every subpackage of an origin at the
@@ -25,23 +23,10 @@ pub fn to_package(record: ApkRecord) -> Package {
 /// it) names the origin when it differs from the package.
 pub fn identity(package: &Package) -> Identity {
     let source = source_package::unsplit(package);
-    let mut qualifiers = BTreeMap::new();
-    if let Some(arch) = &package.arch {
-        qualifiers.insert("arch".to_owned(), arch.clone());
-    }
-    if package.source.is_some() && source.name != package.name {
-        qualifiers.insert("upstream".to_owned(), source.name.clone());
-    }
-    Identity {
-        kind: PackageKind::Os,
-        purl_type: "apk".to_owned(),
-        namespace: None,
-        name: package.name.clone(),
-        version: Some(package.version.clone()),
-        qualifiers,
-        source: Some(source),
-        trivy_type: None,
-    }
+    // apk has no epochs.
+    let upstream =
+        (package.source.is_some() && source.name != package.name).then(|| source.name.clone());
+    Identity::os_package("apk", package, upstream, source)
 }
 
 /// Splits an `L:` value the way syft does: an SPDX expression (`MPL-2.0 AND MIT`) is one

@@ -1,11 +1,9 @@
 //! dpkg records as [`Package`]s.
 
-use std::collections::BTreeMap;
-
 use super::parse::DpkgRecord;
 use crate::catalog::source_package::{self, BinaryEpoch};
 use crate::license::{self, Normalized};
-use crate::package::{Ecosystem, Identity, Package, PackageKind, SourcePackage};
+use crate::package::{Ecosystem, Identity, Package, SourcePackage};
 
 /// Longest `License` value kept; longer ones are not licence names.
 const MAX_LICENSE_LEN: usize = 512;
@@ -56,34 +54,15 @@ pub fn to_package(record: DpkgRecord) -> Option<Package> {
 /// from the binary's, as syft does.
 pub fn identity(package: &Package) -> Identity {
     let source = source_package::split(package, BinaryEpoch::WithBinaryVersion);
-    let mut qualifiers = BTreeMap::new();
-    if let Some(arch) = &package.arch {
-        qualifiers.insert("arch".to_owned(), arch.clone());
-    }
-    if let Some(epoch) = package.epoch {
-        qualifiers.insert("epoch".to_owned(), epoch.to_string());
-    }
-    if package.source.is_some() {
+    let upstream = package.source.as_ref().and_then(|_| {
         let same_version = source.full_version() == package.full_version();
-        let upstream = match (source.name == package.name, same_version) {
+        match (source.name == package.name, same_version) {
             (true, true) => None,
             (_, true) => Some(source.name.clone()),
             (_, false) => Some(format!("{}@{}", source.name, source.full_version())),
-        };
-        if let Some(upstream) = upstream {
-            qualifiers.insert("upstream".to_owned(), upstream);
         }
-    }
-    Identity {
-        kind: PackageKind::Os,
-        purl_type: "deb".to_owned(),
-        namespace: None,
-        name: package.name.clone(),
-        version: Some(package.version.clone()),
-        qualifiers,
-        source: Some(source),
-        trivy_type: None,
-    }
+    });
+    Identity::os_package("deb", package, upstream, source)
 }
 
 /// Whether a `Source` field starts with a Debian package name (policy 5.6.1, any case).

@@ -1,9 +1,7 @@
 //! rpm header records → packages.
 
-use std::collections::BTreeMap;
-
 use crate::catalog::source_package::{self, BinaryEpoch};
-use crate::package::{Ecosystem, Identity, Package, PackageKind, SourcePackage};
+use crate::package::{Ecosystem, Identity, Package, SourcePackage};
 
 use super::parse::RpmRecord;
 
@@ -40,30 +38,11 @@ pub fn to_package(record: RpmRecord) -> Package {
 /// carries no epoch, whenever the header names one.
 pub fn identity(package: &Package) -> Identity {
     let source = source_package::split(package, BinaryEpoch::Always);
-    let mut qualifiers = BTreeMap::new();
-    if let Some(arch) = &package.arch {
-        qualifiers.insert("arch".to_owned(), arch.clone());
-    }
-    if let Some(epoch) = package.epoch {
-        qualifiers.insert("epoch".to_owned(), epoch.to_string());
-    }
-    if package.source.is_some() {
-        let upstream = match &source.release {
-            Some(release) => format!("{}-{}-{release}.src.rpm", source.name, source.version),
-            None => format!("{}-{}.src.rpm", source.name, source.version),
-        };
-        qualifiers.insert("upstream".to_owned(), upstream);
-    }
-    Identity {
-        kind: PackageKind::Os,
-        purl_type: "rpm".to_owned(),
-        namespace: None,
-        name: package.name.clone(),
-        version: Some(package.version.clone()),
-        qualifiers,
-        source: Some(source),
-        trivy_type: None,
-    }
+    let upstream = package.source.as_ref().map(|_| match &source.release {
+        Some(release) => format!("{}-{}-{release}.src.rpm", source.name, source.version),
+        None => format!("{}-{}.src.rpm", source.name, source.version),
+    });
+    Identity::os_package("rpm", package, upstream, source)
 }
 
 /// Splits `name-version-release.src.rpm` (or `.nosrc.rpm`). rpm names may contain `-`,
