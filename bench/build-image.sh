@@ -26,7 +26,9 @@ die() { log "error: $*"; exit 1; }
 
 [[ $(id -u) == 0 ]] || die "must run as root (debootstrap, chroot, mount)"
 . "$BENCH_DIR/../scripts/lib/debian.sh"
-ensure_debian_packages debootstrap golang-go npm
+ensure_debian_packages debootstrap golang-go
+# npm comes with the machine's Node.js where it has one; Debian's otherwise.
+command -v npm >/dev/null || ensure_debian_packages npm
 require_tools debootstrap go npm python3 apt-get
 
 if [[ -f $ARCHIVE && -f $OUT/oci.summary.json && ${FORCE:-0} != 1 ]]; then
