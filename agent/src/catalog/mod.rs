@@ -20,6 +20,7 @@ pub mod binary;
 pub mod conda;
 pub mod dotnet;
 pub mod dpkg;
+mod elf;
 pub mod golang;
 pub mod java;
 pub mod npm;
