@@ -30,6 +30,7 @@ pub mod python;
 pub mod rpm;
 pub mod ruby;
 pub mod rust;
+mod scan;
 mod source_package;
 #[cfg(test)]
 pub(crate) mod testutil;

@@ -1,11 +1,13 @@
 //! Finding the build info in an executable: through the ELF section table when the file
-//! can be seeked (`catalog/elf.rs`), by scanning it when it is a stream. Only ELF is read: container images
+//! can be seeked (`catalog/elf.rs`), by scanning it when it is a stream (through the
+//! shared `catalog/scan.rs` window). Only ELF is read: container images
 //! run Linux binaries.
 
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom};
 
 use super::parse::{self, Blob, BuildInfoError, ALIGN, MAGIC};
 use crate::catalog::elf::{self, Lookup};
+use crate::catalog::scan::Window;
 use crate::catalog::CatalogError;
 
 /// Largest build info read (header and both strings). A program with a few hundred
@@ -41,26 +43,26 @@ pub fn from_file<F: Read + Seek>(file: &mut F) -> Result<Option<Blob>, CatalogEr
 /// it in bounded chunks and stopping there. Memory stays under `MAX_BLOB` plus two chunks
 /// whatever the file's size. `Ok(None)`: not a Go binary.
 pub fn from_stream<R: Read + ?Sized>(reader: &mut R) -> Result<Option<Blob>, CatalogError> {
-    let mut buf = Vec::with_capacity(CHUNK);
-    let mut eof = fill(reader, &mut buf, CHUNK)?;
-    if !elf::is_elf(&buf) {
+    let mut window = Window::new(reader, u64::MAX, CHUNK);
+    window.fill(CHUNK)?;
+    if !elf::is_elf(window.bytes()) {
         return Ok(None);
     }
-    // `buf[0]` is always at a file offset that is a multiple of ALIGN, so alignment in
-    // the buffer is alignment in the file. Offsets below `searched` hold no header.
+    // The window always starts at a file offset that is a multiple of ALIGN, so alignment
+    // in the window is alignment in the file. Offsets below `searched` hold no header.
     let mut searched = 0;
     let mut last_error = None;
     loop {
-        while let Some(at) = parse::find_magic(&buf, searched) {
+        while let Some(at) = parse::find_magic(window.bytes(), searched) {
             searched = at + 1;
             loop {
-                match parse::parse_blob(buf.get(at..).unwrap_or_default()) {
+                match parse::parse_blob(window.bytes().get(at..).unwrap_or_default()) {
                     Ok(blob) => return Ok(Some(blob)),
                     Err(BuildInfoError::Truncated { needed, .. })
-                        if !eof && needed <= MAX_BLOB as u64 =>
+                        if !window.ended() && needed <= MAX_BLOB as u64 =>
                     {
                         // Bounded by MAX_BLOB just above.
-                        eof = fill(reader, &mut buf, at + needed as usize)?;
+                        window.fill(at + needed as usize)?;
                     }
                     // The magic as data (the `debug/buildinfo` package holds it).
                     Err(BuildInfoError::NotAHeader) => break,
@@ -71,25 +73,17 @@ pub fn from_stream<R: Read + ?Sized>(reader: &mut R) -> Result<Option<Blob>, Cat
                 }
             }
         }
-        if eof {
+        if window.ended() {
             return last_error.map_or(Ok(None), |error| Err(blob_error(error)));
         }
         // Keep only what could be the start of a magic cut by the chunk's end, from an
         // aligned offset.
-        searched = searched.max(buf.len().saturating_sub(MAGIC.len() - 1));
+        searched = searched.max(window.bytes().len().saturating_sub(MAGIC.len() - 1));
         let keep_from = searched / ALIGN * ALIGN;
-        buf.drain(..keep_from);
+        window.consume(keep_from);
         searched -= keep_from;
-        let target = buf.len() + CHUNK;
-        eof = fill(reader, &mut buf, target)?;
+        window.fill(window.bytes().len() + CHUNK)?;
     }
-}
-
-/// Reads until `buf` holds `target` bytes; true when the stream ended first.
-fn fill<R: Read + ?Sized>(reader: &mut R, buf: &mut Vec<u8>, target: usize) -> io::Result<bool> {
-    let want = target.saturating_sub(buf.len());
-    let read = (&mut *reader).take(want as u64).read_to_end(buf)?;
-    Ok(read < want)
 }
 
 fn blob_error(error: BuildInfoError) -> CatalogError {
