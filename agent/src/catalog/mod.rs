@@ -20,6 +20,7 @@ pub mod binary;
 pub mod conda;
 pub mod dotnet;
 pub mod dpkg;
+mod elf;
 pub mod golang;
 pub mod java;
 pub mod npm;
@@ -29,6 +30,7 @@ pub mod python;
 pub mod rpm;
 pub mod ruby;
 pub mod rust;
+mod scan;
 mod source_package;
 #[cfg(test)]
 pub(crate) mod testutil;

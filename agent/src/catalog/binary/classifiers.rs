@@ -5,7 +5,7 @@
 //!
 //! Every pattern is byte-oriented (`(?-u)` is prepended: `.` and classes match single
 //! bytes, `\s` is ASCII) and every repetition is bounded, so that no match is longer than
-//! [`super::scan::MAX_MATCH`].
+//! [`crate::catalog::scan::MAX_MATCH`].
 
 /// How a classifier picks files by name (the last path component).
 #[derive(Debug, Clone, Copy)]

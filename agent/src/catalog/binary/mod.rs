@@ -39,7 +39,7 @@
 //! | util-linux-binary | `getopt` | `\0util-linux 2.38.1\0` |
 //!
 //! Files are chosen by name alone, whatever their mode, as syft's globs do; only those are
-//! read, as a stream of at most [`MAX_SCAN`] bytes searched in chunks (`scan.rs`). When a
+//! read, as a stream of at most [`MAX_SCAN`] bytes searched in chunks (`catalog/scan.rs`). When a
 //! classifier has several patterns, the first one that matches anywhere wins; within a
 //! pattern, the first match in the file.
 //!
@@ -54,16 +54,16 @@
 //!   gcc, traefik, consul, helm, erlang, and others); see testdata/make-snippets.sh.
 
 mod classifiers;
-mod scan;
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
+use std::io::Read;
 use std::sync::LazyLock;
 
 use regex::bytes::Regex;
 
 use self::classifiers::{Classifier, Evidence, Name, CLASSIFIERS};
-use super::{CatalogError, Cataloger, Content, FileMeta};
+use super::{scan, CatalogError, Cataloger, Content, FileMeta};
 use crate::package::{Ecosystem, Findings, Identity, Package, PackageKind};
 
 /// Property naming the classifier that recognised a binary.
@@ -72,6 +72,9 @@ pub const PROP_CLASSIFIER: &str = "binary:classifier";
 /// Most bytes searched in one file. Node.js, the largest binary classified, is ~100 MiB
 /// with its version ~35 MiB in.
 pub const MAX_SCAN: u64 = 128 << 20;
+
+/// BusyBox's file name and package name.
+const BUSYBOX: &str = "busybox";
 
 /// Recognises well-known binaries by a version string in their bytes.
 pub struct BinaryClassifierCataloger;
@@ -144,15 +147,31 @@ impl Cataloger for BinaryClassifierCataloger {
     }
 
     fn catalog(&self, file: &FileMeta<'_>, content: Content<'_>) -> Result<Findings, CatalogError> {
-        let plan = Plan::for_name(file_name(file.path));
-        if plan.applied.is_empty() {
-            return Ok(Findings::default());
-        }
-        let reader = content.into_reader();
-        let patterns: Vec<&Regex> = plan.patterns.iter().map(AsRef::as_ref).collect();
-        let found = scan::first_matches(reader, &patterns, MAX_SCAN, |found| plan.settled(found))?;
-        Ok(Findings::packages(plan.packages(&found)))
+        let packages = classify(file_name(file.path), content.into_reader())?;
+        Ok(Findings::packages(packages))
     }
+}
+
+/// The packages the classifiers that apply to a file called `name` find in its bytes.
+fn classify(name: &str, reader: &mut dyn Read) -> Result<Vec<Package>, CatalogError> {
+    let plan = Plan::for_name(name);
+    if plan.applied.is_empty() {
+        return Ok(Vec::new());
+    }
+    let patterns: Vec<&Regex> = plan.patterns.iter().map(AsRef::as_ref).collect();
+    let found = scan::first_matches(reader, &patterns, MAX_SCAN, |found| plan.settled(found))?;
+    Ok(plan.packages(&found))
+}
+
+/// The version BusyBox states in its banner (`BusyBox v1.36.1`), as the busybox-binary
+/// classifier reads it: the one place BusyBox is recognised, for its package here and
+/// for the OS identity of an image that has nothing else ([`super::os`]).
+pub fn busybox_version(reader: &mut dyn Read) -> Result<Option<String>, CatalogError> {
+    let packages = classify(BUSYBOX, reader)?;
+    Ok(packages
+        .into_iter()
+        .find(|package| package.name == BUSYBOX)
+        .map(|package| package.version))
 }
 
 /// The last component of a path.
@@ -755,6 +774,36 @@ mod tests {
             ("/bin/busybox", b""),
         ] {
             assert_eq!(catalog_bytes(path, bytes), [], "{path}");
+        }
+    }
+
+    fn busybox(bytes: &[u8]) -> Option<String> {
+        busybox_version(&mut &bytes[..]).unwrap()
+    }
+
+    /// Moved from the OS cataloger's own banner search, which this one replaced.
+    #[test]
+    fn busybox_format_string_is_not_a_version() {
+        assert_eq!(
+            busybox(b"BusyBox v%s (%s)\0BusyBox v1.36.1 (").as_deref(),
+            Some("1.36.1")
+        );
+        assert_eq!(busybox(b"BusyBox v%s\0"), None);
+    }
+
+    /// The OS cataloger's search took `1.3` here; the classifier wants all three parts.
+    #[test]
+    fn busybox_version_cut_short_by_the_end_of_the_file_is_not_a_version() {
+        assert_eq!(busybox(b"\0BusyBox v1.3"), None);
+    }
+
+    #[test]
+    fn busybox_banner_across_a_chunk_boundary_is_found_whole() {
+        for before in [(1 << 20) - 12, (64 << 10) - 12] {
+            let mut bytes = vec![0u8; before];
+            bytes.extend_from_slice(b"BusyBox v1.36.1 (2024-06-10) multi-call binary.\0");
+            bytes.extend(std::iter::repeat_n(0u8, 1000));
+            assert_eq!(busybox(&bytes).as_deref(), Some("1.36.1"), "{before}");
         }
     }
 

@@ -7,10 +7,6 @@
 //! writes and `debug.ParseBuildInfo` reads. Older binaries hold pointers to those strings
 //! instead. No maintained Rust crate reads this format (Go's own `debug/buildinfo` is the
 //! reference), so it is written here.
-//!
-//! Also here: the few ELF fields needed to find that section (where the section table
-//! is, and each section's name and extent), read by hand with every offset checked; a
-//! general object-file crate would be a large dependency for these few fields.
 
 /// The magic that starts the build info header.
 pub const MAGIC: &[u8; 14] = b"\xff Go buildinf:";
@@ -356,139 +352,6 @@ pub fn find_magic(data: &[u8], from: usize) -> Option<usize> {
         .find(|i| i % ALIGN == 0)
 }
 
-/// Where an ELF file keeps its section header table, from its first bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ElfLayout {
-    pub class64: bool,
-    pub big_endian: bool,
-    pub section_table_offset: u64,
-    pub section_entry_size: u16,
-    pub section_count: u16,
-    pub section_names_index: u16,
-}
-
-/// One section header's name offset and file extent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ElfSection {
-    pub name_offset: u32,
-    pub offset: u64,
-    pub size: u64,
-}
-
-/// Bytes of the ELF header this module reads (the 64-bit header's size).
-pub const ELF_HEADER_SIZE: usize = 64;
-
-/// Whether `head` starts like an ELF file.
-pub fn is_elf(head: &[u8]) -> bool {
-    head.starts_with(b"\x7fELF")
-}
-
-/// Reads the section table's location from an ELF header. `None` when the header is not
-/// a valid ELF header.
-pub fn elf_layout(head: &[u8]) -> Option<ElfLayout> {
-    if !is_elf(head) {
-        return None;
-    }
-    let class64 = match head.get(4)? {
-        1 => false,
-        2 => true,
-        _ => return None,
-    };
-    let big_endian = match head.get(5)? {
-        1 => false,
-        2 => true,
-        _ => return None,
-    };
-    let r = Reader {
-        bytes: head,
-        big_endian,
-    };
-    let (offset, tail) = if class64 {
-        (r.u64(0x28)?, 0x3a)
-    } else {
-        (u64::from(r.u32(0x20)?), 0x2e)
-    };
-    Some(ElfLayout {
-        class64,
-        big_endian,
-        section_table_offset: offset,
-        section_entry_size: r.u16(tail)?,
-        section_count: r.u16(tail + 2)?,
-        section_names_index: r.u16(tail + 4)?,
-    })
-}
-
-impl ElfLayout {
-    /// Size of the section header fields this module reads.
-    pub fn min_entry_size(&self) -> usize {
-        if self.class64 {
-            0x28
-        } else {
-            0x18
-        }
-    }
-
-    /// Decodes one section header; `None` when `entry` is too short.
-    pub fn section(&self, entry: &[u8]) -> Option<ElfSection> {
-        let r = Reader {
-            bytes: entry,
-            big_endian: self.big_endian,
-        };
-        Some(if self.class64 {
-            ElfSection {
-                name_offset: r.u32(0)?,
-                offset: r.u64(0x18)?,
-                size: r.u64(0x20)?,
-            }
-        } else {
-            ElfSection {
-                name_offset: r.u32(0)?,
-                offset: u64::from(r.u32(0x10)?),
-                size: u64::from(r.u32(0x14)?),
-            }
-        })
-    }
-}
-
-/// Bounds-checked integer reads in the file's byte order.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    big_endian: bool,
-}
-
-impl Reader<'_> {
-    fn array<const N: usize>(&self, at: usize) -> Option<[u8; N]> {
-        self.bytes.get(at..at.checked_add(N)?)?.try_into().ok()
-    }
-
-    fn u16(&self, at: usize) -> Option<u16> {
-        let b = self.array(at)?;
-        Some(if self.big_endian {
-            u16::from_be_bytes(b)
-        } else {
-            u16::from_le_bytes(b)
-        })
-    }
-
-    fn u32(&self, at: usize) -> Option<u32> {
-        let b = self.array(at)?;
-        Some(if self.big_endian {
-            u32::from_be_bytes(b)
-        } else {
-            u32::from_le_bytes(b)
-        })
-    }
-
-    fn u64(&self, at: usize) -> Option<u64> {
-        let b = self.array(at)?;
-        Some(if self.big_endian {
-            u64::from_be_bytes(b)
-        } else {
-            u64::from_le_bytes(b)
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -690,16 +553,5 @@ mod tests {
         data[32..46].copy_from_slice(MAGIC);
         assert_eq!(find_magic(&data, 0), Some(32));
         assert_eq!(find_magic(&data, 33), None);
-    }
-
-    #[test]
-    fn elf_header_of_the_fixture_locates_its_section_table() {
-        let bytes = std::fs::read(HELLO).unwrap();
-        let layout = elf_layout(&bytes[..ELF_HEADER_SIZE]).unwrap();
-        assert!(layout.class64 && !layout.big_endian);
-        assert_eq!(usize::from(layout.section_entry_size), 64);
-        assert!(layout.section_count > 0);
-        assert!(elf_layout(&bytes[..20]).is_none());
-        assert!(elf_layout(b"MZ\x90\x00").is_none());
     }
 }

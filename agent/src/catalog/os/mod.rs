@@ -5,9 +5,7 @@
 
 mod parse;
 
-use std::io::{ErrorKind, Read};
-
-use super::{CatalogError, Cataloger, Content, FileMeta};
+use super::{binary, CatalogError, Cataloger, Content, FileMeta};
 use crate::package::{Findings, OsRelease};
 
 const ETC_OS_RELEASE: &str = "/etc/os-release";
@@ -29,8 +27,6 @@ const IDENTITY_PRIORITY: [&str; 5] = [
 
 /// Identity text files are a few hundred bytes.
 const TEXT_LIMIT: u64 = 64 * 1024;
-/// How much of `/bin/busybox` is searched for its banner (real binaries are 1–2 MiB).
-const BUSYBOX_SCAN_LIMIT: u64 = 32 * 1024 * 1024;
 
 /// Reads the files that identify the operating system of an image.
 pub struct OsReleaseCataloger;
@@ -125,42 +121,18 @@ fn is_empty(release: &OsRelease) -> bool {
     *release == OsRelease::default()
 }
 
-/// Streams `/bin/busybox` through a small window looking for its version banner, so a
-/// large binary is never held in memory.
+/// The identity `/bin/busybox` states in its banner, found by the BusyBox classifier's
+/// bounded, streaming search (the binary cataloger reports the same version as a
+/// package).
 fn scan_busybox(content: Content<'_>) -> Result<Option<OsRelease>, CatalogError> {
-    const CHUNK: usize = 64 * 1024;
-    /// Bytes carried over between windows: a banner and a version fit in it.
-    const CARRY: usize = 64;
-
-    let reader = content.into_reader();
-    let mut reader = reader.take(BUSYBOX_SCAN_LIMIT);
-    let mut chunk = vec![0u8; CHUNK];
-    let mut window = Vec::with_capacity(CHUNK + CARRY);
-    loop {
-        let read = match reader.read(&mut chunk) {
-            Ok(read) => read,
-            Err(err) if err.kind() == ErrorKind::Interrupted => continue,
-            Err(err) => return Err(CatalogError::Io(err)),
-        };
-        let at_end = read == 0;
-        window.extend_from_slice(chunk.get(..read).unwrap_or_default());
-        match parse::busybox_version(&window, at_end) {
-            parse::BusyboxScan::Found(version) => {
-                return Ok(Some(OsRelease {
-                    id: Some("busybox".to_owned()),
-                    version_id: Some(version.clone()),
-                    name: Some("busybox".to_owned()),
-                    pretty_name: Some(format!("BusyBox v{version}")),
-                    ..OsRelease::default()
-                }));
-            }
-            _ if at_end => return Ok(None),
-            _ => {
-                let consumed = window.len().saturating_sub(CARRY);
-                window.drain(..consumed);
-            }
-        }
-    }
+    let version = binary::busybox_version(content.into_reader())?;
+    Ok(version.map(|version| OsRelease {
+        id: Some("busybox".to_owned()),
+        version_id: Some(version.clone()),
+        name: Some("busybox".to_owned()),
+        pretty_name: Some(format!("BusyBox v{version}")),
+        ..OsRelease::default()
+    }))
 }
 
 #[cfg(test)]

@@ -4,8 +4,6 @@
 //! `/etc/os-release` from disk, while here the bytes come from a hostile image and must be
 //! parsed in memory, with the shell quoting the format allows.
 
-use memchr::memmem;
-
 use crate::package::OsRelease;
 
 /// Parses an os-release(5) file. Unknown keys, comments and malformed lines are skipped;
@@ -138,40 +136,6 @@ pub fn debian_version(text: &str) -> Option<OsRelease> {
     })
 }
 
-/// What precedes the version in BusyBox's banner (`BusyBox v1.36.1 (…) multi-call binary`).
-const BUSYBOX_BANNER: &[u8] = b"BusyBox v";
-
-/// Where a BusyBox banner search stands after looking at one window of the binary.
-#[derive(Debug, PartialEq, Eq)]
-pub enum BusyboxScan {
-    Found(String),
-    /// A banner ends the window and its version may go on in the next bytes.
-    NeedMore,
-    NotFound,
-}
-
-/// Looks for BusyBox's version banner in `window`. With `at_end` false, a banner whose
-/// version reaches the end of the window is reported as [`BusyboxScan::NeedMore`].
-pub fn busybox_version(window: &[u8], at_end: bool) -> BusyboxScan {
-    for start in memmem::find_iter(window, BUSYBOX_BANNER) {
-        let tail = window
-            .get(start + BUSYBOX_BANNER.len()..)
-            .unwrap_or_default();
-        let len = tail
-            .iter()
-            .position(|b| !(b.is_ascii_digit() || *b == b'.'))
-            .unwrap_or(tail.len());
-        if len == tail.len() && !at_end {
-            return BusyboxScan::NeedMore;
-        }
-        let version = tail.get(..len).unwrap_or_default();
-        if version.first().is_some_and(u8::is_ascii_digit) {
-            return BusyboxScan::Found(String::from_utf8_lossy(version).into_owned());
-        }
-    }
-    BusyboxScan::NotFound
-}
-
 fn simple_release(name: &str, version: &str) -> OsRelease {
     OsRelease {
         id: Some(name.to_lowercase()),
@@ -245,29 +209,5 @@ mod tests {
     #[test]
     fn overlong_debian_version_is_ignored() {
         assert_eq!(debian_version(&"9".repeat(65)), None);
-    }
-
-    #[test]
-    fn busybox_banner_cut_by_the_window_asks_for_more() {
-        assert_eq!(
-            busybox_version(b"\0BusyBox v1.3", false),
-            BusyboxScan::NeedMore
-        );
-        assert_eq!(
-            busybox_version(b"\0BusyBox v1.3", true),
-            BusyboxScan::Found("1.3".into())
-        );
-    }
-
-    #[test]
-    fn busybox_format_string_is_not_a_version() {
-        assert_eq!(
-            busybox_version(b"BusyBox v%s (%s)\0BusyBox v1.36.1 (", false),
-            BusyboxScan::Found("1.36.1".into())
-        );
-        assert_eq!(
-            busybox_version(b"BusyBox v%s\0", true),
-            BusyboxScan::NotFound
-        );
     }
 }

@@ -6,13 +6,12 @@
 //! default when `kind` is absent) is reported, the root package included; build
 //! dependencies (`"kind":"build"`) are not in the program and are left out.
 
-mod elf;
-
 use std::io::{Cursor, Read, Seek};
 
 use flate2::read::ZlibDecoder;
 use serde::Deserialize;
 
+use super::elf::{self, Lookup};
 use super::{CatalogError, Cataloger, Content, FileMeta};
 use crate::package::{Ecosystem, Findings, Identity, Package};
 
@@ -21,7 +20,7 @@ use crate::package::{Ecosystem, Findings, Identity, Package};
 pub const PROP_SOURCE: &str = "cargo:source";
 
 /// The section cargo-auditable writes.
-const SECTION: &[u8] = b".dep-v0";
+const SECTION: &str = ".dep-v0";
 /// Largest compressed section read; a program with a thousand crates has ~30 KiB.
 const MAX_COMPRESSED: u64 = 4 << 20;
 /// Largest decompressed JSON accepted, against zlib bombs; ~150 bytes per crate.
@@ -73,21 +72,10 @@ impl Cataloger for RustBinaryCataloger {
 
 /// The compressed `.dep-v0` section, when the file has one.
 fn read_section<F: Read + Seek>(file: &mut F) -> Result<Option<Vec<u8>>, CatalogError> {
-    let Some(section) = elf::find_section(file, SECTION)? else {
-        return Ok(None);
-    };
-    if section.size > MAX_COMPRESSED {
-        return Err(CatalogError::TooLarge {
-            limit: MAX_COMPRESSED,
-        });
+    match elf::find_section(file, SECTION)? {
+        Lookup::Found(section) => section.read(file, MAX_COMPRESSED).map(Some),
+        Lookup::NotElf | Lookup::NoTable | Lookup::Absent => Ok(None),
     }
-    file.seek(std::io::SeekFrom::Start(section.offset))?;
-    let mut data = Vec::new();
-    file.take(section.size).read_to_end(&mut data)?;
-    if data.len() as u64 != section.size {
-        return Err(malformed(".dep-v0 runs past the end of the file"));
-    }
-    Ok(Some(data))
 }
 
 /// Decompresses the section, refusing more than [`MAX_JSON`] bytes of output.
@@ -211,9 +199,10 @@ mod tests {
     /// The fixture with its `.dep-v0` section's bytes replaced (same length, padded).
     fn fixture_with_section(content: &[u8]) -> Vec<u8> {
         let mut bytes = std::fs::read(FIXTURE).unwrap();
-        let section = elf::find_section(&mut Cursor::new(&bytes), SECTION)
-            .unwrap()
-            .unwrap();
+        let Lookup::Found(section) = elf::find_section(&mut Cursor::new(&bytes), SECTION).unwrap()
+        else {
+            panic!("the fixture has a {SECTION} section");
+        };
         let (offset, size) = (section.offset as usize, section.size as usize);
         assert!(content.len() <= size, "replacement must fit the section");
         bytes[offset..offset + size].fill(0);

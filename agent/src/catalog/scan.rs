@@ -1,8 +1,12 @@
-//! A bounded, streaming search of one file for several byte patterns at once.
+//! Bounded, streaming searches of one file's bytes: a [`Window`] that reads a stream in
+//! chunks and drops what its user is done with, and on it [`first_matches`], the search
+//! for several byte patterns at once that the binary classifiers (and through them the
+//! BusyBox OS identity) use. The Go cataloger's scan for its build info header reads
+//! through a [`Window`] too.
 //!
-//! The file is read in chunks that overlap by [`MAX_MATCH`] bytes, so memory stays at one
-//! chunk whatever the file's size, and each pattern keeps its first match in file order,
-//! as a search of the whole file would find it.
+//! [`first_matches`] reads chunks that overlap by [`MAX_MATCH`] bytes, so memory stays at
+//! one chunk whatever the file's size, and each pattern keeps its first match in file
+//! order, as a search of the whole file would find it.
 
 use std::io::{self, Read};
 
@@ -18,6 +22,53 @@ pub const MAX_MATCH: usize = 4096;
 /// What a pattern matched: its `version` group, or the whole match without one.
 pub type Match = Vec<u8>;
 
+/// The bytes of a stream that have been read and not yet dropped, never more than
+/// `limit` bytes read in all.
+pub struct Window<'r, R: ?Sized> {
+    reader: &'r mut R,
+    buf: Vec<u8>,
+    /// Bytes that may still be read.
+    left: u64,
+    ended: bool,
+}
+
+impl<'r, R: Read + ?Sized> Window<'r, R> {
+    /// An empty window on `reader`, with room for `capacity` bytes before it grows.
+    pub fn new(reader: &'r mut R, limit: u64, capacity: usize) -> Self {
+        Window {
+            reader,
+            buf: Vec::with_capacity(capacity),
+            left: limit,
+            ended: false,
+        }
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Whether the stream ended or the limit was reached: no more bytes will come.
+    pub fn ended(&self) -> bool {
+        self.ended
+    }
+
+    /// Reads until the window holds `len` bytes, or until the stream or the limit ends.
+    pub fn fill(&mut self, len: usize) -> io::Result<()> {
+        let want = (len.saturating_sub(self.buf.len()) as u64).min(self.left);
+        let read = (&mut *self.reader).take(want).read_to_end(&mut self.buf)? as u64;
+        self.left -= read;
+        if read < want || self.left == 0 {
+            self.ended = true;
+        }
+        Ok(())
+    }
+
+    /// Drops the first `len` bytes (all of them when there are fewer).
+    pub fn consume(&mut self, len: usize) {
+        self.buf.drain(..len.min(self.buf.len()));
+    }
+}
+
 /// Reads at most `limit` bytes of `reader` and returns, for each pattern, its first match.
 ///
 /// `settled` is asked after every chunk with the matches so far; when it answers true the
@@ -29,15 +80,12 @@ pub fn first_matches<R: Read + ?Sized>(
     settled: impl Fn(&[Option<Match>]) -> bool,
 ) -> io::Result<Vec<Option<Match>>> {
     let mut found: Vec<Option<Match>> = vec![None; patterns.len()];
-    let mut buf = Vec::with_capacity(CHUNK + MAX_MATCH);
-    let mut left = limit;
+    let mut window = Window::new(reader, limit, CHUNK + MAX_MATCH);
     loop {
-        let want = left.min(CHUNK as u64);
-        let read = (&mut *reader).take(want).read_to_end(&mut buf)? as u64;
-        left -= read;
-        let end = read < want || left == 0;
+        window.fill(window.bytes().len() + CHUNK)?;
+        let buf = window.bytes();
         // Matches that start before `stable` cannot change with more bytes.
-        let stable = if end {
+        let stable = if window.ended() {
             buf.len()
         } else {
             buf.len().saturating_sub(MAX_MATCH)
@@ -47,7 +95,7 @@ pub fn first_matches<R: Read + ?Sized>(
                 continue;
             }
             // The leftmost match: when it is not yet stable, no other one is.
-            let Some(captures) = pattern.captures(&buf) else {
+            let Some(captures) = pattern.captures(buf) else {
                 continue;
             };
             let Some(whole) = captures.get(0) else {
@@ -58,10 +106,10 @@ pub fn first_matches<R: Read + ?Sized>(
                 *slot = Some(version.as_bytes().to_vec());
             }
         }
-        if end || settled(&found) {
+        if window.ended() || settled(&found) {
             return Ok(found);
         }
-        buf.drain(..stable);
+        window.consume(stable);
     }
 }
 
