@@ -30,17 +30,24 @@ pub struct Received {
 #[derive(Clone)]
 pub struct FakeCollector {
     pub received: Arc<Mutex<Received>>,
+    /// The limits its `Welcome` states.
     max_message_bytes: u64,
+    max_sbom_bytes: u64,
     /// Answers for the first upload attempts, in order; later ones are stored.
     refusals: Arc<Mutex<Vec<Code>>>,
 }
 
 impl FakeCollector {
     /// Serves on a loopback port; returns its `http://` address.
-    pub async fn start(max_message_bytes: u64, refusals: Vec<Code>) -> (Self, String) {
+    pub async fn start(
+        max_message_bytes: u64,
+        max_sbom_bytes: u64,
+        refusals: Vec<Code>,
+    ) -> (Self, String) {
         let fake = FakeCollector {
             received: Arc::default(),
             max_message_bytes,
+            max_sbom_bytes,
             refusals: Arc::new(Mutex::new(refusals)),
         };
         let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
@@ -72,7 +79,7 @@ impl Ingest for FakeCollector {
         let mut inbound = request.into_inner();
         let (outbound, stream) = mpsc::channel(16);
         let received = self.received.clone();
-        let max_message_bytes = self.max_message_bytes;
+        let (max_message_bytes, max_sbom_bytes) = (self.max_message_bytes, self.max_sbom_bytes);
         tokio::spawn(async move {
             let mut images = Vec::new();
             while let Ok(Some(request)) = inbound.message().await {
@@ -81,7 +88,7 @@ impl Ingest for FakeCollector {
                         received.lock().unwrap().hello = Some(hello);
                         Some(sync_response::Message::Welcome(Welcome {
                             session: 1,
-                            max_sbom_bytes: 1 << 30,
+                            max_sbom_bytes,
                             max_message_bytes,
                             ..Welcome::default()
                         }))

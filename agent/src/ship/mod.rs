@@ -78,6 +78,16 @@ impl tonic::service::Interceptor for BearerToken {
 }
 
 /// State shared by the session and the builders.
+/// Where SBOMs go in the current session, within the limits its `Welcome` set.
+#[derive(Clone)]
+struct Uploads {
+    client: Ingest,
+    /// Bytes per `SbomChunk`.
+    chunk_bytes: usize,
+    /// The collector's largest SBOM; 0 when it states none.
+    max_sbom_bytes: u64,
+}
+
 struct Shared {
     config: ShipConfig,
     scanner: Arc<Scanner>,
@@ -86,7 +96,7 @@ struct Shared {
     /// The node's inventory as last reported; builders look images up in it.
     inventory: watch::Sender<Arc<Inventory>>,
     /// The collector connection, while there is one.
-    client: watch::Sender<Option<(Ingest, usize)>>,
+    client: watch::Sender<Option<Uploads>>,
     /// Digests queued or being built, so that a repeated request does not build twice.
     in_flight: Mutex<HashSet<String>>,
 }
@@ -231,7 +241,11 @@ async fn session(
             .await
             .map_err(|_| "session closed".to_string())?;
     }
-    shared.client.send_replace(Some((client, chunk)));
+    shared.client.send_replace(Some(Uploads {
+        client,
+        chunk_bytes: chunk,
+        max_sbom_bytes: welcome.max_sbom_bytes,
+    }));
     shared.readiness.set_collector_connected(true);
     backoff.reset();
 
@@ -358,7 +372,12 @@ async fn build_and_upload(
     let mut connection = shared.client.subscribe();
     loop {
         let current = connection.borrow_and_update().clone();
-        let Some((mut client, chunk)) = current else {
+        let Some(Uploads {
+            mut client,
+            chunk_bytes,
+            max_sbom_bytes,
+        }) = current
+        else {
             // Built while the collector is away: wait for the next session.
             tokio::select! {
                 () = cancel.cancelled() => return,
@@ -366,7 +385,16 @@ async fn build_and_upload(
             }
             continue;
         };
-        match upload(&mut client, shared, digest, &bom, chunk).await {
+        if max_sbom_bytes > 0 && bom.len() as u64 > max_sbom_bytes {
+            let reason = format!(
+                "the SBOM has {} bytes, more than the collector takes ({max_sbom_bytes})",
+                bom.len()
+            );
+            warn!(%reason, "SBOM not sent");
+            let _ = failed.send((digest.to_string(), reason)).await;
+            return;
+        }
+        match upload(&mut client, shared, digest, &bom, chunk_bytes).await {
             Ok(response) => {
                 info!(
                     bytes = bom.len(),
@@ -377,8 +405,12 @@ async fn build_and_upload(
                 return;
             }
             Err(status) if retry::is_final(status.code()) => {
-                warn!(error = %status_text("UploadSbom", &status), "collector refused the SBOM");
+                // Told, the collector stops asking for it; else another node would build
+                // it again once the claim expires, and so on across the fleet.
+                let reason = status_text("UploadSbom", &status);
+                warn!(error = %reason, "collector refused the SBOM");
                 shared.metrics.send_failure();
+                let _ = failed.send((digest.to_string(), reason)).await;
                 return;
             }
             Err(status) => {
@@ -620,7 +652,7 @@ mod tests {
         let digest = inventory.images[0].manifest_digest.clone();
         // Chunks of at most half the message limit (limits of 4 KiB and less are taken
         // for a misconfiguration): this SBOM takes several.
-        let (collector, url) = FakeCollector::start(4098, Vec::new()).await;
+        let (collector, url) = FakeCollector::start(4098, 1 << 30, Vec::new()).await;
         let shipper = start_shipper(url, scanner, inventory).await;
         wait_for(&collector, |r| !r.uploads.is_empty()).await;
         stop(shipper).await;
@@ -649,23 +681,55 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_unavailable_collector_is_retried_a_final_refusal_is_not() {
+    async fn an_unavailable_collector_is_retried_a_final_refusal_is_reported() {
         let (scanner, inventory) = one_image().await;
-        let (collector, url) = FakeCollector::start(1 << 20, vec![Code::Unavailable]).await;
+        let (collector, url) =
+            FakeCollector::start(1 << 20, 1 << 30, vec![Code::Unavailable]).await;
         let shipper = start_shipper(url, scanner, inventory).await;
         wait_for(&collector, |r| !r.uploads.is_empty()).await;
         stop(shipper).await;
         assert_eq!(collector.received().upload_attempts, 2);
 
         let (scanner, inventory) = one_image().await;
-        let (collector, url) = FakeCollector::start(1 << 20, vec![Code::FailedPrecondition]).await;
+        let (collector, url) =
+            FakeCollector::start(1 << 20, 1 << 30, vec![Code::FailedPrecondition]).await;
+        let digest = inventory.images[0].manifest_digest.clone();
         let shipper = start_shipper(url, scanner, inventory).await;
-        wait_for(&collector, |r| r.upload_attempts == 1).await;
+        // So that the collector stops asking for it (and no other node builds it again).
+        wait_for(&collector, |r| !r.build_failures.is_empty()).await;
         // Retries come within milliseconds (1 ms backoff): none may follow a final answer.
         tokio::time::sleep(Duration::from_millis(300)).await;
         stop(shipper).await;
-        assert_eq!(collector.received().upload_attempts, 1);
-        assert!(collector.received().uploads.is_empty());
+        let received = collector.received();
+        assert_eq!(received.upload_attempts, 1);
+        assert!(received.uploads.is_empty());
+        assert_eq!(received.build_failures.len(), 1);
+        assert_eq!(received.build_failures[0].manifest_digest, digest);
+        assert!(
+            received.build_failures[0]
+                .reason
+                .contains("FailedPrecondition"),
+            "{:?}",
+            received.build_failures
+        );
+    }
+
+    #[tokio::test]
+    async fn an_sbom_over_the_collectors_limit_is_reported_not_sent() {
+        let (scanner, inventory) = one_image().await;
+        let (collector, url) = FakeCollector::start(1 << 20, 100, Vec::new()).await;
+        let shipper = start_shipper(url, scanner, inventory).await;
+        wait_for(&collector, |r| !r.build_failures.is_empty()).await;
+        stop(shipper).await;
+        let received = collector.received();
+        assert_eq!(received.upload_attempts, 0);
+        assert!(
+            received.build_failures[0]
+                .reason
+                .contains("more than the collector takes (100)"),
+            "{:?}",
+            received.build_failures
+        );
     }
 
     #[test]
