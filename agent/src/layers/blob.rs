@@ -262,7 +262,7 @@ impl<R: Read> LayerSource for BlobLayer<R> {
             .take(ZSTD_MAGIC.len() as u64)
             .read_to_end(&mut head)
             .map_err(|e| self.read_error("reading the blob", e, &budgets))?;
-        let unpacked_digest = {
+        let unpacked_digest: Result<String> = (|| {
             // The magic bytes were read through `blob`, so they are already hashed.
             let stream = head.as_slice().chain(&mut blob);
             let decoded: Box<dyn Read + '_> = if head.starts_with(GZIP_MAGIC) {
@@ -282,13 +282,22 @@ impl<R: Read> LayerSource for BlobLayer<R> {
             tar_budget.allow_any_headers();
             io::copy(&mut unpacked, &mut io::sink())
                 .map_err(|e| self.read_error("reading past the tar end", e, &budgets))?;
-            unpacked.digest()
-        };
-        io::copy(&mut blob, &mut io::sink())
-            .map_err(|e| self.read_error("reading past the compressed end", e, &budgets))?;
+            Ok(unpacked.digest())
+        })();
+        if unpacked_digest.is_err() && budgets.iter().any(|b| b.exceeded.get().is_some()) {
+            return unpacked_digest.map(drop);
+        }
+        // Whatever the decoding said, the blob is read to its end and its digest checked
+        // first: content that is not the blob the manifest names (swapped, truncated) is
+        // reported as that, not as the decoding error it causes.
+        let drained = io::copy(&mut blob, &mut io::sink())
+            .map_err(|e| self.read_error("reading past the compressed end", e, &budgets));
         let blob_digest = blob.digest();
-
-        self.verify("blob digest", &self.digest, &blob_digest)?;
+        if drained.is_ok() {
+            self.verify("blob digest", &self.digest, &blob_digest)?;
+        }
+        let unpacked_digest = unpacked_digest?;
+        drained?;
         self.verify("diffID", &self.diff_id, &unpacked_digest)
     }
 }
@@ -510,6 +519,24 @@ mod tests {
         );
         let err = layer.walk(&mut Recorder::wanting(".pkg")).unwrap_err();
         assert!(err.to_string().contains("blob digest mismatch"), "{err}");
+    }
+
+    #[test]
+    fn swapped_content_is_a_blob_digest_mismatch_not_a_decoding_error() {
+        let tar = sample_layer();
+        let blob = gzip(&tar);
+        // Another blob, as a corrupted or swapped content store would return it.
+        let mut swapped = gzip(b"not a tar archive at all");
+        swapped.truncate(swapped.len() / 2);
+        let mut layer = BlobLayer::new(
+            digest(&blob),
+            digest(&tar),
+            swapped.as_slice(),
+            Limits::default(),
+        );
+        let err = layer.walk(&mut Recorder::wanting(".pkg")).unwrap_err();
+        assert!(err.to_string().contains("blob digest mismatch"), "{err}");
+        assert!(err.to_string().contains(&digest(&blob)), "{err}");
     }
 
     #[test]
