@@ -437,20 +437,14 @@ async fn build(shared: &Shared, digest: &str) -> Result<Vec<u8>> {
             image: digest.to_string(),
             namespace: shared.scanner.store().namespace().to_string(),
         })?;
-    let name = record
-        .names
-        .iter()
-        .find(|name| !name.starts_with("sha256:"))
-        .or(record.names.first())
-        .ok_or_else(|| Error::Image {
-            image: digest.to_string(),
-            message: "image has no name in containerd".into(),
-        })?;
+    // By digest, not by a name: a tag may have moved to another image since the inventory.
+    // An index digest resolves to this node's platform, as the inventory's did.
+    let reference = record.index_digest.as_deref().unwrap_or(digest);
     let started = std::time::Instant::now();
-    let outcome = shared.scanner.scan(name).await?;
+    let outcome = shared.scanner.scan(reference).await?;
     if outcome.image.manifest_digest != digest {
         return Err(Error::Image {
-            image: name.clone(),
+            image: reference.to_string(),
             message: format!(
                 "now resolves to {} instead of {digest} (moved while building)",
                 outcome.image.manifest_digest
@@ -712,6 +706,51 @@ mod tests {
             "{:?}",
             received.build_failures
         );
+    }
+
+    #[tokio::test]
+    async fn the_image_is_built_by_digest_when_its_tag_moved_since_the_inventory() {
+        let layer = |text: &str| LayerTar::new().file("app", text.as_bytes(), 0o644).finish();
+        let mut store = MemoryImageStore::default();
+        let listed = store.put_image(&[layer("listed")], "linux/amd64");
+        let newer = store.put_image(&[layer("newer")], "linux/amd64");
+        let pinned = format!("docker.io/library/app@{listed}");
+        store.tag(&pinned, MANIFEST, &listed);
+        let platform = Platform::parse("linux/amd64").unwrap();
+        let resolved = image::resolve(&store, &pinned, &platform).await.unwrap();
+        // The tag moved to another image after the inventory was taken.
+        store.tag("docker.io/library/app:1", MANIFEST, &newer);
+        let inventory = Inventory {
+            images: vec![ImageRecord {
+                manifest_digest: listed.clone(),
+                index_digest: None,
+                config_digest: resolved.config_digest,
+                names: vec!["docker.io/library/app:1".into(), pinned],
+                platform: resolved.platform,
+                diff_ids: resolved.diff_ids,
+            }],
+            workloads: Vec::new(),
+        };
+        let scanner = Scanner::new(
+            store,
+            Arc::new(MemoryLayerCache::new(8)),
+            Limits::default(),
+            platform,
+        );
+        let (collector, url) = FakeCollector::start(1 << 20, 1 << 30, Vec::new()).await;
+        let shipper = start_shipper(url, scanner, inventory).await;
+        wait_for(&collector, |r| {
+            !r.uploads.is_empty() || !r.build_failures.is_empty()
+        })
+        .await;
+        stop(shipper).await;
+        let received = collector.received();
+        assert!(
+            received.build_failures.is_empty(),
+            "{:?}",
+            received.build_failures
+        );
+        assert_eq!(received.uploads[0].0.manifest_digest, listed);
     }
 
     #[tokio::test]
