@@ -158,7 +158,13 @@ fn component_names(dt: &DtServer, uuid: Uuid) -> Vec<String> {
 
 #[test]
 fn auto_create_makes_the_project_and_processing_sets_last_bom_import() {
-    let (dt, api) = start();
+    // Long enough that the look-up below comes before processing ends on a busy machine.
+    let dt = DtServer::start(DtOptions {
+        processing_delay: Duration::from_secs(2),
+        ..DtOptions::default()
+    })
+    .unwrap();
+    let api = Api::new(&dt);
     let token = api.upload_new("docker.io/library/python", "3.11", PYTHON_1_5);
     assert!(api.processing(&token), "a fresh token is processing");
 
