@@ -131,7 +131,16 @@ fn token_of(response: Response) -> String {
 }
 
 fn start() -> (DtServer, Api) {
-    let dt = DtServer::start(DtOptions::default()).unwrap();
+    start_processing_for(DtOptions::default().processing_delay)
+}
+
+/// A server whose uploads stay processing for `delay`.
+fn start_processing_for(delay: Duration) -> (DtServer, Api) {
+    let dt = DtServer::start(DtOptions {
+        processing_delay: delay,
+        ..DtOptions::default()
+    })
+    .unwrap();
     let api = Api::new(&dt);
     (dt, api)
 }
@@ -159,12 +168,7 @@ fn component_names(dt: &DtServer, uuid: Uuid) -> Vec<String> {
 #[test]
 fn auto_create_makes_the_project_and_processing_sets_last_bom_import() {
     // Long enough that the look-up below comes before processing ends on a busy machine.
-    let dt = DtServer::start(DtOptions {
-        processing_delay: Duration::from_secs(2),
-        ..DtOptions::default()
-    })
-    .unwrap();
-    let api = Api::new(&dt);
+    let (dt, api) = start_processing_for(Duration::from_secs(2));
     let token = api.upload_new("docker.io/library/python", "3.11", PYTHON_1_5);
     assert!(api.processing(&token), "a fresh token is processing");
 
@@ -340,12 +344,7 @@ fn every_upload_replaces_all_components_and_overlap_is_recorded() {
 
 #[test]
 fn token_stays_processing_for_the_configured_delay() {
-    let dt = DtServer::start(DtOptions {
-        processing_delay: Duration::from_millis(400),
-        ..DtOptions::default()
-    })
-    .unwrap();
-    let api = Api::new(&dt);
+    let (dt, api) = start_processing_for(Duration::from_millis(400));
     let started = Instant::now();
     let token = api.upload_new("app", "1", PYTHON_1_5);
     assert!(api.processing(&token));
