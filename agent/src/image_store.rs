@@ -10,7 +10,7 @@ use futures_util::{Stream, StreamExt};
 
 use crate::containerd::api::images::Image;
 use crate::containerd::api::types::Mount;
-use crate::containerd::{Containerd, Lease, MAX_METADATA_BLOB};
+use crate::containerd::{Containerd, Lease, MAX_METADATA_BLOB, STREAM_IDLE_DEADLINE};
 use crate::{Error, Result};
 
 /// The bytes of one blob, in order.
@@ -92,10 +92,20 @@ impl ImageStore for Containerd {
         let Some(stream) = Containerd::read_blob(self, digest).await? else {
             return Ok(None);
         };
-        Ok(Some(Box::pin(stream.map(|chunk| {
-            chunk.map(|chunk| chunk.data).map_err(|status| {
-                std::io::Error::other(format!("containerd content read: {}", status.message()))
-            })
+        let stream = tokio_stream::StreamExt::timeout(stream, STREAM_IDLE_DEADLINE);
+        Ok(Some(Box::pin(stream.map(|chunk| match chunk {
+            Ok(Ok(chunk)) => Ok(chunk.data),
+            Ok(Err(status)) => Err(std::io::Error::other(format!(
+                "containerd content read: {}",
+                status.message()
+            ))),
+            Err(_elapsed) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "containerd sent nothing for {} s while streaming the blob",
+                    STREAM_IDLE_DEADLINE.as_secs()
+                ),
+            )),
         }))))
     }
 

@@ -42,6 +42,13 @@ pub const MAX_METADATA_BLOB: u64 = 8 << 20;
 /// namespaces with many images or containers (containerd's Go client uses 16 MiB).
 const MAX_DECODE: usize = 64 << 20;
 
+/// Longest a unary containerd call may take (listing thousands of images takes well
+/// under a second on a healthy node).
+const CALL_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Longest silence inside a blob stream before the read is given up.
+pub const STREAM_IDLE_DEADLINE: Duration = Duration::from_secs(60);
+
 /// How long a lease outlives a crashed agent before containerd's GC removes it.
 const LEASE_EXPIRY: Duration = Duration::from_secs(15 * 60);
 
@@ -103,7 +110,17 @@ impl Containerd {
         &self.socket
     }
 
+    /// A unary call, bounded by [`CALL_DEADLINE`]: a containerd that hangs fails the call
+    /// instead of holding a builder or the watch forever.
     fn request<T>(&self, message: T) -> Request<T> {
+        let mut request = self.stream_request(message);
+        request.set_timeout(CALL_DEADLINE);
+        request
+    }
+
+    /// A streaming call, which may last as long as its stream: its consumer bounds the
+    /// silence between messages instead.
+    fn stream_request<T>(&self, message: T) -> Request<T> {
         let mut request = Request::new(message);
         request
             .metadata_mut()
@@ -195,7 +212,7 @@ impl Containerd {
     /// as an error from the first [`EventStream::next`]. Needs a tokio runtime.
     pub fn subscribe(&self, filters: Vec<String>) -> EventStream {
         let mut events = self.events();
-        let request = self.request(SubscribeRequest { filters });
+        let request = self.stream_request(SubscribeRequest { filters });
         // containerd sends the response headers only along with the first event, so the
         // call runs on its own: the request goes out now, while the caller lists.
         let call = tokio::spawn(async move {
@@ -258,7 +275,7 @@ impl Containerd {
     pub async fn read_blob(&self, digest: &str) -> Result<Option<Streaming<ReadContentResponse>>> {
         match self
             .content()
-            .read(self.request(ReadContentRequest {
+            .read(self.stream_request(ReadContentRequest {
                 digest: digest.into(),
                 offset: 0,
                 size: 0,

@@ -25,6 +25,9 @@ pub struct Received {
     /// Stored uploads: header, document, and the size of each chunk.
     pub uploads: Vec<(SbomHeader, Vec<u8>, Vec<usize>)>,
     pub build_failures: Vec<SbomBuildFailed>,
+    /// Manifest digests of the node's images, as its last full report and the deltas
+    /// since tell.
+    pub inventory: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -44,15 +47,24 @@ impl FakeCollector {
         max_sbom_bytes: u64,
         refusals: Vec<Code>,
     ) -> (Self, String) {
+        let address = SocketAddr::from(([127, 0, 0, 1], 0));
+        Self::start_on(address, max_message_bytes, max_sbom_bytes, refusals).await
+    }
+
+    /// Serves on `address`.
+    pub async fn start_on(
+        address: SocketAddr,
+        max_message_bytes: u64,
+        max_sbom_bytes: u64,
+        refusals: Vec<Code>,
+    ) -> (Self, String) {
         let fake = FakeCollector {
             received: Arc::default(),
             max_message_bytes,
             max_sbom_bytes,
             refusals: Arc::new(Mutex::new(refusals)),
         };
-        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-            .await
-            .unwrap();
+        let listener = tokio::net::TcpListener::bind(address).await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let service = IngestServer::new(fake.clone());
         tokio::spawn(
@@ -96,11 +108,24 @@ impl Ingest for FakeCollector {
                     Some(sync_request::Message::Inventory(part)) => {
                         images.extend(part.images.into_iter().map(|i| i.manifest_digest));
                         part.last.then(|| {
+                            let reported = std::mem::take(&mut images);
+                            received.lock().unwrap().inventory = reported.clone();
                             sync_response::Message::InventoryAck(InventoryAck {
                                 sequence: request.sequence,
-                                sbom_wanted: images.clone(),
+                                sbom_wanted: reported,
                             })
                         })
+                    }
+                    Some(sync_request::Message::Delta(delta)) => {
+                        let mut received = received.lock().unwrap();
+                        for image in delta.images_added {
+                            received.inventory.retain(|d| *d != image.manifest_digest);
+                            received.inventory.push(image.manifest_digest);
+                        }
+                        received
+                            .inventory
+                            .retain(|d| !delta.images_removed.contains(d));
+                        None
                     }
                     Some(sync_request::Message::BuildFailed(failed)) => {
                         received.lock().unwrap().build_failures.push(failed);

@@ -41,6 +41,16 @@ const RECORDS_PER_PART: usize = 50;
 const CHUNK_BYTES: usize = 1 << 20;
 /// Digests waiting for a builder; the collector asks again for what did not fit.
 const WANTED_QUEUE: usize = 256;
+/// Longest wait for the collector's `Welcome` once the `Sync` stream is open.
+const WELCOME_DEADLINE: Duration = Duration::from_secs(30);
+/// Longest wait for room on the `Sync` stream: a collector that reads nothing for this
+/// long is treated as gone, and the session starts again.
+const SEND_DEADLINE: Duration = Duration::from_secs(60);
+/// An upload may take this long, plus [`UPLOAD_DEADLINE_PER_MIB`] for each MiB it sends.
+const UPLOAD_DEADLINE: Duration = Duration::from_secs(30);
+const UPLOAD_DEADLINE_PER_MIB: Duration = Duration::from_secs(2);
+/// Without an answer to its HTTP/2 ping for this long, a connection counts as dead.
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// How the agent reaches the collector and who it says it is.
 #[derive(Debug, Clone)]
@@ -122,6 +132,8 @@ pub async fn run(
     };
     metrics.set_images_known(first.images.len());
     readiness.set_inventory_listed();
+    // Ends the session and the builders when the inventory updates end, as on shutdown.
+    let cancel = cancel.child_token();
     let shared = Arc::new(Shared {
         config,
         scanner,
@@ -131,6 +143,7 @@ pub async fn run(
         client: watch::Sender::new(None),
         in_flight: Mutex::new(HashSet::new()),
     });
+    let follower = tokio::spawn(follow_inventory(shared.clone(), updates, cancel.clone()));
     let (wanted_tx, wanted_rx) = mpsc::channel::<String>(WANTED_QUEUE);
     let (failed_tx, mut failed_rx) = mpsc::channel::<(String, String)>(WANTED_QUEUE);
     let builders = tokio::spawn(build_loop(
@@ -146,7 +159,6 @@ pub async fn run(
             &shared,
             &endpoint,
             &token,
-            &mut updates,
             &wanted_tx,
             &mut failed_rx,
             &cancel,
@@ -171,7 +183,39 @@ pub async fn run(
     };
     cancel.cancel();
     let _ = builders.await;
+    let _ = follower.await;
     result
+}
+
+/// Keeps `shared.inventory` current whether a session runs or not, so that the
+/// containerd watch never waits on the collector: changes made while disconnected fold
+/// into the inventory that the next session reports whole, and a connected session sends
+/// what changed since its last report. Cancels `cancel` when the updates end.
+async fn follow_inventory(
+    shared: Arc<Shared>,
+    mut updates: mpsc::Receiver<InventoryUpdate>,
+    cancel: CancellationToken,
+) {
+    loop {
+        let update = tokio::select! {
+            () = cancel.cancelled() => return,
+            update = updates.recv() => update,
+        };
+        let next = match update {
+            None => {
+                cancel.cancel();
+                return;
+            }
+            Some(InventoryUpdate::Full(inventory)) => inventory,
+            Some(InventoryUpdate::Delta(changes)) => {
+                let mut next = Inventory::clone(&shared.inventory.borrow());
+                next.apply(&changes);
+                next
+            }
+        };
+        shared.metrics.set_images_known(next.images.len());
+        shared.inventory.send_replace(Arc::new(next));
+    }
 }
 
 enum SessionEnd {
@@ -184,7 +228,6 @@ async fn session(
     shared: &Arc<Shared>,
     endpoint: &Endpoint,
     token: &BearerToken,
-    updates: &mut mpsc::Receiver<InventoryUpdate>,
     wanted: &mpsc::Sender<String>,
     failed: &mut mpsc::Receiver<(String, String)>,
     cancel: &CancellationToken,
@@ -209,37 +252,42 @@ async fn session(
         node: shared.config.node.clone(),
         agent_version: env!("CARGO_PKG_VERSION").into(),
     }));
-    outbound
-        .send(hello)
-        .await
-        .map_err(|_| "session closed".to_string())?;
-    let mut inbound = client
-        .sync(ReceiverStream::new(outbound_rx))
-        .await
-        .map_err(|s| status_text("opening Sync", &s))?
-        .into_inner();
-    let welcome = match inbound
-        .message()
-        .await
-        .map_err(|s| status_text("Sync", &s))?
-    {
-        Some(v1::SyncResponse {
-            message: Some(sync_response::Message::Welcome(welcome)),
-        }) => welcome,
-        other => return Err(format!("expected Welcome, got {other:?}")),
+    send_within(&outbound, hello).await?;
+    let opening = async {
+        let mut inbound = client
+            .sync(ReceiverStream::new(outbound_rx))
+            .await
+            .map_err(|s| status_text("opening Sync", &s))?
+            .into_inner();
+        match inbound
+            .message()
+            .await
+            .map_err(|s| status_text("Sync", &s))?
+        {
+            Some(v1::SyncResponse {
+                message: Some(sync_response::Message::Welcome(welcome)),
+            }) => Ok((inbound, welcome)),
+            other => Err(format!("expected Welcome, got {other:?}")),
+        }
     };
+    let (mut inbound, welcome) = tokio::time::timeout(WELCOME_DEADLINE, opening)
+        .await
+        .map_err(|_| {
+            format!(
+                "no Welcome from the collector within {} s",
+                WELCOME_DEADLINE.as_secs()
+            )
+        })??;
     let chunk = usize::try_from(welcome.max_message_bytes)
         .ok()
         .filter(|&max| max > 4096)
         .map_or(CHUNK_BYTES, |max| CHUNK_BYTES.min(max / 2));
     info!(session = welcome.session, collector = %welcome.collector_version, "connected to the collector");
 
-    let inventory = shared.inventory.borrow().clone();
-    for part in convert::inventory_parts(&inventory, RECORDS_PER_PART) {
-        outbound
-            .send(send(sync_request::Message::Inventory(part)))
-            .await
-            .map_err(|_| "session closed".to_string())?;
+    let mut inventory = shared.inventory.subscribe();
+    let mut reported = inventory.borrow_and_update().clone();
+    for part in convert::inventory_parts(&reported, RECORDS_PER_PART) {
+        send_within(&outbound, send(sync_request::Message::Inventory(part))).await?;
     }
     shared.client.send_replace(Some(Uploads {
         client,
@@ -260,27 +308,25 @@ async fn session(
                 Ok(None) => return Ok(SessionEnd::Lost("the collector closed the session".into())),
                 Err(status) => return Ok(SessionEnd::Lost(status_text("Sync", &status))),
             },
-            update = updates.recv() => match update {
-                None => return Ok(SessionEnd::Shutdown),
-                Some(InventoryUpdate::Full(inventory)) => {
-                    shared.metrics.set_images_known(inventory.images.len());
-                    let parts = convert::inventory_parts(&inventory, RECORDS_PER_PART);
-                    shared.inventory.send_replace(Arc::new(inventory));
-                    for part in parts {
-                        outbound.send(send(sync_request::Message::Inventory(part))).await
-                            .map_err(|_| "session closed".to_string())?;
+            changed = inventory.changed() => {
+                if changed.is_err() {
+                    return Ok(SessionEnd::Shutdown);
+                }
+                // Everything that changed since the last report, however many updates
+                // that took.
+                let next = inventory.borrow_and_update().clone();
+                let changes = crate::inventory::diff(&reported, &next);
+                reported = next;
+                if changes.is_empty() {
+                    continue;
+                }
+                if changes.len() > RECORDS_PER_PART {
+                    for part in convert::inventory_parts(&reported, RECORDS_PER_PART) {
+                        send_within(&outbound, send(sync_request::Message::Inventory(part))).await?;
                     }
                     continue;
                 }
-                Some(InventoryUpdate::Delta(changes)) => {
-                    // Kept while disconnected too: the next session reports where they lead.
-                    let mut next = Inventory::clone(&shared.inventory.borrow());
-                    next.apply(&changes);
-                    shared.metrics.set_images_known(next.images.len());
-                    let delta = convert::delta(&changes, &next);
-                    shared.inventory.send_replace(Arc::new(next));
-                    sync_request::Message::Delta(delta)
-                }
+                sync_request::Message::Delta(convert::delta(&changes, &reported))
             },
             failure = failed.recv() => match failure {
                 Some((manifest_digest, reason)) => {
@@ -289,10 +335,22 @@ async fn session(
                 None => return Ok(SessionEnd::Shutdown),
             },
         };
-        outbound
-            .send(send(message))
-            .await
-            .map_err(|_| "session closed".to_string())?;
+        send_within(&outbound, send(message)).await?;
+    }
+}
+
+/// Queues `message` on the `Sync` stream, giving up after [`SEND_DEADLINE`].
+async fn send_within(
+    outbound: &mpsc::Sender<v1::SyncRequest>,
+    message: v1::SyncRequest,
+) -> std::result::Result<(), String> {
+    match tokio::time::timeout(SEND_DEADLINE, outbound.send(message)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err("session closed".into()),
+        Err(_) => Err(format!(
+            "the collector read nothing from the session for {} s",
+            SEND_DEADLINE.as_secs()
+        )),
     }
 }
 
@@ -331,8 +389,9 @@ async fn build_loop(
             () = cancel.cancelled() => break,
             digest = wanted.recv() => match digest { Some(d) => d, None => break },
         };
-        let Ok(permit) = slots.clone().acquire_owned().await else {
-            break;
+        let permit = tokio::select! {
+            () = cancel.cancelled() => break,
+            permit = slots.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => break },
         };
         let shared = shared.clone();
         let failed = failed.clone();
@@ -363,7 +422,7 @@ async fn build_and_upload(
         Ok(bom) => bom,
         Err(e) => {
             warn!(error = %e, "cannot build the SBOM the collector asked for");
-            let _ = failed.send((digest.to_string(), e.to_string())).await;
+            report_failure(failed, digest, e.to_string(), cancel).await;
             return;
         }
     };
@@ -391,7 +450,7 @@ async fn build_and_upload(
                 bom.len()
             );
             warn!(%reason, "SBOM not sent");
-            let _ = failed.send((digest.to_string(), reason)).await;
+            report_failure(failed, digest, reason, cancel).await;
             return;
         }
         match upload(&mut client, shared, digest, &bom, chunk_bytes).await {
@@ -410,7 +469,7 @@ async fn build_and_upload(
                 let reason = status_text("UploadSbom", &status);
                 warn!(error = %reason, "collector refused the SBOM");
                 shared.metrics.send_failure();
-                let _ = failed.send((digest.to_string(), reason)).await;
+                report_failure(failed, digest, reason, cancel).await;
                 return;
             }
             Err(status) => {
@@ -423,6 +482,19 @@ async fn build_and_upload(
                 }
             }
         }
+    }
+}
+
+/// Queues `SbomBuildFailed` for the session, which sends it now or once reconnected.
+async fn report_failure(
+    failed: &mpsc::Sender<(String, String)>,
+    digest: &str,
+    reason: String,
+    cancel: &CancellationToken,
+) {
+    tokio::select! {
+        () = cancel.cancelled() => {}
+        _ = failed.send((digest.to_string(), reason)) => {}
     }
 }
 
@@ -479,11 +551,16 @@ async fn upload(
             part: Some(upload_sbom_request::Part::Chunk(chunk)),
         }),
     );
-    let response = client
-        .upload_sbom(tokio_stream::iter(messages))
-        .await?
-        .into_inner();
+    let mut request = Request::new(tokio_stream::iter(messages));
+    request.set_timeout(upload_deadline(bom.len()));
+    let response = client.upload_sbom(request).await?.into_inner();
     Ok(response)
+}
+
+/// How long an upload of `bytes` may take, as the gRPC deadline the collector also sees.
+fn upload_deadline(bytes: usize) -> Duration {
+    let mib = u32::try_from(bytes.div_ceil(1 << 20)).unwrap_or(u32::MAX);
+    UPLOAD_DEADLINE.saturating_add(UPLOAD_DEADLINE_PER_MIB.saturating_mul(mib))
 }
 
 fn endpoint(config: &ShipConfig) -> Result<Endpoint> {
@@ -495,6 +572,7 @@ fn endpoint(config: &ShipConfig) -> Result<Endpoint> {
         .map_err(|e| invalid(format!("invalid collector address: {e}")))?
         .connect_timeout(Duration::from_secs(10))
         .http2_keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_timeout(KEEPALIVE_TIMEOUT)
         .keep_alive_while_idle(true);
     if config.collector.starts_with("https://") {
         let mut tls = ClientTlsConfig::new().with_webpki_roots();
@@ -539,7 +617,7 @@ mod tests {
     use crate::analysis::MemoryLayerCache;
     use crate::image::{self, Platform};
     use crate::image_store::memory::{MemoryImageStore, MANIFEST};
-    use crate::inventory::ImageRecord;
+    use crate::inventory::{ImageRecord, InventoryChange};
     use crate::layers::testutil::LayerTar;
     use crate::layers::Limits;
     use tonic::Code;
@@ -769,6 +847,79 @@ mod tests {
             "{:?}",
             received.build_failures
         );
+    }
+
+    #[tokio::test]
+    async fn changes_while_the_collector_is_away_never_block_the_watch_and_arrive_folded() {
+        let (scanner, inventory) = one_image().await;
+        // A loopback port that nothing listens on until the collector starts there.
+        let address = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let (updates, receiver) = mpsc::channel(1);
+        updates
+            .send(InventoryUpdate::Full(inventory.clone()))
+            .await
+            .unwrap();
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(run(
+            config(format!("http://{address}")),
+            Arc::new(scanner),
+            receiver,
+            Metrics::new(),
+            Readiness::new(),
+            cancel.clone(),
+        ));
+        let record = |n: usize| ImageRecord {
+            manifest_digest: format!("sha256:{n:064x}"),
+            ..inventory.images[0].clone()
+        };
+        // Many more updates than the channel holds, each taken at once.
+        for n in 1..=300 {
+            let mut changes = vec![InventoryChange::ImageAdded(record(n))];
+            if n % 3 == 0 {
+                changes.push(InventoryChange::ImageRemoved {
+                    manifest_digest: record(n - 1).manifest_digest,
+                });
+            }
+            tokio::time::timeout(
+                Duration::from_secs(5),
+                updates.send(InventoryUpdate::Delta(changes)),
+            )
+            .await
+            .expect("the inventory watch waited on a collector that is away")
+            .unwrap();
+        }
+        let mut expected: Vec<String> = (1..=300)
+            .filter(|n| n % 3 != 2)
+            .map(|n| record(n).manifest_digest)
+            .chain([inventory.images[0].manifest_digest.clone()])
+            .collect();
+        expected.sort();
+        let (collector, _) = FakeCollector::start_on(address, 1 << 20, 1 << 30, Vec::new()).await;
+        wait_for(&collector, |r| {
+            let mut reported = r.inventory.clone();
+            reported.sort();
+            reported == expected
+        })
+        .await;
+        // Changes while connected go as deltas.
+        updates
+            .send(InventoryUpdate::Delta(vec![
+                InventoryChange::ImageRemoved {
+                    manifest_digest: record(1).manifest_digest,
+                },
+            ]))
+            .await
+            .unwrap();
+        wait_for(&collector, |r| {
+            !r.inventory.contains(&record(1).manifest_digest)
+                && r.inventory.len() + 1 == expected.len()
+        })
+        .await;
+        cancel.cancel();
+        task.await.unwrap().unwrap();
     }
 
     #[test]
