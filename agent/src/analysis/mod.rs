@@ -12,7 +12,7 @@ pub mod merge;
 pub(crate) mod testutil;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::{Read, Seek};
+use std::io::Seek;
 
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +27,7 @@ pub enum LayerOrigin {
 }
 pub use merge::merge;
 
+use crate::catalog::spool::{spool, Spooled};
 use crate::catalog::{Cataloger, Content, FileMeta};
 use crate::layers::{LayerSource, LayerVisitor};
 use crate::package::Findings;
@@ -109,36 +110,9 @@ pub fn analyze_layer(
 }
 
 /// Largest tar entry spilled to a temporary file so that several catalogers can read it
-/// (runtimes such as node are ~100 MiB; nothing a cataloger reads is larger).
-const MAX_SPILL_BYTES: u64 = 1 << 30;
-
-/// A tar entry that several catalogers read, held where each can read it again.
-enum Shared {
-    Memory(Vec<u8>),
-    /// Larger than the in-memory bound: copied to an unnamed temporary file (removed when
-    /// closed) in the system's temporary directory.
-    Spilled(std::fs::File),
-}
-
-/// Holds a shared tar entry of `size` bytes (as its header states) in memory when it is
-/// at most `in_memory` bytes, else in a temporary file up to [`MAX_SPILL_BYTES`].
-fn buffer_shared(stream: &mut dyn Read, size: u64, in_memory: u64) -> std::io::Result<Shared> {
-    if size <= in_memory {
-        // The header's size sizes the buffer, so it never grows past the entry.
-        let mut data = Vec::with_capacity(size as usize);
-        stream.take(in_memory).read_to_end(&mut data)?;
-        return Ok(Shared::Memory(data));
-    }
-    let mut spill = tempfile::tempfile()?;
-    let copied = std::io::copy(&mut stream.take(MAX_SPILL_BYTES + 1), &mut spill)?;
-    if copied > MAX_SPILL_BYTES {
-        return Err(std::io::Error::other(format!(
-            "larger than the {MAX_SPILL_BYTES}-byte limit for a file several catalogers read"
-        )));
-    }
-    spill.rewind()?;
-    Ok(Shared::Spilled(spill))
-}
+/// (runtimes such as node are ~100 MiB, fat jars up to about 1 GiB); the agent chart's
+/// scratch volume holds 2 GiB.
+const MAX_SPILL_BYTES: u64 = 2 << 30;
 
 /// A file read in this layer, remembered for hard links to it.
 #[derive(Debug, Clone)]
@@ -247,10 +221,10 @@ impl Analyzer<'_> {
                 }
             }
             Content::Stream(stream) => {
-                match buffer_shared(stream, file.size, self.max_file_bytes) {
-                    Ok(Shared::Memory(data)) => {
+                match spool(stream, file.size, self.max_file_bytes, MAX_SPILL_BYTES) {
+                    Ok(Spooled::Memory(data)) => {
                         for &index in readers {
-                            let mut slice = data.as_slice();
+                            let mut slice = data.get_ref().as_slice();
                             found.extend(self.catalog_one(
                                 index,
                                 file,
@@ -258,7 +232,7 @@ impl Analyzer<'_> {
                             ));
                         }
                     }
-                    Ok(Shared::Spilled(mut spill)) => {
+                    Ok(Spooled::File(mut spill)) => {
                         return self.catalog_shared(readers, file, Content::File(&mut spill));
                     }
                     Err(err) => tracing::warn!(

@@ -32,6 +32,7 @@ pub mod ruby;
 pub mod rust;
 mod scan;
 mod source_package;
+pub(crate) mod spool;
 #[cfg(test)]
 pub(crate) mod testutil;
 

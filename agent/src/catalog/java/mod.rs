@@ -10,11 +10,15 @@ mod parse;
 
 pub use package::identity;
 
+use super::spool::spool;
 use super::{CatalogError, Cataloger, Content, FileMeta};
 use crate::package::Findings;
 
-/// Archives are read into memory whole; fat jars of real services stay well below this.
-const ARCHIVE_LIMIT: u64 = 256 * 1024 * 1024;
+/// Largest archive read; fat jars of real services stay well below this.
+const ARCHIVE_LIMIT: u64 = 2 << 30;
+/// An archive arriving as a stream (a tar entry) is held in memory up to this size to be
+/// sought in, and copied to a temporary file beyond, so memory stays flat.
+const STREAM_IN_MEMORY: u64 = 8 << 20;
 
 /// Reads Java packages from Java archives.
 pub struct JavaArchiveCataloger;
@@ -29,8 +33,22 @@ impl Cataloger for JavaArchiveCataloger {
     }
 
     fn catalog(&self, file: &FileMeta<'_>, content: Content<'_>) -> Result<Findings, CatalogError> {
-        let data = content.read_bounded(ARCHIVE_LIMIT)?;
-        let archives = parse::parse_archive(&data, file.path, parse::Limits::DEFAULT)?;
+        let archives = match content {
+            Content::File(file_handle) => {
+                let size = file_handle.metadata()?.len();
+                if size > ARCHIVE_LIMIT {
+                    return Err(CatalogError::TooLarge {
+                        limit: ARCHIVE_LIMIT,
+                    });
+                }
+                let reader = std::io::BufReader::new(file_handle);
+                parse::parse_archive(reader, file.path, parse::Limits::DEFAULT)?
+            }
+            Content::Stream(stream) => {
+                let spooled = spool(stream, file.size, STREAM_IN_MEMORY, ARCHIVE_LIMIT)?;
+                parse::parse_archive(spooled, file.path, parse::Limits::DEFAULT)?
+            }
+        };
         Ok(Findings::packages(
             archives.iter().flat_map(package::to_packages).collect(),
         ))
@@ -266,7 +284,7 @@ mod tests {
             ("WEB-INF/lib/c.jar", SLF4J_NOP),
         ]);
         assert!(matches!(
-            parse::parse_archive(&war, "/app/shop.war", limits),
+            parse::parse_archive(Cursor::new(&war), "/app/shop.war", limits),
             Err(CatalogError::TooLarge { .. })
         ));
         // Each nested jar costs its own bytes and its decompressed manifest, pom.properties
@@ -275,7 +293,48 @@ mod tests {
             max_decompressed: (SLF4J_NOP.len() * 5) as u64,
             ..limits
         };
-        assert!(parse::parse_archive(&war, "/app/shop.war", within).is_ok());
+        assert!(parse::parse_archive(Cursor::new(&war), "/app/shop.war", within).is_ok());
+    }
+
+    #[test]
+    fn archives_larger_than_memory_holds_are_read_from_temporary_files() {
+        // Incompressible filler, stored, so that the nested jar and the war itself are
+        // both larger than what is held in memory.
+        let mut filler = vec![0u8; (STREAM_IN_MEMORY + (1 << 20)) as usize];
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        for byte in &mut filler {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            *byte = state as u8;
+        }
+        let inner = zip_of(&[
+            (
+                "META-INF/maven/com.example/big/pom.properties",
+                &pom("com.example", "big", "1.0"),
+            ),
+            ("blob.bin", &filler),
+        ]);
+        assert!(inner.len() as u64 > STREAM_IN_MEMORY);
+        let war = zip_of(&[
+            ("WEB-INF/lib/big-1.0.jar", &inner),
+            ("WEB-INF/lib/slf4j-nop-1.7.32.jar", SLF4J_NOP),
+        ]);
+        let expected = [
+            ("com.example:big", "1.0"),
+            ("org.slf4j:slf4j-nop", "1.7.32"),
+        ];
+        let streamed = catalog("/app/shop.war", &war).unwrap();
+        assert_eq!(coordinates(&streamed), expected);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shop.war");
+        std::fs::write(&path, &war).unwrap();
+        let mut file = std::fs::File::open(&path).unwrap();
+        let from_file = JavaArchiveCataloger
+            .catalog(&meta("/app/shop.war"), Content::File(&mut file))
+            .unwrap()
+            .packages;
+        assert_eq!(coordinates(&from_file), expected);
     }
 
     #[test]
@@ -292,11 +351,11 @@ mod tests {
             .collect();
         let jar = zip_of(&entries);
         assert!(matches!(
-            parse::parse_archive(&jar, "/app/x.jar", limits),
+            parse::parse_archive(Cursor::new(&jar), "/app/x.jar", limits),
             Err(CatalogError::Malformed(_))
         ));
         let fits = zip_of(entries.get(..3).unwrap());
-        assert!(parse::parse_archive(&fits, "/app/x.jar", limits).is_ok());
+        assert!(parse::parse_archive(Cursor::new(&fits), "/app/x.jar", limits).is_ok());
     }
 
     /// A `pom.xml` whose project states `licenses`, with decoys elsewhere in it.

@@ -9,11 +9,12 @@
 //! for the whole file, so that a zip bomb costs no more than a large real archive.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{Cursor, Read};
+use std::io::{Read, Seek, SeekFrom};
 
 use xml::reader::{ParserConfig, XmlEvent};
 use zip::ZipArchive;
 
+use crate::catalog::spool::{spool, Spooled};
 use crate::catalog::CatalogError;
 
 /// What reading one file may cost.
@@ -31,14 +32,19 @@ pub struct Limits {
 
 impl Limits {
     /// Well above the largest real archives: fat jars hold a few tens of thousands of
-    /// entries and some hundred MiB of nested jars.
+    /// entries and up to about a GiB of nested jars. Memory does not grow with these:
+    /// nested archives over [`NESTED_IN_MEMORY`] are read from a temporary file.
     pub const DEFAULT: Limits = Limits {
         max_depth: 4,
         max_entries: 200_000,
-        max_decompressed: 512 * 1024 * 1024,
-        max_nested_archive: 128 * 1024 * 1024,
+        max_decompressed: 2 << 30,
+        max_nested_archive: 1 << 30,
     };
 }
+
+/// A nested archive up to this size is held in memory while it is read; a larger one
+/// is copied to a temporary file.
+const NESTED_IN_MEMORY: u64 = 8 << 20;
 /// A `pom.properties`, `pom.xml` or `MANIFEST.MF`; real ones are a few KiB.
 const MAX_METADATA_FILE: u64 = 1024 * 1024;
 /// A licence file; the Apache License 2.0 is 11 KiB. Larger ones are skipped.
@@ -137,7 +143,7 @@ struct Budget {
 /// A nested archive that is not a readable zip is skipped; exceeding any limit fails the
 /// whole file.
 pub fn parse_archive(
-    data: &[u8],
+    data: impl Read + Seek,
     path: &str,
     limits: Limits,
 ) -> Result<Vec<Archive>, CatalogError> {
@@ -152,7 +158,7 @@ pub fn parse_archive(
 }
 
 fn read_archive(
-    data: &[u8],
+    mut data: impl Read + Seek,
     location: String,
     depth: usize,
     budget: &mut Budget,
@@ -161,14 +167,14 @@ fn read_archive(
     // The zip crate loads the whole central directory up front, with no limit of its own.
     // Each of its entries starts with this signature, so counting them in the bytes bounds
     // the number of entries (over-counting only) before any memory is spent on them.
-    let headers = memchr::memmem::find_iter(data, b"PK\x01\x02").count();
+    let headers = count_central_headers(&mut data)?;
     if headers > budget.entries {
         return Err(CatalogError::Malformed(format!(
             "{location}: more than {} zip entries in all",
             budget.limits.max_entries
         )));
     }
-    let mut zip = ZipArchive::new(Cursor::new(data))
+    let mut zip = ZipArchive::new(data)
         .map_err(|err| CatalogError::Malformed(format!("{location}: {err}")))?;
     budget.entries -= zip.len().min(budget.entries);
 
@@ -227,15 +233,10 @@ fn read_archive(
                 license_texts.push((in_meta_inf, String::from_utf8_lossy(&text).into_owned()));
             }
         } else if depth < budget.limits.max_depth && is_archive_name(&name) {
-            let inner = read_entry(
-                &mut entry,
-                budget.limits.max_nested_archive,
-                budget,
-                &location,
-            )?;
+            let inner = spool_entry(&mut entry, budget)?;
             drop(entry);
             let found_before = out.len();
-            match read_archive(&inner, format!("{location}:{name}"), depth + 1, budget, out) {
+            match read_archive(inner, format!("{location}:{name}"), depth + 1, budget, out) {
                 // A broken nested archive is dropped whole and hides nothing else; what
                 // it cost stays spent.
                 Err(CatalogError::Malformed(_)) => out.truncate(found_before),
@@ -274,6 +275,42 @@ fn license_file(name: &str) -> Option<bool> {
         .iter()
         .any(|known| known.eq_ignore_ascii_case(file))
         .then_some(in_meta_inf)
+}
+
+/// Counts the central-directory signatures in `data`, reading it once in pieces, and
+/// rewinds it.
+fn count_central_headers(data: &mut (impl Read + Seek)) -> Result<usize, CatalogError> {
+    const SIGNATURE: &[u8] = b"PK\x01\x02";
+    let finder = memchr::memmem::Finder::new(SIGNATURE);
+    let mut window = vec![0u8; 1 << 20];
+    // The last bytes of the previous piece, so that a signature split between two
+    // pieces is found (and none is counted twice: a kept tail is shorter than one).
+    let mut kept = 0;
+    let mut count = 0;
+    data.rewind()?;
+    loop {
+        let read = data.read(&mut window[kept..])?;
+        if read == 0 {
+            break;
+        }
+        let filled = kept + read;
+        count += finder.find_iter(&window[..filled]).count();
+        kept = (SIGNATURE.len() - 1).min(filled);
+        window.copy_within(filled - kept..filled, 0);
+    }
+    data.rewind()?;
+    Ok(count)
+}
+
+/// Holds a nested archive where it can be sought in, counting its bytes against the
+/// budget like any decompressed entry.
+fn spool_entry(entry: &mut impl Read, budget: &mut Budget) -> Result<Spooled, CatalogError> {
+    let limit = budget.limits.max_nested_archive.min(budget.bytes);
+    let mut spooled = spool(entry, 0, NESTED_IN_MEMORY, limit)?;
+    let size = spooled.seek(SeekFrom::End(0))?;
+    spooled.rewind()?;
+    budget.bytes -= size.min(budget.bytes);
+    Ok(spooled)
 }
 
 /// Decompresses one entry, counting what it yields (not what its header claims) against
@@ -423,6 +460,25 @@ pub fn parse_manifest(text: &str) -> BTreeMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn signatures_are_counted_once_wherever_the_reads_split_them() {
+        const PIECE: usize = 1 << 20;
+        let mut data = vec![0u8; 3 * PIECE + 10];
+        // Reads end at PIECE, 2 * PIECE - 3 and 3 * PIECE - 6 (each keeps three bytes of
+        // the one before): one signature straddles each, one ends the data.
+        let starts = [PIECE - 3, 2 * PIECE - 5, 3 * PIECE - 8, 3 * PIECE + 6];
+        for start in starts {
+            data[start..start + 4].copy_from_slice(b"PK\x01\x02");
+        }
+        data[100..104].copy_from_slice(b"PK\x01\x02");
+        let mut reader = std::io::Cursor::new(data);
+        assert_eq!(
+            count_central_headers(&mut reader).unwrap(),
+            starts.len() + 1
+        );
+        assert_eq!(reader.position(), 0);
+    }
 
     #[test]
     fn pom_properties_keys_are_read_and_comments_skipped() {
