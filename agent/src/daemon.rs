@@ -25,13 +25,14 @@ const UPDATE_QUEUE: usize = 16;
 /// Where per-layer analyses are kept across images (and, on disk, across restarts).
 #[derive(Debug, Clone)]
 pub enum LayerCacheConfig {
-    /// In memory only: a restart reads every layer again.
-    Memory { layers: usize },
-    /// On disk, bounded to `max_bytes`, with the hottest `memory_layers` decoded in front.
+    /// In memory only, about `max_bytes`: a restart reads every layer again.
+    Memory { max_bytes: u64 },
+    /// On disk, bounded to `max_bytes`, with about `memory_bytes` of the hottest layers
+    /// decoded in front.
     Disk {
         dir: PathBuf,
         max_bytes: u64,
-        memory_layers: usize,
+        memory_bytes: u64,
     },
 }
 
@@ -101,12 +102,12 @@ pub async fn run(config: RunConfig, shutdown: CancellationToken) -> Result<()> {
 
 fn open_layer_cache(config: &LayerCacheConfig) -> Result<Arc<dyn LayerCache>> {
     Ok(match config {
-        LayerCacheConfig::Memory { layers } => Arc::new(MemoryLayerCache::new(*layers)),
+        LayerCacheConfig::Memory { max_bytes } => Arc::new(MemoryLayerCache::new(*max_bytes)),
         LayerCacheConfig::Disk {
             dir,
             max_bytes,
-            memory_layers,
-        } => Arc::new(DiskLayerCache::open(dir, *max_bytes, *memory_layers)?),
+            memory_bytes,
+        } => Arc::new(DiskLayerCache::open(dir, *max_bytes, *memory_bytes)?),
     })
 }
 

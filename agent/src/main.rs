@@ -21,8 +21,9 @@ use nodebom_agent::sbom::{self, SpecVersion};
 use nodebom_agent::scan::Scanner;
 use nodebom_agent::ship::ShipConfig;
 
-/// Layers kept in memory across the images of one run: base layers are shared widely.
-const LAYER_CACHE_ENTRIES: usize = 512;
+/// Bytes of layer analyses kept in memory across the images of one run (base layers are
+/// shared widely), in front of the disk cache when there is one.
+const LAYER_CACHE_MEMORY_BYTES: u64 = 32 << 20;
 
 #[derive(Parser)]
 #[command(name = "nodebom-agent", version, about, long_about = None)]
@@ -283,7 +284,7 @@ async fn scan(args: ScanArgs) -> anyhow::Result<()> {
 
     let scanner = Scanner::new(
         client,
-        Arc::new(MemoryLayerCache::new(LAYER_CACHE_ENTRIES)),
+        Arc::new(MemoryLayerCache::new(LAYER_CACHE_MEMORY_BYTES)),
         args.limits.limits(),
         platform,
     )
@@ -409,10 +410,10 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         Some(dir) => LayerCacheConfig::Disk {
             dir: dir.clone(),
             max_bytes: args.cache_mib << 20,
-            memory_layers: LAYER_CACHE_ENTRIES,
+            memory_bytes: LAYER_CACHE_MEMORY_BYTES,
         },
         None => LayerCacheConfig::Memory {
-            layers: LAYER_CACHE_ENTRIES,
+            max_bytes: LAYER_CACHE_MEMORY_BYTES,
         },
     };
     let config = RunConfig {

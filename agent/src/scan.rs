@@ -415,7 +415,7 @@ mod tests {
         store.tag("docker.io/library/two:1", MANIFEST, &second);
         let scanner = Scanner::new(
             store,
-            Arc::new(MemoryLayerCache::new(8)),
+            Arc::new(MemoryLayerCache::new(8 << 20)),
             Limits::default(),
             Platform::parse("linux/amd64").unwrap(),
         );
@@ -452,7 +452,7 @@ mod tests {
         store.blobs.remove(&layer_blob);
         let scanner = Scanner::new(
             store,
-            Arc::new(MemoryLayerCache::new(8)),
+            Arc::new(MemoryLayerCache::new(8 << 20)),
             Limits::default(),
             Platform::parse("linux/amd64").unwrap(),
         );

@@ -484,7 +484,7 @@ fn second_image_sharing_the_base_layer_reads_only_its_own_layers() {
             .unwrap();
         let scanner = Scanner::new(
             client,
-            Arc::new(MemoryLayerCache::new(16)),
+            Arc::new(MemoryLayerCache::new(16 << 20)),
             Limits::default(),
             Platform::host(),
         );

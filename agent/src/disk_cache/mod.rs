@@ -62,7 +62,7 @@ struct CachedLayer {
 /// use nodebom_agent::disk_cache::DiskLayerCache;
 ///
 /// let cache: Arc<dyn LayerCache> =
-///     Arc::new(DiskLayerCache::open("/var/cache/nodebom", 512 << 20, 256)?);
+///     Arc::new(DiskLayerCache::open("/var/cache/nodebom", 512 << 20, 32 << 20)?);
 /// # Ok::<(), nodebom_agent::Error>(())
 /// ```
 pub struct DiskLayerCache {
@@ -81,16 +81,16 @@ struct Index {
 
 impl DiskLayerCache {
     /// Opens the cache in `dir` (created if missing), keeping at most `max_bytes` of
-    /// files on disk and `memory_layers` decoded analyses in memory.
-    pub fn open(dir: impl AsRef<Path>, max_bytes: u64, memory_layers: usize) -> Result<Self> {
+    /// files on disk and about `memory_bytes` of decoded analyses in memory.
+    pub fn open(dir: impl AsRef<Path>, max_bytes: u64, memory_bytes: u64) -> Result<Self> {
         let generation = format!("v{FORMAT}-{}", env!("CARGO_PKG_VERSION"));
-        Self::open_generation(dir.as_ref(), max_bytes, memory_layers, generation)
+        Self::open_generation(dir.as_ref(), max_bytes, memory_bytes, generation)
     }
 
     fn open_generation(
         dir: &Path,
         max_bytes: u64,
-        memory_layers: usize,
+        memory_bytes: u64,
         generation: String,
     ) -> Result<Self> {
         let dir = dir.join(LAYERS_DIR);
@@ -138,7 +138,7 @@ impl DiskLayerCache {
             dir,
             generation,
             max_bytes,
-            front: MemoryLayerCache::new(memory_layers),
+            front: MemoryLayerCache::new(memory_bytes),
             index: Mutex::new(index),
         };
         let victims = cache.lock().evict(max_bytes);

@@ -65,10 +65,10 @@ fn analyses_survive_reopening() {
     let dir = tempfile::tempdir().unwrap();
     let (diff_id, analysis) = dpkg();
     {
-        let cache = DiskLayerCache::open(dir.path(), 1 << 30, 16).unwrap();
+        let cache = DiskLayerCache::open(dir.path(), 1 << 30, 16 << 20).unwrap();
         cache.put(&diff_id, analysis.clone());
     }
-    let reopened = DiskLayerCache::open(dir.path(), 1 << 30, 16).unwrap();
+    let reopened = DiskLayerCache::open(dir.path(), 1 << 30, 16 << 20).unwrap();
     assert_eq!(reopened.disk_layers(), 1);
     assert_eq!(reopened.get(&diff_id), Some(analysis));
     let (other, _) = apk();
@@ -181,7 +181,7 @@ fn total_size_stays_within_the_bound() {
 fn layer_larger_than_the_bound_stays_in_memory_only() {
     let dir = tempfile::tempdir().unwrap();
     let (diff_id, analysis) = dpkg();
-    let cache = DiskLayerCache::open(dir.path(), 16, 4).unwrap();
+    let cache = DiskLayerCache::open(dir.path(), 16, 4 << 20).unwrap();
     cache.put(&diff_id, analysis.clone());
     assert_eq!(cache.get(&diff_id), Some(analysis));
     assert_eq!(cache.disk_layers(), 0);
@@ -210,7 +210,7 @@ fn files_of_another_generation_and_left_over_temp_files_are_removed() {
 fn malformed_diff_id_never_names_a_file() {
     let dir = tempfile::tempdir().unwrap();
     let (_, analysis) = dpkg();
-    let cache = DiskLayerCache::open(dir.path(), 1 << 30, 4).unwrap();
+    let cache = DiskLayerCache::open(dir.path(), 1 << 30, 4 << 20).unwrap();
     cache.put("sha256:../../../etc/passwd", analysis.clone());
     assert!(files(dir.path()).is_empty());
     assert_eq!(cache.get("sha256:../../../etc/passwd"), Some(analysis));

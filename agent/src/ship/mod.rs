@@ -645,7 +645,7 @@ mod tests {
         };
         let scanner = Scanner::new(
             store,
-            Arc::new(MemoryLayerCache::new(8)),
+            Arc::new(MemoryLayerCache::new(8 << 20)),
             Limits::default(),
             platform,
         );
@@ -811,7 +811,7 @@ mod tests {
         };
         let scanner = Scanner::new(
             store,
-            Arc::new(MemoryLayerCache::new(8)),
+            Arc::new(MemoryLayerCache::new(8 << 20)),
             Limits::default(),
             platform,
         );

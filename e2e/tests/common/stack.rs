@@ -199,7 +199,9 @@ impl TestAgent {
                 min_backoff: Duration::from_millis(100),
                 max_backoff: Duration::from_millis(500),
             },
-            layer_cache: LayerCacheConfig::Memory { layers: 64 },
+            layer_cache: LayerCacheConfig::Memory {
+                max_bytes: 64 << 20,
+            },
             limits: Limits::default(),
             layer_concurrency: 1,
             metrics_listen: None,
