@@ -5,6 +5,11 @@ use clap::Parser as _;
 use nodebom_collector::config::{Cli, Command, LogFormat, ServeArgs};
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc returns freed memory to the system within milliseconds; glibc's malloc kept
+/// most of a flood of agent sessions (0.7 GB) for good once it was over.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn init_logging(filter: &str, format: LogFormat) -> anyhow::Result<()> {
     let filter =
         EnvFilter::try_new(filter).with_context(|| format!("invalid --log filter {filter:?}"))?;
