@@ -44,6 +44,8 @@ enum Command {
     /// Reads each layer from its unpacked overlayfs snapshot when there is one (no
     /// decompression), otherwise from the layer blob. Works on nodes that discard layer
     /// blobs after unpacking. With one IMAGE and no --output the SBOM goes to stdout.
+    /// An image whose scan hit a limit or skipped entries still gets its SBOM, which says
+    /// it is incomplete and why; a warning on stderr names the reasons (exit status 0).
     Scan(ScanArgs),
     /// Run as the node's daemon (what the DaemonSet starts): report this node's images
     /// and pod containers to the collector, follow containerd's events, and build the
@@ -305,6 +307,13 @@ async fn scan(args: ScanArgs) -> anyhow::Result<()> {
         };
         if !written.insert(outcome.image.manifest_digest.clone()) {
             continue;
+        }
+        if !outcome.contents.incomplete.is_empty() {
+            warn!(
+                image = %reference,
+                reasons = %outcome.contents.incomplete.join("; "),
+                "SBOM is incomplete"
+            );
         }
         let bom = sbom::build(&outcome.image, &outcome.contents, spec)
             .with_context(|| format!("building the SBOM of {reference}"))?;

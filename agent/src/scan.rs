@@ -131,6 +131,7 @@ impl Scanner {
         let contents = analysis::merge::merge(&layers);
         info!(
             packages = contents.packages.len(),
+            incomplete = contents.incomplete.len(),
             seconds = started.elapsed().as_secs_f64(),
             "image scanned"
         );
@@ -235,7 +236,7 @@ impl Scanner {
                         seconds = started.elapsed().as_secs_f64(),
                         "layer analysed"
                     );
-                    self.cache.put(&diff_id, analysis.clone());
+                    self.keep(&diff_id, &analysis);
                     analyses[index] = Some(analysis);
                     origins[index] = LayerOrigin::Snapshot;
                 }
@@ -306,8 +307,16 @@ impl Scanner {
         if let Some(metrics) = &self.metrics {
             metrics.bytes_read(descriptor.size);
         }
-        self.cache.put(&diff_id, analysis.clone());
+        self.keep(&diff_id, &analysis);
         Ok(analysis)
+    }
+
+    /// Caches a layer's analysis when the whole layer was read: one that stopped at a
+    /// limit is used for this image only, and the layer is read again for the next.
+    fn keep(&self, diff_id: &str, analysis: &Arc<LayerAnalysis>) {
+        if analysis.is_whole() {
+            self.cache.put(diff_id, analysis.clone());
+        }
     }
 }
 

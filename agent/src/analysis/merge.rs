@@ -89,7 +89,41 @@ pub fn merge(layers: &[(String, Arc<LayerAnalysis>)]) -> ImageContents {
     packages
         .dedup_by(|later, earlier| later.path == earlier.path && later.package == earlier.package);
 
-    ImageContents { os, packages }
+    let incomplete = incompleteness(layers, &visible);
+    ImageContents {
+        os,
+        packages,
+        incomplete,
+    }
+}
+
+/// Why the merged contents may miss packages, sorted and deduplicated: each visible
+/// file's notes as `<path>: <reason>` (a file hidden by an upper layer is not in the
+/// image, nor is what it misses), and each layer's skipped entries and stop at a limit
+/// as `layer <diffID>: <reason>` (what was not read could be anywhere).
+fn incompleteness(
+    layers: &[(String, Arc<LayerAnalysis>)],
+    visible: &BTreeMap<&str, Visible<'_>>,
+) -> Vec<String> {
+    let mut notes = BTreeSet::new();
+    for (file, visible) in visible {
+        for found in visible.found {
+            for reason in &found.findings.incomplete {
+                notes.insert(format!("{file}: {reason}"));
+            }
+        }
+    }
+    for (diff_id, layer) in layers {
+        if let Some(skipped) = layer.skipped.note() {
+            notes.insert(format!("layer {diff_id}: {skipped}"));
+        }
+        if let Some(limit) = &layer.stopped {
+            notes.insert(format!(
+                "layer {diff_id}: stopped at a limit, the rest of the layer not read: {limit}"
+            ));
+        }
+    }
+    notes.into_iter().collect()
 }
 
 /// Licences stated apart from package metadata by the visible files, by package.
@@ -180,6 +214,45 @@ mod tests {
             .iter()
             .map(|p| format!("{}: {} {}", p.path, p.package.name, p.package.version))
             .collect()
+    }
+
+    #[test]
+    fn complete_layers_give_no_incompleteness() {
+        let base = layer(LayerTar::new().file("usr/lib/a.pkg", b"alpha 1\n", 0o644));
+        assert!(merge(&[base]).incomplete.is_empty());
+    }
+
+    #[test]
+    fn notes_of_visible_files_and_of_layers_are_merged_with_where_they_come_from() {
+        let mut big = b"alpha 1\n".to_vec();
+        big.resize((1 << 20) + 1, b'\n');
+        let base = layer(
+            LayerTar::new()
+                .file("opt/big.pkg", &big, 0o644)
+                .file("usr/hidden.pkg", &big, 0o644)
+                .raw_hardlink(b"etc/x", b"/"),
+        );
+        let upper = layer(LayerTar::new().file("usr/.wh.hidden.pkg", b"", 0o644));
+        let mut stopped = (*upper.1).clone();
+        stopped.stopped = Some("more than 10 entries (max_entries)".into());
+        let upper = (upper.0, Arc::new(stopped));
+        let contents = merge(&[base.clone(), upper.clone()]);
+        let mut expected = vec![
+            "/opt/big.pkg: not read by test-pkg: larger than the 1048576-byte limit for \
+                 this kind of file"
+                .to_string(),
+            format!(
+                "layer {}: skipped 1 entries: \"etc/x\" (hard link to the layer root)",
+                base.0
+            ),
+            format!(
+                "layer {}: stopped at a limit, the rest of the layer not read: more than \
+                     10 entries (max_entries)",
+                upper.0
+            ),
+        ];
+        expected.sort();
+        assert_eq!(contents.incomplete, expected);
     }
 
     #[test]

@@ -67,6 +67,19 @@ impl<'a> Content<'a> {
         }
     }
 
+    /// Reads the content up to `limit` bytes: all of it, or its first `limit` bytes and
+    /// the fact that there is more (for formats whose records can be read in part).
+    pub fn read_prefix(self, limit: u64) -> Result<Prefix, CatalogError> {
+        let mut data = Vec::new();
+        self.into_reader()
+            .take(limit + 1)
+            .read_to_end(&mut data)
+            .map_err(CatalogError::Io)?;
+        let cut = data.len() as u64 > limit;
+        data.truncate(limit as usize);
+        Ok(Prefix { data, cut })
+    }
+
     /// Reads the whole content, failing when it is larger than `limit` bytes.
     pub fn read_bounded(self, limit: u64) -> Result<Vec<u8>, CatalogError> {
         let mut buf = Vec::new();
@@ -79,6 +92,23 @@ impl<'a> Content<'a> {
         }
         Ok(buf)
     }
+}
+
+/// The first bytes of a file, as [`Content::read_prefix`] read them.
+pub struct Prefix {
+    pub data: Vec<u8>,
+    /// Whether the file goes on past `data`.
+    pub cut: bool,
+}
+
+/// The incompleteness note of a file read only up to `limit` bytes.
+pub fn cut_note(limit: u64) -> String {
+    format!("read only the first {limit} bytes (size limit); later records not read")
+}
+
+/// The incompleteness note of a file whose records were read only up to `limit`.
+pub fn records_note(limit: usize, records: &str) -> String {
+    format!("stopped after {limit} {records} (limit)")
 }
 
 /// Why one file could not be catalogued. The scan logs it and goes on.
