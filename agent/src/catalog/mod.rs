@@ -101,6 +101,52 @@ pub struct Prefix {
     pub cut: bool,
 }
 
+/// The records of a database file, up to a limit on their number.
+#[derive(Debug)]
+pub struct Records<T> {
+    pub records: Vec<T>,
+    limit: usize,
+    /// Whether the file holds more than the limit: those after are not read.
+    pub stopped_at_limit: bool,
+}
+
+impl<T> Records<T> {
+    pub fn new(limit: usize) -> Self {
+        Records {
+            records: Vec::new(),
+            limit,
+            stopped_at_limit: false,
+        }
+    }
+
+    /// Keeps one more record; false (and nothing kept) once the limit is reached.
+    pub fn push(&mut self, record: T) -> bool {
+        if self.records.len() >= self.limit {
+            self.stopped_at_limit = true;
+            return false;
+        }
+        self.records.push(record);
+        true
+    }
+
+    /// The incompleteness notes of a file whose records these are, read as a prefix:
+    /// the cut (when `prefix_cut`, the last record is dropped as likely partial) and
+    /// the stop at the record limit. `what` names the records (`stanzas`).
+    pub fn finish(mut self, prefix_cut: Option<u64>, what: &str) -> (Vec<T>, Vec<String>) {
+        let mut notes = Vec::new();
+        if let Some(limit) = prefix_cut {
+            if !self.stopped_at_limit {
+                self.records.pop();
+            }
+            notes.push(cut_note(limit));
+        }
+        if self.stopped_at_limit {
+            notes.push(records_note(self.limit, what));
+        }
+        (self.records, notes)
+    }
+}
+
 /// The incompleteness note of a file read only up to `limit` bytes.
 pub fn cut_note(limit: u64) -> String {
     format!("read only the first {limit} bytes (size limit); later records not read")

@@ -72,18 +72,9 @@ impl Cataloger for DpkgCataloger {
             None => return Ok(Findings::default()),
         };
         let prefix = content.read_prefix(limit)?;
-        let mut parsed = parse::parse_db(&prefix.data);
-        let mut incomplete = Vec::new();
-        if prefix.cut {
-            // The file was cut inside a stanza, most likely: its record may be partial.
-            parsed.records.pop();
-            incomplete.push(super::cut_note(limit));
-        }
-        if parsed.stopped_at_limit {
-            incomplete.push(super::records_note(parse::MAX_RECORDS, "stanzas"));
-        }
-        let packages = parsed
-            .records
+        let (records, incomplete) =
+            parse::parse_db(&prefix.data).finish(prefix.cut.then_some(limit), "stanzas");
+        let packages = records
             .into_iter()
             .filter_map(package::to_package)
             .collect();

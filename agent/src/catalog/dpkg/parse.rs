@@ -4,6 +4,8 @@
 //! paragraphs: `Field: value` lines, continuation lines that start with a space or a tab,
 //! and blank lines between packages. Only the fields the SBOM needs are kept.
 
+use crate::catalog::Records;
+
 /// More stanzas than any real database holds: Debian 12's whole main archive for amd64
 /// is 63,440 binary packages (its `Packages` index, measured), so a status with every
 /// one of them installed stays below. Those after it are not read.
@@ -76,25 +78,19 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// The stanzas of a dpkg database file.
-#[derive(Debug, Default)]
-pub struct Parsed {
-    pub records: Vec<DpkgRecord>,
-    /// Whether the file holds more than [`MAX_RECORDS`] stanzas: those after are not read.
-    pub stopped_at_limit: bool,
-}
-
 /// Parses the stanzas of a dpkg database file, the first [`MAX_RECORDS`] of them.
 /// Stanzas without a `Package` field and lines that are not `Field: value` are skipped;
 /// CRLF line ends are accepted.
-pub fn parse_db(data: &[u8]) -> Parsed {
-    let mut parsed = Parsed::default();
+pub fn parse_db(data: &[u8]) -> Records<DpkgRecord> {
+    let mut parsed = Records::new(MAX_RECORDS);
     let mut fields = Fields::default();
     for line in data.split(|&b| b == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.trim_ascii().is_empty() {
-            if !parsed.push(fields.take_record()) {
-                return parsed;
+            if let Some(record) = fields.take_record() {
+                if !parsed.push(record) {
+                    return parsed;
+                }
             }
             continue;
         }
@@ -109,23 +105,10 @@ pub fn parse_db(data: &[u8]) -> Parsed {
         };
         fields.set(key.trim_ascii(), value.trim_ascii());
     }
-    parsed.push(fields.take_record());
-    parsed
-}
-
-impl Parsed {
-    /// Keeps one finished stanza's record; false once the limit is reached.
-    fn push(&mut self, record: Option<DpkgRecord>) -> bool {
-        let Some(record) = record else {
-            return true;
-        };
-        if self.records.len() >= MAX_RECORDS {
-            self.stopped_at_limit = true;
-            return false;
-        }
-        self.records.push(record);
-        true
+    if let Some(record) = fields.take_record() {
+        parsed.push(record);
     }
+    parsed
 }
 
 fn text(bytes: &[u8]) -> String {
