@@ -33,11 +33,15 @@ impl Cataloger for NpmCataloger {
         content: Content<'_>,
     ) -> Result<Findings, CatalogError> {
         let data = content.read_bounded(MANIFEST_LIMIT)?;
-        let packages = parse::parse_manifests(&data)?
+        let (manifests, incomplete) = parse::parse_manifests(&data)?.finish(None, "documents");
+        let packages = manifests
             .into_iter()
             .filter_map(package::to_package)
             .collect();
-        Ok(Findings::packages(packages))
+        Ok(Findings {
+            incomplete,
+            ..Findings::packages(packages)
+        })
     }
 }
 
