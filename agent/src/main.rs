@@ -115,7 +115,7 @@ struct RunArgs {
 }
 
 /// Bounds on one layer, so that a hostile image cannot exhaust the node. A layer over a
-/// bound is not analysed and the image's SBOM fails.
+/// bound is read up to it, and the image's SBOM says it is incomplete and why.
 #[derive(Args)]
 struct LimitArgs {
     /// Size one layer may expand to when decompressed, in MiB (decompression bombs).

@@ -447,6 +447,52 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn bad_entries_and_layer_limits_give_an_incomplete_scan_not_a_failed_one() {
+        let mut store = MemoryImageStore::default();
+        let base = LayerTar::new()
+            .file("var/lib/dpkg/status", STATUS.as_bytes(), 0o644)
+            .raw_hardlink(b"etc/escape", b"../..")
+            .finish();
+        let mut big = LayerTar::new();
+        for i in 0..20 {
+            big = big.file(&format!("f{i}"), b"", 0o644);
+        }
+        let big = big.finish();
+        let manifest = store.put_image(&[base, big.clone()], "linux/amd64");
+        store.tag("docker.io/library/odd:1", MANIFEST, &manifest);
+        let scanner = Scanner::new(
+            store,
+            Arc::new(MemoryLayerCache::new(8)),
+            Limits {
+                max_entries: 10,
+                ..Limits::default()
+            },
+            Platform::parse("linux/amd64").unwrap(),
+        );
+
+        let first = scanner.scan("odd:1").await.unwrap();
+        assert_eq!(first.contents.packages.len(), 1);
+        let big_layer = crate::layers::testutil::digest(&big);
+        let base_layer = &first.image.diff_ids[0];
+        let mut expected = vec![
+            format!(
+                "layer {base_layer}: skipped 1 entry: \"etc/escape\" (hard link to the layer root)"
+            ),
+            format!(
+                "layer {big_layer}: stopped at a limit, the rest of the layer not read: \
+                 more than 10 entries (max_entries)"
+            ),
+        ];
+        expected.sort();
+        assert_eq!(first.contents.incomplete, expected);
+
+        // The layer with skipped entries is cached; the one that stopped is read again.
+        let second = scanner.scan("odd:1").await.unwrap();
+        assert_eq!(second.origins, [LayerOrigin::Cache, LayerOrigin::Blob]);
+        assert_eq!(second.contents.incomplete, first.contents.incomplete);
+    }
+
+    #[tokio::test]
     async fn a_layer_blob_missing_from_the_node_is_content_missing() {
         let mut store = MemoryImageStore::default();
         let tar = LayerTar::new().file("a", b"a", 0o644).finish();

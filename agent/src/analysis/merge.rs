@@ -242,7 +242,7 @@ mod tests {
                  this kind of file"
                 .to_string(),
             format!(
-                "layer {}: skipped 1 entries: \"etc/x\" (hard link to the layer root)",
+                "layer {}: skipped 1 entry: \"etc/x\" (hard link to the layer root)",
                 base.0
             ),
             format!(

@@ -101,7 +101,8 @@ impl SkippedEntries {
             .iter()
             .map(|(name, why)| format!("{name:?} ({why})"))
             .collect();
-        let mut note = format!("skipped {} entries: {}", self.count, named.join(", "));
+        let noun = if self.count == 1 { "entry" } else { "entries" };
+        let mut note = format!("skipped {} {noun}: {}", self.count, named.join(", "));
         let more = self.count.saturating_sub(self.first.len() as u64);
         if more > 0 {
             note.push_str(&format!(" and {more} more"));

@@ -822,7 +822,7 @@ fn complete_scan_has_no_compositions_and_no_incompleteness_property() {
 fn incomplete_scan_marks_the_image_an_incomplete_assembly_with_its_reasons() {
     let reasons = [
         "/var/lib/dpkg/status: stopped after 100000 stanzas (limit)",
-        "layer sha256:0123: skipped 1 entries: \"etc/x\" (hard link to the layer root)",
+        "layer sha256:0123: skipped 1 entry: \"etc/x\" (hard link to the layer root)",
     ];
     let incomplete = ImageContents {
         incomplete: reasons.iter().map(|r| r.to_string()).collect(),
