@@ -97,34 +97,47 @@ pub fn merge(layers: &[(String, Arc<LayerAnalysis>)]) -> ImageContents {
     }
 }
 
-/// Why the merged contents may miss packages, sorted and deduplicated: each visible
-/// file's notes as `<path>: <reason>` (a file hidden by an upper layer is not in the
-/// image, nor is what it misses), and each layer's skipped entries and stop at a limit
-/// as `layer <diffID>: <reason>` (what was not read could be anywhere).
+/// Why the merged contents may miss packages, at most [`MAX_REASONS`] of them: first each
+/// layer's stop at a limit and skipped entries, in layer order, as
+/// `layer <diffID>: <reason>` (what was not read could be anywhere); then the notes of
+/// the visible files, sorted and deduplicated, as `<path>: <reason>` (a file hidden by an
+/// upper layer is not in the image, nor is what it misses).
 fn incompleteness(
     layers: &[(String, Arc<LayerAnalysis>)],
     visible: &BTreeMap<&str, Visible<'_>>,
 ) -> Vec<String> {
-    let mut notes = BTreeSet::new();
-    for (file, visible) in visible {
-        for found in visible.found {
-            for reason in &found.findings.incomplete {
-                notes.insert(format!("{file}: {reason}"));
-            }
-        }
-    }
+    // Layers first, in layer order: a stop at a layer limit matters most.
+    let mut notes = Vec::new();
     for (diff_id, layer) in layers {
-        if let Some(skipped) = layer.skipped.note() {
-            notes.insert(format!("layer {diff_id}: {skipped}"));
-        }
         if let Some(limit) = &layer.stopped {
-            notes.insert(format!(
+            notes.push(format!(
                 "layer {diff_id}: stopped at a limit, the rest of the layer not read: {limit}"
             ));
         }
+        if let Some(skipped) = layer.skipped.note() {
+            notes.push(format!("layer {diff_id}: {skipped}"));
+        }
     }
-    notes.into_iter().collect()
+    let mut files = BTreeSet::new();
+    for (file, visible) in visible {
+        for found in visible.found {
+            for reason in &found.findings.incomplete {
+                files.insert(format!("{file}: {reason}"));
+            }
+        }
+    }
+    notes.extend(files);
+    if notes.len() > MAX_REASONS {
+        let more = notes.len() - (MAX_REASONS - 1);
+        notes.truncate(MAX_REASONS - 1);
+        notes.push(format!("{more} more reasons not listed"));
+    }
+    notes
 }
+
+/// Most incompleteness reasons listed for one image; a hostile image could give one per
+/// file, and the SBOM must stay within the collector's size limit.
+const MAX_REASONS: usize = 100;
 
 /// Licences stated apart from package metadata by the visible files, by package.
 type StatedByPackage<'a> = BTreeMap<(Ecosystem, &'a str), BTreeSet<&'a str>>;
@@ -217,6 +230,20 @@ mod tests {
     }
 
     #[test]
+    fn reasons_are_bounded() {
+        let mut big = b"alpha 1\n".to_vec();
+        big.resize((1 << 20) + 1, b'\n');
+        let mut tar = LayerTar::new();
+        for i in 0..MAX_REASONS + 5 {
+            tar = tar.file(&format!("opt/{i:03}.pkg"), &big, 0o644);
+        }
+        let incomplete = merge(&[layer(tar)]).incomplete;
+        assert_eq!(incomplete.len(), MAX_REASONS);
+        assert!(incomplete[0].starts_with("/opt/000.pkg: "));
+        assert_eq!(incomplete[MAX_REASONS - 1], "6 more reasons not listed");
+    }
+
+    #[test]
     fn complete_layers_give_no_incompleteness() {
         let base = layer(LayerTar::new().file("usr/lib/a.pkg", b"alpha 1\n", 0o644));
         assert!(merge(&[base]).incomplete.is_empty());
@@ -237,21 +264,20 @@ mod tests {
         stopped.stopped = Some("more than 10 entries (max_entries)".into());
         let upper = (upper.0, Arc::new(stopped));
         let contents = merge(&[base.clone(), upper.clone()]);
-        let mut expected = vec![
-            "/opt/big.pkg: not read by test-pkg: larger than the 1048576-byte limit for \
-                 this kind of file"
-                .to_string(),
+        let expected = vec![
             format!(
                 "layer {}: skipped 1 entry: \"etc/x\" (hard link to the layer root)",
                 base.0
             ),
             format!(
                 "layer {}: stopped at a limit, the rest of the layer not read: more than \
-                     10 entries (max_entries)",
+                 10 entries (max_entries)",
                 upper.0
             ),
+            "/opt/big.pkg: not read by test-pkg: larger than the 1048576-byte limit for \
+             this kind of file"
+                .to_string(),
         ];
-        expected.sort();
         assert_eq!(contents.incomplete, expected);
     }
 
