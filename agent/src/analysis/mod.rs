@@ -715,6 +715,54 @@ mod tests {
     }
 
     #[test]
+    fn real_catalogers_over_their_size_limits_leave_notes() {
+        // Files that can only be read whole (JSON, a gemspec, a metadata header): over
+        // their cataloger's bound, they are noted as not read. Limits written out here.
+        let header = "Name: x\n".repeat((8 << 20) / 8 + 1);
+        let cases = [
+            ("app/node_modules/x/package.json", 4u64 << 20, "npm"),
+            (
+                "usr/local/bundle/specifications/x-1.gemspec",
+                1 << 20,
+                "ruby-gemspec",
+            ),
+            ("app/x.deps.json", 16 << 20, "dotnet-deps"),
+            ("opt/conda/conda-meta/x-1-0.json", 64 << 20, "conda-meta"),
+        ];
+        let mut layer = LayerTar::new().file(
+            "usr/lib/python3/dist-packages/x-1.dist-info/METADATA",
+            header.as_bytes(),
+            0o644,
+        );
+        for (path, limit, _) in cases {
+            layer = layer.file(path, &vec![b' '; limit as usize + 1], 0o644);
+        }
+        let tar = layer.finish();
+        let mut source = BlobLayer::new(
+            digest(&tar),
+            digest(&tar),
+            tar.as_slice(),
+            Limits::default(),
+        );
+        let analysis = analyze_layer(&mut source, &crate::catalog::all()).unwrap();
+        let note = |path: &str| analysis.files[path][0].findings.incomplete.clone();
+        assert_eq!(
+            note("/usr/lib/python3/dist-packages/x-1.dist-info/METADATA"),
+            ["not read by python: larger than the 8388608-byte limit for this kind of file"]
+        );
+        for (path, limit, cataloger) in cases {
+            assert_eq!(
+                note(&format!("/{path}")),
+                [format!(
+                    "not read by {cataloger}: larger than the {limit}-byte limit for this kind \
+                     of file"
+                )],
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
     fn malformed_file_is_no_incompleteness() {
         let tar = LayerTar::new()
             .file("a.pkg", b"no-version\n", 0o644)
