@@ -308,13 +308,6 @@ async fn scan(args: ScanArgs) -> anyhow::Result<()> {
         if !written.insert(outcome.image.manifest_digest.clone()) {
             continue;
         }
-        if !outcome.contents.incomplete.is_empty() {
-            warn!(
-                image = %reference,
-                reasons = %outcome.contents.incomplete.join("; "),
-                "SBOM is incomplete"
-            );
-        }
         let bom = sbom::build(&outcome.image, &outcome.contents, spec)
             .with_context(|| format!("building the SBOM of {reference}"))?;
         match (&args.output, to_dir) {

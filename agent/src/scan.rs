@@ -129,12 +129,18 @@ impl Scanner {
             .zip(analyses.into_iter().flatten())
             .collect();
         let contents = analysis::merge::merge(&layers);
-        info!(
-            packages = contents.packages.len(),
-            incomplete = contents.incomplete.len(),
-            seconds = started.elapsed().as_secs_f64(),
-            "image scanned"
-        );
+        let seconds = started.elapsed().as_secs_f64();
+        let packages = contents.packages.len();
+        if contents.incomplete.is_empty() {
+            info!(packages, seconds, "image scanned");
+        } else {
+            warn!(
+                packages,
+                seconds,
+                reasons = %contents.incomplete.join("; "),
+                "image scanned, incomplete: its SBOM says so"
+            );
+        }
         Ok(ScanOutcome {
             image,
             contents,

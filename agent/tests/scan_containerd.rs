@@ -279,7 +279,7 @@ fn bad_tar_entry_gives_an_incomplete_sbom_not_a_failed_scan() {
     let output = agent(&daemon, &[&packed.name]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
-    assert!(stderr.contains("SBOM is incomplete"), "{stderr}");
+    assert!(stderr.contains("incomplete: its SBOM says so"), "{stderr}");
     assert!(stderr.contains("hard link to the layer root"), "{stderr}");
     let bom: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_debian_app_bom(&bom, &packed, &purged);
