@@ -45,6 +45,8 @@ enum Command {
     /// Reads each layer from its unpacked overlayfs snapshot when there is one (no
     /// decompression), otherwise from the layer blob. Works on nodes that discard layer
     /// blobs after unpacking. With one IMAGE and no --output the SBOM goes to stdout.
+    /// An image whose scan hit a limit or skipped entries still gets its SBOM, which says
+    /// it is incomplete and why; a warning on stderr names the reasons (exit status 0).
     Scan(ScanArgs),
     /// Run as the node's daemon (what the DaemonSet starts): report this node's images
     /// and pod containers to the collector, follow containerd's events, and build the
@@ -114,7 +116,7 @@ struct RunArgs {
 }
 
 /// Bounds on one layer, so that a hostile image cannot exhaust the node. A layer over a
-/// bound is not analysed and the image's SBOM fails.
+/// bound is read up to it, and the image's SBOM says it is incomplete and why.
 #[derive(Args)]
 struct LimitArgs {
     /// Size one layer may expand to when decompressed, in MiB (decompression bombs).

@@ -247,6 +247,11 @@ pub struct Findings {
     /// `/usr/share/doc/<package>/copyright`), attached to that package when merged.
     #[serde(default)]
     pub stated_licenses: Vec<StatedLicenses>,
+    /// Why what this file holds may be more than what was found: a limit was hit, damaged
+    /// records were skipped. Short reasons without the file's path, which the merge adds
+    /// (`stopped after 100000 stanzas (limit)`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub incomplete: Vec<String>,
 }
 
 /// Licences one file states for a package that is described elsewhere.
@@ -270,6 +275,7 @@ impl Findings {
             && self.os.is_none()
             && self.owned_files.is_empty()
             && self.stated_licenses.is_empty()
+            && self.incomplete.is_empty()
     }
 }
 
@@ -292,4 +298,8 @@ pub struct ImageContents {
     pub os: Option<OsRelease>,
     /// Visible packages, ordered by (path, ecosystem, name, version).
     pub packages: Vec<FoundPackage>,
+    /// Why the packages may be fewer than the image holds, one reason each, sorted:
+    /// empty for a complete scan.
+    #[serde(default)]
+    pub incomplete: Vec<String>,
 }

@@ -129,11 +129,18 @@ impl Scanner {
             .zip(analyses.into_iter().flatten())
             .collect();
         let contents = analysis::merge::merge(&layers);
-        info!(
-            packages = contents.packages.len(),
-            seconds = started.elapsed().as_secs_f64(),
-            "image scanned"
-        );
+        let seconds = started.elapsed().as_secs_f64();
+        let packages = contents.packages.len();
+        if contents.incomplete.is_empty() {
+            info!(packages, seconds, "image scanned");
+        } else {
+            warn!(
+                packages,
+                seconds,
+                reasons = %contents.incomplete.join("; "),
+                "image scanned, incomplete: its SBOM says so"
+            );
+        }
         Ok(ScanOutcome {
             image,
             contents,
@@ -235,7 +242,7 @@ impl Scanner {
                         seconds = started.elapsed().as_secs_f64(),
                         "layer analysed"
                     );
-                    self.cache.put(&diff_id, analysis.clone());
+                    self.keep(&diff_id, &analysis);
                     analyses[index] = Some(analysis);
                     origins[index] = LayerOrigin::Snapshot;
                 }
@@ -306,8 +313,16 @@ impl Scanner {
         if let Some(metrics) = &self.metrics {
             metrics.bytes_read(descriptor.size);
         }
-        self.cache.put(&diff_id, analysis.clone());
+        self.keep(&diff_id, &analysis);
         Ok(analysis)
+    }
+
+    /// Caches a layer's analysis when the whole layer was read: one that stopped at a
+    /// limit is used for this image only, and the layer is read again for the next.
+    fn keep(&self, diff_id: &str, analysis: &Arc<LayerAnalysis>) {
+        if analysis.is_whole() {
+            self.cache.put(diff_id, analysis.clone());
+        }
     }
 }
 
@@ -435,6 +450,51 @@ mod tests {
         let two = scanner.scan("two:1").await.unwrap();
         assert_eq!(two.origins, [LayerOrigin::Cache, LayerOrigin::Blob]);
         assert_eq!(two.contents.packages.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn bad_entries_and_layer_limits_give_an_incomplete_scan_not_a_failed_one() {
+        let mut store = MemoryImageStore::default();
+        let base = LayerTar::new()
+            .file("var/lib/dpkg/status", STATUS.as_bytes(), 0o644)
+            .raw_hardlink(b"etc/escape", b"../..")
+            .finish();
+        let mut big = LayerTar::new();
+        for i in 0..20 {
+            big = big.file(&format!("f{i}"), b"", 0o644);
+        }
+        let big = big.finish();
+        let manifest = store.put_image(&[base, big.clone()], "linux/amd64");
+        store.tag("docker.io/library/odd:1", MANIFEST, &manifest);
+        let scanner = Scanner::new(
+            store,
+            Arc::new(MemoryLayerCache::new(8 << 20)),
+            Limits {
+                max_entries: 10,
+                ..Limits::default()
+            },
+            Platform::parse("linux/amd64").unwrap(),
+        );
+
+        let first = scanner.scan("odd:1").await.unwrap();
+        assert_eq!(first.contents.packages.len(), 1);
+        let big_layer = crate::layers::testutil::digest(&big);
+        let base_layer = &first.image.diff_ids[0];
+        let expected = vec![
+            format!(
+                "layer {base_layer}: skipped 1 entry: \"etc/escape\" (hard link to the layer root)"
+            ),
+            format!(
+                "layer {big_layer}: stopped at a limit, the rest of the layer not read: \
+                 more than 10 entries (max_entries)"
+            ),
+        ];
+        assert_eq!(first.contents.incomplete, expected);
+
+        // The layer with skipped entries is cached; the one that stopped is read again.
+        let second = scanner.scan("odd:1").await.unwrap();
+        assert_eq!(second.origins, [LayerOrigin::Cache, LayerOrigin::Blob]);
+        assert_eq!(second.contents.incomplete, first.contents.incomplete);
     }
 
     #[tokio::test]

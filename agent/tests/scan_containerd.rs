@@ -258,6 +258,46 @@ fn blobs_and_snapshots_give_the_same_visible_packages() {
     assert_debian_app_bom(&from_snapshots, &unpacked, &purged);
 
     assert_eq!(packages(&from_blobs), packages(&from_snapshots));
+    // A complete scan says nothing about completeness: no compositions, no reasons.
+    for bom in [&from_blobs, &from_snapshots] {
+        assert!(bom.get("compositions").is_none(), "{}", bom["compositions"]);
+        assert!(bom["metadata"].get("properties").is_none());
+    }
+}
+
+#[test]
+fn bad_tar_entry_gives_an_incomplete_sbom_not_a_failed_scan() {
+    let daemon = ContainerdDaemon::start().unwrap();
+    let (mut spec, purged) = debian_app_image();
+    // A hard link to the layer root: containerd refuses to unpack it, so the image is
+    // imported without unpacking and read from its blobs.
+    spec.layers.push(Layer::gzip(vec![Entry::Hardlink {
+        path: "/etc/escape".into(),
+        target: "..".into(),
+    }]));
+    let packed = build_and_import(&daemon, &spec, false);
+    let output = agent(&daemon, &[&packed.name]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("incomplete: its SBOM says so"), "{stderr}");
+    assert!(stderr.contains("hard link to the layer root"), "{stderr}");
+    let bom: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_debian_app_bom(&bom, &packed, &purged);
+    let image_ref = bom["metadata"]["component"]["bom-ref"].clone();
+    assert_eq!(
+        bom["compositions"],
+        serde_json::json!([{"aggregate": "incomplete", "assemblies": [image_ref]}])
+    );
+    let last_layer = packed.diff_ids.last().unwrap();
+    assert_eq!(
+        bom["metadata"]["properties"],
+        serde_json::json!([{
+            "name": "nodebom:incomplete",
+            "value": format!(
+                "layer {last_layer}: skipped 1 entry: \"etc/escape\" (hard link to the layer root)"
+            ),
+        }])
+    );
 }
 
 #[test]

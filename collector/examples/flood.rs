@@ -51,10 +51,16 @@ fn image(n: usize) -> pb::Image {
         config_digest: digest(&format!("config {n}")),
         names: vec![
             format!("registry.example/team-{}/service-{n}:1.{}", n % 50, n % 7),
-            format!("registry.example/team-{}/service-{n}@{}", n % 50, digest(&format!("index {n}"))),
+            format!(
+                "registry.example/team-{}/service-{n}@{}",
+                n % 50,
+                digest(&format!("index {n}"))
+            ),
         ],
         platform: "linux/amd64".into(),
-        diff_ids: (0..6).map(|l| digest(&format!("layer {} {l}", n % 500))).collect(),
+        diff_ids: (0..6)
+            .map(|l| digest(&format!("layer {} {l}", n % 500)))
+            .collect(),
     }
 }
 
@@ -136,17 +142,25 @@ async fn agent(
 async fn main() -> Result<()> {
     let args = Args::parse();
     let dir = tempfile::tempdir()?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let mut command = Command::new(&args.collector);
     command
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .arg("--store")
-        .arg(format!("sqlite://{}", dir.path().join("flood.db").display()))
+        .arg(format!(
+            "sqlite://{}",
+            dir.path().join("flood.db").display()
+        ))
         .args(["--max-images-per-node", &args.images.max(1).to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     for cluster in 0..args.clusters {
-        command.args(["--cluster-token", &format!("cluster-{cluster}=token-{cluster}")]);
+        command.args([
+            "--cluster-token",
+            &format!("cluster-{cluster}=token-{cluster}"),
+        ]);
     }
     let collector = Collector(command.spawn().context("starting the collector")?);
     let pid = collector.0.id();

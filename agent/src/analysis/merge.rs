@@ -89,8 +89,55 @@ pub fn merge(layers: &[(String, Arc<LayerAnalysis>)]) -> ImageContents {
     packages
         .dedup_by(|later, earlier| later.path == earlier.path && later.package == earlier.package);
 
-    ImageContents { os, packages }
+    let incomplete = incompleteness(layers, &visible);
+    ImageContents {
+        os,
+        packages,
+        incomplete,
+    }
 }
+
+/// Why the merged contents may miss packages, at most [`MAX_REASONS`] of them: first each
+/// layer's stop at a limit and skipped entries, in layer order, as
+/// `layer <diffID>: <reason>` (what was not read could be anywhere); then the notes of
+/// the visible files, sorted and deduplicated, as `<path>: <reason>` (a file hidden by an
+/// upper layer is not in the image, nor is what it misses).
+fn incompleteness(
+    layers: &[(String, Arc<LayerAnalysis>)],
+    visible: &BTreeMap<&str, Visible<'_>>,
+) -> Vec<String> {
+    // Layers first, in layer order: a stop at a layer limit matters most.
+    let mut notes = Vec::new();
+    for (diff_id, layer) in layers {
+        if let Some(limit) = &layer.stopped {
+            notes.push(format!(
+                "layer {diff_id}: stopped at a limit, the rest of the layer not read: {limit}"
+            ));
+        }
+        if let Some(skipped) = layer.skipped.note() {
+            notes.push(format!("layer {diff_id}: {skipped}"));
+        }
+    }
+    let mut files = BTreeSet::new();
+    for (file, visible) in visible {
+        for found in visible.found {
+            for reason in &found.findings.incomplete {
+                files.insert(format!("{file}: {reason}"));
+            }
+        }
+    }
+    notes.extend(files);
+    if notes.len() > MAX_REASONS {
+        let more = notes.len() - (MAX_REASONS - 1);
+        notes.truncate(MAX_REASONS - 1);
+        notes.push(format!("{more} more reasons not listed"));
+    }
+    notes
+}
+
+/// Most incompleteness reasons listed for one image; a hostile image could give one per
+/// file, and the SBOM must stay within the collector's size limit.
+const MAX_REASONS: usize = 100;
 
 /// Licences stated apart from package metadata by the visible files, by package.
 type StatedByPackage<'a> = BTreeMap<(Ecosystem, &'a str), BTreeSet<&'a str>>;
@@ -180,6 +227,58 @@ mod tests {
             .iter()
             .map(|p| format!("{}: {} {}", p.path, p.package.name, p.package.version))
             .collect()
+    }
+
+    #[test]
+    fn reasons_are_bounded() {
+        let mut big = b"alpha 1\n".to_vec();
+        big.resize((1 << 20) + 1, b'\n');
+        let mut tar = LayerTar::new();
+        for i in 0..MAX_REASONS + 5 {
+            tar = tar.file(&format!("opt/{i:03}.pkg"), &big, 0o644);
+        }
+        let incomplete = merge(&[layer(tar)]).incomplete;
+        assert_eq!(incomplete.len(), MAX_REASONS);
+        assert!(incomplete[0].starts_with("/opt/000.pkg: "));
+        assert_eq!(incomplete[MAX_REASONS - 1], "6 more reasons not listed");
+    }
+
+    #[test]
+    fn complete_layers_give_no_incompleteness() {
+        let base = layer(LayerTar::new().file("usr/lib/a.pkg", b"alpha 1\n", 0o644));
+        assert!(merge(&[base]).incomplete.is_empty());
+    }
+
+    #[test]
+    fn notes_of_visible_files_and_of_layers_are_merged_with_where_they_come_from() {
+        let mut big = b"alpha 1\n".to_vec();
+        big.resize((1 << 20) + 1, b'\n');
+        let base = layer(
+            LayerTar::new()
+                .file("opt/big.pkg", &big, 0o644)
+                .file("usr/hidden.pkg", &big, 0o644)
+                .raw_hardlink(b"etc/x", b"/"),
+        );
+        let upper = layer(LayerTar::new().file("usr/.wh.hidden.pkg", b"", 0o644));
+        let mut stopped = (*upper.1).clone();
+        stopped.stopped = Some("more than 10 entries (max_entries)".into());
+        let upper = (upper.0, Arc::new(stopped));
+        let contents = merge(&[base.clone(), upper.clone()]);
+        let expected = vec![
+            format!(
+                "layer {}: skipped 1 entry: \"etc/x\" (hard link to the layer root)",
+                base.0
+            ),
+            format!(
+                "layer {}: stopped at a limit, the rest of the layer not read: more than \
+                 10 entries (max_entries)",
+                upper.0
+            ),
+            "/opt/big.pkg: not read by test-pkg: larger than the 1048576-byte limit for \
+             this kind of file"
+                .to_string(),
+        ];
+        assert_eq!(contents.incomplete, expected);
     }
 
     #[test]

@@ -28,10 +28,10 @@ pub enum LayerOrigin {
 pub use merge::merge;
 
 use crate::catalog::spool::{spool, Spooled};
-use crate::catalog::{Cataloger, Content, FileMeta};
+use crate::catalog::{CatalogError, Cataloger, Content, FileMeta};
 use crate::layers::{LayerSource, LayerVisitor};
 use crate::package::Findings;
-use crate::Result;
+use crate::{Error, Result};
 
 /// How a path-only question is put to [`Cataloger::wants`] ("would you read a regular
 /// file here?"): not executable, so catalogers that select by mode (Go binaries) do not
@@ -63,6 +63,53 @@ pub struct LayerAnalysis {
     pub whiteouts: BTreeSet<String>,
     /// Opaque directories: lower layers' entries below them are hidden.
     pub opaque_dirs: BTreeSet<String>,
+    /// Entries the walk skipped without reading them (see [`LayerVisitor::skipped`]).
+    #[serde(default)]
+    pub skipped: SkippedEntries,
+    /// The layer-wide limit the walk stopped at; what follows it in the layer was not
+    /// read. Such an analysis is never cached (see [`LayerAnalysis::is_whole`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
+}
+
+/// Most skipped entries named in one layer's record; the rest are only counted.
+pub const MAX_SKIPPED_NAMES: usize = 10;
+
+/// The entries of one layer that were skipped: the first [`MAX_SKIPPED_NAMES`] with the
+/// reason, and how many in all.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedEntries {
+    /// `(name as the layer spells it, why)`.
+    pub first: Vec<(String, String)>,
+    pub count: u64,
+}
+
+impl SkippedEntries {
+    pub fn add(&mut self, name: &str, why: &str) {
+        self.count = self.count.saturating_add(1);
+        if self.first.len() < MAX_SKIPPED_NAMES {
+            self.first.push((name.to_owned(), why.to_owned()));
+        }
+    }
+
+    /// One line for the SBOM's incompleteness notes, `None` when nothing was skipped.
+    pub fn note(&self) -> Option<String> {
+        if self.count == 0 {
+            return None;
+        }
+        let named: Vec<String> = self
+            .first
+            .iter()
+            .map(|(name, why)| format!("{name:?} ({why})"))
+            .collect();
+        let noun = if self.count == 1 { "entry" } else { "entries" };
+        let mut note = format!("skipped {} {noun}: {}", self.count, named.join(", "));
+        let more = self.count.saturating_sub(self.first.len() as u64);
+        if more > 0 {
+            note.push_str(&format!(" and {more} more"));
+        }
+        Some(note)
+    }
 }
 
 impl LayerAnalysis {
@@ -74,6 +121,12 @@ impl LayerAnalysis {
             .map(|found| found.findings.packages.len())
             .sum()
     }
+
+    /// Whether the whole layer was walked, so that the analysis may be cached: skipped
+    /// entries do not matter (the same layer skips the same ones), a stop at a limit does.
+    pub fn is_whole(&self) -> bool {
+        self.stopped.is_none()
+    }
 }
 
 /// Runs `catalogers` over every file of one layer.
@@ -81,8 +134,11 @@ impl LayerAnalysis {
 /// Each wanted file is read once: streamed to its cataloger when one wants it; when
 /// several do, an open file (snapshot) is rewound for each, and a stream (tar entry) is
 /// read into memory once, up to [`crate::layers::Limits::max_file_bytes`]. A cataloger
-/// that fails on a file is logged and the scan goes on; an error of the source itself
-/// (I/O, a limit, a digest mismatch) fails the analysis, so nothing partial is cached.
+/// that fails on a file is logged and the scan goes on (a file over a cataloger's size
+/// limit, or one it could not read, is noted as incomplete). A layer-wide limit of the
+/// source ([`crate::Error::LimitExceeded`]) ends the walk and keeps what was read before
+/// it, with [`LayerAnalysis::stopped`] set; any other error of the source (I/O, a digest
+/// mismatch) fails the analysis.
 pub fn analyze_layer(
     source: &mut dyn LayerSource,
     catalogers: &[Box<dyn Cataloger>],
@@ -97,8 +153,17 @@ pub fn analyze_layer(
         read: HashMap::new(),
         analysis: LayerAnalysis::default(),
     };
-    source.walk(&mut analyzer)?;
-    let analysis = analyzer.analysis;
+    let walked = source.walk(&mut analyzer);
+    let mut analysis = analyzer.analysis;
+    match walked {
+        Ok(()) => {}
+        Err(Error::LimitExceeded { limit, .. }) => {
+            tracing::warn!(layer = %layer, %limit,
+                "layer limit reached; keeping what was read before it");
+            analysis.stopped = Some(limit);
+        }
+        Err(err) => return Err(err),
+    }
     tracing::debug!(
         layer = %layer,
         files = analysis.files.len(),
@@ -113,6 +178,18 @@ pub fn analyze_layer(
 /// (runtimes such as node are ~100 MiB, fat jars up to about 1 GiB); the agent chart's
 /// scratch volume holds 2 GiB.
 const MAX_SPILL_BYTES: u64 = 2 << 30;
+
+/// What stands for a file that `reader` could not read: a note that its packages are
+/// missing.
+fn not_read(reader: &str, err: &dyn std::fmt::Display) -> CatalogerFindings {
+    CatalogerFindings {
+        cataloger: reader.to_owned(),
+        findings: Findings {
+            incomplete: vec![format!("not read by {reader}: {err}")],
+            ..Findings::default()
+        },
+    }
+}
 
 /// A file read in this layer, remembered for hard links to it.
 #[derive(Debug, Clone)]
@@ -196,7 +273,14 @@ impl Analyzer<'_> {
                     error = %err,
                     "cataloger failed; file skipped"
                 );
-                None
+                // A file that is not what its name says holds nothing to miss; one too
+                // large or unreadable may hold packages.
+                match err {
+                    CatalogError::Malformed(_) => None,
+                    CatalogError::TooLarge { .. } | CatalogError::Io(_) => {
+                        Some(not_read(cataloger.name(), &err))
+                    }
+                }
             }
         }
     }
@@ -215,6 +299,7 @@ impl Analyzer<'_> {
                     if let Err(err) = handle.rewind() {
                         tracing::warn!(layer = %self.layer, path = file.path, error = %err,
                             "rewinding a file for the next cataloger failed; file skipped");
+                        found.push(not_read("several catalogers", &err));
                         break;
                     }
                     found.extend(self.catalog_one(index, file, Content::File(handle)));
@@ -235,12 +320,15 @@ impl Analyzer<'_> {
                     Ok(Spooled::File(mut spill)) => {
                         return self.catalog_shared(readers, file, Content::File(&mut spill));
                     }
-                    Err(err) => tracing::warn!(
-                        layer = %self.layer,
-                        path = file.path,
-                        error = %err,
-                        "reading a file wanted by several catalogers failed; file skipped"
-                    ),
+                    Err(err) => {
+                        tracing::warn!(
+                            layer = %self.layer,
+                            path = file.path,
+                            error = %err,
+                            "reading a file wanted by several catalogers failed; file skipped"
+                        );
+                        found.push(not_read("several catalogers", &err));
+                    }
                 }
             }
         }
@@ -355,6 +443,11 @@ impl LayerVisitor for Analyzer<'_> {
 
     fn opaque(&mut self, dir: &str) {
         self.analysis.opaque_dirs.insert(dir.to_owned());
+    }
+
+    fn skipped(&mut self, name: &str, why: &str) {
+        tracing::warn!(layer = %self.layer, entry = name, reason = why, "layer entry skipped");
+        self.analysis.skipped.add(name, why);
     }
 }
 
@@ -577,6 +670,129 @@ mod tests {
             serde_json::from_str::<LayerAnalysis>(&json).unwrap(),
             analysis
         );
+    }
+
+    #[test]
+    fn file_over_a_cataloger_limit_is_noted_and_hides_lower_findings() {
+        let mut big = b"alpha 1\n".to_vec();
+        big.resize((1 << 20) + 1, b'\n');
+        let tar = LayerTar::new().file("big.pkg", &big, 0o644).finish();
+        let analysis = analyze_tar(&tar, &catalogers()).unwrap();
+        let found = &analysis.files["/big.pkg"];
+        assert_eq!(found.len(), 1);
+        assert!(found[0].findings.packages.is_empty());
+        assert_eq!(
+            found[0].findings.incomplete,
+            ["not read by test-pkg: larger than the 1048576-byte limit for this kind of file"]
+        );
+        assert!(analysis.is_whole());
+    }
+
+    #[test]
+    fn real_catalogers_over_their_size_limits_leave_notes() {
+        // Files that can only be read whole (JSON, a gemspec, a metadata header): over
+        // their cataloger's bound, they are noted as not read. Limits written out here.
+        let header = "Name: x\n".repeat((8 << 20) / 8 + 1);
+        let cases = [
+            ("app/node_modules/x/package.json", 4u64 << 20, "npm"),
+            (
+                "usr/local/bundle/specifications/x-1.gemspec",
+                1 << 20,
+                "ruby-gemspec",
+            ),
+            ("app/x.deps.json", 16 << 20, "dotnet-deps"),
+            ("opt/conda/conda-meta/x-1-0.json", 64 << 20, "conda-meta"),
+        ];
+        let mut layer = LayerTar::new().file(
+            "usr/lib/python3/dist-packages/x-1.dist-info/METADATA",
+            header.as_bytes(),
+            0o644,
+        );
+        for (path, limit, _) in cases {
+            layer = layer.file(path, &vec![b' '; limit as usize + 1], 0o644);
+        }
+        let tar = layer.finish();
+        let mut source = BlobLayer::new(
+            digest(&tar),
+            digest(&tar),
+            tar.as_slice(),
+            Limits::default(),
+        );
+        let analysis = analyze_layer(&mut source, &crate::catalog::all()).unwrap();
+        let note = |path: &str| analysis.files[path][0].findings.incomplete.clone();
+        assert_eq!(
+            note("/usr/lib/python3/dist-packages/x-1.dist-info/METADATA"),
+            ["not read by python: larger than the 8388608-byte limit for this kind of file"]
+        );
+        for (path, limit, cataloger) in cases {
+            assert_eq!(
+                note(&format!("/{path}")),
+                [format!(
+                    "not read by {cataloger}: larger than the {limit}-byte limit for this kind \
+                     of file"
+                )],
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_file_is_no_incompleteness() {
+        let tar = LayerTar::new()
+            .file("a.pkg", b"no-version\n", 0o644)
+            .finish();
+        let analysis = analyze_tar(&tar, &catalogers()).unwrap();
+        assert!(analysis.files.is_empty());
+        assert!(analysis.tombstones.contains("/a.pkg"));
+    }
+
+    #[test]
+    fn layer_limit_keeps_what_came_before_it_and_says_where_it_stopped() {
+        let mut layer = LayerTar::new().file("a.pkg", b"alpha 1\n", 0o644);
+        for i in 0..20 {
+            layer = layer.file(&format!("f{i}"), b"", 0o644);
+        }
+        let tar = layer.file("z.pkg", b"zulu 1\n", 0o644).finish();
+        let blob = gzip(&tar);
+        let limits = Limits {
+            max_entries: 10,
+            ..Limits::default()
+        };
+        let mut layer = BlobLayer::new(digest(&blob), digest(&tar), blob.as_slice(), limits);
+        let analysis = analyze_layer(&mut layer, &catalogers()).unwrap();
+        assert_eq!(pkg(&analysis, "/a.pkg"), ["alpha 1"]);
+        assert!(!analysis.files.contains_key("/z.pkg"));
+        assert_eq!(
+            analysis.stopped.as_deref(),
+            Some("more than 10 entries (max_entries)")
+        );
+        assert!(!analysis.is_whole());
+    }
+
+    #[test]
+    fn skipped_entries_are_counted_and_the_first_ones_named() {
+        let mut layer = LayerTar::new();
+        for i in 0..MAX_SKIPPED_NAMES + 3 {
+            layer = layer.raw_hardlink(format!("l{i:02}").as_bytes(), b"..");
+        }
+        let tar = layer.file("a.pkg", b"alpha 1\n", 0o644).finish();
+        let analysis = analyze_tar(&tar, &catalogers()).unwrap();
+        assert_eq!(pkg(&analysis, "/a.pkg"), ["alpha 1"]);
+        assert!(analysis.is_whole());
+        assert_eq!(analysis.skipped.count, 13);
+        assert_eq!(analysis.skipped.first.len(), 10);
+        let note = analysis.skipped.note().unwrap();
+        assert!(
+            note.starts_with(
+                "skipped 13 entries: \"l00\" (hard link to the layer root), \"l01\" (hard"
+            ),
+            "{note}"
+        );
+        assert!(
+            note.ends_with("\"l09\" (hard link to the layer root) and 3 more"),
+            "{note}"
+        );
+        assert!(!note.contains("l10"), "{note}");
     }
 
     #[test]

@@ -68,6 +68,19 @@ impl<'a> Content<'a> {
         }
     }
 
+    /// Reads the content up to `limit` bytes: all of it, or its first `limit` bytes and
+    /// the fact that there is more (for formats whose records can be read in part).
+    pub fn read_prefix(self, limit: u64) -> Result<Prefix, CatalogError> {
+        let mut data = Vec::new();
+        self.into_reader()
+            .take(limit + 1)
+            .read_to_end(&mut data)
+            .map_err(CatalogError::Io)?;
+        let cut = data.len() as u64 > limit;
+        data.truncate(limit as usize);
+        Ok(Prefix { data, cut })
+    }
+
     /// Reads the whole content, failing when it is larger than `limit` bytes.
     pub fn read_bounded(self, limit: u64) -> Result<Vec<u8>, CatalogError> {
         let mut buf = Vec::new();
@@ -80,6 +93,69 @@ impl<'a> Content<'a> {
         }
         Ok(buf)
     }
+}
+
+/// The first bytes of a file, as [`Content::read_prefix`] read them.
+pub struct Prefix {
+    pub data: Vec<u8>,
+    /// Whether the file goes on past `data`.
+    pub cut: bool,
+}
+
+/// The records of a database file, up to a limit on their number.
+#[derive(Debug)]
+pub struct Records<T> {
+    pub records: Vec<T>,
+    limit: usize,
+    /// Whether the file holds more than the limit: those after are not read.
+    pub stopped_at_limit: bool,
+}
+
+impl<T> Records<T> {
+    pub fn new(limit: usize) -> Self {
+        Records {
+            records: Vec::new(),
+            limit,
+            stopped_at_limit: false,
+        }
+    }
+
+    /// Keeps one more record; false (and nothing kept) once the limit is reached.
+    pub fn push(&mut self, record: T) -> bool {
+        if self.records.len() >= self.limit {
+            self.stopped_at_limit = true;
+            return false;
+        }
+        self.records.push(record);
+        true
+    }
+
+    /// The incompleteness notes of a file whose records these are, read as a prefix:
+    /// the cut (when `prefix_cut`, the last record is dropped as likely partial) and
+    /// the stop at the record limit. `what` names the records (`stanzas`).
+    pub fn finish(mut self, prefix_cut: Option<u64>, what: &str) -> (Vec<T>, Vec<String>) {
+        let mut notes = Vec::new();
+        if let Some(limit) = prefix_cut {
+            if !self.stopped_at_limit {
+                self.records.pop();
+            }
+            notes.push(cut_note(limit));
+        }
+        if self.stopped_at_limit {
+            notes.push(records_note(self.limit, what));
+        }
+        (self.records, notes)
+    }
+}
+
+/// The incompleteness note of a file read only up to `limit` bytes.
+pub fn cut_note(limit: u64) -> String {
+    format!("read only the first {limit} bytes (size limit); later records not read")
+}
+
+/// The incompleteness note of a file whose records were read only up to `limit`.
+pub fn records_note(limit: usize, records: &str) -> String {
+    format!("stopped after {limit} {records} (limit)")
 }
 
 /// Why one file could not be catalogued. The scan logs it and goes on.

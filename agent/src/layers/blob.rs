@@ -139,6 +139,8 @@ impl<R: Read> BlobLayer<R> {
         Ok(())
     }
 
+    /// Reports one entry. An entry containerd would refuse to unpack, or that is beyond a
+    /// bound of one entry, is reported as skipped and the walk goes on.
     fn visit_entry<E: Read>(
         &self,
         entry: &mut tar::Entry<'_, E>,
@@ -148,23 +150,38 @@ impl<R: Read> BlobLayer<R> {
         if kind.is_pax_global_extensions() {
             return Ok(());
         }
-        let Some(path) = self.entry_path(&entry.path_bytes())? else {
+        let raw = entry.path_bytes().into_owned();
+        let name = String::from_utf8_lossy(&raw);
+        let skip = |visitor: &mut dyn LayerVisitor, why: &str| {
+            visitor.skipped(&path::head(&name), why);
+            Ok(())
+        };
+        if raw.len() > self.limits.max_path_len {
+            let why = format!("path longer than {} bytes", self.limits.max_path_len);
+            return skip(visitor, &why);
+        }
+        let Some(path) = path::from_archive(&raw) else {
+            // containerd ignores an entry that names the root.
             return Ok(());
         };
-        let (dir, name) = path::split(&path);
-        if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX) {
-            return self.visit_whiteout(dir, hidden, visitor);
+        let (dir, base) = path::split(&path);
+        if let Some(hidden) = base.strip_prefix(WHITEOUT_PREFIX) {
+            if matches!(hidden, "" | "." | "..") {
+                // containerd refuses the layer over such a marker.
+                return skip(visitor, "whiteout marker that names no entry");
+            }
+            self.visit_whiteout(dir, hidden, visitor);
+            return Ok(());
         }
-        if dir == "/" && ESTARGZ_FILES.contains(&name) {
+        if dir == "/" && ESTARGZ_FILES.contains(&base) {
             return Ok(());
         }
         match kind {
             EntryType::Directory => {}
             EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
-                let mode = entry
-                    .header()
-                    .mode()
-                    .map_err(|e| self.error(format!("{path}: mode: {e}")))?;
+                let Ok(mode) = entry.header().mode() else {
+                    return skip(visitor, "unreadable mode");
+                };
                 let meta = FileMeta {
                     path: &path,
                     size: entry.size(),
@@ -177,12 +194,19 @@ impl<R: Read> BlobLayer<R> {
                 }
             }
             EntryType::Link => {
-                let target = entry
-                    .link_name_bytes()
-                    .ok_or_else(|| self.error(format!("{path}: hard link without a target")))?;
-                let target = self
-                    .entry_path(&target)?
-                    .ok_or_else(|| self.error(format!("{path}: hard link to the layer root")))?;
+                let target = entry.link_name_bytes().unwrap_or_default();
+                if target.len() > self.limits.max_path_len {
+                    let why = format!(
+                        "hard link target longer than {} bytes",
+                        self.limits.max_path_len
+                    );
+                    return skip(visitor, &why);
+                }
+                // Rooted as containerd roots it; a link to the root (or to nothing)
+                // cannot be made, and containerd refuses the layer.
+                let Some(target) = path::from_archive(&target) else {
+                    return skip(visitor, "hard link to the layer root");
+                };
                 visitor.hardlink(&path, &target);
             }
             // Symlinks, devices, FIFOs and types this reader does not know all replace
@@ -192,38 +216,16 @@ impl<R: Read> BlobLayer<R> {
         Ok(())
     }
 
-    /// Checks and normalises a name from the archive; `None` is the layer root.
-    fn entry_path(&self, raw: &[u8]) -> Result<Option<String>> {
-        if raw.len() > self.limits.max_path_len {
-            return Err(self.limit_exceeded(format!(
-                "a path longer than {} bytes (max_path_len)",
-                self.limits.max_path_len
-            )));
-        }
-        path::from_archive(raw)
-            .map_err(|e| self.error(format!("entry {:?}: {e}", String::from_utf8_lossy(raw))))
-    }
-
-    /// `hidden` is the marker's name without its `.wh.` prefix.
-    fn visit_whiteout(
-        &self,
-        dir: &str,
-        hidden: &str,
-        visitor: &mut dyn LayerVisitor,
-    ) -> Result<()> {
+    /// `hidden` is the marker's name without its `.wh.` prefix, never empty, `.` or `..`.
+    fn visit_whiteout(&self, dir: &str, hidden: &str, visitor: &mut dyn LayerVisitor) {
         if hidden == OPAQUE_MARKER {
             visitor.opaque(dir);
         } else if hidden.starts_with(WHITEOUT_PREFIX) {
             // AUFS bookkeeping (`.wh..wh.plnk`, `.wh..wh.aufs`): not a whiteout.
             tracing::debug!(layer = %self.diff_id, dir, marker = hidden, "ignoring AUFS metadata");
-        } else if matches!(hidden, "" | "." | "..") {
-            return Err(self.error(format!(
-                "{dir}: whiteout marker \"{WHITEOUT_PREFIX}{hidden}\" names no entry"
-            )));
         } else {
             visitor.whiteout(&path::join(dir, hidden));
         }
-        Ok(())
     }
 }
 
@@ -589,13 +591,19 @@ mod tests {
     }
 
     #[test]
-    fn whiteout_naming_the_parent_directory_is_refused() {
+    fn whiteout_naming_the_parent_directory_is_skipped() {
         for marker in ["etc/.wh.", "etc/.wh..", "etc/.wh..."] {
-            let tar = LayerTar::new().file(marker, b"", 0o644).finish();
-            let err = walk(&tar, &tar, Limits::default()).unwrap_err();
-            assert!(
-                err.to_string().contains("names no entry"),
-                "{marker}: {err}"
+            let tar = LayerTar::new()
+                .file(marker, b"", 0o644)
+                .file("etc/a.pkg", b"alpha 1\n", 0o644)
+                .finish();
+            assert_eq!(
+                walk(&tar, &tar, Limits::default()).unwrap(),
+                vec![
+                    Event::Skipped(marker.into(), "whiteout marker that names no entry".into()),
+                    Event::File("/etc/a.pkg".into(), b"alpha 1\n".to_vec()),
+                ],
+                "{marker}"
             );
         }
     }
@@ -614,31 +622,75 @@ mod tests {
     }
 
     #[test]
-    fn entry_escaping_the_layer_is_refused() {
+    fn entry_climbing_out_of_the_layer_is_read_where_containerd_puts_it() {
         let tar = LayerTar::new()
             .file("a.pkg", b"alpha 1\n", 0o644)
             .raw_name_file(b"../etc/passwd.pkg", b"root 0\n")
+            .raw_name_file(b"usr/../../../opt/b.pkg", b"beta 1\n")
             .finish();
-        let err = walk(&tar, &tar, Limits::default()).unwrap_err();
-        assert!(err.to_string().contains("`..`"), "{err}");
+        assert_eq!(
+            walk(&tar, &tar, Limits::default()).unwrap(),
+            vec![
+                Event::File("/a.pkg".into(), b"alpha 1\n".to_vec()),
+                Event::File("/etc/passwd.pkg".into(), b"root 0\n".to_vec()),
+                Event::File("/opt/b.pkg".into(), b"beta 1\n".to_vec()),
+            ]
+        );
     }
 
     #[test]
-    fn absolute_entry_is_refused() {
+    fn absolute_entry_is_read_relative_to_the_layer_root() {
         let tar = LayerTar::new()
             .raw_name_file(b"/etc/passwd.pkg", b"root 0\n")
             .finish();
-        let err = walk(&tar, &tar, Limits::default()).unwrap_err();
-        assert!(err.to_string().contains("absolute path"), "{err}");
+        assert_eq!(
+            walk(&tar, &tar, Limits::default()).unwrap(),
+            vec![Event::File("/etc/passwd.pkg".into(), b"root 0\n".to_vec())]
+        );
     }
 
     #[test]
-    fn hard_link_escaping_the_layer_is_refused() {
+    fn hard_link_targets_are_rooted_in_the_layer() {
         let tar = LayerTar::new()
             .hardlink("etc/shadow.pkg", "../../etc/shadow")
+            .raw_hardlink(b"etc/abs.pkg", b"/usr/lib/a.pkg")
             .finish();
-        let err = walk(&tar, &tar, Limits::default()).unwrap_err();
-        assert!(err.to_string().contains("`..`"), "{err}");
+        assert_eq!(
+            walk(&tar, &tar, Limits::default()).unwrap(),
+            vec![
+                Event::Hardlink("/etc/shadow.pkg".into(), "/etc/shadow".into()),
+                Event::Hardlink("/etc/abs.pkg".into(), "/usr/lib/a.pkg".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn hard_link_to_the_root_is_skipped_and_the_rest_read() {
+        let tar = LayerTar::new()
+            .raw_hardlink(b"etc/root.pkg", b"../..")
+            .raw_hardlink(b"etc/none.pkg", b"")
+            .file("b.pkg", b"beta 1\n", 0o644)
+            .finish();
+        assert_eq!(
+            walk(&tar, &tar, Limits::default()).unwrap(),
+            vec![
+                Event::Skipped("etc/root.pkg".into(), "hard link to the layer root".into()),
+                Event::Skipped("etc/none.pkg".into(), "hard link to the layer root".into()),
+                Event::File("/b.pkg".into(), b"beta 1\n".to_vec()),
+            ]
+        );
+    }
+
+    #[test]
+    fn entry_naming_the_root_is_ignored() {
+        let tar = LayerTar::new()
+            .raw_name_file(b"../", b"")
+            .file("b.pkg", b"beta 1\n", 0o644)
+            .finish();
+        assert_eq!(
+            walk(&tar, &tar, Limits::default()).unwrap(),
+            vec![Event::File("/b.pkg".into(), b"beta 1\n".to_vec())]
+        );
     }
 
     #[test]
@@ -674,15 +726,28 @@ mod tests {
     }
 
     #[test]
-    fn long_path_hits_the_path_limit() {
+    fn long_path_is_skipped_and_the_rest_read() {
         let long = format!("{}/a.pkg", "d".repeat(300));
-        let tar = LayerTar::new().file(&long, b"alpha 1\n", 0o644).finish();
+        let tar = LayerTar::new()
+            .file(&long, b"alpha 1\n", 0o644)
+            .hardlink("link.pkg", &long)
+            .file("b.pkg", b"beta 1\n", 0o644)
+            .finish();
         let limits = Limits {
             max_path_len: 256,
             ..Limits::default()
         };
-        let err = walk(&tar, &tar, limits).unwrap_err();
-        assert!(err.to_string().contains("max_path_len"), "{err}");
+        assert_eq!(
+            walk(&tar, &tar, limits).unwrap(),
+            vec![
+                Event::Skipped(path::head(&long), "path longer than 256 bytes".into()),
+                Event::Skipped(
+                    "link.pkg".into(),
+                    "hard link target longer than 256 bytes".into()
+                ),
+                Event::File("/b.pkg".into(), b"beta 1\n".to_vec()),
+            ]
+        );
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Bounds that keep a hostile image from exhausting the node.
 
-/// Limits applied while reading one layer. Exceeding one fails the layer with
-/// [`crate::Error::LimitExceeded`]; nothing partial is cached.
+/// Limits applied while reading one layer. A layer-wide one (bytes, entries, headers)
+/// stops the walk with [`crate::Error::LimitExceeded`]: the analysis keeps what was read
+/// before it, says it stopped, and is never cached. A bound of one entry (path length,
+/// depth) skips that entry and the walk goes on.
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// Uncompressed bytes one layer may expand to (decompression bombs). Counts every
@@ -9,7 +11,7 @@ pub struct Limits {
     pub max_layer_bytes: u64,
     /// Entries (files, directories, links) in one layer.
     pub max_entries: u64,
-    /// Length of one path, in bytes.
+    /// Length of one path, in bytes (Linux's `PATH_MAX`).
     pub max_path_len: usize,
     /// Size of one tar entry held in memory to be shared by several catalogers; a larger
     /// one is copied to a temporary file instead (memory stays flat on the blob path).

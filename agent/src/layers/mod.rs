@@ -37,6 +37,10 @@ pub trait LayerVisitor {
     fn whiteout(&mut self, path: &str);
     /// Directory `dir` is opaque: lower layers' entries below it are hidden.
     fn opaque(&mut self, dir: &str);
+    /// An entry that was not read and reports nothing else: one containerd would refuse
+    /// to unpack, or one beyond a bound of the walk. `name` is as the layer spells it
+    /// (not normalised), `why` says what was wrong with it.
+    fn skipped(&mut self, name: &str, why: &str);
 }
 
 /// A layer that can be walked.

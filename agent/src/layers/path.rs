@@ -3,39 +3,47 @@
 
 use std::borrow::Cow;
 
-/// Why a path found in a layer was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum PathError {
-    #[error("absolute path")]
-    Absolute,
-    #[error("path with a `..` component")]
-    ParentComponent,
-}
-
-/// Turns a tar entry name (`./usr/bin/`, `etc//passwd`) into a layer path.
+/// Turns a tar entry name (`./usr/bin/`, `etc//passwd`) into a layer path, placing it
+/// where containerd unpacks it.
 ///
-/// Returns `Ok(None)` for the root itself. Absolute names and `..` components are refused
-/// rather than confined: the same bytes could be placed differently by whatever unpacked
-/// the layer, and a scanner that guesses can be steered.
-pub fn from_archive(raw: &[u8]) -> Result<Option<String>, PathError> {
+/// Returns `None` for the root itself. containerd cleans the name and roots it in the
+/// layer (`pkg/archive` in containerd: `filepath.Clean`, then `fs.RootPath`), so an
+/// absolute name is taken as relative to the root and a `..` never climbs above the
+/// root: `/etc/passwd` and `../etc/passwd` are both `/etc/passwd`. The same happens
+/// here, lexically: nothing outside the layer is ever named. (containerd also resolves
+/// symlinks that lower layers put in the parent directories; a layer stream alone cannot.)
+pub fn from_archive(raw: &[u8]) -> Option<String> {
     // Lossy like `OsStr::to_string_lossy` in the snapshot walker, so both sources name a
     // non-UTF-8 file the same way.
     let text = String::from_utf8_lossy(raw);
-    if text.starts_with('/') {
-        return Err(PathError::Absolute);
-    }
-    let mut path = String::with_capacity(text.len() + 1);
+    let mut components: Vec<&str> = Vec::new();
     for component in text.split('/') {
         match component {
             "" | "." => {}
-            ".." => return Err(PathError::ParentComponent),
-            name => {
-                path.push('/');
-                path.push_str(name);
+            ".." => {
+                components.pop();
             }
+            name => components.push(name),
         }
     }
-    Ok((!path.is_empty()).then_some(path))
+    if components.is_empty() {
+        return None;
+    }
+    let mut path = String::with_capacity(text.len() + 1);
+    for component in components {
+        path.push('/');
+        path.push_str(component);
+    }
+    Some(path)
+}
+
+/// The start of a name found in a layer, short enough to be quoted in a note.
+pub fn head(name: &str) -> String {
+    const SHOWN: usize = 128;
+    match name.char_indices().nth(SHOWN) {
+        Some((end, _)) => format!("{}…", &name[..end]),
+        None => name.to_owned(),
+    }
 }
 
 /// The path of entry `name` in directory `dir`.
@@ -74,29 +82,28 @@ mod tests {
 
     #[test]
     fn archive_names_become_absolute_clean_paths() {
-        assert_eq!(
-            from_archive(b"./usr/bin/"),
-            Ok(Some("/usr/bin".to_string()))
-        );
+        assert_eq!(from_archive(b"./usr/bin/"), Some("/usr/bin".to_string()));
         assert_eq!(
             from_archive(b"etc//./os-release"),
-            Ok(Some("/etc/os-release".to_string()))
+            Some("/etc/os-release".to_string())
         );
-        assert_eq!(from_archive(b"./"), Ok(None));
-        assert_eq!(from_archive(b"."), Ok(None));
+        assert_eq!(from_archive(b"./"), None);
+        assert_eq!(from_archive(b"."), None);
     }
 
     #[test]
-    fn escaping_archive_names_are_refused() {
+    fn escaping_archive_names_are_rooted_in_the_layer() {
+        let passwd = Some("/etc/passwd".to_string());
+        assert_eq!(from_archive(b"../etc/passwd"), passwd);
+        assert_eq!(from_archive(b"usr/../../etc/passwd"), passwd);
+        assert_eq!(from_archive(b"/etc/passwd"), passwd);
+        assert_eq!(from_archive(b"/../../../etc/passwd"), passwd);
         assert_eq!(
-            from_archive(b"../etc/passwd"),
-            Err(PathError::ParentComponent)
+            from_archive(b"usr/lib/../bin/x"),
+            Some("/usr/bin/x".to_string())
         );
-        assert_eq!(
-            from_archive(b"usr/../../etc/passwd"),
-            Err(PathError::ParentComponent)
-        );
-        assert_eq!(from_archive(b"/etc/passwd"), Err(PathError::Absolute));
+        assert_eq!(from_archive(b"../.."), None);
+        assert_eq!(from_archive(b"/"), None);
     }
 
     #[test]

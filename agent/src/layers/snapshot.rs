@@ -79,12 +79,6 @@ impl SnapshotLayer {
         depth: usize,
         walk: &mut Walk<'_>,
     ) -> Result<Frame> {
-        if depth > self.limits.max_depth {
-            return Err(self.limit_exceeded(format!(
-                "directories nested more than {} deep (max_depth)",
-                self.limits.max_depth
-            )));
-        }
         if is_opaque(&fd).map_err(|e| self.io_error(&path, e))? {
             walk.visitor.opaque(&path);
         }
@@ -122,11 +116,12 @@ impl SnapshotLayer {
         walk: &mut Walk<'_>,
     ) -> Result<Option<Frame>> {
         let path = path::join(&dir.path, &name.to_string_lossy());
+        // Over a bound: this entry (and, for a directory, what is below it) is skipped,
+        // and the rest of the layer still read.
         if path.len() > self.limits.max_path_len {
-            return Err(self.limit_exceeded(format!(
-                "a path longer than {} bytes (max_path_len)",
-                self.limits.max_path_len
-            )));
+            let why = format!("path longer than {} bytes", self.limits.max_path_len);
+            walk.visitor.skipped(&path::head(&path), &why);
+            return Ok(None);
         }
         let stat = || {
             rustix::fs::statat(&dir.fd, name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW)
@@ -139,6 +134,14 @@ impl SnapshotLayer {
         };
         match file_type {
             FileType::Directory => {
+                if dir.depth >= self.limits.max_depth {
+                    let why = format!(
+                        "directory nested more than {} deep, not walked",
+                        self.limits.max_depth
+                    );
+                    walk.visitor.skipped(&path::head(&path), &why);
+                    return Ok(None);
+                }
                 let fd = rustix::fs::openat(
                     &dir.fd,
                     name.as_c_str(),
@@ -161,7 +164,11 @@ impl SnapshotLayer {
                 }
                 match self.open_regular(dir, name, &path)? {
                     Some(mut file) => walk.visitor.file(&meta, Content::File(&mut file))?,
-                    None => walk.visitor.other(&path),
+                    None => {
+                        walk.visitor.other(&path);
+                        walk.visitor
+                            .skipped(&path, "no longer a regular file when opened");
+                    }
                 }
             }
             FileType::CharacterDevice if stat()?.st_rdev == 0 => walk.visitor.whiteout(&path),
@@ -375,6 +382,7 @@ mod tests {
             fn hardlink(&mut self, _: &str, _: &str) {}
             fn whiteout(&mut self, _: &str) {}
             fn opaque(&mut self, _: &str) {}
+            fn skipped(&mut self, _: &str, _: &str) {}
         }
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "usr/bin/tool", b"#!/bin/sh\n");
@@ -391,18 +399,30 @@ mod tests {
     }
 
     #[test]
-    fn deep_tree_hits_the_depth_limit() {
+    fn directory_below_the_depth_limit_is_skipped_and_the_rest_read() {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "a/b/c/d/e/f.pkg", b"deep 1\n");
         let limits = Limits {
             max_depth: 3,
             ..Limits::default()
         };
-        let err = walk(dir.path(), limits).unwrap_err();
-        assert!(err.to_string().contains("max_depth"), "{err}");
+        write(dir.path(), "a/b/shallow.pkg", b"shallow 1\n");
+        assert_eq!(
+            walk(dir.path(), limits).unwrap(),
+            vec![
+                Event::Skipped(
+                    "/a/b/c/d".into(),
+                    "directory nested more than 3 deep, not walked".into()
+                ),
+                Event::File("/a/b/shallow.pkg".into(), b"shallow 1\n".to_vec()),
+            ]
+        );
         assert_eq!(
             walk(dir.path(), Limits::default()).unwrap(),
-            vec![Event::File("/a/b/c/d/e/f.pkg".into(), b"deep 1\n".to_vec())]
+            vec![
+                Event::File("/a/b/c/d/e/f.pkg".into(), b"deep 1\n".to_vec()),
+                Event::File("/a/b/shallow.pkg".into(), b"shallow 1\n".to_vec()),
+            ]
         );
     }
 
@@ -421,15 +441,22 @@ mod tests {
     }
 
     #[test]
-    fn long_path_hits_the_path_limit() {
+    fn long_path_is_skipped_and_the_rest_read() {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), &format!("{}/a.pkg", "d".repeat(200)), b"");
+        write(dir.path(), "b.pkg", b"beta 1\n");
         let limits = Limits {
             max_path_len: 100,
             ..Limits::default()
         };
-        let err = walk(dir.path(), limits).unwrap_err();
-        assert!(err.to_string().contains("max_path_len"), "{err}");
+        let long = format!("/{}", "d".repeat(200));
+        assert_eq!(
+            walk(dir.path(), limits).unwrap(),
+            vec![
+                Event::File("/b.pkg".into(), b"beta 1\n".to_vec()),
+                Event::Skipped(path::head(&long), "path longer than 100 bytes".into()),
+            ]
+        );
     }
 
     #[test]

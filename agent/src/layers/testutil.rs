@@ -97,6 +97,16 @@ impl LayerTar {
         self
     }
 
+    /// A hard link whose name and target are written as is (`/etc/shadow`, `..`).
+    pub fn raw_hardlink(mut self, name: &[u8], target: &[u8]) -> Self {
+        let mut header = Self::header(tar::EntryType::Link, 0o644, 0);
+        header.as_old_mut().name[..name.len()].copy_from_slice(name);
+        header.as_old_mut().linkname[..target.len()].copy_from_slice(target);
+        header.set_cksum();
+        self.builder.append(&header, std::io::empty()).unwrap();
+        self
+    }
+
     pub fn finish(self) -> Vec<u8> {
         self.builder.into_inner().unwrap()
     }
@@ -110,6 +120,8 @@ pub enum Event {
     Hardlink(String, String),
     Whiteout(String),
     Opaque(String),
+    /// Name and reason.
+    Skipped(String, String),
 }
 
 /// Records every event; wants the regular files whose path ends with a suffix.
@@ -158,5 +170,10 @@ impl LayerVisitor for Recorder {
 
     fn opaque(&mut self, dir: &str) {
         self.events.push(Event::Opaque(dir.to_string()));
+    }
+
+    fn skipped(&mut self, name: &str, why: &str) {
+        self.events
+            .push(Event::Skipped(name.to_string(), why.to_string()));
     }
 }

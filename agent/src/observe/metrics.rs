@@ -42,6 +42,7 @@ struct SourceLabels {
 ///
 /// Exposed as (OpenMetrics text):
 /// `nodebom_agent_images_known`, `nodebom_agent_sboms_built_total`,
+/// `nodebom_agent_sboms_incomplete_total`,
 /// `nodebom_agent_layers_analysed_total{source="snapshot|blob"}`,
 /// `nodebom_agent_layer_cache_hits_total`, `nodebom_agent_bytes_read_total`,
 /// `nodebom_agent_scan_seconds` (histogram), `nodebom_agent_send_failures_total`,
@@ -51,6 +52,7 @@ pub struct Metrics {
     registry: Arc<Registry>,
     images_known: Gauge,
     sboms_built: Counter,
+    sboms_incomplete: Counter,
     layers_from_snapshots: Counter,
     layers_from_blobs: Counter,
     layer_cache_hits: Counter,
@@ -78,6 +80,12 @@ impl Metrics {
         );
         let sboms_built = Counter::default();
         registry.register("sboms_built", "SBOMs built", sboms_built.clone());
+        let sboms_incomplete = Counter::default();
+        registry.register(
+            "sboms_incomplete",
+            "SBOMs built that say they are incomplete (a limit hit, entries or records skipped)",
+            sboms_incomplete.clone(),
+        );
         let layers_analysed = Family::<SourceLabels, Counter>::default();
         registry.register(
             "layers_analysed",
@@ -127,6 +135,7 @@ impl Metrics {
             registry: Arc::new(registry),
             images_known,
             sboms_built,
+            sboms_incomplete,
             layers_from_snapshots,
             layers_from_blobs,
             layer_cache_hits,
@@ -145,6 +154,11 @@ impl Metrics {
     /// Counts one SBOM built.
     pub fn sbom_built(&self) {
         self.sboms_built.inc();
+    }
+
+    /// Counts one SBOM built from an incomplete scan.
+    pub fn sbom_incomplete(&self) {
+        self.sboms_incomplete.inc();
     }
 
     /// Counts one layer by where its analysis came from: the cache, or a read of a
@@ -211,6 +225,7 @@ mod tests {
         for series in [
             "nodebom_agent_images_known",
             "nodebom_agent_sboms_built_total",
+            "nodebom_agent_sboms_incomplete_total",
             "nodebom_agent_layers_analysed_total{source=\"snapshot\"}",
             "nodebom_agent_layers_analysed_total{source=\"blob\"}",
             "nodebom_agent_layer_cache_hits_total",
@@ -238,7 +253,12 @@ mod tests {
         );
         metrics.bytes_read(4096);
         metrics.set_images_known(7);
+        metrics.sbom_incomplete();
         let text = metrics.encode().unwrap();
+        assert_eq!(
+            sample(&text, "nodebom_agent_sboms_incomplete_total"),
+            Some(1.0)
+        );
         assert_eq!(
             sample(
                 &text,

@@ -9,7 +9,11 @@
 //!   properties Dependency-Track's Trivy analyzer reads; no guessed CPEs (Dependency-Track
 //!   would prefer a guessed CPE's version to the purl's), only those a cataloger states
 //!   (the binary classifiers', with the version found);
-//! - `dependencies`: image → operating system → OS packages, and image → language packages.
+//! - `dependencies`: image → operating system → OS packages, and image → language packages;
+//! - when the scan is incomplete (a limit hit, entries or records skipped): `compositions`
+//!   with one `incomplete` aggregate whose assembly is the image, and one
+//!   `nodebom:incomplete` property per reason in `metadata.properties`. A complete scan
+//!   has neither.
 //!
 //! Everything but `serialNumber` and `metadata.timestamp` is a function of the input, so two
 //! scans of one image give byte-identical documents otherwise.
@@ -19,8 +23,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use cyclonedx_bom::external_models::normalized_string::NormalizedString;
 use cyclonedx_bom::external_models::spdx::SpdxExpression;
 use cyclonedx_bom::external_models::uri::{Purl, Uri};
+use cyclonedx_bom::models::bom::BomReference;
 use cyclonedx_bom::models::bom::{Bom, SpecVersion as CdxSpecVersion};
 use cyclonedx_bom::models::component::{Classification, Component, Components, Cpe};
+use cyclonedx_bom::models::composition::{AggregateType, Composition, Compositions};
 use cyclonedx_bom::models::dependency::{Dependencies, Dependency};
 use cyclonedx_bom::models::license::{License, LicenseChoice, Licenses};
 use cyclonedx_bom::models::metadata::Metadata;
@@ -131,7 +137,7 @@ fn assemble(image: &ResolvedImage, contents: &ImageContents) -> Result<Bom> {
     }
     image_depends_on.sort();
     let mut dependencies = vec![Dependency {
-        dependency_ref: image_ref,
+        dependency_ref: image_ref.clone(),
         dependencies: image_depends_on,
     }];
 
@@ -157,14 +163,43 @@ fn assemble(image: &ResolvedImage, contents: &ImageContents) -> Result<Bom> {
         )])),
     });
     metadata.component = Some(image_component);
+    let compositions = incompleteness(&contents.incomplete, &image_ref, &mut metadata);
 
     Ok(Bom {
         spec_version: CdxSpecVersion::V1_5,
         metadata: Some(metadata),
         components: Some(Components(components)),
         dependencies: Some(Dependencies(dependencies)),
+        compositions,
         ..Bom::default()
     })
+}
+
+/// How an incomplete scan is stated: the image's assembly is `incomplete`, and each
+/// reason is one `nodebom:incomplete` property of the metadata. A complete scan states
+/// nothing (no `compositions`, no such property), so its document is as it always was.
+fn incompleteness(
+    reasons: &[String],
+    image_ref: &str,
+    metadata: &mut Metadata,
+) -> Option<Compositions> {
+    if reasons.is_empty() {
+        return None;
+    }
+    metadata.properties = Some(Properties(
+        reasons
+            .iter()
+            .map(|reason| Property::new(property::INCOMPLETE, reason))
+            .collect(),
+    ));
+    Some(Compositions(vec![Composition {
+        bom_ref: None,
+        aggregate: AggregateType::Incomplete,
+        assemblies: Some(vec![BomReference::new(image_ref)]),
+        dependencies: None,
+        vulnerabilities: None,
+        signature: None,
+    }]))
 }
 
 /// The image, root of the dependency graph, and its bom-ref.

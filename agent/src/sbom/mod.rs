@@ -94,6 +94,11 @@ pub mod property {
     /// On the image: one per layer diffID, in layer order (bottom first).
     pub const DIFF_ID: &str = "nodebom:diff_id";
 
+    /// On the BOM's metadata: one per reason the SBOM may miss packages of the image (a
+    /// limit hit, entries or records skipped); the image is then also an `incomplete`
+    /// assembly in `compositions`.
+    pub const INCOMPLETE: &str = "nodebom:incomplete";
+
     /// On the operating system: the os-release `ID` as the image states it, which can
     /// differ from the component's name (`rhel` is named `redhat`).
     pub const OS_ID: &str = "nodebom:os_id";

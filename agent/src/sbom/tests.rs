@@ -199,6 +199,7 @@ fn contents() -> ImageContents {
                 "/usr/local/bin/checkout",
             ),
         ],
+        incomplete: Vec::new(),
     }
 }
 
@@ -448,6 +449,7 @@ fn classified_binary_is_an_application_with_a_generic_purl_and_its_cpe() {
             "jdk",
             "/opt/java/openjdk/bin/java",
         )],
+        incomplete: Vec::new(),
     };
     for (spec, schema) in [
         (SpecVersion::V1_5, BOM_1_5_SCHEMA),
@@ -805,6 +807,58 @@ fn unknown_os_gives_no_os_component_and_image_depends_on_every_package() {
 }
 
 #[test]
+fn complete_scan_has_no_compositions_and_no_incompleteness_property() {
+    let bom = parse(&build(&image(), &contents(), SpecVersion::V1_5).unwrap());
+    assert!(bom.get("compositions").is_none(), "{}", bom["compositions"]);
+    assert!(bom["metadata"].get("properties").is_none());
+    assert!(
+        !String::from_utf8(build(&image(), &contents(), SpecVersion::V1_6).unwrap())
+            .unwrap()
+            .contains("nodebom:incomplete")
+    );
+}
+
+#[test]
+fn incomplete_scan_marks_the_image_an_incomplete_assembly_with_its_reasons() {
+    let reasons = [
+        "/var/lib/dpkg/status: stopped after 100000 stanzas (limit)",
+        "layer sha256:0123: skipped 1 entry: \"etc/x\" (hard link to the layer root)",
+    ];
+    let incomplete = ImageContents {
+        incomplete: reasons.iter().map(|r| r.to_string()).collect(),
+        ..contents()
+    };
+    for spec in [SpecVersion::V1_5, SpecVersion::V1_6] {
+        let bom = parse(&build(&image(), &incomplete, spec).unwrap());
+        assert_schema_valid(
+            match spec {
+                SpecVersion::V1_5 => BOM_1_5_SCHEMA,
+                SpecVersion::V1_6 => BOM_1_6_SCHEMA,
+            },
+            &bom,
+        );
+        let image_ref = format!("image:{}", digest("manifest"));
+        assert_eq!(bom["metadata"]["component"]["bom-ref"], image_ref.as_str());
+        assert_eq!(
+            bom["compositions"],
+            serde_json::json!([{"aggregate": "incomplete", "assemblies": [image_ref]}])
+        );
+        assert_eq!(
+            bom["metadata"]["properties"],
+            serde_json::json!([
+                {"name": "nodebom:incomplete", "value": reasons[0]},
+                {"name": "nodebom:incomplete", "value": reasons[1]},
+            ])
+        );
+        // The packages found are all still there.
+        assert_eq!(
+            components(&bom).len(),
+            components(&parse(&build(&image(), &contents(), spec).unwrap())).len()
+        );
+    }
+}
+
+#[test]
 fn empty_image_is_a_valid_bom() {
     let json = build(&image(), &ImageContents::default(), SpecVersion::V1_5).unwrap();
     let bom = parse(&json);
@@ -894,6 +948,7 @@ fn documents_keep_the_identities_in_the_golden_file() {
             ImageContents {
                 os: Some(debian_12()),
                 packages: catalogued.clone(),
+                incomplete: Vec::new(),
             },
         ),
         (
@@ -901,6 +956,7 @@ fn documents_keep_the_identities_in_the_golden_file() {
             ImageContents {
                 os: None,
                 packages: catalogued,
+                incomplete: Vec::new(),
             },
         ),
     ];

@@ -526,6 +526,9 @@ async fn build(shared: &Shared, digest: &str) -> Result<Vec<u8>> {
     shared
         .metrics
         .scan_finished(&outcome.origins, started.elapsed());
+    if !outcome.contents.incomplete.is_empty() {
+        shared.metrics.sbom_incomplete();
+    }
     sbom::build(&outcome.image, &outcome.contents, shared.config.spec)
 }
 

@@ -4,10 +4,10 @@
 //! the apk-tools "Apk spec"). File records (`F:`, `R:`, `Z:`…) follow each package's
 //! fields and are skipped.
 
-use crate::catalog::CatalogError;
+use crate::catalog::Records;
 
 /// More packages than any real image installs (Alpine's whole repository has ~20,000);
-/// a file with more is hostile.
+/// those after are not read.
 pub const MAX_RECORDS: usize = 100_000;
 
 /// One package's fields, as written.
@@ -25,15 +25,17 @@ pub struct ApkRecord {
     pub license: Option<String>,
 }
 
-/// Parses every package of an apk installed database. Entries without `P:` are skipped;
-/// a later value of the same field wins, as in apk-tools.
-pub fn parse_installed(data: &[u8]) -> Result<Vec<ApkRecord>, CatalogError> {
-    let mut records = Vec::new();
+/// Parses the packages of an apk installed database, the first [`MAX_RECORDS`] of them.
+/// Entries without `P:` are skipped; a later value of the same field wins, as in apk-tools.
+pub fn parse_installed(data: &[u8]) -> Records<ApkRecord> {
+    let mut records = Records::new(MAX_RECORDS);
     let mut current = ApkRecord::default();
     for line in data.split(|&b| b == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.is_empty() {
-            push(&mut records, std::mem::take(&mut current))?;
+            if !push(&mut records, std::mem::take(&mut current)) {
+                return records;
+            }
             continue;
         }
         let mut parts = line.splitn(2, |&b| b == b':');
@@ -53,8 +55,8 @@ pub fn parse_installed(data: &[u8]) -> Result<Vec<ApkRecord>, CatalogError> {
             _ => {}
         }
     }
-    push(&mut records, current)?;
-    Ok(records)
+    push(&mut records, current);
+    records
 }
 
 /// The files the database says its packages installed, as absolute paths, keeping those
@@ -92,17 +94,9 @@ pub fn owned_files(data: &[u8], keep: impl Fn(&str) -> bool) -> Vec<String> {
     files
 }
 
-fn push(records: &mut Vec<ApkRecord>, record: ApkRecord) -> Result<(), CatalogError> {
-    if record.name.trim().is_empty() {
-        return Ok(());
-    }
-    if records.len() >= MAX_RECORDS {
-        return Err(CatalogError::Malformed(format!(
-            "more than {MAX_RECORDS} packages"
-        )));
-    }
-    records.push(record);
-    Ok(())
+/// Keeps a finished entry that names a package; false once the limit is reached.
+fn push(records: &mut Records<ApkRecord>, record: ApkRecord) -> bool {
+    record.name.trim().is_empty() || records.push(record)
 }
 
 #[cfg(test)]
@@ -111,14 +105,14 @@ mod tests {
 
     #[test]
     fn last_entry_without_trailing_blank_line_is_kept() {
-        let records = parse_installed(b"P:a\nV:1-r0\n\nP:b\nV:2-r0").unwrap();
+        let records = parse_installed(b"P:a\nV:1-r0\n\nP:b\nV:2-r0").records;
         let names: Vec<_> = records.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(names, ["a", "b"]);
     }
 
     #[test]
     fn entry_without_name_is_skipped() {
-        let records = parse_installed(b"V:1-r0\nA:x86_64\n\nP:named\n").unwrap();
+        let records = parse_installed(b"V:1-r0\nA:x86_64\n\nP:named\n").records;
         assert_eq!(records.len(), 1);
         assert_eq!(records[0].name, "named");
         assert_eq!(records[0].version, "");
@@ -126,14 +120,14 @@ mod tests {
 
     #[test]
     fn empty_values_and_lines_without_colon_are_ignored() {
-        let records = parse_installed(b"P:a\nV:\nnot a field\nA:aarch64\n").unwrap();
+        let records = parse_installed(b"P:a\nV:\nnot a field\nA:aarch64\n").records;
         assert_eq!(records[0].version, "");
         assert_eq!(records[0].arch.as_deref(), Some("aarch64"));
     }
 
     #[test]
     fn values_keep_colons() {
-        let records = parse_installed(b"P:a\nV:1:2\n").unwrap();
+        let records = parse_installed(b"P:a\nV:1:2\n").records;
         assert_eq!(records[0].version, "1:2");
     }
 
@@ -158,11 +152,14 @@ mod tests {
     }
 
     #[test]
-    fn more_entries_than_the_limit_is_malformed() {
-        let data = b"P:x\n\n".repeat(MAX_RECORDS + 1);
-        assert!(matches!(
-            parse_installed(&data),
-            Err(CatalogError::Malformed(_))
-        ));
+    fn entries_up_to_the_limit_are_kept_and_the_stop_said() {
+        let mut data = Vec::new();
+        for i in 0..MAX_RECORDS + 1 {
+            data.extend_from_slice(format!("P:p{i}\nV:1\n\n").as_bytes());
+        }
+        let parsed = parse_installed(&data);
+        assert!(parsed.stopped_at_limit);
+        assert_eq!(parsed.records.len(), MAX_RECORDS);
+        assert_eq!(parsed.records[MAX_RECORDS - 1].name, "p99999");
     }
 }

@@ -70,7 +70,7 @@ use crate::package::{Ecosystem, Findings, Identity, Package, PackageKind};
 pub const PROP_CLASSIFIER: &str = "binary:classifier";
 
 /// Most bytes searched in one file. Node.js, the largest binary classified, is ~100 MiB
-/// with its version ~35 MiB in.
+/// with its version ~35 MiB in. A larger file where nothing was found is noted.
 pub const MAX_SCAN: u64 = 128 << 20;
 
 /// BusyBox's file name and package name.
@@ -148,7 +148,18 @@ impl Cataloger for BinaryClassifierCataloger {
 
     fn catalog(&self, file: &FileMeta<'_>, content: Content<'_>) -> Result<Findings, CatalogError> {
         let packages = classify(file_name(file.path), content.into_reader())?;
-        Ok(Findings::packages(packages))
+        // A version past the searched bytes is not seen: say so when none was found.
+        let incomplete = if packages.is_empty() && file.size > MAX_SCAN {
+            vec![format!(
+                "searched only the first {MAX_SCAN} bytes for a version (limit); none found"
+            )]
+        } else {
+            Vec::new()
+        };
+        Ok(Findings {
+            incomplete,
+            ..Findings::packages(packages)
+        })
     }
 }
 
@@ -848,6 +859,24 @@ mod tests {
             .unwrap();
         assert!(findings.is_empty());
         assert_eq!(endless.limit(), u64::MAX - MAX_SCAN);
+    }
+
+    #[test]
+    fn file_larger_than_the_scan_limit_without_a_version_is_noted() {
+        let big = FileMeta {
+            path: "/usr/bin/node",
+            size: MAX_SCAN + 1,
+            mode: 0o755,
+        };
+        let mut endless = std::io::repeat(b'x').take(MAX_SCAN + 1);
+        let findings = BinaryClassifierCataloger
+            .catalog(&big, Content::Stream(&mut endless))
+            .unwrap();
+        assert!(findings.packages.is_empty());
+        assert_eq!(
+            findings.incomplete,
+            ["searched only the first 134217728 bytes for a version (limit); none found"]
+        );
     }
 
     #[test]

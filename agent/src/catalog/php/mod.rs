@@ -30,11 +30,15 @@ impl Cataloger for ComposerInstalledCataloger {
         content: Content<'_>,
     ) -> Result<Findings, CatalogError> {
         let data = content.read_bounded(INSTALLED_LIMIT)?;
-        let packages = parse::parse_installed(&data)?
+        let (installed, incomplete) = parse::parse_installed(&data)?.finish(None, "packages");
+        let packages = installed
             .into_iter()
             .filter_map(package::to_package)
             .collect();
-        Ok(Findings::packages(packages))
+        Ok(Findings {
+            incomplete,
+            ..Findings::packages(packages)
+        })
     }
 }
 

@@ -10,9 +10,10 @@ use std::fmt;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
-use crate::catalog::CatalogError;
+use crate::catalog::{CatalogError, Records};
 
-/// More packages than any real project installs.
+/// More packages than any real project installs (Packagist lists ~400,000 packages in
+/// all; a large project installs a few hundred). Those after are not read.
 pub const MAX_PACKAGES: usize = 100_000;
 
 /// What `installed.json` says about one package.
@@ -26,8 +27,9 @@ pub struct InstalledPackage {
     pub license: Vec<String>,
 }
 
-/// Decodes either format; anything else is malformed. Invalid UTF-8 is replaced.
-pub fn parse_installed(data: &[u8]) -> Result<Vec<InstalledPackage>, CatalogError> {
+/// Decodes either format, the first [`MAX_PACKAGES`] packages; anything else is
+/// malformed. Invalid UTF-8 is replaced.
+pub fn parse_installed(data: &[u8]) -> Result<Records<InstalledPackage>, CatalogError> {
     let text = String::from_utf8_lossy(data);
     let mut de = serde_json::Deserializer::from_str(&text);
     let installed = de
@@ -42,7 +44,7 @@ pub fn parse_installed(data: &[u8]) -> Result<Vec<InstalledPackage>, CatalogErro
 struct InstalledVisitor;
 
 impl<'de> Visitor<'de> for InstalledVisitor {
-    type Value = Vec<InstalledPackage>;
+    type Value = Records<InstalledPackage>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("an array of packages or an object with `packages`")
@@ -53,7 +55,7 @@ impl<'de> Visitor<'de> for InstalledVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut packages = Vec::new();
+        let mut packages = Records::new(MAX_PACKAGES);
         while let Some(key) = map.next_key::<String>()? {
             if key == "packages" {
                 packages = map.next_value_seed(PackagesSeed)?;
@@ -68,7 +70,7 @@ impl<'de> Visitor<'de> for InstalledVisitor {
 struct PackagesSeed;
 
 impl<'de> de::DeserializeSeed<'de> for PackagesSeed {
-    type Value = Vec<InstalledPackage>;
+    type Value = Records<InstalledPackage>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_seq(PackagesVisitor)
@@ -78,21 +80,20 @@ impl<'de> de::DeserializeSeed<'de> for PackagesSeed {
 struct PackagesVisitor;
 
 impl<'de> Visitor<'de> for PackagesVisitor {
-    type Value = Vec<InstalledPackage>;
+    type Value = Records<InstalledPackage>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("an array of packages")
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut packages = Vec::new();
+        let mut packages = Records::new(MAX_PACKAGES);
         while let Some(package) = seq.next_element::<InstalledPackage>()? {
-            if packages.len() >= MAX_PACKAGES {
-                return Err(de::Error::custom(format!(
-                    "more than {MAX_PACKAGES} packages"
-                )));
+            if !packages.push(package) {
+                // The rest is still checked to be JSON, but not kept.
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                break;
             }
-            packages.push(package);
         }
         Ok(packages)
     }
@@ -120,18 +121,32 @@ mod tests {
     #[test]
     fn both_formats_give_the_same_packages() {
         let v1 = parse_installed(br#"[{"name": "a/b", "version": "1.0.0", "license": ["MIT"]}]"#)
-            .unwrap();
+            .unwrap()
+            .records;
         let v2 = parse_installed(
             br#"{"packages": [{"name": "a/b", "version": "1.0.0", "license": ["MIT"]}], "dev": true}"#,
         )
-        .unwrap();
+        .unwrap()
+        .records;
         assert_eq!(v1, v2);
         assert_eq!(v1[0].license, ["MIT"]);
     }
 
     #[test]
+    fn packages_past_the_limit_are_not_kept_and_the_stop_said() {
+        let one = r#"{"name": "a/b", "version": "1.0.0"},"#;
+        let json = format!(r#"{{"packages": [{}{{}}]}}"#, one.repeat(MAX_PACKAGES));
+        let parsed = parse_installed(json.as_bytes()).unwrap();
+        assert_eq!(parsed.records.len(), MAX_PACKAGES);
+        assert!(parsed.stopped_at_limit);
+    }
+
+    #[test]
     fn object_without_packages_has_none() {
-        assert_eq!(parse_installed(br#"{"dev": true}"#).unwrap(), []);
+        assert!(parse_installed(br#"{"dev": true}"#)
+            .unwrap()
+            .records
+            .is_empty());
     }
 
     #[test]

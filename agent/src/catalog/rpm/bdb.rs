@@ -8,6 +8,8 @@
 //! and overflow page chains for values too large for a hash page. Every page number,
 //! offset and length comes from the file and is checked before use.
 
+use super::Headers;
+
 /// Hash database magic, in the byte order of the machine that wrote the file.
 const HASH_MAGIC: u32 = 0x0006_1561;
 /// Page types (`P_*`).
@@ -77,13 +79,13 @@ impl<'a> Pages<'a> {
 /// Every value of a hash database whose key is not the all-zero key (where rpm keeps its
 /// next header number), in page order. A value whose item or overflow chain is damaged is
 /// skipped; a file whose metadata page is unusable is an error.
-pub fn values(db: &[u8]) -> Result<Vec<Vec<u8>>, BdbError> {
+pub fn values(db: &[u8]) -> Result<Headers<Vec<u8>>, BdbError> {
     let pages = open(db)?;
     // Overflow pages visited, over all chains. In a sound file each overflow page belongs
     // to one chain, so this bounds the bytes copied by the file size even when hostile
     // items share or loop chains.
     let mut hops_left = pages.count();
-    let mut values = Vec::new();
+    let mut values = Headers::default();
     for pgno in 1..pages.count() {
         let Some(page) = u32::try_from(pgno).ok().and_then(|n| pages.get(n)) else {
             break;
@@ -99,8 +101,11 @@ pub fn values(db: &[u8]) -> Result<Vec<Vec<u8>>, BdbError> {
                 continue;
             }
             match read_value(value, &pages, &mut hops_left) {
-                Some(value) => values.push(value),
-                None => tracing::warn!("unreadable Berkeley DB value; skipped"),
+                Some(value) => values.blobs.push(value),
+                None => {
+                    tracing::warn!("unreadable Berkeley DB value; skipped");
+                    values.skipped += 1;
+                }
             }
         }
     }
@@ -240,7 +245,7 @@ mod tests {
         );
         assert!(!pages_of_type(&db, P_OVERFLOW).is_empty());
         // Four headers; rpm's next-number record under key 0 is left out.
-        assert_eq!(values(&db).unwrap().len(), 4);
+        assert_eq!(values(&db).unwrap().blobs.len(), 4);
     }
 
     #[test]
@@ -267,7 +272,7 @@ mod tests {
         for p in pages_of_type(&db, P_OVERFLOW) {
             set_u32(&mut db, p * PAGE + 16, p as u32);
         }
-        assert!(values(&db).unwrap().is_empty());
+        assert!(values(&db).unwrap().blobs.is_empty());
     }
 
     #[test]
@@ -291,7 +296,7 @@ mod tests {
         for item in offpage_items {
             db[item + 4..item + 12].copy_from_slice(&chain);
         }
-        let found = values(&db).unwrap();
+        let found = values(&db).unwrap().blobs;
         assert!(!found.is_empty());
         let copied: usize = found.iter().map(Vec::len).sum();
         assert!(copied <= db.len());
@@ -303,7 +308,7 @@ mod tests {
         for p in pages_of_type(&db, P_OVERFLOW) {
             set_u32(&mut db, p * PAGE + 16, u32::MAX);
         }
-        assert!(values(&db).unwrap().is_empty());
+        assert!(values(&db).unwrap().blobs.is_empty());
     }
 
     #[test]
@@ -315,7 +320,7 @@ mod tests {
         for p in pages_of_type(&db, P_OVERFLOW) {
             db[p * PAGE + 22..p * PAGE + 24].copy_from_slice(&u16::MAX.to_le_bytes());
         }
-        assert!(values(&db).unwrap().is_empty());
+        assert!(values(&db).unwrap().blobs.is_empty());
     }
 
     #[test]
@@ -323,7 +328,7 @@ mod tests {
         let db = fixture();
         for len in (0..db.len()).step_by(97) {
             if let Ok(found) = values(&db[..len]) {
-                assert!(found.len() <= 4);
+                assert!(found.blobs.len() <= 4);
             }
         }
     }

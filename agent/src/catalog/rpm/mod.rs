@@ -31,7 +31,8 @@ pub use package::PROP_SOURCE_RPM;
 const MAX_DB_SIZE: u64 = 256 << 20;
 /// Directories rpm keeps its database in (`%_dbpath`), in any root (syft's `**/` globs).
 const DB_DIRS: [&str; 3] = ["/var/lib/rpm/", "/usr/lib/sysimage/rpm/", "/usr/share/rpm/"];
-/// Most headers read from one database; a full Fedora install has under 3,000.
+/// Most headers read from one database; a full Fedora install has under 3,000 (the
+/// fixture of a minimal install here: 3). Those after are not read.
 const MAX_HEADERS: usize = 100_000;
 /// Public keys imported with `rpm --import` are stored as headers of this name; they are
 /// not software. Trivy skips them too (syft 1.18 reports them as packages).
@@ -81,13 +82,20 @@ impl Cataloger for RpmCataloger {
         match Backend::of(file.path) {
             Some(Backend::BerkeleyDb) => {
                 let db = content.read_bounded(MAX_DB_SIZE)?;
-                let blobs = bdb::values(&db).map_err(|e| CatalogError::Malformed(e.to_string()))?;
-                return collect(blobs.iter().map(Vec::as_slice), file.path);
+                let headers =
+                    bdb::values(&db).map_err(|e| CatalogError::Malformed(e.to_string()))?;
+                let blobs = headers.blobs.iter().map(Vec::as_slice);
+                return Ok(collect(blobs, headers.skipped, file.path));
             }
             Some(Backend::Ndb) => {
                 let db = content.read_bounded(MAX_DB_SIZE)?;
-                let blobs = ndb::blobs(&db).map_err(|e| CatalogError::Malformed(e.to_string()))?;
-                return collect(blobs.into_iter(), file.path);
+                let headers =
+                    ndb::blobs(&db).map_err(|e| CatalogError::Malformed(e.to_string()))?;
+                return Ok(collect(
+                    headers.blobs.into_iter(),
+                    headers.skipped,
+                    file.path,
+                ));
             }
             Some(Backend::Sqlite) | None => {}
         }
@@ -136,21 +144,30 @@ fn read_packages(conn: &Connection, path: &str) -> Result<Findings, CatalogError
     while let Some(row) = rows.next().map_err(sqlite_error)? {
         read += 1;
         if read > MAX_HEADERS {
-            return Err(malformed(
-                "more rows in Packages than any real database has",
-            ));
+            found.stopped_at_limit = true;
+            break;
         }
         let hnum: i64 = row.get(0).map_err(sqlite_error)?;
         let ValueRef::Blob(blob) = row.get_ref(1).map_err(sqlite_error)? else {
             tracing::warn!(path, hnum, "rpm header is not a blob; package skipped");
+            found.skipped += 1;
             continue;
         };
         // One damaged header should not hide the rest of the database.
         if let Err(error) = found.add(blob, path) {
             tracing::warn!(path, hnum, %error, "unreadable rpm header; package skipped");
+            found.skipped += 1;
         }
     }
     Ok(found.into_findings())
+}
+
+/// Header blobs read from a Berkeley DB or NDB file, and how many damaged ones were
+/// skipped.
+#[derive(Debug, Default)]
+pub struct Headers<B> {
+    pub blobs: Vec<B>,
+    pub skipped: usize,
 }
 
 /// The packages and owned files of the headers read so far.
@@ -158,6 +175,10 @@ fn read_packages(conn: &Connection, path: &str) -> Result<Findings, CatalogError
 struct Found {
     packages: Vec<Package>,
     owned_files: Vec<String>,
+    /// Damaged headers skipped.
+    skipped: usize,
+    /// Whether there were more than [`MAX_HEADERS`] headers, those after not read.
+    stopped_at_limit: bool,
 }
 
 impl Found {
@@ -178,32 +199,41 @@ impl Found {
     }
 
     fn into_findings(self) -> Findings {
+        let mut incomplete = Vec::new();
+        if self.skipped > 0 {
+            incomplete.push(format!("skipped {} damaged package headers", self.skipped));
+        }
+        if self.stopped_at_limit {
+            incomplete.push(super::records_note(MAX_HEADERS, "package headers"));
+        }
         Findings {
             packages: self.packages,
             owned_files: self.owned_files,
+            incomplete,
             ..Findings::default()
         }
     }
 }
 
-/// Decodes the header blobs of a Berkeley DB or NDB database. Like the sqlite rows, one
-/// damaged header is skipped, not fatal.
-fn collect<'a>(
-    blobs: impl Iterator<Item = &'a [u8]>,
-    path: &str,
-) -> Result<Findings, CatalogError> {
-    let mut found = Found::default();
+/// Decodes the header blobs of a Berkeley DB or NDB database, of which `skipped` were
+/// too damaged to be read as blobs. Like the sqlite rows, one damaged header is skipped,
+/// not fatal.
+fn collect<'a>(blobs: impl Iterator<Item = &'a [u8]>, skipped: usize, path: &str) -> Findings {
+    let mut found = Found {
+        skipped,
+        ..Found::default()
+    };
     for (i, blob) in blobs.enumerate() {
         if i >= MAX_HEADERS {
-            return Err(CatalogError::Malformed(
-                "rpm database: more headers than any real database has".into(),
-            ));
+            found.stopped_at_limit = true;
+            break;
         }
         if let Err(error) = found.add(blob, path) {
             tracing::warn!(path, %error, "unreadable rpm header; package skipped");
+            found.skipped += 1;
         }
     }
-    Ok(found.into_findings())
+    found.into_findings()
 }
 
 /// Makes sure `Packages` is a plain table. A hostile image could ship a database whose
@@ -437,11 +467,39 @@ mod tests {
     }
 
     #[test]
-    fn damaged_header_skips_only_that_package() {
+    fn damaged_header_skips_only_that_package_and_is_noted() {
         let bytes = fixture_with("UPDATE Packages SET blob = substr(blob, 1, 40) WHERE hnum = (SELECT max(hnum) FROM Packages);");
-        let found = sorted(catalog_bytes(&bytes).unwrap());
+        let findings = catalog_bytes(&bytes).unwrap();
+        assert_eq!(findings.incomplete, ["skipped 1 damaged package headers"]);
+        let found = sorted(findings);
         assert_eq!(found.len(), 2);
         assert!(found.iter().all(|p| fixture_packages().contains(p)));
+    }
+
+    #[test]
+    fn headers_past_the_limit_are_not_read_and_the_stop_noted() {
+        let headers: Vec<Vec<u8>> = fixture_headers()
+            .into_iter()
+            .filter(|h| parse::parse_header(h).unwrap().name != PUBKEY_NAME)
+            .collect();
+        let many: Vec<&[u8]> = headers
+            .iter()
+            .cycle()
+            .take(MAX_HEADERS + 1)
+            .map(Vec::as_slice)
+            .collect();
+        let findings = collect(many.into_iter(), 0, "/var/lib/rpm/Packages");
+        assert_eq!(findings.packages.len(), MAX_HEADERS);
+        assert_eq!(
+            findings.incomplete,
+            ["stopped after 100000 package headers (limit)"]
+        );
+    }
+
+    #[test]
+    fn complete_database_has_no_note() {
+        let findings = catalog_bytes(&fixture_with("")).unwrap();
+        assert!(findings.incomplete.is_empty());
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //! header blob, zero padding, and a 12-byte tail (adler32, length, `BlbE`). All integers
 //! are little-endian.
 
+use super::Headers;
+
 const DB_MAGIC: u32 = u32::from_le_bytes(*b"RpmP");
 const SLOT_MAGIC: u32 = u32::from_le_bytes(*b"Slot");
 const BLOB_HEAD_MAGIC: u32 = u32::from_le_bytes(*b"BlbS");
@@ -29,7 +31,7 @@ pub struct NdbError(&'static str);
 /// overlaps another slot's blob, is skipped (rpm never lets blobs overlap, and overlapping
 /// slots would let a small file name one large blob many times); a file whose header or
 /// slot pages are unusable is an error.
-pub fn blobs(db: &[u8]) -> Result<Vec<&[u8]>, NdbError> {
+pub fn blobs(db: &[u8]) -> Result<Headers<&[u8]>, NdbError> {
     if le_u32(db, 0) != Some(DB_MAGIC) {
         return Err(NdbError("not an rpm NDB database (bad magic)"));
     }
@@ -50,6 +52,7 @@ pub fn blobs(db: &[u8]) -> Result<Vec<&[u8]>, NdbError> {
         .ok_or(NdbError("slot pages run past the end of the file"))?;
     let first_blob_block = slots_end / BLOCK_SIZE;
     let mut found = Vec::new();
+    let mut skipped = 0;
     for slot in slots.chunks_exact(SLOT_SIZE) {
         if le_u32(slot, 0) != Some(SLOT_MAGIC) {
             return Err(NdbError("slot without its magic"));
@@ -65,7 +68,10 @@ pub fn blobs(db: &[u8]) -> Result<Vec<&[u8]>, NdbError> {
         }
         match blob(db, index, offset, blocks, first_blob_block) {
             Some(blob) => found.push((offset, blocks, blob)),
-            None => tracing::warn!(index, "damaged NDB blob; package skipped"),
+            None => {
+                tracing::warn!(index, "damaged NDB blob; package skipped");
+                skipped += 1;
+            }
         }
     }
     found.sort_unstable_by_key(|&(offset, _, _)| offset);
@@ -74,12 +80,13 @@ pub fn blobs(db: &[u8]) -> Result<Vec<&[u8]>, NdbError> {
     for (offset, blocks, blob) in found {
         if u64::from(offset) < free_from {
             tracing::warn!(offset, "NDB blob overlaps another; package skipped");
+            skipped += 1;
             continue;
         }
         free_from = u64::from(offset) + u64::from(blocks);
         blobs.push(blob);
     }
-    Ok(blobs)
+    Ok(Headers { blobs, skipped })
 }
 
 /// The header blob a slot points at, when its head and tail agree with the slot.
@@ -169,7 +176,7 @@ pub(super) mod tests {
     #[test]
     fn constructed_database_gives_back_every_blob() {
         let db = construct(&headers());
-        assert_eq!(blobs(&db).unwrap(), headers());
+        assert_eq!(blobs(&db).unwrap().blobs, headers());
     }
 
     #[test]
@@ -178,7 +185,7 @@ pub(super) mod tests {
         let slot = DB_HEADER_SIZE + SLOT_SIZE;
         db[slot + 4..slot + 16].fill(0);
         assert_eq!(
-            blobs(&db).unwrap(),
+            blobs(&db).unwrap().blobs,
             vec![headers()[0].clone(), headers()[2].clone()]
         );
     }
@@ -188,12 +195,12 @@ pub(super) mod tests {
         let mut db = construct(&headers());
         let slot = DB_HEADER_SIZE;
         db[slot + 12..slot + 16].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert_eq!(blobs(&db).unwrap(), headers()[1..].to_vec());
+        assert_eq!(blobs(&db).unwrap().blobs, headers()[1..].to_vec());
 
         let mut db = construct(&headers());
         let first_blob_length = PAGE_SIZE + 12;
         db[first_blob_length..first_blob_length + 4].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert_eq!(blobs(&db).unwrap(), headers()[1..].to_vec());
+        assert_eq!(blobs(&db).unwrap().blobs, headers()[1..].to_vec());
     }
 
     #[test]
@@ -201,7 +208,7 @@ pub(super) mod tests {
         let mut db = construct(&headers());
         let slot = DB_HEADER_SIZE;
         db[slot + 8..slot + 12].copy_from_slice(&1u32.to_le_bytes());
-        assert_eq!(blobs(&db).unwrap().len(), 2);
+        assert_eq!(blobs(&db).unwrap().blobs.len(), 2);
     }
 
     #[test]
@@ -211,7 +218,7 @@ pub(super) mod tests {
         for slot in (DB_HEADER_SIZE + SLOT_SIZE..PAGE_SIZE).step_by(SLOT_SIZE) {
             db[slot..slot + SLOT_SIZE].copy_from_slice(&first);
         }
-        assert_eq!(blobs(&db).unwrap(), vec![headers()[0].clone()]);
+        assert_eq!(blobs(&db).unwrap().blobs, vec![headers()[0].clone()]);
     }
 
     #[test]
@@ -226,7 +233,7 @@ pub(super) mod tests {
         let db = construct(&headers());
         for len in 0..db.len() {
             if let Ok(found) = blobs(&db[..len]) {
-                assert!(found.len() < headers().len() || len == db.len());
+                assert!(found.blobs.len() < headers().len() || len == db.len());
             }
         }
     }

@@ -27,7 +27,9 @@ const MAX_COMPRESSED: u64 = 4 << 20;
 const MAX_JSON: u64 = 16 << 20;
 /// Largest executable read into memory when it arrives as a stream.
 const MAX_STREAMED_BINARY: u64 = 512 << 20;
-/// Most packages reported from one binary.
+/// Most packages reported from one binary (crates.io has ~180,000 crates; a large
+/// program ~1,000 (see [`MAX_COMPRESSED`]), the fixture here 10). Those after are not
+/// reported.
 const MAX_PACKAGES: usize = 50_000;
 
 /// Reads cargo-auditable dependency lists from executables.
@@ -66,7 +68,7 @@ impl Cataloger for RustBinaryCataloger {
             return Ok(Findings::default());
         };
         let json = inflate(&compressed)?;
-        packages(&json).map(Findings::packages)
+        packages(&json)
     }
 }
 
@@ -106,13 +108,16 @@ struct Dependency {
     kind: Option<String>,
 }
 
-fn packages(json: &[u8]) -> Result<Vec<Package>, CatalogError> {
-    let info: VersionInfo =
+/// The runtime packages of the first [`MAX_PACKAGES`] of the list.
+fn packages(json: &[u8]) -> Result<Findings, CatalogError> {
+    let mut info: VersionInfo =
         serde_json::from_slice(json).map_err(|e| malformed(&format!("bad JSON: {e}")))?;
+    let mut incomplete = Vec::new();
     if info.packages.len() > MAX_PACKAGES {
-        return Err(malformed("more packages than any real program has"));
+        info.packages.truncate(MAX_PACKAGES);
+        incomplete.push(super::records_note(MAX_PACKAGES, "packages"));
     }
-    Ok(info
+    let packages = info
         .packages
         .into_iter()
         .filter(|dep| dep.kind.as_deref() != Some("build"))
@@ -124,7 +129,11 @@ fn packages(json: &[u8]) -> Result<Vec<Package>, CatalogError> {
             }
             package.with_identity(identity)
         })
-        .collect())
+        .collect();
+    Ok(Findings {
+        incomplete,
+        ..Findings::packages(packages)
+    })
 }
 
 /// `pkg:cargo/<name>@<version>`; Trivy's `rustbinary`.
@@ -296,6 +305,23 @@ mod tests {
             found,
             vec![Package::new(Ecosystem::Cargo, "a", "2.0").with_identity(identity)]
         );
+    }
+
+    #[test]
+    fn packages_past_the_limit_are_not_reported_and_the_stop_noted() {
+        let crates: Vec<String> = (0..MAX_PACKAGES + 2)
+            .map(|i| format!(r#"{{"name":"c{i}","version":"1.0.0"}}"#))
+            .collect();
+        let json = format!(r#"{{"packages":[{}]}}"#, crates.join(","));
+        let findings = packages(json.as_bytes()).unwrap();
+        assert_eq!(findings.packages.len(), MAX_PACKAGES);
+        assert_eq!(findings.packages[MAX_PACKAGES - 1].name, "c49999");
+        assert_eq!(
+            findings.incomplete,
+            ["stopped after 50000 packages (limit)"]
+        );
+        let complete = catalog_stream(&std::fs::read(FIXTURE).unwrap()).unwrap();
+        assert!(complete.incomplete.is_empty());
     }
 
     #[test]
