@@ -284,8 +284,9 @@ async fn session(
         .map_or(CHUNK_BYTES, |max| CHUNK_BYTES.min(max / 2));
     info!(session = welcome.session, collector = %welcome.collector_version, "connected to the collector");
 
+    let caps = Caps::of(&welcome);
     let mut inventory = shared.inventory.subscribe();
-    let mut reported = inventory.borrow_and_update().clone();
+    let mut reported = caps.apply(&inventory.borrow_and_update());
     for part in convert::inventory_parts(&reported, RECORDS_PER_PART) {
         send_within(&outbound, send(sync_request::Message::Inventory(part))).await?;
     }
@@ -314,7 +315,7 @@ async fn session(
                 }
                 // Everything that changed since the last report, however many updates
                 // that took.
-                let next = inventory.borrow_and_update().clone();
+                let next = caps.apply(&inventory.borrow_and_update());
                 let changes = crate::inventory::diff(&reported, &next);
                 reported = next;
                 if changes.is_empty() {
@@ -336,6 +337,61 @@ async fn session(
             },
         };
         send_within(&outbound, send(message)).await?;
+    }
+}
+
+/// The most images and workloads the collector takes from one node, as its `Welcome`
+/// states (0: no limit). A larger inventory would be refused whole, session after
+/// session; within the caps the node is reported as far as it fits.
+struct Caps {
+    images: usize,
+    workloads: usize,
+}
+
+impl Caps {
+    fn of(welcome: &v1::Welcome) -> Self {
+        let cap = |max: u32| match usize::try_from(max) {
+            Ok(0) | Err(_) => usize::MAX,
+            Ok(max) => max,
+        };
+        Caps {
+            images: cap(welcome.max_images_per_node),
+            workloads: cap(welcome.max_workloads_per_node),
+        }
+    }
+
+    /// `inventory` within the caps: the first workloads (by container id), then the
+    /// images they run, then the other images by digest. Logs what was left out.
+    fn apply(&self, inventory: &Arc<Inventory>) -> Arc<Inventory> {
+        if inventory.images.len() <= self.images && inventory.workloads.len() <= self.workloads {
+            return inventory.clone();
+        }
+        let workloads: Vec<_> = inventory
+            .workloads
+            .iter()
+            .take(self.workloads)
+            .cloned()
+            .collect();
+        let running: HashSet<&str> = workloads
+            .iter()
+            .filter_map(|w| w.image_digest.as_deref())
+            .collect();
+        let (mut images, others): (Vec<_>, Vec<_>) = inventory
+            .images
+            .iter()
+            .partition(|image| running.contains(image.manifest_digest.as_str()));
+        images.extend(others);
+        images.truncate(self.images);
+        let mut images: Vec<_> = images.into_iter().cloned().collect();
+        images.sort_by(|a, b| a.manifest_digest.cmp(&b.manifest_digest));
+        warn!(
+            images = inventory.images.len(),
+            reported_images = images.len(),
+            workloads = inventory.workloads.len(),
+            reported_workloads = workloads.len(),
+            "the node has more than the collector takes from one node (its --max-images-per-node and --max-workloads-per-node); the rest is not reported"
+        );
+        Arc::new(Inventory { images, workloads })
     }
 }
 
@@ -923,6 +979,61 @@ mod tests {
         .await;
         cancel.cancel();
         task.await.unwrap().unwrap();
+    }
+
+    #[test]
+    fn an_inventory_over_the_welcome_caps_keeps_its_running_images_first() {
+        let image = |n: usize| ImageRecord {
+            manifest_digest: format!("sha256:{n:064x}"),
+            index_digest: None,
+            config_digest: format!("sha256:{:064x}", n + 1000),
+            names: vec![format!("app:{n}")],
+            platform: "linux/amd64".into(),
+            diff_ids: Vec::new(),
+        };
+        let workload = |id: &str, n: usize| crate::inventory::Workload {
+            namespace: "shop".into(),
+            pod: format!("pod-{id}"),
+            pod_uid: format!("uid-{id}"),
+            container: "app".into(),
+            container_id: id.into(),
+            image: format!("app:{n}"),
+            image_digest: Some(image(n).manifest_digest),
+        };
+        let inventory = Arc::new(Inventory {
+            images: (0..10).map(image).collect(),
+            workloads: vec![workload("a", 7), workload("b", 9), workload("c", 8)],
+        });
+        let welcome = |images, workloads| v1::Welcome {
+            max_images_per_node: images,
+            max_workloads_per_node: workloads,
+            ..v1::Welcome::default()
+        };
+        // Unlimited (0) and large enough caps report everything as it is.
+        assert!(Arc::ptr_eq(
+            &Caps::of(&welcome(0, 0)).apply(&inventory),
+            &inventory
+        ));
+        assert!(Arc::ptr_eq(
+            &Caps::of(&welcome(10, 3)).apply(&inventory),
+            &inventory
+        ));
+
+        let capped = Caps::of(&welcome(3, 2)).apply(&inventory);
+        let ids: Vec<_> = capped
+            .workloads
+            .iter()
+            .map(|w| w.container_id.as_str())
+            .collect();
+        assert_eq!(ids, ["a", "b"]);
+        // The images of the reported workloads, then the lowest other digest, sorted.
+        let digests: Vec<_> = capped
+            .images
+            .iter()
+            .map(|i| i.manifest_digest.clone())
+            .collect();
+        let expected: Vec<_> = [0, 7, 9].map(|n| image(n).manifest_digest).to_vec();
+        assert_eq!(digests, expected);
     }
 
     #[test]
