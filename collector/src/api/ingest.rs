@@ -15,7 +15,7 @@ use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::inventory::{AgentSession, Registration};
 use crate::sbom::upload::Assembler;
-use crate::store::{PutOutcome, UploadPermit};
+use crate::store::{CheckStatus, PutOutcome, UploadPermit};
 
 /// Responses buffered per `Sync` stream before the session waits for the agent to read.
 const SYNC_BUFFER: usize = 16;
@@ -263,6 +263,25 @@ impl IngestService {
                 (false, record)
             }
             PutOutcome::AlreadyStored(record) => (true, record),
+            PutOutcome::Checked { fleet, check } => {
+                match check.status {
+                    CheckStatus::Verified => {
+                        tracing::info!(%node, %digest, stored_by = %fleet.cluster, "SBOM verified: same contents as the stored copy")
+                    }
+                    CheckStatus::Conflict => tracing::warn!(
+                        %node, %digest, stored_by = %fleet.cluster, stored_node = %fleet.node,
+                        stored_hash = %fleet.content_hash, hash = %check.content_hash,
+                        agent_version = %check.agent_version,
+                        "SBOM conflict: this cluster's build of the image differs from the stored copy built by the same agent version; the cluster now uses its own copy"
+                    ),
+                    CheckStatus::Unverified => tracing::info!(
+                        %node, %digest, stored_by = %fleet.cluster,
+                        stored_agent_version = %fleet.agent_version, agent_version = %check.agent_version,
+                        "SBOM unverified: this cluster's build differs from the stored copy, which another agent version built or which is incomplete; the cluster uses its own copy"
+                    ),
+                }
+                (check.status == CheckStatus::Verified, fleet)
+            }
         };
         Ok(pb::UploadSbomResponse {
             manifest_digest: digest.into(),

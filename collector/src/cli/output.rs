@@ -245,6 +245,7 @@ fn kind(event: &pb::Event) -> &'static str {
         Ok(pb::EventKind::SbomStored) => "sbom-stored",
         Ok(pb::EventKind::WorkloadStarted) => "workload-started",
         Ok(pb::EventKind::WorkloadStopped) => "workload-stopped",
+        Ok(pb::EventKind::SbomConflict) => "sbom-conflict",
         Ok(pb::EventKind::Unspecified) | Err(_) => "unknown",
     }
 }

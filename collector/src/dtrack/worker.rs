@@ -157,7 +157,7 @@ impl Worker {
         let parsed = crate::digest::parse("digest", digest).map_err(|err| err.to_string())?;
         let stored = self
             .store
-            .get_sbom(&parsed)
+            .get_sbom(&parsed, None)
             .await
             .map_err(|err| err.to_string())?
             .ok_or_else(|| format!("the SBOM of {digest} is no longer stored"))?;

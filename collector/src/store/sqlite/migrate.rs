@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_dtrack.sql"),
+    include_str!("migrations/0003_trust.sql"),
 ];
 
 /// Brings the database to the newest schema, one transaction per migration.

@@ -151,7 +151,7 @@ fn summary(
         config_digest,
         platform,
         names: names.into_iter().collect(),
-        sbom: sboms::record(conn, digest)?,
+        sbom: sboms::record_for(conn, digest, filter.cluster)?,
         first_seen: Some(Timestamp::from_unix_millis(first_seen)),
         last_seen: Some(last_seen),
         nodes,
