@@ -251,6 +251,7 @@ impl IngestService {
         }
         let sbom = tokio::task::spawn_blocking(move || assembler.finish()).await??;
         let (size, compressed) = (sbom.size, sbom.document_zstd.len());
+        let own_component_count = sbom.components.len() as u64;
         let outcome = self
             .state
             .store
@@ -280,7 +281,17 @@ impl IngestService {
                         "SBOM unverified: this cluster's build differs from the stored copy, which another agent version built or which is incomplete; the cluster uses its own copy"
                     ),
                 }
-                (check.status == CheckStatus::Verified, fleet)
+                let verified = check.status == CheckStatus::Verified;
+                let component_count = if verified {
+                    fleet.component_count
+                } else {
+                    own_component_count
+                };
+                return Ok(pb::UploadSbomResponse {
+                    manifest_digest: digest.into(),
+                    already_stored: verified,
+                    component_count,
+                });
             }
         };
         Ok(pb::UploadSbomResponse {

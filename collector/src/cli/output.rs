@@ -105,7 +105,55 @@ fn sbom_json(info: &pb::SbomInfo) -> Value {
         "stored_at": time(info.stored_at.as_ref()),
         "cluster": info.cluster,
         "node": info.node,
+        "agent_version": info.agent_version,
+        "content_hash": info.content_hash,
+        "incomplete": info.incomplete,
+        "incomplete_reasons": info.incomplete_reasons,
+        "checks": info.checks.iter().map(|check| json!({
+            "cluster": check.cluster,
+            "node": check.node,
+            "agent_version": check.agent_version,
+            "status": check_status(check, info),
+            "content_hash": check.content_hash,
+            "checked_at": time(check.checked_at.as_ref()),
+        })).collect::<Vec<_>>(),
     })
+}
+
+/// What a cluster's check of an SBOM found, in words.
+fn check_status(check: &pb::SbomCheck, info: &pb::SbomInfo) -> &'static str {
+    match check.status() {
+        pb::SbomCheckStatus::Verified => "verified",
+        pb::SbomCheckStatus::Conflict => "conflict",
+        pb::SbomCheckStatus::Unverified if check.agent_version != info.agent_version => {
+            "unverified (agent versions differ)"
+        }
+        pb::SbomCheckStatus::Unverified => "unverified (not comparable)",
+        pb::SbomCheckStatus::Unspecified => "unknown",
+    }
+}
+
+/// The SBOM column of `query images`: components, completeness, and the other
+/// clusters' checks.
+fn sbom_cell(info: &pb::SbomInfo) -> String {
+    let mut cell = format!("{} components", info.component_count);
+    if info.incomplete {
+        cell.push_str(", incomplete");
+    }
+    for check in &info.checks {
+        let status = check_status(check, info);
+        cell.push_str(&format!(", {}: {status}", check.cluster));
+        if check.status() == pb::SbomCheckStatus::Conflict {
+            cell.push_str(&format!(
+                " ({} {} vs {} {})",
+                info.cluster,
+                short(&info.content_hash),
+                check.cluster,
+                short(&check.content_hash)
+            ));
+        }
+    }
+    cell
 }
 
 fn placement_json(placement: &pb::WorkloadPlacement) -> Value {
@@ -175,10 +223,10 @@ pub fn images(
             short(&image.manifest_digest).to_owned(),
             first_and_count(&image.names),
             image.platform.clone(),
-            image.sbom.as_ref().map_or_else(
-                || "-".to_owned(),
-                |sbom| format!("{} components", sbom.component_count),
-            ),
+            image
+                .sbom
+                .as_ref()
+                .map_or_else(|| "-".to_owned(), sbom_cell),
             clusters.into_iter().collect::<Vec<_>>().join(","),
             image.nodes.len().to_string(),
             running.to_string(),
@@ -321,6 +369,54 @@ mod tests {
         assert_eq!(
             first_and_count(&["a".into(), "b".into(), "c".into()]),
             "a (+2)"
+        );
+    }
+
+    #[test]
+    fn sbom_cell_names_incompleteness_and_each_check() {
+        let check = |cluster: &str, agent: &str, status: pb::SbomCheckStatus, hash: &str| {
+            let mut check = pb::SbomCheck {
+                cluster: cluster.into(),
+                agent_version: agent.into(),
+                content_hash: hash.into(),
+                ..Default::default()
+            };
+            check.set_status(status);
+            check
+        };
+        let info = pb::SbomInfo {
+            component_count: 12,
+            cluster: "prod-a".into(),
+            agent_version: "0.2.0".into(),
+            content_hash: "sha256:aaaaaaaaaaaaaaaa".into(),
+            incomplete: true,
+            checks: vec![
+                check(
+                    "prod-b",
+                    "0.2.0",
+                    pb::SbomCheckStatus::Verified,
+                    "sha256:aaaaaaaaaaaaaaaa",
+                ),
+                check(
+                    "prod-c",
+                    "0.2.0",
+                    pb::SbomCheckStatus::Conflict,
+                    "sha256:cccccccccccccccc",
+                ),
+                check(
+                    "prod-d",
+                    "0.1.0",
+                    pb::SbomCheckStatus::Unverified,
+                    "sha256:dddddddddddddddd",
+                ),
+            ],
+            ..Default::default()
+        };
+        assert_eq!(
+            sbom_cell(&info),
+            "12 components, incomplete, prod-b: verified, \
+             prod-c: conflict (prod-a sha256:aaaaaaaaaaaa vs prod-c sha256:cccccccccccc), \
+             prod-d: unverified (agent versions differ)"
         );
     }
 }
