@@ -40,7 +40,7 @@ async fn find_by_name(
 
 #[tokio::test]
 async fn a_forged_sbom_stored_first_changes_nothing_another_cluster_is_told() {
-    let collector = TestCollector::start(&[]).await;
+    let collector = TestCollector::start(&["--metrics-listen", "127.0.0.1:0"]).await;
     let app = image("app", &["registry.example/app:1"]);
     let mut a1 = Agent::connect(&collector, Some(TOKEN_A), "prod-a", "a1")
         .await
@@ -145,6 +145,20 @@ async fn a_forged_sbom_stored_first_changes_nothing_another_cluster_is_told() {
     assert_eq!(
         (conflicts[0].cluster.as_str(), conflicts[0].node.as_str()),
         ("prod-a", "a1")
+    );
+    // reqwest is built without a default TLS provider; the collector uses ring.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let metrics = reqwest::get(collector.metrics_url().unwrap())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|line| line == "nodebom_collector_sbom_checks_total{status=\"conflict\"} 1"),
+        "{metrics}"
     );
     collector.stop().await;
 }

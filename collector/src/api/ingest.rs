@@ -265,6 +265,7 @@ impl IngestService {
             }
             PutOutcome::AlreadyStored(record) => (true, record),
             PutOutcome::Checked { fleet, check } => {
+                self.state.metrics.sbom_checked(check.status);
                 match check.status {
                     CheckStatus::Verified => {
                         tracing::info!(%node, %digest, stored_by = %fleet.cluster, "SBOM verified: same contents as the stored copy")

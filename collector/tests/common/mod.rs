@@ -111,6 +111,14 @@ impl TestCollector {
         }
     }
 
+    /// The `/metrics` URL, when started with `--metrics-listen`.
+    pub fn metrics_url(&self) -> Option<String> {
+        self.collector
+            .as_ref()
+            .and_then(Collector::metrics_addr)
+            .map(|addr| format!("http://{addr}/metrics"))
+    }
+
     pub async fn query(&self) -> QueryClient<Channel> {
         query_client(self).await
     }
