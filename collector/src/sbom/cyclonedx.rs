@@ -95,14 +95,15 @@ pub struct Metadata {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum Tools {
+    /// CycloneDX 1.2–1.4 (deprecated in 1.5). First: serde would also read the object
+    /// variant from a list, turning an empty legacy list into a 1.5 object.
+    Legacy(Vec<LegacyTool>),
     /// CycloneDX 1.5 and later.
     Components {
         /// The tools as components.
         #[serde(default)]
         components: Vec<Component>,
     },
-    /// CycloneDX 1.2–1.4 (deprecated in 1.5).
-    Legacy(Vec<LegacyTool>),
 }
 
 /// A tool as CycloneDX 1.4 and earlier describe it.
