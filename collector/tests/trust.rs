@@ -213,6 +213,10 @@ async fn a_different_build_from_another_agent_version_is_kept_but_not_called_a_c
     assert_eq!(fleet.agent_version, "0.1.0-test");
     assert_eq!(fleet.checks[0].status(), pb::SbomCheckStatus::Unverified);
     assert_eq!(fleet.checks[0].agent_version, "0.0.9");
+    assert_eq!(
+        fleet.checks[0].note,
+        "agent versions differ (\"0.1.0-test\" stored, \"0.0.9\" here)"
+    );
     let (own, _) = get_sbom_of(&collector, &app.manifest_digest, "prod-b")
         .await
         .unwrap();

@@ -356,6 +356,7 @@ fn sbom_check(check: &SbomCheck) -> pb::SbomCheck {
         .into(),
         content_hash: check.content_hash.clone(),
         checked_at: Some(check.checked_at.to_proto()),
+        note: check.note.clone(),
     }
 }
 

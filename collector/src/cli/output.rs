@@ -113,7 +113,7 @@ fn sbom_json(info: &pb::SbomInfo) -> Value {
             "cluster": check.cluster,
             "node": check.node,
             "agent_version": check.agent_version,
-            "status": check_status(check, info),
+            "status": check_status(check),
             "content_hash": check.content_hash,
             "checked_at": time(check.checked_at.as_ref()),
         })).collect::<Vec<_>>(),
@@ -121,15 +121,13 @@ fn sbom_json(info: &pb::SbomInfo) -> Value {
 }
 
 /// What a cluster's check of an SBOM found, in words.
-fn check_status(check: &pb::SbomCheck, info: &pb::SbomInfo) -> &'static str {
+fn check_status(check: &pb::SbomCheck) -> String {
     match check.status() {
-        pb::SbomCheckStatus::Verified => "verified",
-        pb::SbomCheckStatus::Conflict => "conflict",
-        pb::SbomCheckStatus::Unverified if check.agent_version != info.agent_version => {
-            "unverified (agent versions differ)"
-        }
-        pb::SbomCheckStatus::Unverified => "unverified (not comparable)",
-        pb::SbomCheckStatus::Unspecified => "unknown",
+        pb::SbomCheckStatus::Verified => "verified".into(),
+        pb::SbomCheckStatus::Conflict => "conflict".into(),
+        pb::SbomCheckStatus::Unverified if check.note.is_empty() => "unverified".into(),
+        pb::SbomCheckStatus::Unverified => format!("unverified ({})", check.note),
+        pb::SbomCheckStatus::Unspecified => "unknown".into(),
     }
 }
 
@@ -141,9 +139,12 @@ fn sbom_cell(info: &pb::SbomInfo) -> String {
         cell.push_str(", incomplete");
     }
     for check in &info.checks {
-        let status = check_status(check, info);
+        let status = check_status(check);
         cell.push_str(&format!(", {}: {status}", check.cluster));
-        if check.status() == pb::SbomCheckStatus::Conflict {
+        if check.status() == pb::SbomCheckStatus::Conflict && check.cluster == info.cluster {
+            // A cluster-scoped view shows the cluster's own build.
+            cell.push_str(" (its own build shown; list without --cluster for the stored copy)");
+        } else if check.status() == pb::SbomCheckStatus::Conflict {
             cell.push_str(&format!(
                 " ({} {} vs {} {})",
                 info.cluster,
@@ -374,10 +375,10 @@ mod tests {
 
     #[test]
     fn sbom_cell_names_incompleteness_and_each_check() {
-        let check = |cluster: &str, agent: &str, status: pb::SbomCheckStatus, hash: &str| {
+        let check = |cluster: &str, note: &str, status: pb::SbomCheckStatus, hash: &str| {
             let mut check = pb::SbomCheck {
                 cluster: cluster.into(),
-                agent_version: agent.into(),
+                note: note.into(),
                 content_hash: hash.into(),
                 ..Default::default()
             };
@@ -393,19 +394,19 @@ mod tests {
             checks: vec![
                 check(
                     "prod-b",
-                    "0.2.0",
+                    "",
                     pb::SbomCheckStatus::Verified,
                     "sha256:aaaaaaaaaaaaaaaa",
                 ),
                 check(
                     "prod-c",
-                    "0.2.0",
+                    "",
                     pb::SbomCheckStatus::Conflict,
                     "sha256:cccccccccccccccc",
                 ),
                 check(
                     "prod-d",
-                    "0.1.0",
+                    "agent versions differ (\"0.2.0\" stored, \"0.1.0\" here)",
                     pb::SbomCheckStatus::Unverified,
                     "sha256:dddddddddddddddd",
                 ),
@@ -416,7 +417,7 @@ mod tests {
             sbom_cell(&info),
             "12 components, incomplete, prod-b: verified, \
              prod-c: conflict (prod-a sha256:aaaaaaaaaaaa vs prod-c sha256:cccccccccccc), \
-             prod-d: unverified (agent versions differ)"
+             prod-d: unverified (agent versions differ (\"0.2.0\" stored, \"0.1.0\" here))"
         );
     }
 }

@@ -120,7 +120,7 @@ pub struct LegacyTool {
     pub version: Option<String>,
 }
 
-/// A component.
+/// A component. Rare parts are boxed: a document holds tens of thousands of these.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct Component {
     /// `library`, `application`, `operating-system`, `container`, …
@@ -131,7 +131,7 @@ pub struct Component {
     pub bom_ref: Option<String>,
     /// Supplier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub supplier: Option<OrganizationalEntity>,
+    pub supplier: Option<Box<OrganizationalEntity>>,
     /// Author, as text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub author: Option<String>,
@@ -182,7 +182,7 @@ pub struct Component {
     pub components: Vec<Component>,
     /// How the component was identified.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub evidence: Option<Evidence>,
+    pub evidence: Option<Box<Evidence>>,
 }
 
 /// An organisation (supplier).

@@ -151,6 +151,8 @@ pub struct SbomCheck {
     pub status: CheckStatus,
     /// Content hash of the cluster's build.
     pub content_hash: String,
+    /// Why the builds cannot be compared, for [`CheckStatus::Unverified`]; else empty.
+    pub note: String,
     /// When.
     pub checked_at: Timestamp,
 }

@@ -102,7 +102,13 @@ mod tests {
             .unwrap();
         assert_eq!(
             claim,
-            ("sha256:cc".into(), "prod-a".into(), 7, 99, Some("no space".into()))
+            (
+                "sha256:cc".into(),
+                "prod-a".into(),
+                7,
+                99,
+                Some("no space".into())
+            )
         );
     }
 }

@@ -51,7 +51,7 @@ fn checks(conn: &Connection, digest: &str) -> Result<Vec<SbomCheck>> {
     let context = "reading SBOM checks";
     let mut select = conn
         .prepare_cached(
-            "SELECT cluster, node, agent_version, status, content_hash, checked_at
+            "SELECT cluster, node, agent_version, status, content_hash, checked_at, note
              FROM sbom_checks WHERE digest = ?1 ORDER BY cluster",
         )
         .map_err(Error::database(context))?;
@@ -64,12 +64,13 @@ fn checks(conn: &Connection, digest: &str) -> Result<Vec<SbomCheck>> {
                 row.get::<_, i64>(3)?,
                 row.get::<_, String>(4)?,
                 row.get::<_, i64>(5)?,
+                row.get::<_, String>(6)?,
             ))
         })
         .map_err(Error::database(context))?;
     let mut found = Vec::new();
     for row in rows {
-        let (cluster, node, agent_version, status, content_hash, checked_at) =
+        let (cluster, node, agent_version, status, content_hash, checked_at, note) =
             row.map_err(Error::database(context))?;
         let status = CheckStatus::from_code(status)
             .ok_or_else(|| Error::Corrupt(format!("SBOM check status {status}")))?;
@@ -79,6 +80,7 @@ fn checks(conn: &Connection, digest: &str) -> Result<Vec<SbomCheck>> {
             agent_version,
             status,
             content_hash,
+            note,
             checked_at: Timestamp::from_unix_millis(checked_at),
         });
     }
@@ -274,8 +276,8 @@ pub(super) fn put(
         conn.execute(
             "INSERT INTO sbom_checks (digest, cluster, node, agent_version, status, content_hash,
                  checked_at, spec_version, size, sha256, component_count, incomplete,
-                 incomplete_reasons, document)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                 incomplete_reasons, document, note)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             params![
                 digest.as_str(),
                 check.cluster,
@@ -291,6 +293,7 @@ pub(super) fn put(
                 own_copy.then_some(sbom.completeness.incomplete),
                 own_copy.then_some(&reasons),
                 own_copy.then_some(&sbom.document_zstd),
+                check.note,
             ],
         )
         .map_err(Error::database(context))?;
@@ -390,19 +393,29 @@ fn check_against(
     now: Timestamp,
 ) -> SbomCheck {
     let content_hash = sbom.content_hash.to_string();
-    let status = if fleet.content_hash == content_hash {
-        CheckStatus::Verified
-    } else if fleet.content_hash.is_empty()
-        || fleet.agent_version.is_empty()
+    // Other agent versions build other documents, and an incomplete build lacks what the
+    // other found: a difference is then no evidence of a lie.
+    let unverified = if fleet.content_hash == content_hash {
+        None
+    } else if fleet.content_hash.is_empty() {
+        Some("the stored copy predates content hashes".to_owned())
+    } else if fleet.agent_version.is_empty()
+        || sbom.agent_version.is_empty()
         || fleet.agent_version != sbom.agent_version
-        || fleet.incomplete
-        || sbom.completeness.incomplete
     {
-        // Other agent versions build other documents, and an incomplete build lacks
-        // what the other found: a difference is no evidence of a lie.
-        CheckStatus::Unverified
+        Some(format!(
+            "agent versions differ ({:?} stored, {:?} here)",
+            fleet.agent_version, sbom.agent_version
+        ))
+    } else if fleet.incomplete || sbom.completeness.incomplete {
+        Some("incomplete".to_owned())
     } else {
-        CheckStatus::Conflict
+        None
+    };
+    let status = match (&unverified, fleet.content_hash == content_hash) {
+        (_, true) => CheckStatus::Verified,
+        (Some(_), false) => CheckStatus::Unverified,
+        (None, false) => CheckStatus::Conflict,
     };
     SbomCheck {
         cluster: node.cluster.clone(),
@@ -410,6 +423,7 @@ fn check_against(
         agent_version: sbom.agent_version.clone(),
         status,
         content_hash,
+        note: unverified.unwrap_or_default(),
         checked_at: now,
     }
 }
@@ -549,6 +563,11 @@ mod tests {
         let check = check_against(fleet, &node, upload, Timestamp::from_unix_millis(2));
         assert_eq!(check.cluster, "prod-b");
         assert_eq!(check.content_hash, upload.content_hash.to_string());
+        assert_eq!(
+            check.note.is_empty(),
+            check.status != CheckStatus::Unverified,
+            "{check:?}"
+        );
         check.status
     }
 

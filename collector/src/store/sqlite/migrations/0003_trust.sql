@@ -37,6 +37,7 @@ CREATE TABLE sbom_checks (
     node               TEXT    NOT NULL,
     agent_version      TEXT    NOT NULL,
     status             INTEGER NOT NULL,
+    note               TEXT    NOT NULL, -- why unverified; '' otherwise
     content_hash       TEXT    NOT NULL,
     checked_at         INTEGER NOT NULL,
     spec_version       TEXT,
