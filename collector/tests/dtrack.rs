@@ -116,7 +116,7 @@ impl Fleet {
             node: NodeKey::new(cluster, node).unwrap(),
             manifest_digest: image.manifest_digest.clone(),
             size: document.len() as u64,
-            sha256: Digest::from_sha256(Sha256::new_with_prefix(&document)),
+            sha256: Digest::from_sha256(Sha256::new_with_prefix(document)),
             agent_version: "0.1.0-test".into(),
         };
         let mut assembler = Assembler::new(header.clone(), 1 << 30).unwrap();

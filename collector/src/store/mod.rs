@@ -75,7 +75,7 @@ pub enum UploadPermit {
     /// Go ahead; the node now holds its cluster's build claim for the digest.
     Allowed,
     /// The node's cluster already built the digest (the fleet copy or a check of it).
-    AlreadyStored(SbomRecord),
+    AlreadyStored(Box<SbomRecord>),
 }
 
 /// Result of storing an SBOM.

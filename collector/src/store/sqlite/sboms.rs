@@ -212,7 +212,7 @@ pub(super) fn begin_upload(
     now: Timestamp,
 ) -> Result<UploadPermit> {
     if let Some(record) = built_by_cluster(conn, digest.as_str(), &node.cluster)? {
-        return Ok(UploadPermit::AlreadyStored(record));
+        return Ok(UploadPermit::AlreadyStored(Box::new(record)));
     }
     let (node_id, has_image, claim) = upload_context(conn, node, digest)?;
     if !has_image {
@@ -573,7 +573,7 @@ mod tests {
 
     #[test]
     fn same_contents_verify_the_fleet_copy() {
-        let stored = fleet("0.2.0", &hash('a').to_string());
+        let stored = fleet("0.2.0", hash('a').as_str());
         assert_eq!(
             status(&stored, &upload("0.2.0", hash('a'), false)),
             CheckStatus::Verified
@@ -587,7 +587,7 @@ mod tests {
 
     #[test]
     fn other_contents_from_the_same_agent_version_are_a_conflict() {
-        let stored = fleet("0.2.0", &hash('a').to_string());
+        let stored = fleet("0.2.0", hash('a').as_str());
         assert_eq!(
             status(&stored, &upload("0.2.0", hash('b'), false)),
             CheckStatus::Conflict
@@ -596,7 +596,7 @@ mod tests {
 
     #[test]
     fn other_contents_that_cannot_be_compared_are_unverified() {
-        let stored = fleet("0.2.0", &hash('a').to_string());
+        let stored = fleet("0.2.0", hash('a').as_str());
         assert_eq!(
             status(&stored, &upload("0.3.0", hash('b'), false)),
             CheckStatus::Unverified
