@@ -217,6 +217,7 @@ async fn stored_sbom(client: &mut QueryClient<Channel>, digest: &str) -> Value {
     let mut stream = client
         .get_sbom(GetSbomRequest {
             manifest_digest: digest.into(),
+            ..Default::default()
         })
         .await
         .unwrap()

@@ -9,6 +9,7 @@
 //! - [`dtrack`]: forwarding SBOMs to Dependency-Track, and the KEV policy there.
 //! - [`auth`]: cluster and query tokens. [`config`]: flags and environment.
 //! - [`server`]: starting and stopping it all. [`cli`]: `nodebom-collector query`.
+//! - [`metrics`]: Prometheus metrics on `/metrics`.
 
 pub mod api;
 pub mod auth;
@@ -20,6 +21,7 @@ pub mod dtrack;
 pub mod error;
 pub mod feed;
 pub mod inventory;
+pub mod metrics;
 pub mod sbom;
 pub mod server;
 pub mod store;

@@ -24,6 +24,7 @@ use crate::dtrack::kev_policy::spawn_kev_policy;
 use crate::dtrack::Forwarder;
 use crate::error::{Error, Result};
 use crate::inventory::{spawn_janitor, LiveSessions};
+use crate::metrics::{self, Metrics};
 use crate::store::{SqliteStore, Store};
 
 /// How long a shutdown waits for calls to finish before it drops them.
@@ -38,6 +39,8 @@ pub struct Collector {
     janitor: JoinHandle<()>,
     /// Dependency-Track forwarder and KEV policy tasks, when configured.
     dtrack: Vec<JoinHandle<()>>,
+    metrics_addr: Option<SocketAddr>,
+    metrics: Option<JoinHandle<()>>,
     health: HealthReporter,
 }
 
@@ -62,7 +65,12 @@ pub async fn start_with_store(config: ServeConfig, store: Arc<dyn Store>) -> Res
         max_message_bytes: config.max_message_bytes,
         uploads: Semaphore::new(config.max_concurrent_uploads),
         shutdown: shutdown.clone(),
+        metrics: Metrics::new(),
     });
+    let metrics_server = match config.metrics_listen {
+        Some(addr) => Some(metrics::serve(addr, state.metrics.clone(), shutdown.clone()).await?),
+        None => None,
+    };
 
     let ingest = IngestServer::new(IngestService::new(Arc::clone(&state)))
         .max_decoding_message_size(config.max_message_bytes)
@@ -158,12 +166,15 @@ pub async fn start_with_store(config: ServeConfig, store: Arc<dyn Store>) -> Res
         query_auth = !config.query_tokens.is_open(),
         "nodebom collector listening"
     );
+    let (metrics_addr, metrics_task) = metrics_server.unzip();
     Ok(Collector {
         addr,
+        metrics_addr,
         shutdown,
         server,
         janitor,
         dtrack,
+        metrics: metrics_task,
         health,
     })
 }
@@ -192,6 +203,12 @@ impl Collector {
         self.addr
     }
 
+    /// The address of `/metrics` (with the real port when started on port 0), when
+    /// `--metrics-listen` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
     /// Stops accepting calls, ends agent sessions and watches, and waits up to a grace
     /// period for calls in flight.
     pub async fn shutdown(mut self) -> Result<()> {
@@ -211,7 +228,7 @@ impl Collector {
             }
         };
         let _ = self.janitor.await;
-        for task in self.dtrack.drain(..) {
+        for task in self.dtrack.drain(..).chain(self.metrics.take()) {
             let _ = task.await;
         }
         tracing::info!("nodebom collector stopped");

@@ -90,21 +90,48 @@ impl Fleet {
             .unwrap();
     }
 
-    /// Stores `SBOM` for `image`, uploaded by a node that has it.
-    async fn sbom(&self, cluster: &str, node: &str, image: &Image) {
+    /// Stores `SBOM`, made to describe `image` as nodebom's agent does (syft's
+    /// `metadata.component` is the scanned directory, which the collector refuses), for
+    /// `image`, uploaded by a node that has it. Returns the hex SHA-256 of the stored
+    /// (canonical) document.
+    async fn sbom(&self, cluster: &str, node: &str, image: &Image) -> String {
+        let mut document: serde_json::Value = serde_json::from_slice(SBOM).unwrap();
+        document["metadata"]["component"] = serde_json::json!({
+            "type": "container", "name": "registry.example/app",
+            "version": image.manifest_digest.as_str(),
+        });
+        self.put(
+            cluster,
+            node,
+            image,
+            &serde_json::to_vec(&document).unwrap(),
+        )
+        .await
+    }
+
+    /// Stores `document` for `image`, uploaded by a node that has it; returns the hex
+    /// SHA-256 of the stored (canonical) document.
+    async fn put(&self, cluster: &str, node: &str, image: &Image, document: &[u8]) -> String {
         let header = UploadHeader {
             node: NodeKey::new(cluster, node).unwrap(),
             manifest_digest: image.manifest_digest.clone(),
-            size: SBOM.len() as u64,
-            sha256: Digest::from_sha256(Sha256::new_with_prefix(SBOM)),
+            size: document.len() as u64,
+            sha256: Digest::from_sha256(Sha256::new_with_prefix(document)),
+            agent_version: "0.1.0-test".into(),
         };
         let mut assembler = Assembler::new(header.clone(), 1 << 30).unwrap();
-        assembler.push(0, SBOM).unwrap();
+        assembler.push(0, document).unwrap();
         let sbom = assembler.finish().unwrap();
+        let stored = sbom
+            .sha256
+            .as_str()
+            .trim_start_matches("sha256:")
+            .to_owned();
         self.store
             .put_sbom(&header.node, sbom, Timestamp::now())
             .await
             .unwrap();
+        stored
     }
 
     /// Forwarder settings for `dt` with `extra` flags.
@@ -179,7 +206,7 @@ async fn image_used_in_two_clusters_is_one_project_with_both_cluster_tags() {
     fleet
         .node("prod-b", "b1", &[&nginx], &[("shop", &nginx)])
         .await;
-    fleet.sbom("prod-a", "a1", &nginx).await;
+    let stored = fleet.sbom("prod-a", "a1", &nginx).await;
     let forwarder = fleet.forwarder(&dt, &["--dtrack-namespace-tags"]);
 
     forwarder.reconcile(Timestamp::now()).await.unwrap();
@@ -199,7 +226,49 @@ async fn image_used_in_two_clusters_is_one_project_with_both_cluster_tags() {
     assert_eq!(dt.projects().len(), 1);
     let uploads = dt.uploads_to(project.uuid);
     assert_eq!(uploads.len(), 1);
-    assert_eq!(uploads[0].bom_sha256, hex::encode(Sha256::digest(SBOM)));
+    assert_eq!(uploads[0].bom_sha256, stored);
+    dt.assert_conformant();
+}
+
+#[tokio::test]
+async fn a_cluster_whose_build_differs_gets_its_own_project_and_leaves_the_other_untouched() {
+    let dt = DtServer::start(DtOptions::default()).unwrap();
+    let fleet = Fleet::new().await;
+    let nginx = image("nginx", &["docker.io/library/nginx:1.27.0"]);
+    fleet
+        .node("prod-a", "a1", &[&nginx], &[("web", &nginx)])
+        .await;
+    fleet
+        .node("prod-b", "b1", &[&nginx], &[("shop", &nginx)])
+        .await;
+    let real = fleet.sbom("prod-a", "a1", &nginx).await;
+    // prod-b claims to run nginx and sends a one-component SBOM for it.
+    let forgery = serde_json::to_vec(&serde_json::json!({
+        "bomFormat": "CycloneDX", "specVersion": "1.5",
+        "metadata": {"component": {"type": "container", "name": "registry.example/app",
+            "version": nginx.manifest_digest.as_str()}},
+        "components": [{"type": "library", "name": "harmless", "version": "1.0"}],
+    }))
+    .unwrap();
+    let forged = fleet.put("prod-b", "b1", &nginx, &forgery).await;
+    let forwarder = fleet.forwarder(&dt, &[]);
+
+    forwarder.reconcile(Timestamp::now()).await.unwrap();
+    fleet.settle(&forwarder).await;
+
+    let project = dt.project(NGINX, "1.27.0").expect("prod-a's project");
+    assert_eq!(project.tags, tags(&["cluster:prod-a"]));
+    let uploads = dt.uploads_to(project.uuid);
+    assert_eq!(uploads.len(), 1);
+    assert_eq!(uploads[0].bom_sha256, real);
+    let own = dt
+        .project(NGINX, "1.27.0 [prod-b]")
+        .expect("prod-b's own project");
+    assert_eq!(own.tags, tags(&["cluster:prod-b"]));
+    let uploads = dt.uploads_to(own.uuid);
+    assert_eq!(uploads.len(), 1);
+    assert_eq!(uploads[0].bom_sha256, forged);
+    assert_eq!(dt.projects().len(), 2);
     dt.assert_conformant();
 }
 

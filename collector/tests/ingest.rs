@@ -9,7 +9,7 @@ use nodebom_proto::v1 as pb;
 use tonic::Code;
 
 #[tokio::test]
-async fn second_agent_reporting_the_same_digest_is_never_asked_for_its_sbom() {
+async fn a_digest_is_built_once_per_cluster_and_another_cluster_only_checks_it() {
     let collector = TestCollector::start(&[]).await;
     let nginx = image("nginx", &["docker.io/library/nginx:1.27"]);
 
@@ -19,8 +19,8 @@ async fn second_agent_reporting_the_same_digest_is_never_asked_for_its_sbom() {
     let ack = first.full(std::slice::from_ref(&nginx), &[]).await.unwrap();
     assert_eq!(ack.sbom_wanted, vec![nginx.manifest_digest.clone()]);
 
-    // Same digest in another cluster while the first node builds it.
-    let mut second = Agent::connect(&collector, Some(TOKEN_B), "prod-b", "worker-9")
+    // Same digest on another node of the cluster while the first node builds it.
+    let mut second = Agent::connect(&collector, Some(TOKEN_A), "prod-a", "worker-2")
         .await
         .unwrap();
     assert!(second
@@ -32,7 +32,7 @@ async fn second_agent_reporting_the_same_digest_is_never_asked_for_its_sbom() {
     let err = second
         .upload(
             &collector,
-            Some(TOKEN_B),
+            Some(TOKEN_A),
             &nginx.manifest_digest,
             DEBIAN_SBOM,
             256 * 1024,
@@ -41,7 +41,8 @@ async fn second_agent_reporting_the_same_digest_is_never_asked_for_its_sbom() {
         .unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
     assert!(
-        err.message().contains("another node is building"),
+        err.message()
+            .contains("another node of cluster prod-a is building"),
         "{}",
         err.message()
     );
@@ -59,7 +60,36 @@ async fn second_agent_reporting_the_same_digest_is_never_asked_for_its_sbom() {
     assert!(!stored.already_stored);
     assert_eq!(stored.component_count, 744);
 
-    // A third node, after the SBOM is stored, is not asked either.
+    // Another cluster does not take prod-a's word for it: one of its nodes is asked
+    // once, and its identical build only records that it verified the stored copy.
+    let mut other = Agent::connect(&collector, Some(TOKEN_B), "prod-b", "worker-9")
+        .await
+        .unwrap();
+    let wanted = other
+        .full(std::slice::from_ref(&nginx), &[])
+        .await
+        .unwrap()
+        .sbom_wanted;
+    assert_eq!(wanted, vec![nginx.manifest_digest.clone()]);
+    let checked = other
+        .upload(
+            &collector,
+            Some(TOKEN_B),
+            &nginx.manifest_digest,
+            DEBIAN_SBOM,
+            256 * 1024,
+        )
+        .await
+        .unwrap();
+    assert!(checked.already_stored);
+    let (info, _) = get_sbom(&collector, &nginx.manifest_digest).await.unwrap();
+    assert_eq!(info.cluster, "prod-a");
+    assert_eq!(info.checks.len(), 1);
+    assert_eq!(info.checks[0].cluster, "prod-b");
+    assert_eq!(info.checks[0].status(), pb::SbomCheckStatus::Verified);
+    assert_eq!(info.checks[0].content_hash, info.content_hash);
+
+    // A further node of either cluster is not asked.
     let mut third = Agent::connect(&collector, Some(TOKEN_B), "prod-b", "worker-10")
         .await
         .unwrap();
@@ -81,13 +111,16 @@ async fn second_agent_reporting_the_same_digest_is_never_asked_for_its_sbom() {
         .unwrap();
     assert!(again.already_stored);
 
-    let stored_events: Vec<_> = events_after(&collector, 0)
-        .await
-        .into_iter()
+    let events = events_after(&collector, 0).await;
+    let stored_events: Vec<_> = events
+        .iter()
         .filter(|event| event.kind() == pb::EventKind::SbomStored)
         .collect();
     assert_eq!(stored_events.len(), 1);
     assert_eq!(stored_events[0].node, "worker-1");
+    assert!(events
+        .iter()
+        .all(|event| event.kind() != pb::EventKind::SbomConflict));
     collector.stop().await;
 }
 

@@ -8,7 +8,7 @@ use pb::upload_sbom_request::Part;
 use tonic::Code;
 
 #[tokio::test]
-async fn chunked_upload_is_stored_and_returned_byte_for_byte() {
+async fn chunked_upload_is_stored_and_returned_in_canonical_form() {
     let collector = TestCollector::start(&[]).await;
     let debian = image("debian", &["docker.io/library/debian:12"]);
     let mut agent = Agent::connect(&collector, Some(TOKEN_A), "prod-a", "worker-1")
@@ -31,9 +31,15 @@ async fn chunked_upload_is_stored_and_returned_byte_for_byte() {
     assert_eq!(stored.manifest_digest, debian.manifest_digest);
 
     let (info, document) = get_sbom(&collector, &debian.manifest_digest).await.unwrap();
-    assert_eq!(document, DEBIAN_SBOM);
-    assert_eq!(info.size, DEBIAN_SBOM.len() as u64);
-    assert_eq!(info.sha256, sha256(DEBIAN_SBOM));
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&document).unwrap(),
+        stored_form(DEBIAN_SBOM, &debian.manifest_digest)
+    );
+    assert_eq!(info.size, document.len() as u64);
+    assert_eq!(info.sha256, sha256(&document));
+    assert_eq!(info.agent_version, "0.1.0-test");
+    assert!(info.content_hash.starts_with("sha256:"));
+    assert!(!info.incomplete);
     assert_eq!(info.spec_version, "1.5");
     assert_eq!(info.component_count, 744);
     assert_eq!(
@@ -64,22 +70,35 @@ async fn bad_uploads_get_clear_statuses_and_store_nothing() {
     let messages = |document: &[u8], chunk: usize| {
         upload_messages("prod-a", "worker-1", &digest, document, chunk)
     };
+    let debian = describing(DEBIAN_SBOM, &digest);
+    let python = describing(PYTHON_SBOM, &digest);
+    // 100,000 nested arrays in a field the collector does not read.
+    let mut nested = python.clone();
+    nested.truncate(nested.iter().rposition(|&b| b == b'}').unwrap());
+    nested.extend(
+        format!(
+            r#","x-deep":{}{}}}"#,
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        )
+        .bytes(),
+    );
 
-    let mut bad_digest = messages(PYTHON_SBOM, 1024);
+    let mut bad_digest = messages(&python, 1024);
     if let Some(Part::Header(header)) = &mut bad_digest[0].part {
         header.manifest_digest = "sha256:xyz".into();
     }
-    let mut out_of_order = messages(DEBIAN_SBOM, 32 * 1024);
+    let mut out_of_order = messages(&debian, 32 * 1024);
     out_of_order.swap(2, 3);
-    let mut truncated = messages(DEBIAN_SBOM, 32 * 1024);
+    let mut truncated = messages(&debian, 32 * 1024);
     truncated.pop();
-    let mut wrong_hash = messages(PYTHON_SBOM, 1024);
+    let mut wrong_hash = messages(&python, 1024);
     if let Some(Part::Header(header)) = &mut wrong_hash[0].part {
-        header.sha256 = sha256(DEBIAN_SBOM);
+        header.sha256 = sha256(&debian);
     }
-    let mut headless = messages(PYTHON_SBOM, 1024);
+    let mut headless = messages(&python, 1024);
     headless.remove(0);
-    let mut too_large = messages(PYTHON_SBOM, 1024);
+    let mut too_large = messages(&python, 1024);
     if let Some(Part::Header(header)) = &mut too_large[0].part {
         header.size = 3_000_000;
     }
@@ -95,6 +114,24 @@ async fn bad_uploads_get_clear_statuses_and_store_nothing() {
             messages(PYTHON_SPDX, 1024),
             Code::InvalidArgument,
             "not CycloneDX JSON: the document has no bomFormat",
+        ),
+        (
+            "CycloneDX without metadata or components",
+            messages(br#"{"bomFormat":"CycloneDX","specVersion":"1.5"}"#, 1024),
+            Code::InvalidArgument,
+            "the document has no metadata.component",
+        ),
+        (
+            "syft's SBOM of a directory",
+            messages(PYTHON_SBOM, 1024),
+            Code::InvalidArgument,
+            "metadata.component \"small\" has no version",
+        ),
+        (
+            "100,000 nested arrays in an unknown field",
+            messages(&nested, 32 * 1024),
+            Code::InvalidArgument,
+            "JSON nested deeper than 48 levels",
         ),
         (
             "XML",
@@ -134,7 +171,7 @@ async fn bad_uploads_get_clear_statuses_and_store_nothing() {
         ),
         (
             "chunk over the message limit",
-            messages(DEBIAN_SBOM, 128 * 1024),
+            messages(&debian, 128 * 1024),
             Code::ResourceExhausted,
             "--max-message-bytes",
         ),
@@ -158,7 +195,11 @@ async fn bad_uploads_get_clear_statuses_and_store_nothing() {
         .upload(&collector, Some(TOKEN_A), &digest, DEBIAN_SBOM, 32 * 1024)
         .await
         .unwrap();
-    assert_eq!(get_sbom(&collector, &digest).await.unwrap().1, DEBIAN_SBOM);
+    let stored = get_sbom(&collector, &digest).await.unwrap().1;
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&stored).unwrap(),
+        stored_form(DEBIAN_SBOM, &digest)
+    );
     collector.stop().await;
 }
 
@@ -197,24 +238,17 @@ async fn sbom_that_describes_another_image_is_rejected() {
         .await
         .unwrap();
     agent.full(std::slice::from_ref(&mine), &[]).await.unwrap();
-    let mut document: serde_json::Value = serde_json::from_slice(PYTHON_SBOM).unwrap();
-    document["metadata"]["component"]["version"] = other.manifest_digest.clone().into();
-    let document = serde_json::to_vec(&document).unwrap();
-
-    let err = agent
-        .upload(
-            &collector,
-            Some(TOKEN_A),
-            &mine.manifest_digest,
-            &document,
-            1024,
-        )
+    let document = describing(PYTHON_SBOM, &other.manifest_digest);
+    let messages = upload_messages("prod-a", "worker-1", &mine.manifest_digest, &document, 1024);
+    let err = upload_raw(&collector, Some(TOKEN_A), messages)
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
     assert!(
-        err.message()
-            .contains(&format!("the document describes {}", other.manifest_digest)),
+        err.message().contains(&format!(
+            "the document describes \"{}\"",
+            other.manifest_digest
+        )),
         "{}",
         err.message()
     );

@@ -31,6 +31,9 @@ pub mod retry;
 /// Package `nodebom.v1`.
 pub mod v1 {
     #![allow(missing_docs)]
+    // Generated oneofs hold messages by value; `GetSbomResponse.part` is one info message
+    // per call, so boxing it would only complicate every caller.
+    #![allow(clippy::large_enum_variant)]
     tonic::include_proto!("nodebom.v1");
 }
 

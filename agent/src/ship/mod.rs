@@ -601,6 +601,7 @@ async fn upload(
         node: shared.config.node.clone(),
         size: bom.len() as u64,
         sha256: Digest::sha256_of(bom).into(),
+        agent_version: env!("CARGO_PKG_VERSION").into(),
     };
     let mut messages = vec![v1::UploadSbomRequest {
         part: Some(upload_sbom_request::Part::Header(header)),

@@ -16,8 +16,8 @@ use crate::sbom::purl::PurlKey;
 use crate::sbom::upload::UploadHeader;
 use crate::sbom::Component;
 use crate::store::{
-    ComponentMatches, ComponentQuery, ComponentSearch, Event, EventKind, ImageFilter, ImagePage,
-    ImageSummary, NodePresence, SbomRecord, WorkloadPlacement,
+    CheckStatus, ComponentMatches, ComponentQuery, ComponentSearch, Event, EventKind, ImageFilter,
+    ImagePage, ImageSummary, NodePresence, SbomCheck, SbomRecord, WorkloadPlacement,
 };
 
 /// Default and largest page of `ListImages` and `FindComponents`.
@@ -258,6 +258,7 @@ pub fn upload_header(header: pb::SbomHeader) -> Result<UploadHeader> {
             }
             sha256
         },
+        agent_version: bounded_text("header.agent_version", &header.agent_version, MAX_NAME_LEN)?,
     })
 }
 
@@ -334,6 +335,28 @@ pub fn sbom_info(record: &SbomRecord) -> pb::SbomInfo {
         stored_at: Some(record.stored_at.to_proto()),
         cluster: record.cluster.clone(),
         node: record.node.clone(),
+        agent_version: record.agent_version.clone(),
+        content_hash: record.content_hash.clone(),
+        incomplete: record.incomplete,
+        incomplete_reasons: record.incomplete_reasons.clone(),
+        checks: record.checks.iter().map(sbom_check).collect(),
+    }
+}
+
+fn sbom_check(check: &SbomCheck) -> pb::SbomCheck {
+    pb::SbomCheck {
+        cluster: check.cluster.clone(),
+        node: check.node.clone(),
+        agent_version: check.agent_version.clone(),
+        status: match check.status {
+            CheckStatus::Verified => pb::SbomCheckStatus::Verified,
+            CheckStatus::Conflict => pb::SbomCheckStatus::Conflict,
+            CheckStatus::Unverified => pb::SbomCheckStatus::Unverified,
+        }
+        .into(),
+        content_hash: check.content_hash.clone(),
+        checked_at: Some(check.checked_at.to_proto()),
+        note: check.note.clone(),
     }
 }
 
@@ -427,6 +450,7 @@ pub fn event(event: Event) -> pb::Event {
         EventKind::SbomStored => pb::EventKind::SbomStored,
         EventKind::WorkloadStarted => pb::EventKind::WorkloadStarted,
         EventKind::WorkloadStopped => pb::EventKind::WorkloadStopped,
+        EventKind::SbomConflict => pb::EventKind::SbomConflict,
     };
     pb::Event {
         sequence: event.sequence,

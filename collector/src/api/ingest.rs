@@ -15,7 +15,7 @@ use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::inventory::{AgentSession, Registration};
 use crate::sbom::upload::Assembler;
-use crate::store::{PutOutcome, UploadPermit};
+use crate::store::{CheckStatus, PutOutcome, UploadPermit};
 
 /// Responses buffered per `Sync` stream before the session waits for the agent to read.
 const SYNC_BUFFER: usize = 16;
@@ -251,6 +251,7 @@ impl IngestService {
         }
         let sbom = tokio::task::spawn_blocking(move || assembler.finish()).await??;
         let (size, compressed) = (sbom.size, sbom.document_zstd.len());
+        let own_component_count = sbom.components.len() as u64;
         let outcome = self
             .state
             .store
@@ -263,6 +264,36 @@ impl IngestService {
                 (false, record)
             }
             PutOutcome::AlreadyStored(record) => (true, record),
+            PutOutcome::Checked { fleet, check } => {
+                self.state.metrics.sbom_checked(check.status);
+                match check.status {
+                    CheckStatus::Verified => {
+                        tracing::info!(%node, %digest, stored_by = %fleet.cluster, "SBOM verified: same contents as the stored copy")
+                    }
+                    CheckStatus::Conflict => tracing::warn!(
+                        %node, %digest, stored_by = %fleet.cluster, stored_node = %fleet.node,
+                        stored_hash = %fleet.content_hash, hash = %check.content_hash,
+                        agent_version = %check.agent_version,
+                        "SBOM conflict: this cluster's build of the image differs from the stored copy built by the same agent version; the cluster now uses its own copy"
+                    ),
+                    CheckStatus::Unverified => tracing::info!(
+                        %node, %digest, stored_by = %fleet.cluster,
+                        stored_agent_version = %fleet.agent_version, agent_version = %check.agent_version,
+                        "SBOM unverified: this cluster's build differs from the stored copy, which another agent version built or which is incomplete; the cluster uses its own copy"
+                    ),
+                }
+                let verified = check.status == CheckStatus::Verified;
+                let component_count = if verified {
+                    fleet.component_count
+                } else {
+                    own_component_count
+                };
+                return Ok(pb::UploadSbomResponse {
+                    manifest_digest: digest.into(),
+                    already_stored: verified,
+                    component_count,
+                });
+            }
         };
         Ok(pb::UploadSbomResponse {
             manifest_digest: digest.into(),

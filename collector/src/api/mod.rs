@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::ClusterTokens;
 use crate::inventory::{LiveSessions, SessionSettings};
+use crate::metrics::Metrics;
 use crate::store::Store;
 
 pub use ingest::IngestService;
@@ -35,6 +36,8 @@ pub struct ApiState {
     pub uploads: Semaphore,
     /// Fires when the collector shuts down; ends long-lived streams.
     pub shutdown: CancellationToken,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
 }
 
 impl std::fmt::Debug for ApiState {

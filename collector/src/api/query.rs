@@ -34,12 +34,16 @@ impl Query for QueryService {
     type GetSbomStream = ReceiverStream<std::result::Result<pb::GetSbomResponse, Status>>;
 
     async fn get_sbom(&self, request: Request<pb::GetSbomRequest>) -> Reply<Self::GetSbomStream> {
-        let digest =
-            crate::digest::parse("manifest_digest", &request.into_inner().manifest_digest)?;
+        let request = request.into_inner();
+        let digest = crate::digest::parse("manifest_digest", &request.manifest_digest)?;
+        let cluster = match request.cluster.as_str() {
+            "" => None,
+            cluster => Some(crate::inventory::name("cluster", cluster)?),
+        };
         let stored = self
             .state
             .store
-            .get_sbom(&digest)
+            .get_sbom(&digest, cluster.as_deref())
             .await?
             .ok_or_else(|| Error::NotFound(format!("no SBOM is stored for {digest}")))?;
         let (sink, chunks) = mpsc::channel(4);

@@ -70,6 +70,10 @@ pub enum QueryCommand {
     Sbom {
         /// Manifest digest, `sha256:…`.
         digest: String,
+        /// The SBOM this cluster uses: its own build when that differs from the stored
+        /// copy (see the checks in `images`).
+        #[arg(long)]
+        cluster: Option<String>,
         /// Write to this file instead of standard output.
         #[arg(long, short = 'f')]
         file: Option<PathBuf>,
@@ -194,8 +198,12 @@ pub async fn run(args: QueryArgs, out: &mut (dyn Write + Send)) -> Result<()> {
             }
             output::images(&images, format, out)
         }
-        QueryCommand::Sbom { digest, file } => {
-            let document = download_sbom(&mut client, digest).await?;
+        QueryCommand::Sbom {
+            digest,
+            cluster,
+            file,
+        } => {
+            let document = download_sbom(&mut client, digest, cluster.unwrap_or_default()).await?;
             match file {
                 Some(path) => std::fs::write(&path, document)
                     .map_err(Error::io(format!("writing {}", path.display()))),
@@ -262,11 +270,12 @@ pub async fn run(args: QueryArgs, out: &mut (dyn Write + Send)) -> Result<()> {
 }
 
 /// Receives a stored SBOM and checks it against its announced size and digest.
-async fn download_sbom(client: &mut Client, digest: String) -> Result<Vec<u8>> {
+async fn download_sbom(client: &mut Client, digest: String, cluster: String) -> Result<Vec<u8>> {
     use pb::get_sbom_response::Part;
     let mut stream = client
         .get_sbom(pb::GetSbomRequest {
             manifest_digest: digest,
+            cluster,
         })
         .await?
         .into_inner();

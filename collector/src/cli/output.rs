@@ -105,7 +105,56 @@ fn sbom_json(info: &pb::SbomInfo) -> Value {
         "stored_at": time(info.stored_at.as_ref()),
         "cluster": info.cluster,
         "node": info.node,
+        "agent_version": info.agent_version,
+        "content_hash": info.content_hash,
+        "incomplete": info.incomplete,
+        "incomplete_reasons": info.incomplete_reasons,
+        "checks": info.checks.iter().map(|check| json!({
+            "cluster": check.cluster,
+            "node": check.node,
+            "agent_version": check.agent_version,
+            "status": check_status(check),
+            "content_hash": check.content_hash,
+            "checked_at": time(check.checked_at.as_ref()),
+        })).collect::<Vec<_>>(),
     })
+}
+
+/// What a cluster's check of an SBOM found, in words.
+fn check_status(check: &pb::SbomCheck) -> String {
+    match check.status() {
+        pb::SbomCheckStatus::Verified => "verified".into(),
+        pb::SbomCheckStatus::Conflict => "conflict".into(),
+        pb::SbomCheckStatus::Unverified if check.note.is_empty() => "unverified".into(),
+        pb::SbomCheckStatus::Unverified => format!("unverified ({})", check.note),
+        pb::SbomCheckStatus::Unspecified => "unknown".into(),
+    }
+}
+
+/// The SBOM column of `query images`: components, completeness, and the other
+/// clusters' checks.
+fn sbom_cell(info: &pb::SbomInfo) -> String {
+    let mut cell = format!("{} components", info.component_count);
+    if info.incomplete {
+        cell.push_str(", incomplete");
+    }
+    for check in &info.checks {
+        let status = check_status(check);
+        cell.push_str(&format!(", {}: {status}", check.cluster));
+        if check.status() == pb::SbomCheckStatus::Conflict && check.cluster == info.cluster {
+            // A cluster-scoped view shows the cluster's own build.
+            cell.push_str(" (its own build shown; list without --cluster for the stored copy)");
+        } else if check.status() == pb::SbomCheckStatus::Conflict {
+            cell.push_str(&format!(
+                " ({} {} vs {} {})",
+                info.cluster,
+                short(&info.content_hash),
+                check.cluster,
+                short(&check.content_hash)
+            ));
+        }
+    }
+    cell
 }
 
 fn placement_json(placement: &pb::WorkloadPlacement) -> Value {
@@ -175,10 +224,10 @@ pub fn images(
             short(&image.manifest_digest).to_owned(),
             first_and_count(&image.names),
             image.platform.clone(),
-            image.sbom.as_ref().map_or_else(
-                || "-".to_owned(),
-                |sbom| format!("{} components", sbom.component_count),
-            ),
+            image
+                .sbom
+                .as_ref()
+                .map_or_else(|| "-".to_owned(), sbom_cell),
             clusters.into_iter().collect::<Vec<_>>().join(","),
             image.nodes.len().to_string(),
             running.to_string(),
@@ -245,6 +294,7 @@ fn kind(event: &pb::Event) -> &'static str {
         Ok(pb::EventKind::SbomStored) => "sbom-stored",
         Ok(pb::EventKind::WorkloadStarted) => "workload-started",
         Ok(pb::EventKind::WorkloadStopped) => "workload-stopped",
+        Ok(pb::EventKind::SbomConflict) => "sbom-conflict",
         Ok(pb::EventKind::Unspecified) | Err(_) => "unknown",
     }
 }
@@ -320,6 +370,54 @@ mod tests {
         assert_eq!(
             first_and_count(&["a".into(), "b".into(), "c".into()]),
             "a (+2)"
+        );
+    }
+
+    #[test]
+    fn sbom_cell_names_incompleteness_and_each_check() {
+        let check = |cluster: &str, note: &str, status: pb::SbomCheckStatus, hash: &str| {
+            let mut check = pb::SbomCheck {
+                cluster: cluster.into(),
+                note: note.into(),
+                content_hash: hash.into(),
+                ..Default::default()
+            };
+            check.set_status(status);
+            check
+        };
+        let info = pb::SbomInfo {
+            component_count: 12,
+            cluster: "prod-a".into(),
+            agent_version: "0.2.0".into(),
+            content_hash: "sha256:aaaaaaaaaaaaaaaa".into(),
+            incomplete: true,
+            checks: vec![
+                check(
+                    "prod-b",
+                    "",
+                    pb::SbomCheckStatus::Verified,
+                    "sha256:aaaaaaaaaaaaaaaa",
+                ),
+                check(
+                    "prod-c",
+                    "",
+                    pb::SbomCheckStatus::Conflict,
+                    "sha256:cccccccccccccccc",
+                ),
+                check(
+                    "prod-d",
+                    "agent versions differ (\"0.2.0\" stored, \"0.1.0\" here)",
+                    pb::SbomCheckStatus::Unverified,
+                    "sha256:dddddddddddddddd",
+                ),
+            ],
+            ..Default::default()
+        };
+        assert_eq!(
+            sbom_cell(&info),
+            "12 components, incomplete, prod-b: verified, \
+             prod-c: conflict (prod-a sha256:aaaaaaaaaaaa vs prod-c sha256:cccccccccccc), \
+             prod-d: unverified (agent versions differ (\"0.2.0\" stored, \"0.1.0\" here))"
         );
     }
 }

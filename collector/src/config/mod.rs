@@ -55,6 +55,10 @@ pub struct ServeArgs {
     /// cluster tokens.
     #[arg(long, env = "NODEBOM_LISTEN", default_value = "127.0.0.1:7443")]
     pub listen: SocketAddr,
+    /// Serve Prometheus metrics (`nodebom_collector_*`) on `http://<address>/metrics`,
+    /// e.g. `0.0.0.0:9090`. Not served when unset.
+    #[arg(long, env = "NODEBOM_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Store URL: `sqlite://PATH` (e.g. `sqlite:///var/lib/nodebom/nodebom.db`).
     /// [default: sqlite://<data-dir>/nodebom.db]
     #[arg(long, env = "NODEBOM_STORE")]
@@ -230,6 +234,7 @@ impl ServeArgs {
         }
         Ok(ServeConfig {
             listen: self.listen,
+            metrics_listen: self.metrics_listen,
             store,
             tls,
             insecure: self.insecure,
@@ -338,6 +343,8 @@ impl std::fmt::Debug for TlsFiles {
 pub struct ServeConfig {
     /// Listen address (port 0 picks a free port).
     pub listen: SocketAddr,
+    /// Address of `/metrics`, when served.
+    pub metrics_listen: Option<SocketAddr>,
     /// Store.
     pub store: StoreUrl,
     /// TLS, or plaintext when `None`.

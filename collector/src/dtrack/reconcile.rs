@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::clock::Timestamp;
 
 use super::template::{short_digest, ImageFacts, Template};
-use crate::store::outbox::{Action, Plan, ProjectState, Usage};
+use crate::store::outbox::{split_project_key, Action, Plan, ProjectState, Usage};
 
 /// DT's limit on project names and versions.
 const MAX_NAME_CHARS: usize = 255;
@@ -58,22 +58,28 @@ pub fn plan(usage: &[Usage], known: &[ProjectState], now: Timestamp, rules: &Rul
 
 /// A project for a digest seen for the first time. Two digests never share a project
 /// (a moved tag, one tag for several platforms): a later digest whose name and version
-/// are taken gets its short digest appended to the version.
+/// are taken gets its short digest appended to the version. A cluster's own copy of an
+/// SBOM (its build differed from the fleet copy) is a project of its own, its version
+/// followed by `[cluster]`.
 fn new_project(
     used: &Usage,
     rules: &Rules,
     taken: &mut BTreeSet<(String, String)>,
 ) -> ProjectState {
-    let cluster = used.clusters.keys().next().map_or("", String::as_str);
-    let facts = ImageFacts::new(&used.names, &used.digest, cluster);
-    let name = bounded(rules.name.render(&facts), &used.digest);
-    let version = bounded(rules.version.render(&facts), &used.digest);
+    let (digest, own_copy_of) = split_project_key(&used.digest);
+    let cluster = own_copy_of
+        .or_else(|| used.clusters.keys().next().map(String::as_str))
+        .unwrap_or("");
+    let facts = ImageFacts::new(&used.names, digest, cluster);
+    let name = bounded(rules.name.render(&facts), digest);
+    let mut version = rules.version.render(&facts);
+    if let Some(cluster) = own_copy_of {
+        version = format!("{version} [{cluster}]");
+    }
+    let version = bounded(version, digest);
     let mut key = (name, version);
     if taken.contains(&key) {
-        key.1 = bounded(
-            format!("{}@{}", key.1, short_digest(&used.digest)),
-            &used.digest,
-        );
+        key.1 = bounded(format!("{}@{}", key.1, short_digest(digest)), digest);
     }
     if taken.contains(&key) {
         key.1 = used.digest.clone();

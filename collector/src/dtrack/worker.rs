@@ -15,7 +15,7 @@ use crate::sbom::decompress_chunks;
 use crate::store::Store;
 
 use super::client::{BomUpload, DtClient, DtError};
-use crate::store::outbox::{Action, Failure, OutboxItem};
+use crate::store::outbox::{split_project_key, Action, Failure, OutboxItem};
 
 /// Projects worked on at the same time.
 const BATCH: usize = 8;
@@ -152,12 +152,14 @@ impl Worker {
         }
     }
 
-    /// The stored SBOM of `digest`, decompressed; an error when it cannot be read.
-    async fn document(&self, digest: &str) -> Result<Vec<u8>, String> {
+    /// The SBOM of a project key (see [`crate::store::outbox::Usage::digest`]),
+    /// decompressed; an error when it cannot be read.
+    async fn document(&self, key: &str) -> Result<Vec<u8>, String> {
+        let (digest, own_copy_of) = split_project_key(key);
         let parsed = crate::digest::parse("digest", digest).map_err(|err| err.to_string())?;
         let stored = self
             .store
-            .get_sbom(&parsed)
+            .get_sbom(&parsed, own_copy_of)
             .await
             .map_err(|err| err.to_string())?
             .ok_or_else(|| format!("the SBOM of {digest} is no longer stored"))?;

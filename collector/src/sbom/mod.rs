@@ -1,11 +1,13 @@
-//! SBOM documents: checking that an upload is CycloneDX JSON, indexing its components
-//! for `FindComponents`, and keeping it compressed.
+//! SBOM documents: checking that an upload is a CycloneDX SBOM of the image it was
+//! uploaded for, indexing its components for `FindComponents`, and storing its canonical
+//! form compressed.
 //!
 //! A document is compressed while it arrives ([`upload::Assembler`]) and parsed from the
-//! compressed form, so an upload costs about its compressed size in memory, not its
-//! tens of megabytes.
+//! compressed form into a typed model, so an upload costs about its compressed size plus
+//! the model in memory, not a tree of JSON values several times its size.
 
 pub mod cyclonedx;
+mod depth;
 pub mod purl;
 pub mod upload;
 
@@ -36,16 +38,22 @@ pub struct Component {
 pub struct ValidatedSbom {
     /// The image it describes.
     pub manifest_digest: Digest,
+    /// Version of the agent that built it, from the upload's header.
+    pub agent_version: String,
     /// CycloneDX `specVersion`.
     pub spec_version: String,
-    /// Size of the JSON document.
+    /// Size of the canonical JSON document.
     pub size: u64,
-    /// SHA-256 of the JSON document.
+    /// SHA-256 of the canonical JSON document.
     pub sha256: Digest,
-    /// The document, zstd-compressed.
+    /// The canonical document, zstd-compressed.
     pub document_zstd: Vec<u8>,
     /// Distinct components, sorted.
     pub components: Vec<Component>,
+    /// See [`cyclonedx::Bom::content_hash`]: equal for equal contents.
+    pub content_hash: Digest,
+    /// Whether the document says it lists only part of the image.
+    pub completeness: cyclonedx::Completeness,
 }
 
 /// Decompresses a stored document and hands it to `sink` in pieces of at most

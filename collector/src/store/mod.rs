@@ -72,19 +72,89 @@ pub struct Claims {
 /// What an upload may do, decided before the document is received.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UploadPermit {
-    /// Go ahead; the node now holds the build claim for the digest.
+    /// Go ahead; the node now holds its cluster's build claim for the digest.
     Allowed,
-    /// The collector already has an SBOM for the digest.
-    AlreadyStored(SbomRecord),
+    /// The node's cluster already built the digest (the fleet copy or a check of it).
+    AlreadyStored(Box<SbomRecord>),
 }
 
 /// Result of storing an SBOM.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PutOutcome {
-    /// The SBOM is now stored.
+    /// The SBOM is now the fleet copy.
     Stored(SbomRecord),
-    /// Another upload stored one first; that one is kept.
+    /// The node's cluster had already built it; nothing changed.
     AlreadyStored(SbomRecord),
+    /// Another cluster's SBOM is the fleet copy; this upload checked it.
+    Checked {
+        /// The fleet copy.
+        fleet: SbomRecord,
+        /// What this cluster found.
+        check: SbomCheck,
+    },
+}
+
+/// How a cluster's own build of an image compares with the fleet copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CheckStatus {
+    /// Same contents: the cluster uses the fleet copy.
+    Verified,
+    /// Different contents from the same agent version: one of the two clusters lies
+    /// (or an agent is broken). The cluster uses its own copy.
+    Conflict,
+    /// Different contents, but the two copies cannot be compared (different agent
+    /// versions, or a fleet copy stored before content hashes). The cluster uses its
+    /// own copy.
+    Unverified,
+}
+
+impl CheckStatus {
+    /// The value stored in the database.
+    pub fn code(self) -> i64 {
+        match self {
+            Self::Verified => 1,
+            Self::Conflict => 2,
+            Self::Unverified => 3,
+        }
+    }
+
+    /// The status of a stored value.
+    pub fn from_code(code: i64) -> Option<Self> {
+        match code {
+            1 => Some(Self::Verified),
+            2 => Some(Self::Conflict),
+            3 => Some(Self::Unverified),
+            _ => None,
+        }
+    }
+
+    /// `verified`, `conflict` or `unverified`, for logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Verified => "verified",
+            Self::Conflict => "conflict",
+            Self::Unverified => "unverified",
+        }
+    }
+}
+
+/// What one cluster found when it built an image whose fleet copy another cluster built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SbomCheck {
+    /// The checking cluster.
+    pub cluster: String,
+    /// Its node that built the SBOM.
+    pub node: String,
+    /// That node's agent version.
+    pub agent_version: String,
+    /// The outcome.
+    pub status: CheckStatus,
+    /// Content hash of the cluster's build.
+    pub content_hash: String,
+    /// Why the builds cannot be compared, for [`CheckStatus::Unverified`]; else empty.
+    pub note: String,
+    /// When.
+    pub checked_at: Timestamp,
 }
 
 /// A stored SBOM's description.
@@ -106,6 +176,16 @@ pub struct SbomRecord {
     pub cluster: String,
     /// Node that built it.
     pub node: String,
+    /// Agent version of that node ('' for SBOMs stored before it was recorded).
+    pub agent_version: String,
+    /// See [`crate::sbom::cyclonedx::Bom::content_hash`] ('' for SBOMs stored before).
+    pub content_hash: String,
+    /// The document says it lists only part of the image.
+    pub incomplete: bool,
+    /// Why, as the document says.
+    pub incomplete_reasons: Vec<String>,
+    /// The other clusters' checks of the fleet copy, by cluster.
+    pub checks: Vec<SbomCheck>,
 }
 
 /// A stored SBOM with its document.
@@ -268,6 +348,9 @@ pub enum EventKind {
     WorkloadStarted,
     /// A workload stopped.
     WorkloadStopped,
+    /// A cluster built an image whose fleet copy (built by another cluster with the same
+    /// agent version) has other contents.
+    SbomConflict,
 }
 
 /// Something that happened, in the order of `sequence`.
@@ -366,8 +449,9 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes events and stopped workloads older than `cutoff`.
     async fn prune_history(&self, cutoff: Timestamp) -> Result<Pruned>;
 
-    /// Decides whether `node` may upload an SBOM for `digest` (it must have the image and
-    /// no other node may be building it), and gives it the build claim.
+    /// Decides whether `node` may upload an SBOM for `digest` (it must have the image, its
+    /// cluster must not have built it yet and no other node of its cluster may be
+    /// building it), and gives it its cluster's build claim.
     async fn begin_upload(
         &self,
         node: &NodeKey,
@@ -377,7 +461,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<UploadPermit>;
 
     /// Stores an SBOM with its component index, under the same conditions as
-    /// [`Store::begin_upload`].
+    /// [`Store::begin_upload`]: as the fleet copy when there is none, else as the node's
+    /// cluster's check of it (its own copy too when the contents differ).
     async fn put_sbom(
         &self,
         node: &NodeKey,
@@ -385,8 +470,9 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> Result<PutOutcome>;
 
-    /// The stored SBOM of `digest`.
-    async fn get_sbom(&self, digest: &Digest) -> Result<Option<StoredSbom>>;
+    /// The stored SBOM of `digest`: with `cluster`, the cluster's own copy when its build
+    /// differs from the fleet copy, else the fleet copy.
+    async fn get_sbom(&self, digest: &Digest, cluster: Option<&str>) -> Result<Option<StoredSbom>>;
 
     /// A page of images after digest `after`.
     async fn list_images(

@@ -40,7 +40,7 @@ impl Action {
 /// What nodebom last asked DT to make true for one digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProjectState {
-    /// Image manifest digest.
+    /// Project key (see [`Usage::digest`]).
     pub digest: String,
     /// DT project name.
     pub name: String,
@@ -55,12 +55,35 @@ pub struct ProjectState {
     pub active: bool,
 }
 
-/// A digest with a stored SBOM and where it is used now.
+/// Separates the image digest from the cluster in the project key of a cluster's own
+/// copy of an SBOM.
+const COPY_SEPARATOR: char = '#';
+
+/// The project key of the SBOM `cluster` uses for `digest`: the digest for the fleet
+/// copy, `digest#cluster` for the cluster's own copy (its build differed).
+pub fn project_key(digest: &str, own_copy_of: Option<&str>) -> String {
+    match own_copy_of {
+        Some(cluster) => format!("{digest}{COPY_SEPARATOR}{cluster}"),
+        None => digest.to_owned(),
+    }
+}
+
+/// The image digest and, for a cluster's own copy, the cluster of a project key.
+pub fn split_project_key(key: &str) -> (&str, Option<&str>) {
+    match key.split_once(COPY_SEPARATOR) {
+        Some((digest, cluster)) => (digest, Some(cluster)),
+        None => (key, None),
+    }
+}
+
+/// An SBOM (the fleet copy of a digest, or a cluster's own copy) and where it is used
+/// now.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Usage {
-    /// Image manifest digest.
+    /// Project key: the image manifest digest, or `digest#cluster` for the copy of a
+    /// cluster whose build differs from the fleet copy (see [`project_key`]).
     pub digest: String,
-    /// SHA-256 of its stored SBOM.
+    /// SHA-256 of the SBOM.
     pub sbom_sha256: String,
     /// Image references it is known by, sorted.
     pub names: Vec<String>,
@@ -83,7 +106,7 @@ pub struct Plan {
 pub struct OutboxItem {
     /// Queue id.
     pub id: i64,
-    /// Image digest.
+    /// Project key (see [`Usage::digest`]).
     pub digest: String,
     /// DT project name.
     pub name: String,

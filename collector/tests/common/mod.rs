@@ -111,6 +111,14 @@ impl TestCollector {
         }
     }
 
+    /// The `/metrics` URL, when started with `--metrics-listen`.
+    pub fn metrics_url(&self) -> Option<String> {
+        self.collector
+            .as_ref()
+            .and_then(Collector::metrics_addr)
+            .map(|addr| format!("http://{addr}/metrics"))
+    }
+
     pub async fn query(&self) -> QueryClient<Channel> {
         query_client(self).await
     }
@@ -297,7 +305,8 @@ impl Agent {
         }
     }
 
-    /// Uploads `document` as the SBOM of `digest` in chunks of `chunk` bytes.
+    /// Uploads `document`, made to describe `digest` (see [`describing`]), as the SBOM
+    /// of `digest` in chunks of `chunk` bytes.
     pub async fn upload(
         &self,
         collector: &impl Target,
@@ -306,9 +315,37 @@ impl Agent {
         document: &[u8],
         chunk: usize,
     ) -> Result<pb::UploadSbomResponse, Status> {
-        let messages = upload_messages(&self.cluster, &self.node, digest, document, chunk);
+        let document = describing(document, digest);
+        let messages = upload_messages(&self.cluster, &self.node, digest, &document, chunk);
         upload_raw(collector, token, messages).await
     }
+}
+
+/// `document` with the `metadata.component` nodebom's agent writes for the image
+/// `digest` (a container named `registry.example/app` with the digest as version).
+/// The syft fixtures describe the directory syft scanned (type `file`, no version),
+/// which the collector refuses as an image's SBOM.
+pub fn describing(document: &[u8], digest: &str) -> Vec<u8> {
+    let mut document: serde_json::Value = serde_json::from_slice(document).unwrap();
+    document["metadata"]["component"] = serde_json::json!({
+        "type": "container", "bom-ref": format!("image:{digest}"),
+        "name": "registry.example/app", "version": digest,
+    });
+    serde_json::to_vec_pretty(&document).unwrap()
+}
+
+/// The canonical form the collector stores of `document` made to describe `digest`:
+/// compact, `$schema` and syft's `swid` dropped, every other field as it was.
+pub fn stored_form(document: &[u8], digest: &str) -> serde_json::Value {
+    let mut document: serde_json::Value =
+        serde_json::from_slice(&describing(document, digest)).unwrap();
+    document.as_object_mut().unwrap().remove("$schema");
+    if let Some(components) = document["components"].as_array_mut() {
+        for component in components {
+            component.as_object_mut().unwrap().remove("swid");
+        }
+    }
+    document
 }
 
 /// Header and chunks of an upload of `document` for `digest`.
@@ -327,6 +364,7 @@ pub fn upload_messages(
             node: node.into(),
             size: document.len() as u64,
             sha256: sha256(document),
+            agent_version: "0.1.0-test".into(),
         })),
     }];
     let mut offset = 0;
@@ -355,16 +393,26 @@ pub async fn upload_raw(
     Ok(response.into_inner())
 }
 
-/// The stored document of `digest`, checked against its info.
+/// The stored document of `digest` (the fleet copy), checked against its info.
 pub async fn get_sbom(
     collector: &impl Target,
     digest: &str,
+) -> Result<(pb::SbomInfo, Vec<u8>), Status> {
+    get_sbom_of(collector, digest, "").await
+}
+
+/// The document of `digest` that `cluster` uses, checked against its info.
+pub async fn get_sbom_of(
+    collector: &impl Target,
+    digest: &str,
+    cluster: &str,
 ) -> Result<(pb::SbomInfo, Vec<u8>), Status> {
     use pb::get_sbom_response::Part;
     let mut stream = query_client(collector)
         .await
         .get_sbom(pb::GetSbomRequest {
             manifest_digest: digest.into(),
+            cluster: cluster.into(),
         })
         .await?
         .into_inner();
@@ -382,6 +430,8 @@ pub async fn get_sbom(
         assert_eq!(chunk.offset, document.len() as u64);
         document.extend(chunk.data);
     }
+    assert_eq!(info.size, document.len() as u64);
+    assert_eq!(info.sha256, sha256(&document));
     Ok((info, document))
 }
 

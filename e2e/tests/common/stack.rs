@@ -126,11 +126,18 @@ impl TestCollector {
             .images
     }
 
+    /// The stored (fleet) SBOM of `digest`.
     pub async fn sbom(&self, digest: &str) -> Option<serde_json::Value> {
+        self.sbom_of(digest, "").await
+    }
+
+    /// The SBOM of `digest` that `cluster` uses.
+    pub async fn sbom_of(&self, digest: &str, cluster: &str) -> Option<serde_json::Value> {
         let mut client = QueryClient::connect(self.url.clone()).await.unwrap();
         let mut stream = client
             .get_sbom(GetSbomRequest {
                 manifest_digest: digest.into(),
+                cluster: cluster.into(),
             })
             .await
             .ok()?

@@ -8,23 +8,34 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::store::outbox::{Failure, OutboxItem, Plan, ProjectState, Usage};
 
-/// Digests with an SBOM that a running workload uses (or, with `every_image`, that a
-/// node has), with their users.
+/// SBOMs that a running workload uses (or, with `every_image`, that a node has), with
+/// their users: a cluster whose own build differs from the fleet copy uses its own copy,
+/// under a project key of its own.
 pub(super) fn usage(conn: &Connection, every_image: bool) -> Result<Vec<Usage>> {
+    const OWN_COPY: &str = "LEFT JOIN sbom_checks k ON k.digest = s.digest \
+         AND k.cluster = n.cluster AND k.document IS NOT NULL";
+    // `outbox::project_key` in SQL.
+    const KEY: &str = "CASE WHEN k.digest IS NULL THEN s.digest \
+         ELSE s.digest || '#' || n.cluster END AS project_key";
     let users = if every_image {
-        "SELECT s.digest, s.sha256, i.names, n.cluster, '' FROM sboms s \
-         JOIN images i ON i.digest = s.digest \
-         JOIN node_images u ON u.digest = s.digest JOIN nodes n ON n.id = u.node_id \
-         ORDER BY s.digest"
+        format!(
+            "SELECT {KEY}, COALESCE(k.sha256, s.sha256), i.names, n.cluster, '' FROM sboms s \
+             JOIN images i ON i.digest = s.digest \
+             JOIN node_images u ON u.digest = s.digest JOIN nodes n ON n.id = u.node_id \
+             {OWN_COPY} ORDER BY project_key"
+        )
     } else {
-        "SELECT s.digest, s.sha256, i.names, n.cluster, w.namespace FROM sboms s \
-         JOIN images i ON i.digest = s.digest \
-         JOIN workloads w ON w.digest = s.digest AND w.running = 1 \
-         JOIN nodes n ON n.id = w.node_id \
-         ORDER BY s.digest"
+        format!(
+            "SELECT {KEY}, COALESCE(k.sha256, s.sha256), i.names, n.cluster, w.namespace \
+             FROM sboms s \
+             JOIN images i ON i.digest = s.digest \
+             JOIN workloads w ON w.digest = s.digest AND w.running = 1 \
+             JOIN nodes n ON n.id = w.node_id \
+             {OWN_COPY} ORDER BY project_key"
+        )
     };
     let context = "reading the images to forward";
-    let mut select = conn.prepare(users).map_err(Error::database(context))?;
+    let mut select = conn.prepare(&users).map_err(Error::database(context))?;
     let mut rows = select.query([]).map_err(Error::database(context))?;
     let mut found: Vec<Usage> = Vec::new();
     while let Some(row) = rows.next().map_err(Error::database(context))? {

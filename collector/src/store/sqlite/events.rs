@@ -33,6 +33,7 @@ fn kind_code(kind: EventKind) -> i64 {
         EventKind::SbomStored => 1,
         EventKind::WorkloadStarted => 2,
         EventKind::WorkloadStopped => 3,
+        EventKind::SbomConflict => 4,
     }
 }
 
@@ -128,6 +129,7 @@ fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Event>> {
         1 => EventKind::SbomStored,
         2 => EventKind::WorkloadStarted,
         3 => EventKind::WorkloadStopped,
+        4 => EventKind::SbomConflict,
         other => {
             return Ok(Err(Error::Corrupt(format!(
                 "event {sequence} has unknown kind {other}"
@@ -138,7 +140,7 @@ fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Event>> {
     let cluster: String = row.get(4)?;
     let node: String = row.get(5)?;
     let workload = match kind {
-        EventKind::SbomStored => None,
+        EventKind::SbomStored | EventKind::SbomConflict => None,
         EventKind::WorkloadStarted | EventKind::WorkloadStopped => Some(WorkloadPlacement {
             cluster: cluster.clone(),
             node: node.clone(),

@@ -532,8 +532,9 @@ pub(super) fn apply_delta(
     check_limits(images.max(0) as usize, workloads.max(0) as usize, limits)
 }
 
-/// Gives the node up to `policy.max_per_node` builds of its images that have no SBOM
-/// and no live claim, images that a running container uses first.
+/// Gives the node up to `policy.max_per_node` builds of its images that its cluster has
+/// not built (neither the fleet copy nor a check of it) and no node of its cluster is
+/// building, images that a running container uses first.
 pub(super) fn claim_builds(
     conn: &Connection,
     session: &Session,
@@ -565,14 +566,15 @@ pub(super) fn claim_builds(
             .prepare_cached(
                 "SELECT ni.digest, c.node_id, c.expires_at, c.failed_reason IS NOT NULL
                  FROM node_images ni
-                 LEFT JOIN sbom_claims c ON c.digest = ni.digest
+                 LEFT JOIN sbom_claims c ON c.digest = ni.digest AND c.cluster = ?2
                  WHERE ni.node_id = ?1
-                   AND NOT EXISTS (SELECT 1 FROM sboms s WHERE s.digest = ni.digest)
+                   AND NOT EXISTS (SELECT 1 FROM sboms s WHERE s.digest = ni.digest AND s.cluster = ?2)
+                   AND NOT EXISTS (SELECT 1 FROM sbom_checks k WHERE k.digest = ni.digest AND k.cluster = ?2)
                  ORDER BY ni.digest",
             )
             .map_err(Error::database(context))?;
         let rows = select
-            .query_map([session.node_id], |row| {
+            .query_map(params![session.node_id, session.node.cluster], |row| {
                 Ok(Candidate {
                     digest: row.get(0)?,
                     claimed_by: row.get(1)?,
@@ -614,11 +616,19 @@ pub(super) fn claim_builds(
             continue;
         }
         conn.prepare_cached(
-            "INSERT INTO sbom_claims (digest, node_id, expires_at, failed_reason) VALUES (?1, ?2, ?3, NULL)
-             ON CONFLICT (digest) DO UPDATE SET
+            "INSERT INTO sbom_claims (digest, cluster, node_id, expires_at, failed_reason)
+             VALUES (?1, ?2, ?3, ?4, NULL)
+             ON CONFLICT (digest, cluster) DO UPDATE SET
                  node_id = excluded.node_id, expires_at = excluded.expires_at, failed_reason = NULL",
         )
-        .and_then(|mut claim| claim.execute(params![candidate.digest, session.node_id, lease_end]))
+        .and_then(|mut claim| {
+            claim.execute(params![
+                candidate.digest,
+                session.node.cluster,
+                session.node_id,
+                lease_end
+            ])
+        })
         .map_err(Error::database(context))?;
         claims.wanted.push(stored_digest(&candidate.digest)?);
         slots -= 1;

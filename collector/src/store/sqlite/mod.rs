@@ -520,10 +520,13 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn get_sbom(&self, digest: &Digest) -> Result<Option<StoredSbom>> {
+    async fn get_sbom(&self, digest: &Digest, cluster: Option<&str>) -> Result<Option<StoredSbom>> {
+        let cluster = cluster.map(str::to_owned);
         let digest = digest.clone();
-        self.read("reading an SBOM", move |conn| sboms::get(conn, &digest))
-            .await
+        self.read("reading an SBOM", move |conn| {
+            sboms::get(conn, &digest, cluster.as_deref())
+        })
+        .await
     }
 
     async fn list_images(

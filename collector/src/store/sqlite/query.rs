@@ -151,7 +151,7 @@ fn summary(
         config_digest,
         platform,
         names: names.into_iter().collect(),
-        sbom: sboms::record(conn, digest)?,
+        sbom: sboms::record_for(conn, digest, filter.cluster)?,
         first_seen: Some(Timestamp::from_unix_millis(first_seen)),
         last_seen: Some(last_seen),
         nodes,
@@ -316,12 +316,21 @@ pub(super) fn find_components(
     let context = "finding components";
     let mut by_image: BTreeMap<String, Vec<Component>> = BTreeMap::new();
     {
+        // With a cluster, the SBOMs that cluster uses: its own copy where its build
+        // differed from the fleet copy, the fleet copy elsewhere.
         let mut images = conn
-            .prepare_cached("SELECT digest FROM sbom_components WHERE component_id = ?1")
+            .prepare_cached(
+                "SELECT digest FROM sbom_components sc WHERE component_id = ?1
+                   AND (?2 IS NULL OR NOT EXISTS (
+                       SELECT 1 FROM sbom_checks k
+                       WHERE k.digest = sc.digest AND k.cluster = ?2 AND k.document IS NOT NULL))
+                 UNION
+                 SELECT digest FROM sbom_check_components WHERE component_id = ?1 AND cluster = ?2",
+            )
             .map_err(Error::database(context))?;
         for (id, component) in matching_components(conn, &search.query)? {
             let digests = images
-                .query_map(params![id], |row| row.get::<_, String>(0))
+                .query_map(params![id, search.cluster], |row| row.get::<_, String>(0))
                 .map_err(Error::database(context))?;
             for digest in digests {
                 let digest = digest.map_err(Error::database(context))?;
