@@ -320,6 +320,8 @@ COLLECTOR_FULL = {
     "service": {"type": "LoadBalancer", "loadBalancerSourceRanges": ["10.0.0.0/8"]},
     "extraVolumes": [{"name": "kev", "configMap": {"name": "cisa-kev"}}],
     "extraVolumeMounts": [{"name": "kev", "mountPath": "/etc/nodebom/kev", "readOnly": True}],
+    "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}},
+                "from": [{"namespaceSelector": {"matchLabels": {"name": "monitoring"}}}]},
 }
 
 
@@ -441,12 +443,27 @@ class TestCollectorChart:
         assert mount(container, "kev") == {"name": "kev", "mountPath": "/etc/nodebom/kev", "readOnly": True}
 
         policy = release.one("NetworkPolicy")
-        assert policy["spec"]["ingress"] == [{
-            "ports": [{"port": "grpc", "protocol": "TCP"}],
-            "from": COLLECTOR_FULL["networkPolicy"]["from"]}]
-        service = release.one("Service")
+        assert policy["spec"]["ingress"] == [
+            {"ports": [{"port": "grpc", "protocol": "TCP"}],
+             "from": COLLECTOR_FULL["networkPolicy"]["from"]},
+            {"ports": [{"port": "metrics", "protocol": "TCP"}],
+             "from": COLLECTOR_FULL["metrics"]["from"]}]
+        services = {o["metadata"]["name"]: o for o in release.objects if o["kind"] == "Service"}
+        service = services["nodebom-collector"]
         assert service["spec"]["type"] == "LoadBalancer"
         assert service["spec"]["loadBalancerSourceRanges"] == ["10.0.0.0/8"]
+
+        # Metrics on their own port, scraped through a headless Service.
+        assert "--metrics-listen=0.0.0.0:9090" in args
+        assert {"name": "metrics", "containerPort": 9090, "protocol": "TCP"} in container["ports"]
+        metrics = services["nodebom-collector-metrics"]
+        assert metrics["spec"]["clusterIP"] == "None"
+        assert metrics["spec"]["ports"] == [
+            {"name": "metrics", "port": 9090, "targetPort": "metrics", "protocol": "TCP"}]
+        monitor = release.one("ServiceMonitor")
+        assert monitor["metadata"]["labels"]["release"] == "prometheus"
+        assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
+        assert monitor["spec"]["selector"]["matchLabels"].items() <= metrics["metadata"]["labels"].items()
 
     def test_plaintext_behind_a_mesh_probes_grpc_health(self, tmp_path):
         release = install(COLLECTOR, {"tls": {"enabled": False}}, tmp_path, "nodebom-collector")
@@ -503,8 +520,10 @@ RENDERINGS = {
     "agent-minimal": (AGENT, AGENT_MINIMAL, ["DaemonSet", "Service"]),
     "collector-defaults": (COLLECTOR, None, ["Service", "ServiceAccount", "StatefulSet"]),
     # NetworkPolicy, mTLS, query tokens, Dependency-Track, LoadBalancer, extra volumes.
+    # Metrics Service and ServiceMonitor.
     "collector-full": (COLLECTOR, COLLECTOR_FULL,
-                       ["NetworkPolicy", "Service", "ServiceAccount", "StatefulSet"]),
+                       ["NetworkPolicy", "Service", "Service", "ServiceAccount", "ServiceMonitor",
+                        "StatefulSet"]),
     # Plaintext (gRPC probes), the database in an emptyDir.
     "collector-ephemeral": (COLLECTOR, COLLECTOR_EPHEMERAL, ["Service", "StatefulSet"]),
 }
@@ -574,10 +593,10 @@ def test_rendered_objects_are_valid_kubernetes(renderings, version):
                 errors.append(f"{what}: {e.message}")
             validated += 1
     assert not errors, f"Kubernetes {version}:\n" + "\n".join(errors)
-    # Every object but the ServiceMonitor of agent-k3s.
+    # Every object but the ServiceMonitors of agent-k3s and collector-full.
     skipped = {kind for _api, kind in NOT_IN_KUBERNETES}
     expected = sum(k not in skipped for _c, _v, kinds in RENDERINGS.values() for k in kinds)
-    assert validated == expected == 16
+    assert validated == expected == 17
 
 
 def test_kubernetes_validation_finds_errors(renderings):

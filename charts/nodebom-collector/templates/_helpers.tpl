@@ -115,6 +115,7 @@ spec:
         - --max-images-per-node={{ .Values.limits.maxImagesPerNode }}
         - --max-workloads-per-node={{ .Values.limits.maxWorkloadsPerNode }}
         - --max-concurrent-uploads={{ .Values.limits.maxConcurrentUploads }}
+        - --metrics-listen=0.0.0.0:{{ .Values.metrics.port }}
         {{- with .Values.dtrack.url }}
         - {{ printf "--dtrack-url=%s" . | quote }}
         - --dtrack-api-key-file=/etc/nodebom/dtrack/{{ $.Values.dtrack.apiKey.key }}
@@ -146,6 +147,9 @@ spec:
       ports:
         - name: grpc
           containerPort: {{ .Values.service.port }}
+          protocol: TCP
+        - name: metrics
+          containerPort: {{ .Values.metrics.port }}
           protocol: TCP
       {{- $probe := dict "initialDelaySeconds" .Values.probes.initialDelaySeconds "periodSeconds" .Values.probes.periodSeconds }}
       {{- if .Values.tls.enabled }}
