@@ -181,6 +181,17 @@ impl TestAgent {
         node: &str,
         token: &str,
     ) -> Self {
+        Self::start_to(daemon, &collector.url, cluster, node, token).await
+    }
+
+    /// [`Self::start`] with the collector at `url` (through a proxy, say).
+    pub async fn start_to(
+        daemon: &ContainerdDaemon,
+        url: &str,
+        cluster: &str,
+        node: &str,
+        token: &str,
+    ) -> Self {
         let socket = daemon.socket().to_str().unwrap().to_string();
         let cancel = CancellationToken::new();
         let metrics = Metrics::new();
@@ -189,7 +200,7 @@ impl TestAgent {
         let config = RunConfig {
             watch,
             ship: ShipConfig {
-                collector: collector.url.clone(),
+                collector: url.to_owned(),
                 cluster: cluster.into(),
                 node: node.into(),
                 token: Some(token.into()),
