@@ -132,6 +132,14 @@ async fn link_cut_by_a_proxy_during_the_sync_loses_and_duplicates_nothing() {
         let bom = collector.sbom(digest).await.unwrap();
         assert_eq!(bom["metadata"]["component"]["version"], digest.as_str());
     }
+    let failed_sends = metric(&agent.metrics, "nodebom_agent_send_failures_total");
+    eprintln!("agent: {failed_sends} sends failed");
+    assert!(failed_sends > 0.0, "the cuts hit the uploads");
+    // An upload cut short is sent again, not built again.
+    assert_eq!(
+        metric(&agent.metrics, "nodebom_agent_sboms_built_total"),
+        built.len() as f64
+    );
     let uploads = dt_uploads(&dt, &digests).await;
     let expected: BTreeMap<String, usize> = digests.iter().map(|d| (d.clone(), 1)).collect();
     assert_eq!(uploads, expected, "one Dependency-Track upload per image");

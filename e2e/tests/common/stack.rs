@@ -232,6 +232,22 @@ impl TestAgent {
     }
 }
 
+/// The value of one of the agent's counters or gauges, 0 before its first sample.
+pub fn metric(metrics: &Metrics, name: &str) -> f64 {
+    metrics
+        .encode()
+        .unwrap()
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix(name)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0.0)
+}
+
 pub fn clusters_running(image: &ImageSummary) -> Vec<String> {
     let mut clusters: Vec<String> = image
         .workloads
