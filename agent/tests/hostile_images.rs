@@ -208,18 +208,22 @@ fn cases() -> Vec<Case> {
         from_snapshots: Outcome::complete(&[dotdot, absolute]),
     });
 
-    // (b) Symlinks are never followed, in the root or out of it: the dpkg status and the
-    // Python directory point at this machine's, through /proc and through `..`. A link
-    // to `../../..` is a directory a later layer writes through: containerd resolves it
-    // in the root, so the file lands in /var/lib/dpkg, and so must the scan see it.
+    // (b) Symlinks are never followed, in the root or out of it: a dpkg status and the
+    // Python directory point at this machine's, through /proc and through `..`.
+    // A link to `../../..` is a directory a later layer writes through: containerd's
+    // overlayfs unpacking writes that layer into its own directory, where the link is
+    // not, so the file stays under its own name (/opt/up/...) and the first status file
+    // stays visible; a layer stream reads it the same way.
     let control_python = package("pypi", "symlink-control");
     let through = package("deb", "through-link");
+    let kept = package("deb", "kept-under-link");
     cases.push(Case {
         name: "symlinks",
         layers: vec![
             Layer::gzip(vec![
                 debian_base(),
-                symlink("/var/lib/dpkg/status", "/proc/1/root/var/lib/dpkg/status"),
+                control("kept-under-link"),
+                symlink("/usr/lib/dpkg/status", "/proc/1/root/var/lib/dpkg/status"),
                 symlink(
                     "/usr/lib/python3/dist-packages",
                     "../../../../../../../../../../usr/lib/python3/dist-packages",
@@ -233,8 +237,8 @@ fn cases() -> Vec<Case> {
             )]),
         ],
         args: vec![],
-        from_blobs: Outcome::complete(&[control_python.clone(), through.clone()]),
-        from_snapshots: Outcome::complete(&[control_python, through]),
+        from_blobs: Outcome::complete(&[control_python.clone(), through.clone(), kept.clone()]),
+        from_snapshots: Outcome::complete(&[control_python, through, kept]),
     });
 
     // (c) Hard links out of the root are rooted, as containerd roots them. Their targets
@@ -379,6 +383,23 @@ fn cases() -> Vec<Case> {
             &["bomb.jar", "limit"],
         ),
         from_snapshots: Outcome::incomplete(&[jar_control, kept, fine], &["bomb.jar", "limit"]),
+    });
+
+    // Directories 300 deep, a Python distribution at the bottom: a tar names it in one
+    // path (630 bytes, under the 4,096 of a path), a snapshot walk stops at depth 256
+    // and says so.
+    let deep_control = package("deb", "deep-control");
+    let deep = package("pypi", "deep-down");
+    cases.push(Case {
+        name: "deep-directories",
+        layers: vec![Layer::gzip(vec![
+            debian_base(),
+            control("deep-control"),
+            python(&"/d".repeat(300), "deep-down"),
+        ])],
+        args: vec![],
+        from_blobs: Outcome::complete(&[deep_control.clone(), deep]),
+        from_snapshots: Outcome::incomplete(&[deep_control], &["nested more than 256 deep"]),
     });
 
     // (i) Names that are not UTF-8: a directory of a Python distribution among them.
