@@ -10,11 +10,9 @@ use std::io::Write;
 use std::path::Path;
 use std::str::FromStr;
 
-// `scan_ok` is not used here: every case reads the scan's log too.
-#[allow(dead_code)]
 mod common;
 
-use common::agent;
+use common::{agent, installed_debs};
 use nodebom_e2e::{oci, BuiltImage, ContainerdDaemon, Entry, ImageSpec, Layer};
 use packageurl::PackageUrl;
 use serde_json::Value;
@@ -69,16 +67,6 @@ fn debian_base() -> Entry {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("src/catalog/os/testdata/debian-12"),
         "/",
     )
-}
-
-/// Installed package names of a dpkg status file.
-fn installed_debs(status: &str) -> BTreeSet<String> {
-    status
-        .split("\n\n")
-        .filter(|stanza| stanza.lines().any(|l| l == "Status: install ok installed"))
-        .filter_map(|stanza| stanza.lines().find_map(|l| l.strip_prefix("Package: ")))
-        .map(str::to_string)
-        .collect()
 }
 
 /// Packages of this machine that an escape out of the image root would report: the

@@ -1,6 +1,8 @@
 //! What the agent's end-to-end tests share: running `nodebom-agent scan` against a
-//! private containerd.
+//! private containerd, and reading what the tests put in images.
+#![allow(dead_code)]
 
+use std::collections::BTreeSet;
 use std::io::{Read, Seek};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -62,4 +64,14 @@ pub fn scan_ok(daemon: &ContainerdDaemon, args: &[&str]) -> Value {
         String::from_utf8_lossy(&output.stderr)
     );
     serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// Installed package names of a dpkg status file, read the simple way dpkg-query does.
+pub fn installed_debs(status: &str) -> BTreeSet<String> {
+    status
+        .split("\n\n")
+        .filter(|stanza| stanza.lines().any(|l| l == "Status: install ok installed"))
+        .filter_map(|stanza| stanza.lines().find_map(|l| l.strip_prefix("Package: ")))
+        .map(str::to_string)
+        .collect()
 }
