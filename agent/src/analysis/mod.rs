@@ -461,7 +461,7 @@ impl LayerVisitor for Analyzer<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::testutil::{catalogers, pkg, PkgCataloger, TwinCataloger};
+    use super::testutil::{catalogers, pkg, OsCataloger, PkgCataloger, TwinCataloger};
     use super::*;
     use crate::layers::blob::BlobLayer;
     use crate::layers::snapshot::SnapshotLayer;
@@ -565,6 +565,24 @@ mod tests {
             vec![(
                 "/usr/lib/from-notes.pkg".to_string(),
                 "hard link to /usr/lib/notes, which was not read".to_string()
+            )]
+        );
+    }
+
+    #[test]
+    fn hard_link_wanted_by_a_cataloger_that_did_not_read_its_target_is_noted() {
+        let tar = LayerTar::new()
+            .file("etc/os-release", b"ID=debian\n", 0o644)
+            .hardlink("usr/lib/a.pkg", "etc/os-release")
+            .finish();
+        let both: Vec<Box<dyn Cataloger>> = vec![Box::new(PkgCataloger), Box::new(OsCataloger)];
+        let analysis = analyze_tar(&tar, &both).unwrap();
+        assert!(!analysis.files.contains_key("/usr/lib/a.pkg"));
+        assert_eq!(
+            analysis.skipped.first,
+            vec![(
+                "/usr/lib/a.pkg".to_string(),
+                "hard link to /etc/os-release, which test-pkg did not read".to_string()
             )]
         );
     }
