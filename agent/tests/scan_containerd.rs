@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 mod common;
 
-use common::{agent, scan_ok};
+use common::{agent, installed_debs, scan_ok};
 use nodebom_e2e::{oci, BuiltImage, ContainerdDaemon, Entry, ImageSpec, Layer};
 use serde_json::Value;
 
@@ -52,16 +52,6 @@ fn names_of(bom: &Value, kind: &str) -> BTreeSet<String> {
         .into_iter()
         .filter(|(k, _, _)| k == kind)
         .map(|(_, n, _)| n)
-        .collect()
-}
-
-/// Installed package names of a dpkg status file, read the simple way dpkg-query does.
-fn installed_debs(status: &str) -> BTreeSet<String> {
-    status
-        .split("\n\n")
-        .filter(|stanza| stanza.lines().any(|l| l == "Status: install ok installed"))
-        .filter_map(|stanza| stanza.lines().find_map(|l| l.strip_prefix("Package: ")))
-        .map(str::to_string)
         .collect()
 }
 

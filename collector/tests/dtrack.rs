@@ -374,6 +374,71 @@ async fn server_errors_and_an_outage_deliver_everything_once() {
 }
 
 #[tokio::test]
+async fn an_hour_long_outage_delivers_everything_once_when_dt_returns() {
+    let dt = DtServer::start(DtOptions::default()).unwrap();
+    let fleet = Fleet::new().await;
+    let nginx = image("nginx", &["docker.io/library/nginx:1.27.0"]);
+    let redis = image("redis", &["docker.io/library/redis:7.4"]);
+    fleet
+        .node(
+            "prod-a",
+            "a1",
+            &[&nginx, &redis],
+            &[("web", &nginx), ("db", &redis)],
+        )
+        .await;
+    fleet.sbom("prod-a", "a1", &nginx).await;
+    fleet.sbom("prod-a", "a1", &redis).await;
+    let forwarder = fleet.forwarder(&dt, &[]);
+    let start = Timestamp::now();
+    forwarder.reconcile(start).await.unwrap();
+
+    // An hour of the test clock with DT down: the outbox is tried every minute and
+    // reconciled every quarter of an hour, as the forwarder's loop does; nothing is
+    // given up, and reconciling queues nothing twice.
+    dt.down().unwrap();
+    for minute in 0..=60 {
+        let now = at(start, minute * 60);
+        if minute % 15 == 0 {
+            forwarder.reconcile(now).await.unwrap();
+        }
+        let drained = forwarder.drain(now).await.unwrap();
+        // Both projects' next actions tried and put off.
+        assert_eq!(
+            (drained.done, drained.postponed, drained.failed),
+            (0, 2, 0),
+            "minute {minute}"
+        );
+    }
+    assert!(dt.uploads().is_empty());
+    assert!(fleet.store.dtrack_failures(10).await.unwrap().is_empty());
+
+    dt.up().unwrap();
+    let back = at(start, 61 * 60);
+    forwarder.reconcile(back).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut now = back;
+    while fleet.store.dtrack_pending().await.unwrap() > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the outbox does not drain"
+        );
+        now = now.saturating_add(Duration::from_secs(1));
+        forwarder.drain(now).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let uploads = dt.uploads();
+    assert_eq!(uploads.len(), 2, "{uploads:#?}");
+    for (name, version) in [(NGINX, "1.27.0"), ("docker.io/library/redis", "7.4")] {
+        let project = dt.project(name, version).unwrap();
+        assert_eq!(dt.uploads_to(project.uuid).len(), 1, "{name}");
+        assert_eq!(project.tags, tags(&["cluster:prod-a"]), "{name}");
+    }
+    assert!(fleet.store.dtrack_failures(10).await.unwrap().is_empty());
+    dt.assert_conformant();
+}
+
+#[tokio::test]
 async fn a_collector_restart_with_queued_actions_loses_and_duplicates_nothing() {
     let dt = DtServer::start(DtOptions::default()).unwrap();
     let mut fleet = Fleet::new().await;

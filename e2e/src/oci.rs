@@ -35,6 +35,17 @@ pub enum Entry {
     Opaque {
         dir: String,
     },
+    /// An entry written as given, without the checks the tar crate makes on names: the
+    /// hostile entries of a hostile layer (`..` or absolute names, non-UTF-8 names, links
+    /// out of the root, FIFOs, devices). Name and link target fit a plain ustar header
+    /// (100 bytes each); `device` is the (major, minor) of a character or block device.
+    Raw {
+        name: Vec<u8>,
+        kind: tar::EntryType,
+        link: Vec<u8>,
+        data: Vec<u8>,
+        device: (u32, u32),
+    },
     /// Every file, directory and symlink below a host directory, placed under `dest`.
     Tree {
         source: PathBuf,
@@ -257,6 +268,13 @@ fn layer_tar(layer: &Layer) -> Result<Vec<u8>> {
             Entry::Opaque { dir } => {
                 append_bytes(&mut builder, &format!("{dir}/.wh..wh..opq"), b"", 0o644)?
             }
+            Entry::Raw {
+                name,
+                kind,
+                link,
+                data,
+                device,
+            } => append_raw(&mut builder, name, *kind, link, data, *device)?,
             Entry::Tree { source, dest } => append_tree(&mut builder, source, dest)?,
         }
     }
@@ -311,6 +329,30 @@ fn append_link(
     builder
         .append_link(&mut header, tar_path(path), target)
         .with_context(|| format!("adding link {path}"))
+}
+
+fn append_raw(
+    builder: &mut tar::Builder<impl Write>,
+    name: &[u8],
+    kind: tar::EntryType,
+    link: &[u8],
+    data: &[u8],
+    (major, minor): (u32, u32),
+) -> Result<()> {
+    let shown = String::from_utf8_lossy(name);
+    let mut header = header(kind, 0o644, data.len() as u64);
+    let old = header.as_old_mut();
+    if name.len() > old.name.len() || link.len() > old.linkname.len() {
+        bail!("raw entry {shown}: name or link target over 100 bytes");
+    }
+    old.name[..name.len()].copy_from_slice(name);
+    old.linkname[..link.len()].copy_from_slice(link);
+    header.set_device_major(major)?;
+    header.set_device_minor(minor)?;
+    header.set_cksum();
+    builder
+        .append(&header, data)
+        .with_context(|| format!("adding raw entry {shown}"))
 }
 
 fn append_tree(builder: &mut tar::Builder<impl Write>, source: &Path, dest: &str) -> Result<()> {

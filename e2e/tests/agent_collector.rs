@@ -6,7 +6,6 @@ mod common;
 use std::time::Duration;
 
 use common::stack::*;
-use nodebom_agent::observe::Metrics;
 use nodebom_e2e::dtrack::{DtOptions, DtServer};
 use nodebom_e2e::{ContainerdDaemon, Entry};
 use nodebom_proto::v1::{self as v1, ingest_client::IngestClient, SbomCheckStatus};
@@ -82,19 +81,9 @@ async fn two_clusters_sharing_an_image_get_one_sbom_built_once_per_cluster() {
 
     // Give a late duplicate build a chance to show up, then count builds fleet-wide.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let built = |metrics: &Metrics| {
-        metrics
-            .encode()
-            .unwrap()
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix("nodebom_agent_sboms_built_total ")
-                    .map(|v| v.trim().parse::<f64>().unwrap())
-            })
-            .unwrap_or(0.0)
-    };
+    let built = |agent: &TestAgent| metric(&agent.metrics, "nodebom_agent_sboms_built_total");
     assert_eq!(
-        (built(&agent_a.metrics), built(&agent_b.metrics)),
+        (built(&agent_a), built(&agent_b)),
         (1.0, 1.0),
         "one build per cluster: each cluster checks what the other says"
     );

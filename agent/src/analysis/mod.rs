@@ -63,7 +63,8 @@ pub struct LayerAnalysis {
     pub whiteouts: BTreeSet<String>,
     /// Opaque directories: lower layers' entries below them are hidden.
     pub opaque_dirs: BTreeSet<String>,
-    /// Entries the walk skipped without reading them (see [`LayerVisitor::skipped`]).
+    /// Entries the walk skipped without reading them (see [`LayerVisitor::skipped`]), and
+    /// hard links where a cataloger looks whose target it did not read.
     #[serde(default)]
     pub skipped: SkippedEntries,
     /// The layer-wide limit the walk stopped at; what follows it in the layer was not
@@ -402,6 +403,10 @@ impl LayerVisitor for Analyzer<'_> {
         let Some(target_file) = self.read.get(target).cloned() else {
             // The target was not read (nobody wanted it, or it is not in this layer):
             // what `path` holds is unknown, but it still replaces lower layers' file.
+            // Where a cataloger would have read it, the SBOM says it was not.
+            if self.wanted_by_path(path) {
+                self.skipped(path, &format!("hard link to {target}, which was not read"));
+            }
             self.other(path);
             return;
         };
@@ -422,8 +427,11 @@ impl LayerVisitor for Analyzer<'_> {
                 readers.push(index);
                 found.extend(self.findings_of(target, index));
             } else {
-                tracing::debug!(layer = %self.layer, path, target,
-                    "hard link target was not read by a cataloger that wants the link");
+                let cataloger = self.catalogers.get(index).map_or("?", |c| c.name());
+                self.skipped(
+                    path,
+                    &format!("hard link to {target}, which {cataloger} did not read"),
+                );
             }
         }
         self.forget(path);
@@ -453,7 +461,7 @@ impl LayerVisitor for Analyzer<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::testutil::{catalogers, pkg, PkgCataloger, TwinCataloger};
+    use super::testutil::{catalogers, pkg, OsCataloger, PkgCataloger, TwinCataloger};
     use super::*;
     use crate::layers::blob::BlobLayer;
     use crate::layers::snapshot::SnapshotLayer;
@@ -549,8 +557,34 @@ mod tests {
             names(&analysis, "/usr/lib/copy.pkg"),
             names(&analysis, "/usr/lib/a.pkg")
         );
-        // Its target was read by nobody: the content is unknown, the path replaced.
+        // Its target was read by nobody: the content is unknown, the path replaced, and
+        // the analysis says what it could not read.
         assert!(analysis.tombstones.contains("/usr/lib/from-notes.pkg"));
+        assert_eq!(
+            analysis.skipped.first,
+            vec![(
+                "/usr/lib/from-notes.pkg".to_string(),
+                "hard link to /usr/lib/notes, which was not read".to_string()
+            )]
+        );
+    }
+
+    #[test]
+    fn hard_link_wanted_by_a_cataloger_that_did_not_read_its_target_is_noted() {
+        let tar = LayerTar::new()
+            .file("etc/os-release", b"ID=debian\n", 0o644)
+            .hardlink("usr/lib/a.pkg", "etc/os-release")
+            .finish();
+        let both: Vec<Box<dyn Cataloger>> = vec![Box::new(PkgCataloger), Box::new(OsCataloger)];
+        let analysis = analyze_tar(&tar, &both).unwrap();
+        assert!(!analysis.files.contains_key("/usr/lib/a.pkg"));
+        assert_eq!(
+            analysis.skipped.first,
+            vec![(
+                "/usr/lib/a.pkg".to_string(),
+                "hard link to /etc/os-release, which test-pkg did not read".to_string()
+            )]
+        );
     }
 
     #[test]

@@ -10,8 +10,9 @@ use std::borrow::Cow;
 /// layer (`pkg/archive` in containerd: `filepath.Clean`, then `fs.RootPath`), so an
 /// absolute name is taken as relative to the root and a `..` never climbs above the
 /// root: `/etc/passwd` and `../etc/passwd` are both `/etc/passwd`. The same happens
-/// here, lexically: nothing outside the layer is ever named. (containerd also resolves
-/// symlinks that lower layers put in the parent directories; a layer stream alone cannot.)
+/// here, lexically: nothing outside the layer is ever named. (Symlinks that lower layers
+/// put in the parent directories are not resolved; nor does containerd's overlayfs
+/// snapshotter, which unpacks a layer into its own directory, resolve them.)
 pub fn from_archive(raw: &[u8]) -> Option<String> {
     // Lossy like `OsStr::to_string_lossy` in the snapshot walker, so both sources name a
     // non-UTF-8 file the same way.

@@ -188,6 +188,17 @@ impl TestAgent {
         node: &str,
         token: &str,
     ) -> Self {
+        Self::start_to(daemon, &collector.url, cluster, node, token).await
+    }
+
+    /// [`Self::start`] with the collector at `url` (through a proxy, say).
+    pub async fn start_to(
+        daemon: &ContainerdDaemon,
+        url: &str,
+        cluster: &str,
+        node: &str,
+        token: &str,
+    ) -> Self {
         let socket = daemon.socket().to_str().unwrap().to_string();
         let cancel = CancellationToken::new();
         let metrics = Metrics::new();
@@ -196,7 +207,7 @@ impl TestAgent {
         let config = RunConfig {
             watch,
             ship: ShipConfig {
-                collector: collector.url.clone(),
+                collector: url.to_owned(),
                 cluster: cluster.into(),
                 node: node.into(),
                 token: Some(token.into()),
@@ -226,6 +237,22 @@ impl TestAgent {
         self.cancel.cancel();
         self.task.await.unwrap().unwrap();
     }
+}
+
+/// The value of one of the agent's counters or gauges, 0 before its first sample.
+pub fn metric(metrics: &Metrics, name: &str) -> f64 {
+    metrics
+        .encode()
+        .unwrap()
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix(name)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0.0)
 }
 
 pub fn clusters_running(image: &ImageSummary) -> Vec<String> {
