@@ -49,6 +49,13 @@ async fn termination() {
 
 async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let config = args.resolve().context("invalid configuration")?;
+    // mimalloc asks for transparent huge pages on its arenas; where the kernel honours
+    // that (`madvise` mode), khugepaged fills in whole 2 MiB pages of freed memory in the
+    // background and the idle collector's RSS creeps up by hundreds of MiB.
+    #[cfg(target_os = "linux")]
+    if let Err(err) = rustix::thread::disable_transparent_huge_pages(true) {
+        tracing::warn!(error = %err, "cannot opt out of transparent huge pages");
+    }
     let collector = nodebom_collector::server::start(config)
         .await
         .context("starting the collector")?;

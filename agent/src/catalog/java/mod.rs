@@ -54,8 +54,21 @@ impl Cataloger for JavaArchiveCataloger {
             .iter()
             .flat_map(package::to_packages)
             .collect();
+        // Notes name where in the file they apply; the file's own path is added when the
+        // note reaches the SBOM.
+        let incomplete = parsed
+            .incomplete
+            .into_iter()
+            .map(|note| {
+                note.replacen(&format!("{}: ", file.path), "", 1).replacen(
+                    &format!("{}:", file.path),
+                    "",
+                    1,
+                )
+            })
+            .collect();
         Ok(Findings {
-            incomplete: parsed.incomplete,
+            incomplete,
             ..Findings::packages(packages)
         })
     }
@@ -257,9 +270,9 @@ mod tests {
         );
         assert_eq!(findings.incomplete.len(), 2, "{:?}", findings.incomplete);
         assert!(findings.incomplete[0]
-            .starts_with("skipped a nested archive: /app/shop.war:WEB-INF/lib/broken-1.0.jar: "));
+            .starts_with("skipped a nested archive: WEB-INF/lib/broken-1.0.jar: "));
         assert!(findings.incomplete[1]
-            .starts_with("skipped a nested archive: /app/shop.war:WEB-INF/lib/garbage-1.0.jar: "));
+            .starts_with("skipped a nested archive: WEB-INF/lib/garbage-1.0.jar: "));
     }
 
     #[test]
@@ -295,7 +308,7 @@ mod tests {
         assert_eq!(coordinates(&findings.packages), [("org.example:a", "1.0")]);
         assert_eq!(
             findings.incomplete,
-            ["/app/x.jar: stopped at an entry over 1048576 bytes (limit)"]
+            ["stopped at an entry over 1048576 bytes (limit)"]
         );
     }
 
