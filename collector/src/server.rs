@@ -27,6 +27,10 @@ use crate::inventory::{spawn_janitor, LiveSessions};
 use crate::metrics::{self, Metrics};
 use crate::store::{SqliteStore, Store};
 
+/// Full inventories received at once (each is held whole until stored; a node of
+/// 10,000 images is about 10 MiB): after a restart, every agent of the fleet sends one.
+pub const STAGED_INVENTORIES: usize = 16;
+
 /// How long a shutdown waits for calls to finish before it drops them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -64,6 +68,7 @@ pub async fn start_with_store(config: ServeConfig, store: Arc<dyn Store>) -> Res
         max_sbom_bytes: config.max_sbom_bytes,
         max_message_bytes: config.max_message_bytes,
         uploads: Semaphore::new(config.max_concurrent_uploads),
+        staging: Arc::new(Semaphore::new(STAGED_INVENTORIES)),
         shutdown: shutdown.clone(),
         metrics: Metrics::new(),
     });

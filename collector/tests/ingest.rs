@@ -454,6 +454,40 @@ async fn inventory_split_over_parts_is_applied_only_when_complete() {
 }
 
 #[tokio::test]
+async fn full_inventories_in_progress_are_bounded_and_the_next_waits_for_a_finished_one() {
+    let collector = TestCollector::start(&[]).await;
+    let part = |seed: &str, last: bool| {
+        pb::sync_request::Message::Inventory(pb::InventoryPart {
+            images: vec![image(seed, &[])],
+            workloads: vec![],
+            last,
+        })
+    };
+    let bound = nodebom_collector::server::STAGED_INVENTORIES;
+    let mut holding = Vec::new();
+    for n in 0..bound {
+        let mut agent = Agent::connect(&collector, Some(TOKEN_A), "prod-a", &format!("node-{n}"))
+            .await
+            .unwrap();
+        let first = agent.send(part(&format!("held {n}"), false)).await;
+        agent.ack(first).await.unwrap();
+        holding.push(agent);
+    }
+    let mut waiting = Agent::connect(&collector, Some(TOKEN_A), "prod-a", "node-waiting")
+        .await
+        .unwrap();
+    let first = waiting.send(part("waiting", false)).await;
+    // Not taken while every slot holds an unfinished inventory.
+    let early = tokio::time::timeout(Duration::from_millis(500), waiting.ack(first)).await;
+    assert!(early.is_err(), "acknowledged beyond the bound: {early:?}");
+    let finisher = holding.first_mut().unwrap();
+    let last = finisher.send(part("held 0 last", true)).await;
+    assert_eq!(finisher.ack(last).await.unwrap().sbom_wanted.len(), 2);
+    waiting.ack(first).await.unwrap();
+    collector.stop().await;
+}
+
+#[tokio::test]
 async fn invalid_digest_in_an_inventory_is_rejected_and_nothing_is_stored() {
     let collector = TestCollector::start(&[]).await;
     let mut agent = Agent::connect(&collector, Some(TOKEN_A), "prod-a", "worker-1")

@@ -13,7 +13,7 @@ use crate::auth::Caller;
 use crate::clock::Timestamp;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::inventory::{AgentSession, Registration};
+use crate::inventory::{AgentSession, Registration, STAGING_DEADLINE};
 use crate::sbom::upload::Assembler;
 use crate::store::{CheckStatus, PutOutcome, UploadPermit};
 
@@ -34,6 +34,14 @@ impl IngestService {
 }
 
 type Outbound = mpsc::Sender<std::result::Result<pb::SyncResponse, Status>>;
+
+/// Completes at `deadline`; never without one.
+async fn staging_expired(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
 
 /// Sends `message`; false when the agent is gone.
 async fn send(outbound: &Outbound, message: pb::sync_response::Message) -> bool {
@@ -97,6 +105,7 @@ impl IngestService {
         let mut session = AgentSession::open(
             self.state.store.clone(),
             self.state.settings,
+            self.state.staging.clone(),
             &node,
             &agent_version,
         )
@@ -160,6 +169,12 @@ impl IngestService {
                         return Ok(());
                     }
                     continue;
+                }
+                () = staging_expired(session.staging_deadline()) => {
+                    return Err(Error::Rpc(Status::deadline_exceeded(format!(
+                        "the full inventory was not complete {} s after its first part",
+                        STAGING_DEADLINE.as_secs()
+                    ))));
                 }
                 _ = reoffer.tick(), if session.pending() => session.claim_more().await?,
                 () = registration.wake().notified() => session.claim_more().await?,

@@ -34,6 +34,9 @@ pub struct ApiState {
     pub max_message_bytes: usize,
     /// Bounds concurrent SBOM uploads.
     pub uploads: Semaphore,
+    /// Bounds the full inventories held while their parts arrive: after a collector
+    /// restart every agent sends one at once, and each is held whole until stored.
+    pub staging: Arc<Semaphore>,
     /// Fires when the collector shuts down; ends long-lived streams.
     pub shutdown: CancellationToken,
     /// Prometheus metrics.

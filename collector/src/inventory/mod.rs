@@ -12,5 +12,5 @@ pub use model::{
     bounded_text, name, FullInventory, Image, InventoryDelta, Limits, NodeKey, Workload,
     WorkloadKey, MAX_LAYERS_PER_IMAGE, MAX_NAMES_PER_IMAGE, MAX_NAME_LEN, MAX_TEXT_LEN,
 };
-pub use session::{AgentMessage, AgentSession, SessionSettings};
+pub use session::{AgentMessage, AgentSession, SessionSettings, STAGING_DEADLINE};
 pub use sessions::{LiveSessions, Registration};

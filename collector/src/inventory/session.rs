@@ -3,11 +3,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
 use super::{FullInventory, Image, InventoryDelta, Limits, NodeKey, Workload};
 use crate::clock::Timestamp;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::store::{ClaimPolicy, Session, Store};
+
+/// How long a full inventory may take from its first part to its last: a session that
+/// holds a staging permit longer is ended, so that stalled agents cannot keep the others
+/// waiting.
+pub const STAGING_DEADLINE: Duration = Duration::from_secs(60);
 
 /// How sessions behave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +68,11 @@ pub struct AgentSession {
     settings: SessionSettings,
     session: Session,
     staged: Option<FullInventory>,
+    /// Shared by all sessions: a permit is held while `staged` is.
+    staging: Arc<Semaphore>,
+    staging_permit: Option<OwnedSemaphorePermit>,
+    /// When the full inventory being received must be complete.
+    staging_deadline: Option<tokio::time::Instant>,
     has_inventory: bool,
     pending: bool,
 }
@@ -70,6 +82,7 @@ impl AgentSession {
     pub async fn open(
         store: Arc<dyn Store>,
         settings: SessionSettings,
+        staging: Arc<Semaphore>,
         node: &NodeKey,
         agent_version: &str,
     ) -> Result<Self> {
@@ -81,9 +94,17 @@ impl AgentSession {
             settings,
             session,
             staged: None,
+            staging,
+            staging_permit: None,
+            staging_deadline: None,
             has_inventory: false,
             pending: false,
         })
+    }
+
+    /// When the full inventory being received must be complete, while one is.
+    pub fn staging_deadline(&self) -> Option<tokio::time::Instant> {
+        self.staging_deadline
     }
 
     /// The store's session.
@@ -109,12 +130,24 @@ impl AgentSession {
                 workloads,
                 last,
             } => {
+                if self.staging_permit.is_none() {
+                    // Waiting here leaves the parts in the agent's stream (flow control),
+                    // not in memory.
+                    let permit = self.staging.clone().acquire_owned().await.map_err(|_| {
+                        Error::Internal("the inventory staging limit was closed".into())
+                    })?;
+                    self.staging_permit = Some(permit);
+                    self.staging_deadline = Some(tokio::time::Instant::now() + STAGING_DEADLINE);
+                }
                 let staged = self.staged.get_or_insert_with(FullInventory::default);
                 staged.extend(images, workloads, self.settings.limits)?;
                 if !last {
                     return Ok(Vec::new());
                 }
                 let full = self.staged.take().unwrap_or_default();
+                // Released once stored (or when the session ends with an error).
+                let _permit = self.staging_permit.take();
+                self.staging_deadline = None;
                 full.check_unique()?;
                 let (images, workloads) = (full.images.len(), full.workloads.len());
                 let claims = self
