@@ -136,8 +136,9 @@ impl ImageStore for Containerd {
     }
 }
 
-/// An image store in memory: records and blobs, no snapshots. For unit tests.
-#[cfg(test)]
+/// An image store in memory: records and blobs, no snapshots. For unit tests and the
+/// image fuzz target.
+#[cfg(any(test, fuzzing))]
 pub mod memory {
     use super::*;
 

@@ -10,7 +10,9 @@ pub mod blob;
 pub mod limits;
 pub(crate) mod path;
 pub mod snapshot;
-#[cfg(test)]
+// Also built for fuzzing: the in-memory image store uses it.
+#[cfg(any(test, fuzzing))]
+#[cfg_attr(fuzzing, allow(dead_code))]
 pub(crate) mod testutil;
 
 pub use limits::Limits;
