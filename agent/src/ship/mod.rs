@@ -53,7 +53,7 @@ const UPLOAD_DEADLINE_PER_MIB: Duration = Duration::from_secs(2);
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// How the agent reaches the collector and who it says it is.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ShipConfig {
     /// `https://host:7443`, or `http://…` with `--insecure`.
     pub collector: String,
@@ -68,6 +68,23 @@ pub struct ShipConfig {
     pub spec: SpecVersion,
     pub min_backoff: Duration,
     pub max_backoff: Duration,
+}
+
+/// Never shows the token: a configuration printed in a log must not hand it out.
+impl std::fmt::Debug for ShipConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShipConfig")
+            .field("collector", &self.collector)
+            .field("cluster", &self.cluster)
+            .field("node", &self.node)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("ca_pem", &self.ca_pem.as_ref().map(|pem| pem.len()))
+            .field("builders", &self.builders)
+            .field("spec", &self.spec)
+            .field("min_backoff", &self.min_backoff)
+            .field("max_backoff", &self.max_backoff)
+            .finish()
+    }
 }
 
 type Ingest = IngestClient<InterceptedService<Channel, BearerToken>>;
@@ -1054,6 +1071,9 @@ mod tests {
             panic!("no header")
         };
         assert_eq!(value.to_str().unwrap(), "Bearer secret");
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("secret"), "{printed}");
+        assert!(printed.contains("<redacted>"), "{printed}");
         config.token = Some("bad\u{7}token".into());
         assert!(bearer(&config).is_err());
     }
