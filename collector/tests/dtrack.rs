@@ -160,18 +160,41 @@ impl Fleet {
 
     /// Drains until the outbox is empty.
     async fn settle(&self, forwarder: &Forwarder) {
+        self.settle_with(forwarder, Timestamp::now).await;
+    }
+
+    /// [`Fleet::settle`] with the drain times `clock` gives.
+    async fn settle_with(&self, forwarder: &Forwarder, mut clock: impl FnMut() -> Timestamp) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         while self.store.dtrack_pending().await.unwrap() > 0 {
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "the outbox does not drain"
             );
-            let drained = forwarder.drain(Timestamp::now()).await.unwrap();
+            let drained = forwarder.drain(clock()).await.unwrap();
             if drained.done + drained.failed == 0 {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
     }
+}
+
+/// A fleet whose node prod-a/a1 runs nginx and redis, both with their SBOM stored.
+async fn nginx_and_redis_on_prod_a() -> Fleet {
+    let fleet = Fleet::new().await;
+    let nginx = image("nginx", &["docker.io/library/nginx:1.27.0"]);
+    let redis = image("redis", &["docker.io/library/redis:7.4"]);
+    fleet
+        .node(
+            "prod-a",
+            "a1",
+            &[&nginx, &redis],
+            &[("web", &nginx), ("db", &redis)],
+        )
+        .await;
+    fleet.sbom("prod-a", "a1", &nginx).await;
+    fleet.sbom("prod-a", "a1", &redis).await;
+    fleet
 }
 
 fn image(seed: &str, names: &[&str]) -> Image {
@@ -334,19 +357,7 @@ async fn tags_follow_the_clusters_with_a_grace_period_and_active_follows_use() {
 #[tokio::test]
 async fn server_errors_and_an_outage_deliver_everything_once() {
     let dt = DtServer::start(DtOptions::default()).unwrap();
-    let fleet = Fleet::new().await;
-    let nginx = image("nginx", &["docker.io/library/nginx:1.27.0"]);
-    let redis = image("redis", &["docker.io/library/redis:7.4"]);
-    fleet
-        .node(
-            "prod-a",
-            "a1",
-            &[&nginx, &redis],
-            &[("web", &nginx), ("db", &redis)],
-        )
-        .await;
-    fleet.sbom("prod-a", "a1", &nginx).await;
-    fleet.sbom("prod-a", "a1", &redis).await;
+    let fleet = nginx_and_redis_on_prod_a().await;
     let forwarder = fleet.forwarder(&dt, &[]);
     forwarder.reconcile(Timestamp::now()).await.unwrap();
 
@@ -376,19 +387,7 @@ async fn server_errors_and_an_outage_deliver_everything_once() {
 #[tokio::test]
 async fn an_hour_long_outage_delivers_everything_once_when_dt_returns() {
     let dt = DtServer::start(DtOptions::default()).unwrap();
-    let fleet = Fleet::new().await;
-    let nginx = image("nginx", &["docker.io/library/nginx:1.27.0"]);
-    let redis = image("redis", &["docker.io/library/redis:7.4"]);
-    fleet
-        .node(
-            "prod-a",
-            "a1",
-            &[&nginx, &redis],
-            &[("web", &nginx), ("db", &redis)],
-        )
-        .await;
-    fleet.sbom("prod-a", "a1", &nginx).await;
-    fleet.sbom("prod-a", "a1", &redis).await;
+    let fleet = nginx_and_redis_on_prod_a().await;
     let forwarder = fleet.forwarder(&dt, &[]);
     let start = Timestamp::now();
     forwarder.reconcile(start).await.unwrap();
@@ -416,17 +415,14 @@ async fn an_hour_long_outage_delivers_everything_once_when_dt_returns() {
     dt.up().unwrap();
     let back = at(start, 61 * 60);
     forwarder.reconcile(back).await.unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    // Each drain a second of the test clock later, so that retries come due.
     let mut now = back;
-    while fleet.store.dtrack_pending().await.unwrap() > 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the outbox does not drain"
-        );
-        now = now.saturating_add(Duration::from_secs(1));
-        forwarder.drain(now).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    fleet
+        .settle_with(&forwarder, || {
+            now = now.saturating_add(Duration::from_secs(1));
+            now
+        })
+        .await;
     let uploads = dt.uploads();
     assert_eq!(uploads.len(), 2, "{uploads:#?}");
     for (name, version) in [(NGINX, "1.27.0"), ("docker.io/library/redis", "7.4")] {
