@@ -105,18 +105,9 @@ async fn agent_killed_mid_build_builds_again_after_its_restart_and_uploads_once(
 
     let dt = DtServer::start(DtOptions::default()).unwrap();
     let keys = tempfile::tempdir().unwrap();
-    let key_file = keys.path().join("dtrack-api-key");
-    std::fs::write(&key_file, dt.api_key()).unwrap();
     let token_file = keys.path().join("token");
     std::fs::write(&token_file, "token-a").unwrap();
-    let collector = TestCollector::start_with(&[
-        "--dtrack-url".into(),
-        dt.url(),
-        "--dtrack-api-key-file".into(),
-        key_file.display().to_string(),
-        "--dtrack-all-images".into(),
-    ])
-    .await;
+    let collector = TestCollector::start_forwarding_to(&dt, &["--dtrack-all-images".into()]).await;
 
     let (lines, log) = mpsc::channel();
     let mut first = spawn_agent(&daemon, &collector, &token_file, lines);

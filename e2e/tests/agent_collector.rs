@@ -32,16 +32,7 @@ async fn two_clusters_sharing_an_image_get_one_sbom_built_once_per_cluster() {
     daemon_b.delete_blobs(&shared_b.layer_digests).unwrap();
 
     let dt = DtServer::start(DtOptions::default()).unwrap();
-    let keys = tempfile::tempdir().unwrap();
-    let key_file = keys.path().join("dtrack-api-key");
-    std::fs::write(&key_file, dt.api_key()).unwrap();
-    let collector = TestCollector::start_with(&[
-        "--dtrack-url".into(),
-        dt.url(),
-        "--dtrack-api-key-file".into(),
-        key_file.display().to_string(),
-    ])
-    .await;
+    let collector = TestCollector::start_forwarding_to(&dt, &[]).await;
     let agent_a = TestAgent::start(&daemon_a, &collector, "prod-a", "node-a", "token-a").await;
     let agent_b = TestAgent::start(&daemon_b, &collector, "prod-b", "node-b", "token-b").await;
 
@@ -230,16 +221,7 @@ async fn a_forging_cluster_changes_nothing_another_cluster_and_its_dt_project_sh
         .create_pod_container("web-a", &spec.name, &pod("shop", "web-a"), "app")
         .unwrap();
     let dt = DtServer::start(DtOptions::default()).unwrap();
-    let keys = tempfile::tempdir().unwrap();
-    let key_file = keys.path().join("dtrack-api-key");
-    std::fs::write(&key_file, dt.api_key()).unwrap();
-    let collector = TestCollector::start_with(&[
-        "--dtrack-url".into(),
-        dt.url(),
-        "--dtrack-api-key-file".into(),
-        key_file.display().to_string(),
-    ])
-    .await;
+    let collector = TestCollector::start_forwarding_to(&dt, &[]).await;
     // prod-b forges first: its SBOM is the stored copy before prod-a's agent runs.
     let _forger = forge(&collector, &shared).await;
     let agent_a = TestAgent::start(&daemon_a, &collector, "prod-a", "node-a", "token-a").await;

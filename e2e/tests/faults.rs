@@ -33,20 +33,6 @@ fn import_images(daemon: &ContainerdDaemon) -> Vec<BuiltImage> {
     .collect()
 }
 
-/// A collector forwarding every image to `dt` (these run in no pod).
-async fn collector_with(dt: &DtServer, keys: &tempfile::TempDir) -> TestCollector {
-    let key_file = keys.path().join("dtrack-api-key");
-    std::fs::write(&key_file, dt.api_key()).unwrap();
-    TestCollector::start_with(&[
-        "--dtrack-url".into(),
-        dt.url(),
-        "--dtrack-api-key-file".into(),
-        key_file.display().to_string(),
-        "--dtrack-all-images".into(),
-    ])
-    .await
-}
-
 /// Waits until Dependency-Track received an upload for each of `digests`, lets late
 /// duplicates arrive, and returns the number of uploads per digest.
 async fn dt_uploads(dt: &DtServer, digests: &[String]) -> BTreeMap<String, usize> {
@@ -80,8 +66,8 @@ async fn link_cut_by_a_proxy_during_the_sync_loses_and_duplicates_nothing() {
     let built = import_images(&daemon);
     let digests: Vec<String> = built.iter().map(|b| b.manifest_digest.clone()).collect();
     let dt = DtServer::start(DtOptions::default()).unwrap();
-    let keys = tempfile::tempdir().unwrap();
-    let collector = collector_with(&dt, &keys).await;
+    // Every image is forwarded: these run in no pod.
+    let collector = TestCollector::start_forwarding_to(&dt, &["--dtrack-all-images".into()]).await;
     let upstream: SocketAddr = collector.url.trim_start_matches("http://").parse().unwrap();
     let proxy = CuttingProxy::start(upstream).await;
 

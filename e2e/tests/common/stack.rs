@@ -15,6 +15,7 @@ use nodebom_agent::ship::ShipConfig;
 use nodebom_collector::config::ServeArgs;
 use nodebom_collector::server::{self, Collector};
 use nodebom_e2e::containerd::Pod;
+use nodebom_e2e::dtrack::DtServer;
 pub use nodebom_e2e::fixtures::{debian_image, fixture};
 use nodebom_e2e::{oci, BuiltImage, ContainerdDaemon, ImageSpec};
 use nodebom_proto::v1::{
@@ -60,7 +61,26 @@ impl TestCollector {
 
     /// [`Self::start_with`] on the address `listen`.
     pub async fn start_on(listen: &str, extra: &[String]) -> Self {
+        Self::start_in(tempfile::tempdir().unwrap(), listen, extra).await
+    }
+
+    /// [`Self::start_with`], forwarding to Dependency-Track `dt` (its API key in a file
+    /// of the collector's directory).
+    pub async fn start_forwarding_to(dt: &DtServer, extra: &[String]) -> Self {
         let dir = tempfile::tempdir().unwrap();
+        let key_file = dir.path().join("dtrack-api-key");
+        std::fs::write(&key_file, dt.api_key()).unwrap();
+        let mut args = vec![
+            "--dtrack-url".to_string(),
+            dt.url(),
+            "--dtrack-api-key-file".into(),
+            key_file.display().to_string(),
+        ];
+        args.extend(extra.iter().cloned());
+        Self::start_in(dir, "127.0.0.1:0", &args).await
+    }
+
+    async fn start_in(dir: tempfile::TempDir, listen: &str, extra: &[String]) -> Self {
         let mut args: Vec<String> = [
             "serve",
             "--listen",
