@@ -159,6 +159,18 @@ impl Budget {
         self.notes.push(note);
         CatalogError::TooLarge { limit }
     }
+
+    /// Stops at `what` (an entry, a nested archive) larger than `limit`: its own bound,
+    /// or what is left of the budget when that is smaller.
+    fn stop_over(&mut self, location: &str, what: &str, limit: u64) -> CatalogError {
+        let note = if limit == self.bytes {
+            let max = self.limits.max_decompressed;
+            format!("{location}: stopped after {max} decompressed bytes in all (limit)")
+        } else {
+            format!("{location}: stopped at {what} over {limit} bytes (limit)")
+        };
+        self.stop(note, limit)
+    }
 }
 
 /// Reads an archive and, recursively, the archives inside it; the file itself first.
@@ -349,18 +361,11 @@ fn spool_entry(
     budget: &mut Budget,
     location: &str,
 ) -> Result<Spooled, CatalogError> {
-    let left = budget.bytes;
-    let limit = budget.limits.max_nested_archive.min(left);
+    let limit = budget.limits.max_nested_archive.min(budget.bytes);
     let mut spooled = match spool(entry, 0, NESTED_IN_MEMORY, limit) {
         Ok(spooled) => spooled,
         Err(CatalogError::TooLarge { .. }) => {
-            let note = if limit == left {
-                let max = budget.limits.max_decompressed;
-                format!("{location}: stopped after {max} decompressed bytes in all (limit)")
-            } else {
-                format!("{location}: stopped at a nested archive over {limit} bytes (limit)")
-            };
-            return Err(budget.stop(note, limit));
+            return Err(budget.stop_over(location, "a nested archive", limit));
         }
         Err(CatalogError::Io(err)) => {
             return Err(CatalogError::Malformed(format!("{location}: {err}")))
@@ -381,8 +386,7 @@ fn read_entry(
     budget: &mut Budget,
     location: &str,
 ) -> Result<Vec<u8>, CatalogError> {
-    let left = budget.bytes;
-    let limit = limit.min(left);
+    let limit = limit.min(budget.bytes);
     let mut buf = Vec::new();
     entry
         .take(limit + 1)
@@ -390,13 +394,7 @@ fn read_entry(
         .map_err(|err| CatalogError::Malformed(format!("{location}: {err}")))?;
     let read = buf.len() as u64;
     if read > limit {
-        let note = if limit == left {
-            let max = budget.limits.max_decompressed;
-            format!("{location}: stopped after {max} decompressed bytes in all (limit)")
-        } else {
-            format!("{location}: stopped at an entry over {limit} bytes (limit)")
-        };
-        return Err(budget.stop(note, limit));
+        return Err(budget.stop_over(location, "an entry", limit));
     }
     budget.bytes -= read;
     Ok(buf)
