@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# The collector under a flood of agents: 200 Sync sessions over 10 clusters, each
-# reporting 5,000 images (drawn from 20,000 distinct ones), all open at once; then all
-# close and the idle collector's RSS is sampled for a minute. Runs the release binary
-# with a SQLite store in a temporary directory. Arguments go to the flood tool, e.g.
-#   bench/collector-flood.sh --agents 50 --images 1000 --idle-seconds 30
+# The collector under a flood of agents: the ingest benchmark (collector/benches/ingest.rs)
+# with 200 nodes over 10 clusters, each reporting 5,000 images (drawn from 20,000
+# distinct ones), all at once; then deltas, a reconnect, and once every session closed,
+# the idle collector's RSS for a minute. Knobs of that benchmark override these, e.g.
+#   NODEBOM_BENCH_NODES=50 bench/collector-flood.sh
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-cd "$ROOT"
-cargo build --release --locked -p nodebom-collector --bin nodebom-collector --example flood >&2
-exec target/release/examples/flood --collector target/release/nodebom-collector "$@"
+cd "$(dirname "$0")/.."
+export NODEBOM_BENCH_NODES=${NODEBOM_BENCH_NODES:-200}
+export NODEBOM_BENCH_IMAGES_PER_NODE=${NODEBOM_BENCH_IMAGES_PER_NODE:-5000}
+export NODEBOM_BENCH_DISTINCT_IMAGES=${NODEBOM_BENCH_DISTINCT_IMAGES:-20000}
+export NODEBOM_BENCH_IDLE_SECONDS=${NODEBOM_BENCH_IDLE_SECONDS:-60}
+exec cargo bench --locked -p nodebom-collector --bench ingest

@@ -11,11 +11,13 @@
 //! (100), `NODEBOM_BENCH_DISTINCT_IMAGES` (1000, the fleet's distinct digests),
 //! `NODEBOM_BENCH_WORKLOADS_PER_NODE` (30), `NODEBOM_BENCH_DELTA_ROUNDS` (5),
 //! `NODEBOM_BENCH_RECORDS_PER_PART` (50 images or workloads per `InventoryPart`, about
-//! 50 KiB: what the protocol recommends).
+//! 50 KiB: what the protocol recommends), `NODEBOM_BENCH_IDLE_SECONDS` (60, how long the
+//! collector's memory is watched once every session closed).
 //!
 //! Phases: every node connects and reports its full inventory at once (a collector
 //! restart), then every node sends deltas, then every node reconnects with an unchanged
-//! inventory. The simulated agents run in this process and share the machine's cores with
+//! inventory, then every session closes and the idle collector's RSS is sampled every
+//! 10 s. The simulated agents run in this process and share the machine's cores with
 //! the collector, so the figures are a lower bound.
 
 use std::io::{BufRead, BufReader};
@@ -53,6 +55,7 @@ struct Settings {
     workloads_per_node: usize,
     delta_rounds: usize,
     records_per_part: usize,
+    idle_seconds: u64,
 }
 
 fn digest(text: &str) -> String {
@@ -560,6 +563,15 @@ async fn run(settings: Settings) {
     );
     drop(sessions);
 
+    // Every session is closed: what the collector gives back while idle.
+    let (rss, peak) = memory(pid);
+    println!("all sessions closed: RSS {rss:.0} MiB (peak {peak:.0})");
+    for second in (10..=settings.idle_seconds).step_by(10) {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let (rss, _) = memory(pid);
+        println!("idle {second:>3} s: RSS {rss:.0} MiB");
+    }
+
     let db = dir.path().join("nodebom.db");
     println!(
         "database: {:.1} MiB (+ WAL {:.1} MiB)",
@@ -578,6 +590,7 @@ fn main() {
         workloads_per_node: knob("NODEBOM_BENCH_WORKLOADS_PER_NODE", 30),
         delta_rounds: knob("NODEBOM_BENCH_DELTA_ROUNDS", 5),
         records_per_part: knob("NODEBOM_BENCH_RECORDS_PER_PART", 50),
+        idle_seconds: knob("NODEBOM_BENCH_IDLE_SECONDS", 60) as u64,
     };
     assert!(
         settings.images_per_node <= settings.distinct_images,
