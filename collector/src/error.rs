@@ -52,6 +52,25 @@ pub enum Error {
         #[source]
         source: rusqlite::Error,
     },
+    /// PostgreSQL failed or could not be reached.
+    #[error("PostgreSQL: {context}")]
+    Postgres {
+        /// What the collector was doing.
+        context: String,
+        /// The driver's error.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// No PostgreSQL connection could be had in time (the database is down or every
+    /// connection of the pool is busy).
+    #[error("PostgreSQL: {context}")]
+    StoreUnavailable {
+        /// What the collector was doing.
+        context: String,
+        /// The pool's error.
+        #[source]
+        source: deadpool_postgres::PoolError,
+    },
     /// Stored data does not decode.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
@@ -97,6 +116,12 @@ impl Error {
     pub fn database(context: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> Self {
         let context = context.into();
         move |source| Self::Database { context, source }
+    }
+
+    /// Wraps a PostgreSQL error with what the collector was doing.
+    pub fn postgres(context: impl Into<String>) -> impl FnOnce(tokio_postgres::Error) -> Self {
+        let context = context.into();
+        move |source| Self::Postgres { context, source }
     }
 
     /// Wraps an I/O error with what the collector was doing.

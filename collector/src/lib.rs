@@ -16,6 +16,7 @@ pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod dedup;
 pub mod digest;
 pub mod dtrack;
 pub mod error;

@@ -25,7 +25,7 @@ use crate::dtrack::Forwarder;
 use crate::error::{Error, Result};
 use crate::inventory::{spawn_janitor, LiveSessions};
 use crate::metrics::{self, Metrics};
-use crate::store::{SqliteStore, Store};
+use crate::store::{PostgresStore, SqliteStore, Store};
 
 /// Full inventories received at once (each is held whole until stored; a node of
 /// 10,000 images is about 10 MiB): after a restart, every agent of the fleet sends one.
@@ -52,6 +52,7 @@ pub struct Collector {
 pub async fn start(config: ServeConfig) -> Result<Collector> {
     let store: Arc<dyn Store> = match &config.store {
         StoreUrl::Sqlite(path) => Arc::new(SqliteStore::open(path.clone()).await?),
+        StoreUrl::Postgres(settings) => Arc::new(PostgresStore::open(settings.clone()).await?),
     };
     start_with_store(config, store).await
 }
@@ -195,6 +196,7 @@ fn spawn_dtrack(forwarder: Option<Forwarder>, shutdown: &CancellationToken) -> V
         tasks.push(spawn_kev_policy(
             forwarder.client().clone(),
             kev,
+            forwarder.store(),
             shutdown.clone(),
         ));
     }

@@ -38,9 +38,15 @@ impl From<Error> for Status {
             Error::NotFound(_) => Code::NotFound,
             Error::OutOfRange(_) => Code::OutOfRange,
             Error::Superseded { .. } => Code::Aborted,
-            Error::ShuttingDown => Code::Unavailable,
+            Error::ShuttingDown | Error::StoreUnavailable { .. } => Code::Unavailable,
+            // A lost connection or a transaction the database aborted: trying again helps.
+            Error::Postgres { source, .. } if crate::store::postgres::is_transient(source) => {
+                tracing::warn!(error = %chain(&err), "database unavailable");
+                Code::Unavailable
+            }
             Error::Rpc(status) => return status.clone(),
             Error::Database { .. }
+            | Error::Postgres { .. }
             | Error::Corrupt(_)
             | Error::Internal(_)
             | Error::Io { .. }

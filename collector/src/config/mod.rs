@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::auth::{ClusterTokens, QueryTokens};
 use crate::error::{Error, Result};
 use crate::inventory::{JanitorSettings, Limits, SessionSettings};
+use crate::store::postgres::PostgresSettings;
 use crate::store::ClaimPolicy;
 
 const MIB: u64 = 1024 * 1024;
@@ -59,10 +60,25 @@ pub struct ServeArgs {
     /// e.g. `0.0.0.0:9090`. Not served when unset.
     #[arg(long, env = "NODEBOM_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
-    /// Store URL: `sqlite://PATH` (e.g. `sqlite:///var/lib/nodebom/nodebom.db`).
+    /// Store URL: `sqlite://PATH` (one replica; e.g. `sqlite:///var/lib/nodebom/nodebom.db`)
+    /// or `postgres://USER@HOST[:PORT]/DATABASE[?sslmode=disable|prefer|require|verify-full]`
+    /// (any number of replicas on one database). A password in a PostgreSQL URL is
+    /// accepted only from the environment (NODEBOM_STORE); otherwise use
+    /// NODEBOM_STORE_PASSWORD or --store-password-file.
     /// [default: sqlite://<data-dir>/nodebom.db]
     #[arg(long, env = "NODEBOM_STORE")]
     pub store: Option<String>,
+    /// File holding the PostgreSQL password (trailing newline ignored). The environment
+    /// variable NODEBOM_STORE_PASSWORD is the other way; never a flag value.
+    #[arg(long, env = "NODEBOM_STORE_PASSWORD_FILE")]
+    pub store_password_file: Option<PathBuf>,
+    /// CA certificates (PEM) that sign the PostgreSQL server's certificate; without it,
+    /// the Mozilla roots. TLS to PostgreSQL always verifies the chain and the host name.
+    #[arg(long, env = "NODEBOM_STORE_CA_FILE")]
+    pub store_ca_file: Option<PathBuf>,
+    /// PostgreSQL connections of this replica.
+    #[arg(long, env = "NODEBOM_STORE_POOL_SIZE", default_value_t = 16)]
+    pub store_pool_size: usize,
     /// Directory of the default SQLite database.
     #[arg(long, env = "NODEBOM_DATA_DIR", default_value = "nodebom-data")]
     pub data_dir: PathBuf,
@@ -163,6 +179,9 @@ impl ServeArgs {
     /// Checks the flags and reads the files they name.
     pub fn resolve(&self) -> Result<ServeConfig> {
         let store = match &self.store {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                StoreUrl::Postgres(self.postgres_settings(url)?)
+            }
             Some(url) => StoreUrl::parse(url)?,
             None => StoreUrl::Sqlite(self.data_dir.join("nodebom.db")),
         };
@@ -264,6 +283,35 @@ impl ServeArgs {
     }
 }
 
+impl ServeArgs {
+    /// The PostgreSQL URL with its password from where passwords may come from.
+    fn postgres_settings(&self, url: &str) -> Result<PostgresSettings> {
+        let mut settings = PostgresSettings::parse(url)?;
+        // A flag value shows in `ps` and in the pod spec; the environment comes from a
+        // Secret.
+        let from_environment = std::env::var("NODEBOM_STORE").is_ok_and(|env| env == url);
+        if settings.has_password() && !from_environment {
+            return Err(Error::Config(
+                "a password in the --store URL would show in the process list; put the URL in \
+                 NODEBOM_STORE, or the password in NODEBOM_STORE_PASSWORD or --store-password-file"
+                    .into(),
+            ));
+        }
+        if let Some(file) = &self.store_password_file {
+            let password = read_text(file, "PostgreSQL password file")?;
+            settings.set_password(password.trim_end_matches(['\n', '\r']));
+        } else if let Ok(password) = std::env::var("NODEBOM_STORE_PASSWORD") {
+            settings.set_password(&password);
+        }
+        if let Some(ca) = &self.store_ca_file {
+            settings.ca_pem = Some(read_bytes(ca, "PostgreSQL CA file")?);
+        }
+        positive("--store-pool-size", self.store_pool_size as u64)?;
+        settings.pool_size = self.store_pool_size;
+        Ok(settings)
+    }
+}
+
 fn positive(flag: &str, value: u64) -> Result<()> {
     if value == 0 {
         return Err(Error::Config(format!("{flag} must be at least 1")));
@@ -284,12 +332,21 @@ fn read_text(path: &Path, what: &str) -> Result<String> {
 pub enum StoreUrl {
     /// An SQLite database file.
     Sqlite(PathBuf),
+    /// A PostgreSQL database, possibly shared with other replicas.
+    Postgres(PostgresSettings),
 }
 
 impl StoreUrl {
-    /// Parses `sqlite://PATH` (`sqlite:///abs/path` or `sqlite://relative/path`) or
-    /// `sqlite:PATH`.
+    /// Parses `sqlite://PATH` (`sqlite:///abs/path` or `sqlite://relative/path`),
+    /// `sqlite:PATH`, or a `postgres://` / `postgresql://` URL with default settings.
     pub fn parse(url: &str) -> Result<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self::Postgres(PostgresSettings::parse(url)?));
+        }
+        Self::parse_sqlite(url)
+    }
+
+    fn parse_sqlite(url: &str) -> Result<Self> {
         if let Some(path) = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
@@ -299,14 +356,8 @@ impl StoreUrl {
             }
             return Ok(Self::Sqlite(PathBuf::from(path)));
         }
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Err(Error::Config(
-                "this collector stores in SQLite only; PostgreSQL support (for several replicas) is not built yet"
-                    .into(),
-            ));
-        }
         Err(Error::Config(format!(
-            "store URL {url:?} is not understood; use sqlite://PATH"
+            "store URL {url:?} is not understood; use sqlite://PATH or postgres://USER@HOST/DATABASE"
         )))
     }
 }
@@ -315,6 +366,7 @@ impl std::fmt::Display for StoreUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StoreUrl::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+            StoreUrl::Postgres(settings) => settings.fmt(f),
         }
     }
 }
@@ -423,10 +475,6 @@ mod tests {
             StoreUrl::parse("sqlite:data/x.db").unwrap(),
             StoreUrl::Sqlite(PathBuf::from("data/x.db"))
         );
-        assert!(StoreUrl::parse("postgres://db/nodebom")
-            .unwrap_err()
-            .to_string()
-            .contains("PostgreSQL"));
         assert!(StoreUrl::parse("/var/lib/x.db").is_err());
     }
 

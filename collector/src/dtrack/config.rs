@@ -55,6 +55,10 @@ pub struct DtrackArgs {
     /// Longest wait between tries of one action.
     #[arg(long, env = "NODEBOM_DTRACK_RETRY_MAX", default_value = "5m", value_parser = humantime::parse_duration)]
     pub dtrack_retry_max: Duration,
+    /// How long a collector replica may work on one Dependency-Track action before
+    /// another replica takes it over (the first one died).
+    #[arg(long, env = "NODEBOM_DTRACK_LEASE", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub dtrack_lease: Duration,
     /// CISA KEV catalog (JSON) as a file or an http(s) URL; with it, the KEV policy is
     /// kept in Dependency-Track.
     #[arg(long, env = "NODEBOM_KEV_CATALOG", value_name = "FILE|URL")]
@@ -92,6 +96,8 @@ pub struct DtrackSettings {
     pub reconcile_interval: Duration,
     /// Spacing of retries.
     pub backoff: Backoff,
+    /// See `--dtrack-lease`.
+    pub lease: Duration,
     /// The KEV policy, when a catalog is given.
     pub kev: Option<KevSettings>,
 }
@@ -152,6 +158,7 @@ impl DtrackArgs {
                 first: self.dtrack_retry_first.max(Duration::from_millis(10)),
                 max: self.dtrack_retry_max.max(self.dtrack_retry_first),
             },
+            lease: self.dtrack_lease.max(Duration::from_secs(1)),
             kev: self.kev()?,
         }))
     }

@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::Url;
@@ -16,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::client::http_client;
 use super::{DtClient, DtError};
 use crate::error::{Error, Result};
+use crate::store::{SingletonJob, Store};
 
 /// Largest catalog read (the 2025 catalog is about 1.5 MB).
 const MAX_CATALOG_BYTES: u64 = 32 * 1024 * 1024;
@@ -29,6 +31,8 @@ const OPERATOR: &str = "IS";
 const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long to wait before trying again after a failed sync.
 const RETRY: Duration = Duration::from_secs(60);
+/// How often a replica that does not keep the policy looks whether it should.
+const STANDBY: Duration = Duration::from_secs(5);
 
 /// Where the catalog comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -230,24 +234,36 @@ pub async fn sync_kev_policy(
 }
 
 /// Reads the catalog and syncs the policy now and then every `settings.interval` (a
-/// failure is retried sooner), until `cancel`.
+/// failure is retried sooner), until `cancel`. With several replicas, one syncs; the
+/// others look every [`STANDBY`] whether it is gone and take over.
 pub fn spawn_kev_policy(
     client: DtClient,
     settings: KevSettings,
+    store: Arc<dyn Store>,
     cancel: CancellationToken,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            // A sync cut short by shutdown is safe: the next one diffs from what is there.
-            let synced = tokio::select! {
-                () = cancel.cancelled() => return,
-                synced = sync_once(&client, &settings) => synced,
-            };
-            let wait = match synced {
-                Ok(()) => settings.interval,
-                Err(message) => {
-                    tracing::warn!(policy = %settings.policy, error = %message, "KEV policy sync failed");
-                    RETRY.min(settings.interval)
+            let wait = match store.hold_singleton(SingletonJob::KevPolicy).await {
+                Ok(true) => {
+                    // A sync cut short by shutdown is safe: the next one diffs from what is
+                    // there.
+                    let synced = tokio::select! {
+                        () = cancel.cancelled() => return,
+                        synced = sync_once(&client, &settings) => synced,
+                    };
+                    match synced {
+                        Ok(()) => settings.interval,
+                        Err(message) => {
+                            tracing::warn!(policy = %settings.policy, error = %message, "KEV policy sync failed");
+                            RETRY.min(settings.interval)
+                        }
+                    }
+                }
+                Ok(false) => STANDBY,
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot tell whether this replica keeps the KEV policy");
+                    STANDBY
                 }
             };
             tokio::select! {

@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Timestamp;
 use crate::error::Result;
-use crate::store::Store;
+use crate::store::{SingletonJob, Store};
 
 pub use client::{DtClient, DtError};
 pub use config::{DtrackArgs, DtrackSettings};
@@ -62,6 +62,7 @@ impl Forwarder {
             client,
             parent: settings.parent.clone(),
             backoff: settings.backoff,
+            lease: settings.lease,
         };
         Ok(Self {
             store,
@@ -75,6 +76,11 @@ impl Forwarder {
         &self.worker.client
     }
 
+    /// The store it forwards from.
+    pub fn store(&self) -> Arc<dyn Store> {
+        Arc::clone(&self.store)
+    }
+
     /// Its settings.
     pub fn settings(&self) -> &DtrackSettings {
         &self.settings
@@ -83,6 +89,14 @@ impl Forwarder {
     /// Compares where images are used at `now` with what DT was last asked for and
     /// queues the difference. Returns the number of actions queued.
     pub async fn reconcile(&self, now: Timestamp) -> Result<usize> {
+        // Two replicas planning at once would queue the same actions twice.
+        if !self
+            .store
+            .hold_singleton(SingletonJob::DtrackPlanner)
+            .await?
+        {
+            return Ok(0);
+        }
         let usage = self.store.dtrack_usage(self.settings.every_image).await?;
         let known = self.store.dtrack_projects().await?;
         let plans = reconcile::plan(&usage, &known, now, &self.settings.rules);

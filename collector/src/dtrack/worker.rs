@@ -29,6 +29,7 @@ pub(super) struct Worker {
     pub client: DtClient,
     pub parent: Option<(String, String)>,
     pub backoff: Backoff,
+    pub lease: Duration,
 }
 
 /// What one drain pass did.
@@ -51,7 +52,7 @@ enum Outcome {
 impl Worker {
     /// Tries the due head of every project's queue once.
     pub(super) async fn drain(&self, now: Timestamp) -> Result<Drained> {
-        let items = self.store.dtrack_due(now, BATCH).await?;
+        let items = self.store.dtrack_take(now, BATCH, self.lease).await?;
         let mut running = JoinSet::new();
         for item in items {
             let worker = self.clone();

@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::LiveSessions;
 use crate::clock::Timestamp;
-use crate::store::Store;
+use crate::store::{SingletonJob, Store};
 
 /// When nodes expire and history is pruned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +49,15 @@ pub fn spawn_janitor(
             if !live.is_empty() {
                 if let Err(err) = store.touch_sessions(&live, now).await {
                     tracing::error!(error = %err, "could not record node heartbeats");
+                }
+            }
+            // Heartbeats are every replica's; expiry and pruning one replica's at a time.
+            match store.hold_singleton(SingletonJob::Janitor).await {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot tell whether this replica runs the janitor");
+                    continue;
                 }
             }
             match store

@@ -1,5 +1,7 @@
-//! Persistence behind one trait, so that the collector can run on SQLite (one file, the
-//! default) or, later, on PostgreSQL shared by several replicas.
+//! Persistence behind one trait per aggregate (inventory, SBOMs, events, the
+//! Dependency-Track outbox), so that the collector runs on SQLite (one file, one
+//! replica, the default) or on PostgreSQL shared by several replicas. The stores keep
+//! facts; the dedup policy they apply is [`crate::dedup`]'s.
 //!
 //! Every method is one transaction: what it changes is stored completely or not at all.
 //! Methods that write events make them visible to [`Store::subscribe_events`] only after
@@ -7,6 +9,8 @@
 //! database, not in memory, so that several collector replicas can share one database.
 
 pub mod outbox;
+pub mod postgres;
+pub(crate) mod query_model;
 pub mod sqlite;
 
 use std::time::Duration;
@@ -21,6 +25,7 @@ use crate::inventory::{FullInventory, InventoryDelta, Limits, NodeKey};
 use crate::sbom::ValidatedSbom;
 use outbox::{Failure, OutboxItem, Plan, ProjectState, Usage};
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 /// One open `Sync` session of a node. A newer session of the same node makes every
@@ -353,6 +358,29 @@ pub enum EventKind {
     SbomConflict,
 }
 
+impl EventKind {
+    /// The value stored in the database.
+    pub fn code(self) -> i64 {
+        match self {
+            Self::SbomStored => 1,
+            Self::WorkloadStarted => 2,
+            Self::WorkloadStopped => 3,
+            Self::SbomConflict => 4,
+        }
+    }
+
+    /// The kind of a stored value.
+    pub fn from_code(code: i64) -> Option<Self> {
+        match code {
+            1 => Some(Self::SbomStored),
+            2 => Some(Self::WorkloadStarted),
+            3 => Some(Self::WorkloadStopped),
+            4 => Some(Self::SbomConflict),
+            _ => None,
+        }
+    }
+}
+
 /// Something that happened, in the order of `sequence`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
@@ -383,9 +411,20 @@ pub struct Pruned {
     pub workloads: u64,
 }
 
-/// The collector's persistence.
+/// A job that one replica at a time runs: the others skip it while it is held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SingletonJob {
+    /// Node expiry and history pruning.
+    Janitor,
+    /// Planning Dependency-Track changes (the outbox is worked by every replica).
+    DtrackPlanner,
+    /// Keeping the KEV policy in Dependency-Track.
+    KevPolicy,
+}
+
+/// Nodes, their sessions, images and workloads, and the build claims made for them.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait InventoryStore: Send + Sync + 'static {
     /// Opens a session for `node`, replacing any older one, and releases the build
     /// claims of the node's previous sessions.
     async fn begin_session(
@@ -445,10 +484,11 @@ pub trait Store: Send + Sync + 'static {
     /// Forgets nodes not seen since `cutoff`: their workloads stop (with events) and their
     /// images are no longer on them. Returns the number of nodes expired.
     async fn expire_nodes(&self, cutoff: Timestamp, now: Timestamp) -> Result<u64>;
+}
 
-    /// Deletes events and stopped workloads older than `cutoff`.
-    async fn prune_history(&self, cutoff: Timestamp) -> Result<Pruned>;
-
+/// SBOM documents, their component index, and the read models built on them.
+#[async_trait]
+pub trait SbomStore: Send + Sync + 'static {
     /// Decides whether `node` may upload an SBOM for `digest` (it must have the image, its
     /// cluster must not have built it yet and no other node of its cluster may be
     /// building it), and gives it its cluster's build claim.
@@ -461,8 +501,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<UploadPermit>;
 
     /// Stores an SBOM with its component index, under the same conditions as
-    /// [`Store::begin_upload`]: as the fleet copy when there is none, else as the node's
-    /// cluster's check of it (its own copy too when the contents differ).
+    /// [`SbomStore::begin_upload`]: as the fleet copy when there is none, else as the
+    /// node's cluster's check of it (its own copy too when the contents differ).
     async fn put_sbom(
         &self,
         node: &NodeKey,
@@ -484,7 +524,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Images whose SBOM contains matching components.
     async fn find_components(&self, search: ComponentSearch) -> Result<ComponentMatches>;
+}
 
+/// The event log, and the jobs that one replica at a time runs.
+#[async_trait]
+pub trait EventStore: Send + Sync + 'static {
     /// Up to `limit` events with a sequence above `after`. `Error::OutOfRange` when
     /// events after `after` were pruned.
     async fn events_after(&self, after: u64, limit: usize) -> Result<Vec<Event>>;
@@ -492,9 +536,21 @@ pub trait Store: Send + Sync + 'static {
     /// Sequence number of the newest event (0 when there is none).
     async fn last_event(&self) -> Result<u64>;
 
-    /// Receives the newest event sequence number after each commit that wrote events.
+    /// Receives the newest event sequence number after each commit that wrote events,
+    /// this replica's or another's.
     fn subscribe_events(&self) -> watch::Receiver<u64>;
 
+    /// Deletes events and stopped workloads older than `cutoff`.
+    async fn prune_history(&self, cutoff: Timestamp) -> Result<Pruned>;
+
+    /// True when this replica runs `job` now (it holds the job, or just took it over);
+    /// asked before every run of the job.
+    async fn hold_singleton(&self, job: SingletonJob) -> Result<bool>;
+}
+
+/// What the Dependency-Track forwarder plans and its outbox.
+#[async_trait]
+pub trait DtrackStore: Send + Sync + 'static {
     /// Digests with a stored SBOM that running workloads use (with `every_image`: that
     /// any node has), with the clusters and namespaces using them.
     async fn dtrack_usage(&self, every_image: bool) -> Result<Vec<Usage>>;
@@ -506,8 +562,15 @@ pub trait Store: Send + Sync + 'static {
     /// transaction.
     async fn dtrack_plan(&self, plans: Vec<Plan>) -> Result<()>;
 
-    /// The oldest queued action of each project, if due at `now`; at most `limit`.
-    async fn dtrack_due(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboxItem>>;
+    /// Takes the oldest queued action of each project, if due at `now` and not taken
+    /// by another replica; at most `limit`. Each is the caller's for `lease`: then
+    /// another replica may take it (the caller died).
+    async fn dtrack_take(
+        &self,
+        now: Timestamp,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<OutboxItem>>;
 
     /// Removes a done action; `token` is the processing token of a done upload.
     async fn dtrack_done(&self, id: i64, token: Option<String>) -> Result<()>;
@@ -524,3 +587,8 @@ pub trait Store: Send + Sync + 'static {
     /// Number of queued actions.
     async fn dtrack_pending(&self) -> Result<u64>;
 }
+
+/// The collector's persistence: every aggregate's store.
+pub trait Store: InventoryStore + SbomStore + EventStore + DtrackStore {}
+
+impl<T: InventoryStore + SbomStore + EventStore + DtrackStore> Store for T {}

@@ -28,15 +28,6 @@ pub(super) struct WorkloadFields<'a> {
     pub container_id: &'a str,
 }
 
-fn kind_code(kind: EventKind) -> i64 {
-    match kind {
-        EventKind::SbomStored => 1,
-        EventKind::WorkloadStarted => 2,
-        EventKind::WorkloadStopped => 3,
-        EventKind::SbomConflict => 4,
-    }
-}
-
 pub(super) fn insert(conn: &Connection, event: &NewEvent<'_>, now: Timestamp) -> Result<()> {
     let empty = WorkloadFields {
         namespace: "",
@@ -55,7 +46,7 @@ pub(super) fn insert(conn: &Connection, event: &NewEvent<'_>, now: Timestamp) ->
     .and_then(|mut insert| {
         insert.execute(params![
             now.unix_millis(),
-            kind_code(event.kind),
+            event.kind.code(),
             event.digest,
             event.cluster,
             event.node,
@@ -125,16 +116,11 @@ pub(super) fn after(conn: &Connection, after: u64, limit: usize) -> Result<Vec<E
 fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Event>> {
     let sequence: i64 = row.get(0)?;
     let time = Timestamp::from_unix_millis(row.get(1)?);
-    let kind = match row.get::<_, i64>(2)? {
-        1 => EventKind::SbomStored,
-        2 => EventKind::WorkloadStarted,
-        3 => EventKind::WorkloadStopped,
-        4 => EventKind::SbomConflict,
-        other => {
-            return Ok(Err(Error::Corrupt(format!(
-                "event {sequence} has unknown kind {other}"
-            ))))
-        }
+    let code: i64 = row.get(2)?;
+    let Some(kind) = EventKind::from_code(code) else {
+        return Ok(Err(Error::Corrupt(format!(
+            "event {sequence} has unknown kind {code}"
+        ))));
     };
     let manifest_digest: String = row.get(3)?;
     let cluster: String = row.get(4)?;

@@ -7,6 +7,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use super::super::{ClaimPolicy, Claims, EventKind, Session};
 use super::events::{self, NewEvent, WorkloadFields};
 use crate::clock::Timestamp;
+use crate::dedup::{self, Candidate, Claim};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::inventory::{
@@ -421,7 +422,7 @@ pub(super) fn replace(
     now: Timestamp,
 ) -> Result<()> {
     touch(conn, session, now)?;
-    check_limits(full.images.len(), full.workloads.len(), limits)?;
+    dedup::check_limits(full.images.len(), full.workloads.len(), limits)?;
     let context = "replacing a node's inventory";
 
     let mut stored_images: HashMap<String, (String, String)> = HashMap::new();
@@ -481,22 +482,6 @@ pub(super) fn replace(
     Ok(())
 }
 
-fn check_limits(images: usize, workloads: usize, limits: Limits) -> Result<()> {
-    if images > limits.max_images_per_node {
-        return Err(Error::ResourceExhausted(format!(
-            "the node would have {images} images; the collector's limit is {} (--max-images-per-node)",
-            limits.max_images_per_node
-        )));
-    }
-    if workloads > limits.max_workloads_per_node {
-        return Err(Error::ResourceExhausted(format!(
-            "the node would have {workloads} running workloads; the collector's limit is {} (--max-workloads-per-node)",
-            limits.max_workloads_per_node
-        )));
-    }
-    Ok(())
-}
-
 pub(super) fn apply_delta(
     conn: &Connection,
     session: &Session,
@@ -529,7 +514,7 @@ pub(super) fn apply_delta(
             count.query_row([session.node_id], |row| Ok((row.get(0)?, row.get(1)?)))
         })
         .map_err(Error::database("counting a node's inventory"))?;
-    check_limits(images.max(0) as usize, workloads.max(0) as usize, limits)
+    dedup::check_limits(images.max(0) as usize, workloads.max(0) as usize, limits)
 }
 
 /// Gives the node up to `policy.max_per_node` builds of its images that its cluster has
@@ -553,15 +538,7 @@ pub(super) fn claim_builds(
             })
         })
         .map_err(Error::database(context))?;
-    let mut slots = i64::from(policy.max_per_node).saturating_sub(active).max(0);
-
-    struct Candidate {
-        digest: String,
-        claimed_by: Option<i64>,
-        expires_at: i64,
-        failed: bool,
-    }
-    let mut candidates: Vec<Candidate> = {
+    let candidates: Vec<Candidate> = {
         let mut select = conn
             .prepare_cached(
                 "SELECT ni.digest, c.node_id, c.expires_at, c.failed_reason IS NOT NULL
@@ -569,17 +546,22 @@ pub(super) fn claim_builds(
                  LEFT JOIN sbom_claims c ON c.digest = ni.digest AND c.cluster = ?2
                  WHERE ni.node_id = ?1
                    AND NOT EXISTS (SELECT 1 FROM sboms s WHERE s.digest = ni.digest AND s.cluster = ?2)
-                   AND NOT EXISTS (SELECT 1 FROM sbom_checks k WHERE k.digest = ni.digest AND k.cluster = ?2)
-                 ORDER BY ni.digest",
+                   AND NOT EXISTS (SELECT 1 FROM sbom_checks k WHERE k.digest = ni.digest AND k.cluster = ?2)",
             )
             .map_err(Error::database(context))?;
         let rows = select
             .query_map(params![session.node_id, session.node.cluster], |row| {
+                let claimed_by: Option<i64> = row.get(1)?;
                 Ok(Candidate {
                     digest: row.get(0)?,
-                    claimed_by: row.get(1)?,
-                    expires_at: row.get::<_, Option<i64>>(2)?.unwrap_or(i64::MIN),
-                    failed: row.get::<_, Option<bool>>(3)?.unwrap_or(false),
+                    claim: match claimed_by {
+                        Some(node_id) => Some(Claim {
+                            node_id,
+                            expires_at: Timestamp::from_unix_millis(row.get(2)?),
+                            failed: row.get(3)?,
+                        }),
+                        None => None,
+                    },
                 })
             })
             .map_err(Error::database(context))?;
@@ -591,7 +573,7 @@ pub(super) fn claim_builds(
     }
     // Images that a running container of this node uses come first. Read from the
     // node's own workloads (a handful of rows), not per image across the fleet.
-    let used: HashSet<String> = {
+    let running: HashSet<String> = {
         let mut select = conn
             .prepare_cached("SELECT digest FROM workloads WHERE node_id = ?1 AND +running = 1")
             .map_err(Error::database(context))?;
@@ -601,20 +583,20 @@ pub(super) fn claim_builds(
         rows.collect::<rusqlite::Result<_>>()
             .map_err(Error::database(context))?
     };
-    // Stable: digest order within each group.
-    candidates.sort_by_key(|candidate| !used.contains(&candidate.digest));
-
-    let mut claims = Claims::default();
+    let plan = dedup::plan_claims(
+        candidates,
+        &running,
+        session.node_id,
+        active.max(0) as u64,
+        policy,
+        now,
+    );
     let lease_end = now.saturating_add(policy.lease).unix_millis();
-    for candidate in candidates {
-        let live = candidate.expires_at > now.unix_millis();
-        if live && candidate.claimed_by == Some(session.node_id) && !candidate.failed {
-            continue;
-        }
-        if live || slots == 0 {
-            claims.pending = true;
-            continue;
-        }
+    let mut claims = Claims {
+        wanted: Vec::with_capacity(plan.take.len()),
+        pending: plan.pending,
+    };
+    for digest in plan.take {
         conn.prepare_cached(
             "INSERT INTO sbom_claims (digest, cluster, node_id, expires_at, failed_reason)
              VALUES (?1, ?2, ?3, ?4, NULL)
@@ -622,16 +604,10 @@ pub(super) fn claim_builds(
                  node_id = excluded.node_id, expires_at = excluded.expires_at, failed_reason = NULL",
         )
         .and_then(|mut claim| {
-            claim.execute(params![
-                candidate.digest,
-                session.node.cluster,
-                session.node_id,
-                lease_end
-            ])
+            claim.execute(params![digest, session.node.cluster, session.node_id, lease_end])
         })
         .map_err(Error::database(context))?;
-        claims.wanted.push(stored_digest(&candidate.digest)?);
-        slots -= 1;
+        claims.wanted.push(stored_digest(&digest)?);
     }
     Ok(claims)
 }

@@ -25,8 +25,9 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 
 use super::{
-    ClaimPolicy, Claims, ComponentMatches, ComponentSearch, Event, ImageFilter, ImagePage, Pruned,
-    PutOutcome, Session, Store, StoredSbom, UploadPermit,
+    ClaimPolicy, Claims, ComponentMatches, ComponentSearch, DtrackStore, Event, EventStore,
+    ImageFilter, ImagePage, InventoryStore, Pruned, PutOutcome, SbomStore, Session, SingletonJob,
+    StoredSbom, UploadPermit,
 };
 use crate::clock::Timestamp;
 use crate::digest::Digest;
@@ -386,7 +387,7 @@ impl ReaderPool {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl InventoryStore for SqliteStore {
     async fn begin_session(
         &self,
         node: &NodeKey,
@@ -491,11 +492,10 @@ impl Store for SqliteStore {
             }
         }
     }
+}
 
-    async fn prune_history(&self, cutoff: Timestamp) -> Result<Pruned> {
-        self.write(move |conn| events::prune(conn, cutoff)).await
-    }
-
+#[async_trait]
+impl SbomStore for SqliteStore {
     async fn begin_upload(
         &self,
         node: &NodeKey,
@@ -547,7 +547,10 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl EventStore for SqliteStore {
     async fn events_after(&self, after: u64, limit: usize) -> Result<Vec<Event>> {
         self.read("reading events", move |conn| {
             events::after(conn, after, limit)
@@ -566,6 +569,18 @@ impl Store for SqliteStore {
         self.events.subscribe()
     }
 
+    async fn hold_singleton(&self, _job: SingletonJob) -> Result<bool> {
+        // One process owns an SQLite database.
+        Ok(true)
+    }
+
+    async fn prune_history(&self, cutoff: Timestamp) -> Result<Pruned> {
+        self.write(move |conn| events::prune(conn, cutoff)).await
+    }
+}
+
+#[async_trait]
+impl DtrackStore for SqliteStore {
     async fn dtrack_usage(&self, every_image: bool) -> Result<Vec<Usage>> {
         self.read("reading the images to forward", move |tx| {
             dtrack::usage(tx, every_image)
@@ -582,7 +597,14 @@ impl Store for SqliteStore {
         self.write(move |tx| dtrack::plan(tx, &plans)).await
     }
 
-    async fn dtrack_due(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboxItem>> {
+    async fn dtrack_take(
+        &self,
+        now: Timestamp,
+        limit: usize,
+        _lease: Duration,
+    ) -> Result<Vec<OutboxItem>> {
+        // One process works an SQLite store's outbox, one drain at a time: nothing to
+        // lease.
         self.read("reading due Dependency-Track actions", move |tx| {
             dtrack::due(tx, now, limit)
         })

@@ -14,33 +14,7 @@ use crate::clock::Timestamp;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::sbom::Component;
-
-/// Most distinct components one search may match before it must be narrowed.
-const MAX_MATCHING_COMPONENTS: usize = 10_000;
-
-/// Which nodes and workloads a summary shows.
-#[derive(Debug, Clone, Copy, Default)]
-struct PlacementFilter<'a> {
-    cluster: Option<&'a str>,
-    node: Option<&'a str>,
-    namespace: Option<&'a str>,
-    running_only: bool,
-}
-
-impl PlacementFilter<'_> {
-    fn node_matches(&self, cluster: &str, node: &str) -> bool {
-        self.cluster.is_none_or(|wanted| wanted == cluster)
-            && self.node.is_none_or(|wanted| wanted == node)
-    }
-
-    fn workload_matches(&self, workload: &WorkloadPlacement) -> bool {
-        self.node_matches(&workload.cluster, &workload.node)
-            && self
-                .namespace
-                .is_none_or(|wanted| wanted == workload.namespace)
-            && (workload.running || !self.running_only)
-    }
-}
+use crate::store::query_model::{like_literal, PlacementFilter, MAX_MATCHING_COMPONENTS};
 
 fn names_from_json(json: &str) -> Result<Vec<String>> {
     serde_json::from_str(json).map_err(|err| Error::Corrupt(format!("stored list of names: {err}")))
@@ -228,18 +202,6 @@ pub(super) fn list_images(
     })
 }
 
-/// `value` as a literal LIKE pattern (escape character `\`).
-fn like_literal(value: &str) -> String {
-    let mut escaped = String::with_capacity(value.len());
-    for c in value.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped
-}
-
 fn matching_components(conn: &Connection, query: &ComponentQuery) -> Result<Vec<(i64, Component)>> {
     let (sql, args): (String, Vec<Value>) = match query {
         ComponentQuery::Purl { base, version } => {
@@ -361,14 +323,4 @@ pub(super) fn find_components(
         found.matches.push(ComponentMatch { image, components });
     }
     Ok(found)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::like_literal;
-
-    #[test]
-    fn like_wildcards_in_user_input_are_literal() {
-        assert_eq!(like_literal("a_b%c\\d"), "a\\_b\\%c\\\\d");
-    }
 }

@@ -9,6 +9,7 @@ use super::super::{
 };
 use super::events::{self, NewEvent};
 use crate::clock::Timestamp;
+use crate::dedup::{self, Claim};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::inventory::NodeKey;
@@ -149,12 +150,6 @@ fn built_by_cluster(conn: &Connection, digest: &str, cluster: &str) -> Result<Op
     }
 }
 
-struct Claim {
-    node_id: i64,
-    expires_at: i64,
-    failed: bool,
-}
-
 /// The node's id, whether it has the image, and its cluster's build claim of the digest.
 fn upload_context(
     conn: &Connection,
@@ -194,7 +189,7 @@ fn upload_context(
                 .query_row(params![digest.as_str(), node.cluster], |row| {
                     Ok(Claim {
                         node_id: row.get(0)?,
-                        expires_at: row.get(1)?,
+                        expires_at: Timestamp::from_unix_millis(row.get(1)?),
                         failed: row.get(2)?,
                     })
                 })
@@ -215,19 +210,7 @@ pub(super) fn begin_upload(
         return Ok(UploadPermit::AlreadyStored(Box::new(record)));
     }
     let (node_id, has_image, claim) = upload_context(conn, node, digest)?;
-    if !has_image {
-        return Err(Error::FailedPrecondition(format!(
-            "image {digest} is not in the inventory of node {node}; report it before uploading its SBOM"
-        )));
-    }
-    if let Some(claim) = claim {
-        if claim.node_id != node_id && !claim.failed && claim.expires_at > now.unix_millis() {
-            return Err(Error::FailedPrecondition(format!(
-                "another node of cluster {} is building the SBOM of {digest}; upload only the SBOMs the collector asks for",
-                node.cluster
-            )));
-        }
-    }
+    dedup::check_upload(node, node_id, digest.as_str(), has_image, claim, now)?;
     conn.prepare_cached(
         "INSERT INTO sbom_claims (digest, cluster, node_id, expires_at, failed_reason)
          VALUES (?1, ?2, ?3, ?4, NULL)
@@ -256,14 +239,8 @@ pub(super) fn put(
     if let Some(record) = built_by_cluster(conn, digest.as_str(), &node.cluster)? {
         return Ok(PutOutcome::AlreadyStored(record));
     }
-    // The node may have dropped the image while uploading; the claim it got from
-    // begin_upload still entitles it.
     let (node_id, has_image, claim) = upload_context(conn, node, digest)?;
-    if !has_image && claim.is_none_or(|claim| claim.node_id != node_id) {
-        return Err(Error::FailedPrecondition(format!(
-            "image {digest} is not in the inventory of node {node}"
-        )));
-    }
+    dedup::check_put(node, node_id, digest.as_str(), has_image, claim)?;
     let context = "storing an SBOM";
     conn.prepare_cached("DELETE FROM sbom_claims WHERE digest = ?1 AND cluster = ?2")
         .and_then(|mut delete| delete.execute(params![digest.as_str(), node.cluster]))
@@ -271,7 +248,7 @@ pub(super) fn put(
     let reasons = serde_json::to_string(&sbom.completeness.reasons)
         .map_err(|err| Error::Internal(format!("encoding incompleteness reasons: {err}")))?;
     if let Some(fleet) = record(conn, digest.as_str())? {
-        let check = check_against(&fleet, node, sbom, now);
+        let check = dedup::check_against(&fleet, node, sbom, now);
         let own_copy = check.status != CheckStatus::Verified;
         conn.execute(
             "INSERT INTO sbom_checks (digest, cluster, node, agent_version, status, content_hash,
@@ -385,49 +362,6 @@ pub(super) fn put(
     Ok(PutOutcome::Stored(record))
 }
 
-/// How `sbom`, built by `node`, compares with the fleet copy.
-fn check_against(
-    fleet: &SbomRecord,
-    node: &NodeKey,
-    sbom: &ValidatedSbom,
-    now: Timestamp,
-) -> SbomCheck {
-    let content_hash = sbom.content_hash.to_string();
-    // Other agent versions build other documents, and an incomplete build lacks what the
-    // other found: a difference is then no evidence of a lie.
-    let unverified = if fleet.content_hash == content_hash {
-        None
-    } else if fleet.content_hash.is_empty() {
-        Some("the stored copy predates content hashes".to_owned())
-    } else if fleet.agent_version.is_empty()
-        || sbom.agent_version.is_empty()
-        || fleet.agent_version != sbom.agent_version
-    {
-        Some(format!(
-            "agent versions differ ({:?} stored, {:?} here)",
-            fleet.agent_version, sbom.agent_version
-        ))
-    } else if fleet.incomplete || sbom.completeness.incomplete {
-        Some("incomplete".to_owned())
-    } else {
-        None
-    };
-    let status = match (&unverified, fleet.content_hash == content_hash) {
-        (_, true) => CheckStatus::Verified,
-        (Some(_), false) => CheckStatus::Unverified,
-        (None, false) => CheckStatus::Conflict,
-    };
-    SbomCheck {
-        cluster: node.cluster.clone(),
-        node: node.node.clone(),
-        agent_version: sbom.agent_version.clone(),
-        status,
-        content_hash,
-        note: unverified.unwrap_or_default(),
-        checked_at: now,
-    }
-}
-
 /// Adds `components` to the distinct components and hands each one's id to `link`.
 fn index_components(
     conn: &Connection,
@@ -510,105 +444,4 @@ pub(super) fn get(
         record,
         document_zstd,
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::sbom::cyclonedx::Completeness;
-
-    const IMAGE: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
-
-    fn hash(seed: char) -> Digest {
-        crate::digest::parse("d", &format!("sha256:{}", seed.to_string().repeat(64))).unwrap()
-    }
-
-    fn fleet(agent_version: &str, content_hash: &str) -> SbomRecord {
-        SbomRecord {
-            manifest_digest: IMAGE.into(),
-            size: 10,
-            sha256: hash('f').to_string(),
-            spec_version: "1.5".into(),
-            component_count: 3,
-            stored_at: Timestamp::from_unix_millis(1),
-            cluster: "prod-a".into(),
-            node: "a1".into(),
-            agent_version: agent_version.into(),
-            content_hash: content_hash.into(),
-            incomplete: false,
-            incomplete_reasons: Vec::new(),
-            checks: Vec::new(),
-        }
-    }
-
-    fn upload(agent_version: &str, content_hash: Digest, incomplete: bool) -> ValidatedSbom {
-        ValidatedSbom {
-            manifest_digest: crate::digest::parse("d", IMAGE).unwrap(),
-            agent_version: agent_version.into(),
-            spec_version: "1.5".into(),
-            size: 10,
-            sha256: hash('e'),
-            document_zstd: Vec::new(),
-            components: Vec::new(),
-            content_hash,
-            completeness: Completeness {
-                incomplete,
-                reasons: Vec::new(),
-            },
-        }
-    }
-
-    fn status(fleet: &SbomRecord, upload: &ValidatedSbom) -> CheckStatus {
-        let node = NodeKey::new("prod-b", "b1").unwrap();
-        let check = check_against(fleet, &node, upload, Timestamp::from_unix_millis(2));
-        assert_eq!(check.cluster, "prod-b");
-        assert_eq!(check.content_hash, upload.content_hash.to_string());
-        assert_eq!(
-            check.note.is_empty(),
-            check.status != CheckStatus::Unverified,
-            "{check:?}"
-        );
-        check.status
-    }
-
-    #[test]
-    fn same_contents_verify_the_fleet_copy() {
-        let stored = fleet("0.2.0", hash('a').as_str());
-        assert_eq!(
-            status(&stored, &upload("0.2.0", hash('a'), false)),
-            CheckStatus::Verified
-        );
-        // Equal contents verify whatever built them.
-        assert_eq!(
-            status(&stored, &upload("0.3.0", hash('a'), false)),
-            CheckStatus::Verified
-        );
-    }
-
-    #[test]
-    fn other_contents_from_the_same_agent_version_are_a_conflict() {
-        let stored = fleet("0.2.0", hash('a').as_str());
-        assert_eq!(
-            status(&stored, &upload("0.2.0", hash('b'), false)),
-            CheckStatus::Conflict
-        );
-    }
-
-    #[test]
-    fn other_contents_that_cannot_be_compared_are_unverified() {
-        let stored = fleet("0.2.0", hash('a').as_str());
-        assert_eq!(
-            status(&stored, &upload("0.3.0", hash('b'), false)),
-            CheckStatus::Unverified
-        );
-        assert_eq!(
-            status(&stored, &upload("0.2.0", hash('b'), true)),
-            CheckStatus::Unverified
-        );
-        let legacy = fleet("", "");
-        assert_eq!(
-            status(&legacy, &upload("0.2.0", hash('b'), false)),
-            CheckStatus::Unverified
-        );
-    }
 }

@@ -1,0 +1,225 @@
+//! The event log behind `Query.Watch`.
+
+use super::super::{Event, EventKind, Pruned, WorkloadPlacement};
+use super::{lock_keys, Tx, EVENTS_CHANNEL};
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+
+const PRUNED_THROUGH: &str = "events_pruned_through";
+
+/// An event to write at commit.
+#[derive(Debug, Clone, Default)]
+pub(super) struct NewEvent {
+    pub at: i64,
+    pub kind: i32,
+    pub digest: String,
+    pub cluster: String,
+    pub node: String,
+    pub namespace: String,
+    pub pod: String,
+    pub pod_uid: String,
+    pub container: String,
+    pub image: String,
+    pub container_id: String,
+    pub component_count: i64,
+}
+
+impl NewEvent {
+    /// An event without workload fields.
+    pub fn new(kind: EventKind, digest: &str, cluster: &str, node: &str, now: Timestamp) -> Self {
+        Self {
+            at: now.unix_millis(),
+            kind: kind.code() as i32,
+            digest: digest.to_owned(),
+            cluster: cluster.to_owned(),
+            node: node.to_owned(),
+            ..Self::default()
+        }
+    }
+}
+
+/// Inserts `events` under the events lock (held until the transaction ends) and
+/// notifies the other replicas at commit. Returns the newest sequence number.
+pub(super) async fn insert_all(
+    tx: &deadpool_postgres::Transaction<'_>,
+    events: &[NewEvent],
+) -> Result<Option<u64>> {
+    if events.is_empty() {
+        return Ok(None);
+    }
+    let context = "recording events";
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&lock_keys::EVENTS])
+        .await
+        .map_err(Error::postgres(context))?;
+    let column = |field: fn(&NewEvent) -> &str| -> Vec<&str> { events.iter().map(field).collect() };
+    let at: Vec<i64> = events.iter().map(|e| e.at).collect();
+    let kind: Vec<i32> = events.iter().map(|e| e.kind).collect();
+    let count: Vec<i64> = events.iter().map(|e| e.component_count).collect();
+    let row = tx
+        .query_one(
+            "WITH inserted AS (
+                 INSERT INTO events (at, kind, digest, cluster, node, namespace, pod, pod_uid,
+                                     container, image, container_id, component_count)
+                 SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[],
+                                      $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
+                                      $11::text[], $12::bigint[])
+                 RETURNING seq)
+             SELECT max(seq) FROM inserted",
+            &[
+                &at,
+                &kind,
+                &column(|e| &e.digest),
+                &column(|e| &e.cluster),
+                &column(|e| &e.node),
+                &column(|e| &e.namespace),
+                &column(|e| &e.pod),
+                &column(|e| &e.pod_uid),
+                &column(|e| &e.container),
+                &column(|e| &e.image),
+                &column(|e| &e.container_id),
+                &count,
+            ],
+        )
+        .await
+        .map_err(Error::postgres(context))?;
+    let newest: i64 = row.try_get(0).map_err(Error::postgres(context))?;
+    tx.execute(
+        "SELECT pg_notify($1, $2)",
+        &[&EVENTS_CHANNEL, &newest.to_string()],
+    )
+    .await
+    .map_err(Error::postgres(context))?;
+    Ok(Some(newest.max(0) as u64))
+}
+
+/// The newest sequence number ever handed out (0 before the first event).
+pub(super) async fn last_sequence(client: &tokio_postgres::Client) -> Result<u64> {
+    let row = client
+        .query_one(
+            "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM events_seq_seq",
+            &[],
+        )
+        .await
+        .map_err(Error::postgres("reading the newest event"))?;
+    let newest: i64 = row
+        .try_get(0)
+        .map_err(Error::postgres("reading the newest event"))?;
+    Ok(newest.max(0) as u64)
+}
+
+async fn pruned_through(tx: &Tx<'_>) -> Result<u64> {
+    let row = tx
+        .query_opt(
+            "reading the event retention",
+            "SELECT value FROM meta WHERE key = $1",
+            &[&PRUNED_THROUGH],
+        )
+        .await?;
+    let value: i64 = match row {
+        Some(row) => row
+            .try_get(0)
+            .map_err(Error::postgres("reading the event retention"))?,
+        None => 0,
+    };
+    Ok(value.max(0) as u64)
+}
+
+pub(super) async fn after(tx: &Tx<'_>, after: u64, limit: usize) -> Result<Vec<Event>> {
+    let pruned = pruned_through(tx).await?;
+    if after < pruned {
+        return Err(Error::OutOfRange(format!(
+            "events up to sequence {pruned} were pruned (history retention); cannot resume after {after}: \
+             re-read the state with ListImages and watch from_now"
+        )));
+    }
+    let context = "reading events";
+    let rows = tx
+        .query(
+            context,
+            "SELECT seq, at, kind, digest, cluster, node, namespace, pod, pod_uid, container, image,
+                    container_id, component_count
+             FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
+            &[&(after as i64), &(limit as i64)],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| event_from_row(row).map_err(Error::postgres(context))?)
+        .collect()
+}
+
+fn event_from_row(row: &tokio_postgres::Row) -> Result<Result<Event>, tokio_postgres::Error> {
+    let sequence: i64 = row.try_get(0)?;
+    let time = Timestamp::from_unix_millis(row.try_get(1)?);
+    let code: i32 = row.try_get(2)?;
+    let Some(kind) = EventKind::from_code(i64::from(code)) else {
+        return Ok(Err(Error::Corrupt(format!(
+            "event {sequence} has unknown kind {code}"
+        ))));
+    };
+    let manifest_digest: String = row.try_get(3)?;
+    let cluster: String = row.try_get(4)?;
+    let node: String = row.try_get(5)?;
+    let workload = match kind {
+        EventKind::SbomStored | EventKind::SbomConflict => None,
+        EventKind::WorkloadStarted | EventKind::WorkloadStopped => Some(WorkloadPlacement {
+            cluster: cluster.clone(),
+            node: node.clone(),
+            namespace: row.try_get(6)?,
+            pod: row.try_get(7)?,
+            pod_uid: row.try_get(8)?,
+            container: row.try_get(9)?,
+            manifest_digest: manifest_digest.clone(),
+            image: row.try_get(10)?,
+            container_id: row.try_get(11)?,
+            running: kind == EventKind::WorkloadStarted,
+            first_seen: time,
+            last_seen: time,
+        }),
+    };
+    Ok(Ok(Event {
+        sequence: sequence.max(0) as u64,
+        time,
+        kind,
+        manifest_digest,
+        cluster,
+        node,
+        workload,
+        component_count: row.try_get::<_, i64>(12)?.max(0) as u64,
+    }))
+}
+
+/// Deletes the events before `cutoff` (always a prefix of the sequence) and stopped
+/// workloads that stopped before it.
+pub(super) async fn prune(tx: &mut Tx<'_>, cutoff: Timestamp) -> Result<Pruned> {
+    let context = "pruning history";
+    let through: Option<i64> = tx
+        .query_one(
+            context,
+            "SELECT max(seq) FROM events WHERE at < $1",
+            &[&cutoff.unix_millis()],
+        )
+        .await?
+        .try_get(0)
+        .map_err(Error::postgres(context))?;
+    let mut pruned = Pruned::default();
+    if let Some(through) = through {
+        pruned.events = tx
+            .execute(context, "DELETE FROM events WHERE seq <= $1", &[&through])
+            .await?;
+        tx.execute(
+            context,
+            "INSERT INTO meta (key, value) VALUES ($1, $2)
+             ON CONFLICT (key) DO UPDATE SET value = greatest(meta.value, excluded.value)",
+            &[&PRUNED_THROUGH, &through],
+        )
+        .await?;
+    }
+    pruned.workloads = tx
+        .execute(
+            context,
+            "DELETE FROM workloads WHERE NOT running AND last_seen < $1",
+            &[&cutoff.unix_millis()],
+        )
+        .await?;
+    Ok(pruned)
+}

@@ -1,0 +1,318 @@
+//! Read models: image summaries and component search.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use tokio_postgres::types::ToSql;
+
+use super::super::{
+    ComponentMatch, ComponentMatches, ComponentQuery, ComponentSearch, ImageFilter, ImagePage,
+    ImageSummary, NodePresence, WorkloadPlacement,
+};
+use super::{sboms, Tx};
+use crate::clock::Timestamp;
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::sbom::Component;
+use crate::store::query_model::{like_literal, PlacementFilter, MAX_MATCHING_COMPONENTS};
+
+fn names_from_json(json: &str) -> Result<Vec<String>> {
+    serde_json::from_str(json).map_err(|err| Error::Corrupt(format!("stored list of names: {err}")))
+}
+
+/// The image `digest` with the nodes and workloads that pass `filter`.
+async fn summary(
+    tx: &Tx<'_>,
+    digest: &str,
+    filter: &PlacementFilter<'_>,
+) -> Result<Option<ImageSummary>> {
+    let context = "reading an image";
+    let Some(image) = tx
+        .query_opt(
+            context,
+            "SELECT config_digest, platform, names, first_seen, last_seen FROM images WHERE digest = $1",
+            &[&digest],
+        )
+        .await?
+    else {
+        return Ok(None);
+    };
+    let config_digest: String = image.try_get(0).map_err(Error::postgres(context))?;
+    let platform: String = image.try_get(1).map_err(Error::postgres(context))?;
+    let names: String = image.try_get(2).map_err(Error::postgres(context))?;
+    let first_seen: i64 = image.try_get(3).map_err(Error::postgres(context))?;
+    let last_seen: i64 = image.try_get(4).map_err(Error::postgres(context))?;
+    let mut names: BTreeSet<String> = names_from_json(&names)?.into_iter().collect();
+    let mut index_digests = BTreeSet::new();
+    let mut last_seen = Timestamp::from_unix_millis(last_seen);
+    let mut nodes = Vec::new();
+    for row in tx
+        .query(
+            context,
+            "SELECT n.cluster, n.name, ni.first_seen, n.last_seen, ni.index_digest, ni.names
+             FROM node_images ni JOIN nodes n ON n.id = ni.node_id
+             WHERE ni.digest = $1 ORDER BY n.cluster, n.name",
+            &[&digest],
+        )
+        .await?
+    {
+        let text =
+            |index| -> Result<String> { row.try_get(index).map_err(Error::postgres(context)) };
+        let number =
+            |index| -> Result<i64> { row.try_get(index).map_err(Error::postgres(context)) };
+        let (cluster, node) = (text(0)?, text(1)?);
+        names.extend(names_from_json(&text(5)?)?);
+        let index = text(4)?;
+        if !index.is_empty() {
+            index_digests.insert(index);
+        }
+        let node_last_seen = Timestamp::from_unix_millis(number(3)?);
+        last_seen = last_seen.max(node_last_seen);
+        if filter.node_matches(&cluster, &node) {
+            nodes.push(NodePresence {
+                cluster,
+                node,
+                first_seen: Timestamp::from_unix_millis(number(2)?),
+                last_seen: node_last_seen,
+            });
+        }
+    }
+    let mut workloads = Vec::new();
+    for row in tx
+        .query(
+            context,
+            "SELECT n.cluster, n.name, w.namespace, w.pod, w.pod_uid, w.container, w.image,
+                    w.container_id, w.running, w.first_seen,
+                    CASE WHEN w.running THEN n.last_seen ELSE w.last_seen END
+             FROM workloads w JOIN nodes n ON n.id = w.node_id
+             WHERE w.digest = $1
+             ORDER BY n.cluster, w.namespace, w.pod, w.container, n.name",
+            &[&digest],
+        )
+        .await?
+    {
+        let text =
+            |index| -> Result<String> { row.try_get(index).map_err(Error::postgres(context)) };
+        let number =
+            |index| -> Result<i64> { row.try_get(index).map_err(Error::postgres(context)) };
+        let workload = WorkloadPlacement {
+            cluster: text(0)?,
+            node: text(1)?,
+            namespace: text(2)?,
+            pod: text(3)?,
+            pod_uid: text(4)?,
+            container: text(5)?,
+            manifest_digest: digest.to_owned(),
+            image: text(6)?,
+            container_id: text(7)?,
+            running: row.try_get(8).map_err(Error::postgres(context))?,
+            first_seen: Timestamp::from_unix_millis(number(9)?),
+            last_seen: Timestamp::from_unix_millis(number(10)?),
+        };
+        if filter.workload_matches(&workload) {
+            workloads.push(workload);
+        }
+    }
+    Ok(Some(ImageSummary {
+        manifest_digest: digest.to_owned(),
+        index_digests: index_digests.into_iter().collect(),
+        config_digest,
+        platform,
+        names: names.into_iter().collect(),
+        sbom: sboms::record_for(tx, digest, filter.cluster).await?,
+        first_seen: Some(Timestamp::from_unix_millis(first_seen)),
+        last_seen: Some(last_seen),
+        nodes,
+        workloads,
+    }))
+}
+
+/// Appends `AND column = $n` for a set filter.
+fn condition<'a>(
+    sql: &mut String,
+    args: &mut Vec<&'a (dyn ToSql + Sync)>,
+    column: &str,
+    value: &'a Option<String>,
+) {
+    if let Some(value) = value {
+        args.push(value);
+        sql.push_str(&format!(" AND {column} = ${}", args.len()));
+    }
+}
+
+pub(super) async fn list_images(
+    tx: &Tx<'_>,
+    filter: &ImageFilter,
+    after: Option<&Digest>,
+    page_size: usize,
+) -> Result<ImagePage> {
+    let after = after.map(|d| d.to_string()).unwrap_or_default();
+    let limit = page_size as i64 + 1;
+    let mut args: Vec<&(dyn ToSql + Sync)> = vec![&after];
+    let mut sql = String::from("SELECT i.digest FROM images i WHERE i.digest > $1");
+    if filter.cluster.is_some() || filter.node.is_some() {
+        sql.push_str(
+            " AND EXISTS (SELECT 1 FROM node_images ni JOIN nodes n ON n.id = ni.node_id WHERE ni.digest = i.digest",
+        );
+        condition(&mut sql, &mut args, "n.cluster", &filter.cluster);
+        condition(&mut sql, &mut args, "n.name", &filter.node);
+        sql.push(')');
+    }
+    if filter.namespace.is_some() || filter.running_only {
+        sql.push_str(" AND EXISTS (SELECT 1 FROM workloads w JOIN nodes n ON n.id = w.node_id WHERE w.digest = i.digest");
+        condition(&mut sql, &mut args, "n.cluster", &filter.cluster);
+        condition(&mut sql, &mut args, "n.name", &filter.node);
+        condition(&mut sql, &mut args, "w.namespace", &filter.namespace);
+        if filter.running_only {
+            sql.push_str(" AND w.running");
+        }
+        sql.push(')');
+    }
+    args.push(&limit);
+    sql.push_str(&format!(" ORDER BY i.digest LIMIT ${}", args.len()));
+
+    let context = "listing images";
+    let mut digests: Vec<String> = tx
+        .query(context, &sql, &args)
+        .await?
+        .iter()
+        .map(|row| row.try_get(0).map_err(Error::postgres(context)))
+        .collect::<Result<_>>()?;
+    let more = digests.len() > page_size;
+    digests.truncate(page_size);
+    let placement = PlacementFilter {
+        cluster: filter.cluster.as_deref(),
+        node: filter.node.as_deref(),
+        namespace: filter.namespace.as_deref(),
+        running_only: filter.running_only,
+    };
+    let mut images = Vec::with_capacity(digests.len());
+    for digest in &digests {
+        if let Some(image) = summary(tx, digest, &placement).await? {
+            images.push(image);
+        }
+    }
+    Ok(ImagePage {
+        next_after: if more { digests.last().cloned() } else { None },
+        images,
+    })
+}
+
+async fn matching_components(tx: &Tx<'_>, query: &ComponentQuery) -> Result<Vec<(i64, Component)>> {
+    let mut owned: Vec<String> = Vec::new();
+    let mut sql = String::from("SELECT id, name, version, purl, kind FROM components WHERE ");
+    match query {
+        ComponentQuery::Purl { base, version } => {
+            sql.push_str("purl_base = $1");
+            owned.push(base.clone());
+            if let Some(version) = version {
+                sql.push_str(" AND version = $2");
+                owned.push(version.clone());
+            }
+        }
+        ComponentQuery::Name {
+            name,
+            version,
+            contains,
+        } => {
+            if *contains {
+                sql.push_str("name ILIKE $1 ESCAPE '\\'");
+                owned.push(format!("%{}%", like_literal(name)));
+            } else {
+                sql.push_str("lower(name) = lower($1)");
+                owned.push(name.clone());
+            }
+            if let Some(version) = version {
+                sql.push_str(
+                    " AND (version = $2 OR version LIKE $3 ESCAPE '\\' OR version LIKE $4 ESCAPE '\\')",
+                );
+                owned.push(version.clone());
+                owned.push(format!("{}.%", like_literal(version)));
+                owned.push(format!("{}-%", like_literal(version)));
+            }
+        }
+    }
+    sql.push_str(&format!(
+        " ORDER BY name, version, purl LIMIT {}",
+        MAX_MATCHING_COMPONENTS + 1
+    ));
+    let args: Vec<&(dyn ToSql + Sync)> = owned
+        .iter()
+        .map(|value| value as &(dyn ToSql + Sync))
+        .collect();
+    let context = "finding components";
+    let found: Vec<(i64, Component)> = tx
+        .query(context, &sql, &args)
+        .await?
+        .iter()
+        .map(|row| -> Result<(i64, Component)> {
+            let text =
+                |index| -> Result<String> { row.try_get(index).map_err(Error::postgres(context)) };
+            Ok((
+                row.try_get(0).map_err(Error::postgres(context))?,
+                Component {
+                    name: text(1)?,
+                    version: text(2)?,
+                    purl: text(3)?,
+                    kind: text(4)?,
+                },
+            ))
+        })
+        .collect::<Result<_>>()?;
+    if found.len() > MAX_MATCHING_COMPONENTS {
+        return Err(Error::ResourceExhausted(format!(
+            "more than {MAX_MATCHING_COMPONENTS} distinct components match; narrow the search"
+        )));
+    }
+    Ok(found)
+}
+
+pub(super) async fn find_components(
+    tx: &Tx<'_>,
+    search: &ComponentSearch,
+) -> Result<ComponentMatches> {
+    let context = "finding components";
+    let mut by_image: BTreeMap<String, Vec<Component>> = BTreeMap::new();
+    for (id, component) in matching_components(tx, &search.query).await? {
+        // With a cluster, the SBOMs that cluster uses: its own copy where its build
+        // differed from the fleet copy, the fleet copy elsewhere.
+        for row in tx
+            .query(
+                context,
+                "SELECT digest FROM sbom_components sc WHERE component_id = $1
+                   AND ($2::text IS NULL OR NOT EXISTS (
+                       SELECT 1 FROM sbom_checks k
+                       WHERE k.digest = sc.digest AND k.cluster = $2 AND k.document IS NOT NULL))
+                 UNION
+                 SELECT digest FROM sbom_check_components WHERE component_id = $1 AND cluster = $2",
+                &[&id, &search.cluster],
+            )
+            .await?
+        {
+            let digest: String = row.try_get(0).map_err(Error::postgres(context))?;
+            by_image.entry(digest).or_default().push(component.clone());
+        }
+    }
+    let placement = PlacementFilter {
+        cluster: search.cluster.as_deref(),
+        running_only: true,
+        ..PlacementFilter::default()
+    };
+    let mut found = ComponentMatches::default();
+    for (digest, components) in by_image {
+        let Some(image) = summary(tx, &digest, &placement).await? else {
+            continue;
+        };
+        if search.running_only && image.workloads.is_empty() {
+            continue;
+        }
+        if search.cluster.is_some() && image.nodes.is_empty() && image.workloads.is_empty() {
+            continue;
+        }
+        if found.matches.len() == search.limit {
+            found.truncated = true;
+            break;
+        }
+        found.matches.push(ComponentMatch { image, components });
+    }
+    Ok(found)
+}
