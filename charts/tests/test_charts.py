@@ -34,12 +34,13 @@ LINT_WARNING = 2
 
 
 class Release:
-    """What `helm install` produced: the objects sent to the API server, and the chart's
-    default values as Helm parsed them."""
+    """What `helm install` produced: the objects sent to the API server, the chart's
+    default values as Helm parsed them, and the rendered NOTES.txt."""
 
-    def __init__(self, objects: list[dict], defaults: dict):
+    def __init__(self, objects: list[dict], defaults: dict, notes: str):
         self.objects = objects
         self.defaults = defaults
+        self.notes = notes
 
     def all(self, kind: str) -> list[dict]:
         return [o for o in self.objects if o["kind"] == kind]
@@ -69,7 +70,7 @@ def install(chart: Path, values: dict | None, tmp_path: Path, release: str,
             helm_sdkpy.Install(config).run(release, str(chart), values=values, wait=False,
                                            skip_schema_validation=skip_schema_validation)
         )
-        return Release(list(api.created), result["chart"]["values"])
+        return Release(list(api.created), result["chart"]["values"], result["info"]["notes"])
 
 
 def merged(defaults: dict, overrides: dict) -> dict:
@@ -335,12 +336,32 @@ COLLECTOR_EPHEMERAL = {
 }
 
 
+# Three pods sharing a PostgreSQL database whose server certificate a private CA signs,
+# fewer connections per pod, a zone spread on top of the chart's node spread, metrics
+# scraped through the headless Service.
+COLLECTOR_POSTGRES_HA = {
+    "replicas": 3,
+    "store": {"type": "postgres",
+              "postgres": {"existingSecret": "nodebom-db",
+                           "ca": {"existingSecret": "db-ca", "key": "root.pem"},
+                           "poolSize": 12}},
+    "topologySpreadConstraints": [{
+        "maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
+        "whenUnsatisfiable": "ScheduleAnyway",
+        "labelSelector": {"matchLabels": {"app.kubernetes.io/name": "nodebom-collector"}}}],
+    "metrics": {"service": {"enabled": True}},
+}
+
+
 class TestCollectorChart:
     def test_lints_clean_with_default_values(self, tmp_path):
         assert_lint_clean(lint(COLLECTOR, None, tmp_path))
 
     def test_lints_clean_with_full_values(self, tmp_path):
         assert_lint_clean(lint(COLLECTOR, COLLECTOR_FULL, tmp_path))
+
+    def test_lints_clean_with_postgres_values(self, tmp_path):
+        assert_lint_clean(lint(COLLECTOR, COLLECTOR_POSTGRES_HA, tmp_path))
 
     def test_defaults_are_one_sqlite_pod_with_tls_and_tokens(self, tmp_path):
         release = install(COLLECTOR, None, tmp_path, "nodebom-collector")
@@ -374,34 +395,161 @@ class TestCollectorChart:
         assert service["spec"]["ports"] == [
             {"name": "grpc", "port": 7443, "targetPort": "grpc", "protocol": "TCP", "appProtocol": "grpc"}]
 
-    # The collector stores in one SQLite file and refuses a postgres:// store at start:
-    # the chart offers neither several replicas nor PostgreSQL. The schema refuses them,
-    # and so do the templates when the schema is skipped (--skip-schema-validation).
+    # SQLite is one pod's file: a StatefulSet of exactly one pod. The schema refuses
+    # other counts, and so do the templates when the schema is skipped
+    # (--skip-schema-validation), in words that say what to do.
 
-    @pytest.mark.parametrize("replicas", [0, 2, 3])
-    def test_replicas_other_than_one_are_refused(self, tmp_path, replicas):
+    @pytest.mark.parametrize("replicas", [2, 3])
+    def test_sqlite_with_several_replicas_is_refused(self, tmp_path, replicas):
         with pytest.raises(helm_sdkpy.InstallError, match="'/replicas': value must be 1"):
             install(COLLECTOR, {"replicas": replicas}, tmp_path, "nodebom-collector")
-        with pytest.raises(helm_sdkpy.InstallError, match="replicas must be 1: .*SQLite"):
+        with pytest.raises(helm_sdkpy.InstallError,
+                           match=r"replicas must be 1 with store.type sqlite: .* \(store.type postgres\)"):
             install(COLLECTOR, {"replicas": replicas}, tmp_path, "nodebom-collector",
                     skip_schema_validation=True)
 
-    def test_postgres_is_refused(self, tmp_path):
-        postgres = {"store": {"postgres": {"existingSecret": "nodebom-postgres", "key": "dsn"}}}
-        with pytest.raises(helm_sdkpy.InstallError,
-                           match="additional properties 'postgres' not allowed"):
+    def test_zero_replicas_are_refused(self, tmp_path):
+        postgres = {"replicas": 0,
+                    "store": {"type": "postgres", "postgres": {"existingSecret": "nodebom-db"}}}
+        with pytest.raises(helm_sdkpy.InstallError, match="'/replicas': minimum: got 0, want 1"):
             install(COLLECTOR, postgres, tmp_path, "nodebom-collector")
-        with pytest.raises(helm_sdkpy.InstallError,
-                           match="store.postgres is not supported: .*SQLite only"):
+        with pytest.raises(helm_sdkpy.InstallError, match="replicas must be at least 1"):
             install(COLLECTOR, postgres, tmp_path, "nodebom-collector",
                     skip_schema_validation=True)
 
-    def test_only_a_statefulset_renders(self, tmp_path):
-        """No Deployment (it existed for PostgreSQL replicas), whatever the values."""
+    def test_sqlite_renders_only_a_statefulset(self, tmp_path):
         for values in (None, COLLECTOR_FULL, COLLECTOR_EPHEMERAL):
             release = install(COLLECTOR, values, tmp_path, "nodebom-collector")
             assert not release.all("Deployment")
+            assert not release.all("PodDisruptionBudget")
             assert release.one("StatefulSet")["spec"]["replicas"] == 1
+            container = release.container("StatefulSet")
+            assert not any(e["name"].startswith("NODEBOM_STORE") for e in container["env"])
+            assert not any(a.startswith("--store") for a in container["args"])
+            assert "topologySpreadConstraints" not in release.pod_spec("StatefulSet")
+
+    def test_postgres_with_three_replicas_is_a_deployment_with_a_disruption_budget(self, tmp_path):
+        values = {"replicas": 3,
+                  "store": {"type": "postgres", "postgres": {"existingSecret": "nodebom-db"}}}
+        release = install(COLLECTOR, values, tmp_path, "nodebom-collector")
+        assert sorted(o["kind"] for o in release.objects) == [
+            "Deployment", "PodDisruptionBudget", "Service", "ServiceAccount"]
+        assert not release.all("StatefulSet")
+        assert not release.all("PersistentVolumeClaim")
+        deployment = release.one("Deployment")
+        pod = release.pod_spec("Deployment")
+        container = release.container("Deployment")
+        args = container["args"]
+        selector = {"app.kubernetes.io/name": "nodebom-collector",
+                    "app.kubernetes.io/instance": "nodebom-collector"}
+
+        assert deployment["metadata"]["name"] == "nodebom-collector"
+        assert deployment["spec"]["replicas"] == 3
+        assert deployment["spec"]["selector"]["matchLabels"] == selector
+        # A rollout starts a new pod before it stops an old one.
+        assert deployment["spec"]["strategy"] == {
+            "type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
+
+        budget = release.one("PodDisruptionBudget")
+        assert budget["apiVersion"] == "policy/v1"
+        assert budget["spec"] == {"maxUnavailable": 1, "selector": {"matchLabels": selector}}
+        assert pod["topologySpreadConstraints"] == [
+            {"maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
+             "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": selector}}]
+
+        # The URL and the password come from the Secret, never through the arguments.
+        assert env(container, "NODEBOM_STORE")["valueFrom"] == {
+            "secretKeyRef": {"name": "nodebom-db", "key": "url"}}
+        assert env(container, "NODEBOM_STORE_PASSWORD")["valueFrom"] == {
+            "secretKeyRef": {"name": "nodebom-db", "key": "password"}}
+        assert not any(a.startswith(("--store", "--data-dir")) or "postgres" in a for a in args)
+        # No volume of its own: the SQLite data directory is neither mounted nor named.
+        assert not any(v["name"] == "data" for v in pod["volumes"])
+        assert not any(m["name"] == "data" for m in container["volumeMounts"])
+
+        # Probes over HTTP on the metrics port: ready while the database is usable, alive
+        # while the process is, so that a database outage restarts nothing.
+        assert "--metrics-listen=0.0.0.0:9090" in args
+        assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+        assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+        assert container["livenessProbe"]["failureThreshold"] == 6
+        assert "tcpSocket" not in container["readinessProbe"]
+
+        assert "store: PostgreSQL, 3 pods sharing it" in release.notes
+        assert "nodebom-db (key url: postgres://" in release.notes
+        assert "/readyz" in release.notes
+
+    def test_postgres_with_one_replica_has_no_disruption_budget(self, tmp_path):
+        values = {"store": {"type": "postgres", "postgres": {"existingSecret": "nodebom-db"}}}
+        release = install(COLLECTOR, values, tmp_path, "nodebom-collector")
+        assert release.one("Deployment")["spec"]["replicas"] == 1
+        assert not release.all("PodDisruptionBudget")
+        assert "topologySpreadConstraints" not in release.pod_spec("Deployment")
+        assert "store: PostgreSQL, 1 pod)" in release.notes
+
+    def test_postgres_ca_is_mounted_and_passed(self, tmp_path):
+        release = install(COLLECTOR, COLLECTOR_POSTGRES_HA, tmp_path, "nodebom-collector")
+        pod = release.pod_spec("Deployment")
+        container = release.container("Deployment")
+        args = container["args"]
+
+        assert "--store-ca-file=/etc/nodebom/store-ca/root.pem" in args
+        assert volume(pod, "store-ca")["secret"] == {
+            "secretName": "db-ca", "items": [{"key": "root.pem", "path": "root.pem"}]}
+        assert mount(container, "store-ca") == {
+            "name": "store-ca", "mountPath": "/etc/nodebom/store-ca", "readOnly": True}
+        assert "--store-pool-size=12" in args
+        # The chart's node spread first, then the one asked for.
+        spread = pod["topologySpreadConstraints"]
+        assert [c["topologyKey"] for c in spread] == [
+            "kubernetes.io/hostname", "topology.kubernetes.io/zone"]
+
+    def test_postgres_password_in_the_url(self, tmp_path):
+        """passwordKey empty: the URL in the Secret carries the password, and no password
+        variable names a key the Secret lacks (the pod would not start)."""
+        values = {"store": {"type": "postgres",
+                            "postgres": {"existingSecret": "nodebom-db", "urlKey": "dsn",
+                                         "passwordKey": ""}}}
+        container = install(COLLECTOR, values, tmp_path, "nodebom-collector").container("Deployment")
+        assert env(container, "NODEBOM_STORE")["valueFrom"] == {
+            "secretKeyRef": {"name": "nodebom-db", "key": "dsn"}}
+        assert not any(e["name"] == "NODEBOM_STORE_PASSWORD" for e in container["env"])
+        # Without a CA or a pool size, neither flag: the collector's defaults apply.
+        assert not any(a.startswith("--store") for a in container["args"])
+        assert not any(m["name"] == "store-ca" for m in container["volumeMounts"])
+
+    def test_postgres_without_its_secret_is_refused(self, tmp_path):
+        values = {"replicas": 2, "store": {"type": "postgres"}}
+        with pytest.raises(helm_sdkpy.InstallError,
+                           match="'/store/postgres/existingSecret': minLength: got 0, want 1"):
+            install(COLLECTOR, values, tmp_path, "nodebom-collector")
+        with pytest.raises(helm_sdkpy.InstallError,
+                           match="store.type postgres needs store.postgres.existingSecret"):
+            install(COLLECTOR, values, tmp_path, "nodebom-collector", skip_schema_validation=True)
+
+    @pytest.mark.parametrize("postgres", [
+        {"existingSecret": "nodebom-db"},
+        {"ca": {"existingSecret": "db-ca", "key": "ca.crt"}},
+    ])
+    def test_sqlite_and_postgres_together_are_refused(self, tmp_path, postgres):
+        """PostgreSQL settings while store.type is still sqlite (the default): a switch
+        made halfway fails instead of leaving the collector on SQLite."""
+        values = {"store": {"postgres": postgres}}
+        with pytest.raises(helm_sdkpy.InstallError,
+                           match="'/store/postgres/(ca/)?existingSecret': value must be ''"):
+            install(COLLECTOR, values, tmp_path, "nodebom-collector")
+        with pytest.raises(helm_sdkpy.InstallError,
+                           match="store.postgres is set but store.type is sqlite: .*store.type=postgres"):
+            install(COLLECTOR, values, tmp_path, "nodebom-collector", skip_schema_validation=True)
+
+    def test_unknown_store_type_is_refused(self, tmp_path):
+        values = {"store": {"type": "mysql"}}
+        with pytest.raises(helm_sdkpy.InstallError,
+                           match="'/store/type': value must be one of 'sqlite', 'postgres'"):
+            install(COLLECTOR, values, tmp_path, "nodebom-collector")
+        with pytest.raises(helm_sdkpy.InstallError,
+                           match='store.type must be sqlite or postgres, not "mysql"'):
+            install(COLLECTOR, values, tmp_path, "nodebom-collector", skip_schema_validation=True)
 
     def test_without_persistence_the_database_is_in_an_emptydir(self, tmp_path):
         release = install(COLLECTOR, COLLECTOR_EPHEMERAL, tmp_path, "nodebom-collector")
@@ -526,6 +674,10 @@ RENDERINGS = {
                         "StatefulSet"]),
     # Plaintext (gRPC probes), the database in an emptyDir.
     "collector-ephemeral": (COLLECTOR, COLLECTOR_EPHEMERAL, ["Service", "StatefulSet"]),
+    # PostgreSQL: three pods, a disruption budget, spread constraints, HTTP probes, a CA.
+    "collector-postgres-ha": (COLLECTOR, COLLECTOR_POSTGRES_HA,
+                              ["Deployment", "PodDisruptionBudget", "Service", "Service",
+                               "ServiceAccount"]),
 }
 
 
@@ -596,7 +748,7 @@ def test_rendered_objects_are_valid_kubernetes(renderings, version):
     # Every object but the ServiceMonitors of agent-k3s and collector-full.
     skipped = {kind for _api, kind in NOT_IN_KUBERNETES}
     expected = sum(k not in skipped for _c, _v, kinds in RENDERINGS.values() for k in kinds)
-    assert validated == expected == 17
+    assert validated == expected == 22
 
 
 def test_kubernetes_validation_finds_errors(renderings):

@@ -45,15 +45,36 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
 
-{{/* Checks across values that the schema cannot express. The first two repeat the
-schema's, for installs with --skip-schema-validation: the collector stores in one SQLite
-file, so it runs as exactly one pod, and it refuses a postgres:// store at start. */}}
-{{- define "nodebom-collector.validate" -}}
-{{- if ne (int .Values.replicas) 1 }}
-{{- fail "replicas must be 1: the collector stores in one SQLite file on its volume (one pod); several replicas need PostgreSQL, which this collector does not support yet" }}
+{{/* "true" when the collector stores in PostgreSQL (a Deployment of any number of pods),
+empty with SQLite (a StatefulSet of one pod). */}}
+{{- define "nodebom-collector.postgres" -}}
+{{- if eq .Values.store.type "postgres" }}true{{ end }}
 {{- end }}
-{{- if hasKey .Values.store "postgres" }}
-{{- fail "store.postgres is not supported: this collector stores in SQLite only (store.sqlite); PostgreSQL support is not built yet" }}
+
+{{/* Checks across values. The store checks repeat the schema's, for installs with
+--skip-schema-validation, and say what to do in words the schema's errors cannot. */}}
+{{- define "nodebom-collector.validate" -}}
+{{- $postgres := .Values.store.postgres }}
+{{- if not (has .Values.store.type (list "sqlite" "postgres")) }}
+{{- fail (printf "store.type must be sqlite or postgres, not %q" (toString .Values.store.type)) }}
+{{- end }}
+{{- if include "nodebom-collector.postgres" . }}
+{{- if lt (int .Values.replicas) 1 }}
+{{- fail "replicas must be at least 1" }}
+{{- end }}
+{{- if not $postgres.existingSecret }}
+{{- fail "store.type postgres needs store.postgres.existingSecret: an existing Secret holding the database URL (key store.postgres.urlKey) and, unless the URL carries it, the password (key store.postgres.passwordKey)" }}
+{{- end }}
+{{- if not $postgres.urlKey }}
+{{- fail "store.postgres.urlKey must name the key of the database URL in store.postgres.existingSecret" }}
+{{- end }}
+{{- else }}
+{{- if ne (int .Values.replicas) 1 }}
+{{- fail "replicas must be 1 with store.type sqlite: the SQLite file belongs to one pod; several replicas share a PostgreSQL database (store.type postgres)" }}
+{{- end }}
+{{- if or $postgres.existingSecret $postgres.ca.existingSecret }}
+{{- fail "store.postgres is set but store.type is sqlite: the collector uses one store; set store.type=postgres to use PostgreSQL, or leave store.postgres.existingSecret and store.postgres.ca.existingSecret empty for SQLite" }}
+{{- end }}
 {{- end }}
 {{- if and .Values.tls.enabled (not .Values.tls.existingSecret) }}
 {{- fail "tls.existingSecret is required with tls.enabled (or set tls.enabled=false behind a TLS-terminating mesh)" }}
@@ -66,8 +87,9 @@ file, so it runs as exactly one pod, and it refuses a postgres:// store at start
 {{- end }}
 {{- end }}
 
-{{/* The pod template of the StatefulSet. */}}
+{{/* The pod template of the StatefulSet (SQLite) and of the Deployment (PostgreSQL). */}}
 {{- define "nodebom-collector.podTemplate" -}}
+{{- $postgres := include "nodebom-collector.postgres" . }}
 metadata:
   labels:
     {{- include "nodebom-collector.labels" . | nindent 4 }}
@@ -98,7 +120,16 @@ spec:
       args:
         - serve
         - --listen=0.0.0.0:{{ .Values.service.port }}
+        {{- if $postgres }}
+        {{- with .Values.store.postgres.ca.existingSecret }}
+        - --store-ca-file=/etc/nodebom/store-ca/{{ $.Values.store.postgres.ca.key }}
+        {{- end }}
+        {{- with .Values.store.postgres.poolSize }}
+        - --store-pool-size={{ int . }}
+        {{- end }}
+        {{- else }}
         - --data-dir=/var/lib/nodebom
+        {{- end }}
         {{- if .Values.tls.enabled }}
         - --tls-cert=/etc/nodebom/tls/tls.crt
         - --tls-key=/etc/nodebom/tls/tls.key
@@ -134,6 +165,21 @@ spec:
           value: {{ .Values.log.level | quote }}
         - name: NODEBOM_LOG_FORMAT
           value: {{ .Values.log.format | quote }}
+        {{- if $postgres }}
+        # The database URL and password from the Secret, never as arguments.
+        - name: NODEBOM_STORE
+          valueFrom:
+            secretKeyRef:
+              name: {{ .Values.store.postgres.existingSecret }}
+              key: {{ .Values.store.postgres.urlKey }}
+        {{- with .Values.store.postgres.passwordKey }}
+        - name: NODEBOM_STORE_PASSWORD
+          valueFrom:
+            secretKeyRef:
+              name: {{ $.Values.store.postgres.existingSecret }}
+              key: {{ . }}
+        {{- end }}
+        {{- end }}
         {{- if .Values.queryTokens.existingSecret }}
         - name: NODEBOM_QUERY_TOKENS
           valueFrom:
@@ -151,16 +197,24 @@ spec:
         - name: metrics
           containerPort: {{ .Values.metrics.port }}
           protocol: TCP
-      {{- $probe := dict "initialDelaySeconds" .Values.probes.initialDelaySeconds "periodSeconds" .Values.probes.periodSeconds }}
-      {{- if .Values.tls.enabled }}
-      {{- $_ := set $probe "tcpSocket" (dict "port" "grpc") }}
+      {{- $timing := dict "initialDelaySeconds" .Values.probes.initialDelaySeconds "periodSeconds" .Values.probes.periodSeconds }}
+      {{- $ready := dict }}
+      {{- $alive := dict }}
+      {{- if $postgres }}
+      {{- /* The chart always serves the metrics port (--metrics-listen above). */}}
+      {{- $ready = dict "httpGet" (dict "path" "/readyz" "port" "metrics") }}
+      {{- $alive = dict "httpGet" (dict "path" "/healthz" "port" "metrics") }}
+      {{- else if .Values.tls.enabled }}
+      {{- $ready = dict "tcpSocket" (dict "port" "grpc") }}
+      {{- $alive = $ready }}
       {{- else }}
-      {{- $_ := set $probe "grpc" (dict "port" (int .Values.service.port)) }}
+      {{- $ready = dict "grpc" (dict "port" (int .Values.service.port)) }}
+      {{- $alive = $ready }}
       {{- end }}
       readinessProbe:
-        {{- toYaml $probe | nindent 8 }}
+        {{- toYaml (merge (dict) $ready $timing) | nindent 8 }}
       livenessProbe:
-        {{- toYaml (merge (dict "failureThreshold" 6) $probe) | nindent 8 }}
+        {{- toYaml (merge (dict "failureThreshold" 6) $alive $timing) | nindent 8 }}
       resources:
         {{- toYaml .Values.resources | nindent 8 }}
       securityContext:
@@ -169,8 +223,10 @@ spec:
         capabilities:
           drop: [ALL]
       volumeMounts:
+        {{- if not $postgres }}
         - name: data
           mountPath: /var/lib/nodebom
+        {{- end }}
         - name: tmp
           mountPath: /tmp
         {{- if .Values.tls.enabled }}
@@ -186,11 +242,16 @@ spec:
           mountPath: /etc/nodebom/dtrack
           readOnly: true
         {{- end }}
+        {{- if and $postgres .Values.store.postgres.ca.existingSecret }}
+        - name: store-ca
+          mountPath: /etc/nodebom/store-ca
+          readOnly: true
+        {{- end }}
         {{- with .Values.extraVolumeMounts }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
   volumes:
-    {{- if not .Values.store.sqlite.persistence.enabled }}
+    {{- if and (not $postgres) (not .Values.store.sqlite.persistence.enabled) }}
     # No PersistentVolumeClaim: the SQLite file lives and dies with the pod.
     - name: data
       emptyDir: {}
@@ -216,6 +277,14 @@ spec:
           - key: {{ .Values.dtrack.apiKey.key }}
             path: {{ .Values.dtrack.apiKey.key }}
     {{- end }}
+    {{- if and $postgres .Values.store.postgres.ca.existingSecret }}
+    - name: store-ca
+      secret:
+        secretName: {{ .Values.store.postgres.ca.existingSecret }}
+        items:
+          - key: {{ .Values.store.postgres.ca.key }}
+            path: {{ .Values.store.postgres.ca.key }}
+    {{- end }}
     {{- with .Values.extraVolumes }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
@@ -229,6 +298,17 @@ spec:
   {{- end }}
   {{- with .Values.tolerations }}
   tolerations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- $spread := list }}
+  {{- if and $postgres (gt (int .Values.replicas) 1) }}
+  {{- /* Soft: pods on as many nodes as possible, but a pod never stays pending for it. */}}
+  {{- $selector := include "nodebom-collector.selectorLabels" . | fromYaml }}
+  {{- $spread = append $spread (dict "maxSkew" 1 "topologyKey" "kubernetes.io/hostname" "whenUnsatisfiable" "ScheduleAnyway" "labelSelector" (dict "matchLabels" $selector)) }}
+  {{- end }}
+  {{- $spread = concat $spread .Values.topologySpreadConstraints }}
+  {{- with $spread }}
+  topologySpreadConstraints:
     {{- toYaml . | nindent 4 }}
   {{- end }}
 {{- end }}
