@@ -3,88 +3,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::Duration;
 
 use common::*;
 use nodebom_proto::v1 as pb;
 use tonic::Code;
-
-const BINARY: &str = env!("CARGO_BIN_EXE_nodebom-collector");
-
-/// A collector process whose JSON log is read to learn its address.
-struct Process {
-    child: Child,
-    url: String,
-    start_line: serde_json::Value,
-}
-
-impl Target for Process {
-    fn url(&self) -> String {
-        self.url.clone()
-    }
-}
-
-impl Process {
-    fn spawn(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
-        let child = Command::new(BINARY)
-            .args(["--log-format", "json"])
-            .args(args)
-            .envs(env.iter().copied())
-            .current_dir(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // Owned by a Process at once, so that a failed start still kills and reaps it.
-        let mut process = Self {
-            child,
-            url: String::new(),
-            start_line: serde_json::Value::Null,
-        };
-        let stderr = process.child.stderr.take().unwrap();
-        let (lines, received) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { return };
-                if lines.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        loop {
-            let line = received
-                .recv_timeout(PATIENCE)
-                .expect("the collector did not start");
-            let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) else {
-                continue;
-            };
-            if entry["fields"]["message"] == "nodebom collector listening" {
-                let addr = entry["fields"]["addr"].as_str().unwrap().to_owned();
-                // Keep draining the log so the collector never blocks on a full pipe.
-                std::thread::spawn(move || while received.recv().is_ok() {});
-                process.url = format!("http://{addr}");
-                process.start_line = entry;
-                return process;
-            }
-        }
-    }
-
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn serve_args(db: &Path) -> Vec<String> {
     vec![
@@ -238,7 +163,7 @@ async fn serve_defaults_to_local_sqlite_and_loopback_plaintext_and_says_so() {
         fields["clusters"].as_str().unwrap().starts_with("any"),
         "{fields}"
     );
-    assert!(process.url.starts_with("http://127.0.0.1:"));
+    assert!(process.url().starts_with("http://127.0.0.1:"));
     assert!(dir.path().join("nodebom-data/nodebom.db").is_file());
     // Without tokens any cluster may report.
     Agent::connect_to(&process, None, "dev", "laptop")

@@ -3,7 +3,11 @@
 //! client, and fixtures. Each test binary uses a part of it.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nodebom_collector::config::ServeArgs;
@@ -475,5 +479,99 @@ pub async fn list_images(
             return images;
         }
         request.page_token = page.next_page_token;
+    }
+}
+
+pub const BINARY: &str = env!("CARGO_BIN_EXE_nodebom-collector");
+
+/// A collector process whose JSON log is read to learn its address, and kept.
+pub struct Process {
+    child: Child,
+    url: String,
+    pub start_line: serde_json::Value,
+    log: Arc<Mutex<Vec<serde_json::Value>>>,
+}
+
+impl Target for Process {
+    fn url(&self) -> String {
+        self.url.clone()
+    }
+}
+
+impl Process {
+    pub fn spawn(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let child = Command::new(BINARY)
+            .args(["--log-format", "json"])
+            .args(args)
+            .envs(env.iter().copied())
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Owned by a Process at once, so that a failed start still kills and reaps it.
+        let mut process = Self {
+            child,
+            url: String::new(),
+            start_line: serde_json::Value::Null,
+            log: Arc::default(),
+        };
+        let stderr = process.child.stderr.take().unwrap();
+        let (lines, received) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { return };
+                if lines.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        loop {
+            let line = received
+                .recv_timeout(PATIENCE)
+                .expect("the collector did not start");
+            let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            process.log.lock().unwrap().push(entry.clone());
+            if entry["fields"]["message"] == "nodebom collector listening" {
+                let addr = entry["fields"]["addr"].as_str().unwrap().to_owned();
+                // Keep reading the log so the collector never blocks on a full pipe.
+                let log = Arc::clone(&process.log);
+                std::thread::spawn(move || {
+                    while let Ok(line) = received.recv() {
+                        if let Ok(entry) = serde_json::from_str(&line) {
+                            log.lock().unwrap().push(entry);
+                        }
+                    }
+                });
+                process.url = format!("http://{addr}");
+                process.start_line = entry;
+                return process;
+            }
+        }
+    }
+
+    /// The JSON log lines so far.
+    pub fn log(&self) -> Vec<serde_json::Value> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL, and reaps it.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

@@ -140,6 +140,7 @@ pub(super) async fn plan(tx: &Tx<'_>, plans: &[Plan]) -> Result<()> {
 /// Leases the head action of each project, when it is due and not leased, oldest first.
 pub(super) async fn take(
     tx: &Tx<'_>,
+    replica: &str,
     now: Timestamp,
     limit: usize,
     lease: Duration,
@@ -155,7 +156,7 @@ pub(super) async fn take(
                    AND o.next_at <= $1 AND o.leased_until <= $1
                  ORDER BY o.id LIMIT $2
                  FOR UPDATE SKIP LOCKED)
-             UPDATE dtrack_outbox o SET leased_until = $3
+             UPDATE dtrack_outbox o SET leased_until = $3, leased_by = $4
              FROM heads, dtrack_projects p
              WHERE o.id = heads.id AND p.digest = o.digest
              RETURNING o.id, o.digest, p.name, p.version, p.token, o.action, o.attempts",
@@ -163,6 +164,7 @@ pub(super) async fn take(
                 &now.unix_millis(),
                 &limit,
                 &now.saturating_add(lease).unix_millis(),
+                &replica,
             ],
         )
         .await?;
@@ -216,7 +218,7 @@ pub(super) async fn retry(
 ) -> Result<()> {
     tx.execute(
         "postponing a Dependency-Track action",
-        "UPDATE dtrack_outbox SET next_at = $2, leased_until = 0,
+        "UPDATE dtrack_outbox SET next_at = $2, leased_until = 0, leased_by = '',
              attempts = attempts + CASE WHEN $3::text IS NULL THEN 0 ELSE 1 END,
              last_error = coalesce($3, last_error)
          WHERE id = $1",

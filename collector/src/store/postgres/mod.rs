@@ -97,6 +97,8 @@ pub fn is_transient(err: &tokio_postgres::Error) -> bool {
 /// PostgreSQL implementation of [`Store`].
 pub struct PostgresStore {
     settings: PostgresSettings,
+    /// This replica in the database's records (`host:pid`; the host is the pod's name).
+    replica: String,
     pool: Pool,
     control: Arc<Control>,
     events: watch::Sender<u64>,
@@ -178,6 +180,16 @@ impl Tx<'_> {
     }
 }
 
+/// `host:pid` of this process.
+fn replica_name() -> String {
+    let host = rustix::system::uname();
+    format!(
+        "{}:{}",
+        host.nodename().to_string_lossy(),
+        std::process::id()
+    )
+}
+
 /// Tells subscribers about `newest` unless they know a newer event.
 fn publish(events: &watch::Sender<u64>, newest: u64) {
     events.send_if_modified(|current| {
@@ -240,9 +252,11 @@ impl PostgresStore {
         drop(client);
         let (events, _) = watch::channel(last);
         let control = Control::start(config, tls, events.clone());
-        tracing::info!(database = %settings, "PostgreSQL store open");
+        let replica = replica_name();
+        tracing::info!(database = %settings, %replica, "PostgreSQL store open");
         Ok(Self {
             settings,
+            replica,
             pool,
             control,
             events,
@@ -533,7 +547,7 @@ impl DtrackStore for PostgresStore {
         lease: Duration,
     ) -> Result<Vec<OutboxItem>> {
         write!(self, "taking due Dependency-Track actions", |tx| async {
-            dtrack::take(tx, now, limit, lease).await
+            dtrack::take(tx, &self.replica, now, limit, lease).await
         })
     }
 

@@ -184,7 +184,8 @@ CREATE TABLE dtrack_outbox (
     attempts     INTEGER NOT NULL,
     next_at      BIGINT  NOT NULL,
     last_error   TEXT,
-    leased_until BIGINT  NOT NULL DEFAULT 0
+    leased_until BIGINT  NOT NULL DEFAULT 0,
+    leased_by    TEXT    NOT NULL DEFAULT '' -- the replica (host:pid) working on it
 );
 CREATE INDEX dtrack_outbox_by_digest ON dtrack_outbox (digest, id);
 
