@@ -46,6 +46,12 @@ pub trait Target {
     fn url(&self) -> String;
 }
 
+impl Target for String {
+    fn url(&self) -> String {
+        self.clone()
+    }
+}
+
 impl<T: Target + ?Sized> Target for &T {
     fn url(&self) -> String {
         (**self).url()
