@@ -46,11 +46,13 @@ const SETTINGS: &[(&str, &str)] = &[
 
 /// `pg_hba.conf`: the superuser over the socket; over TCP a password for the members
 /// of [`PASSWORD_GROUP`], none for the other roles.
-const HBA: &str = "\
-local all all                        trust
-host  all +password_login 127.0.0.1/32 scram-sha-256
-host  all all             127.0.0.1/32 trust
-";
+fn hba_conf() -> String {
+    format!(
+        "local all all                       trust\n\
+         host  all +{PASSWORD_GROUP} 127.0.0.1/32 scram-sha-256\n\
+         host  all all             127.0.0.1/32 trust\n"
+    )
+}
 
 /// The cluster of every test in this process, started by the first caller.
 static SHARED: OnceCell<Result<TestPostgres, String>> = OnceCell::const_new();
@@ -340,7 +342,7 @@ impl Server {
             );
         }
         let hba = self.dir.path().join("data/pg_hba.conf");
-        std::fs::write(&hba, HBA).context("writing pg_hba.conf")?;
+        std::fs::write(&hba, hba_conf()).context("writing pg_hba.conf")?;
         self.own(&hba)?;
         let mut attempts = 0;
         loop {
