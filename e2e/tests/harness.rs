@@ -1,6 +1,8 @@
-//! The harness itself: a private containerd imports, unpacks and forgets blobs like a node.
+//! The harness itself: a private containerd imports, unpacks and forgets blobs like a
+//! node; promtool accepts well-formed metrics and names what is wrong with others.
+//! (The PostgreSQL cluster has its own file, postgres_harness.rs.)
 
-use nodebom_e2e::{oci, ContainerdDaemon, Entry, ImageSpec, Layer};
+use nodebom_e2e::{oci, promtool_check_metrics, ContainerdDaemon, Entry, ImageSpec, Layer};
 
 #[test]
 fn imported_image_is_unpacked_and_survives_blob_deletion() {
@@ -48,4 +50,37 @@ fn imported_image_is_unpacked_and_survives_blob_deletion() {
     let content = String::from_utf8(daemon.ctr(&["content", "ls", "-q"]).unwrap().stdout).unwrap();
     assert!(content.contains(&built.manifest_digest));
     assert!(content.contains(&built.config_digest));
+}
+
+#[test]
+fn promtool_accepts_well_formed_metrics() {
+    promtool_check_metrics(
+        "# HELP nodebom_test_requests_total Requests handled, by outcome.\n\
+         # TYPE nodebom_test_requests_total counter\n\
+         nodebom_test_requests_total{outcome=\"ok\"} 3\n\
+         nodebom_test_requests_total{outcome=\"refused\"} 0\n\
+         # HELP nodebom_test_queue_depth Items waiting.\n\
+         # TYPE nodebom_test_queue_depth gauge\n\
+         nodebom_test_queue_depth 0\n",
+    )
+    .unwrap();
+}
+
+#[test]
+fn promtool_rejects_unparsable_and_badly_named_metrics_and_says_why() {
+    let unparsable = promtool_check_metrics("nodebom_test_depth{queue=\"a} 1\n").unwrap_err();
+    assert!(
+        unparsable.to_string().contains("parsing error"),
+        "{unparsable:#}"
+    );
+    let badly_named =
+        promtool_check_metrics("# TYPE nodebom_test_requests counter\nnodebom_test_requests 3\n")
+            .unwrap_err()
+            .to_string();
+    for finding in [
+        "nodebom_test_requests counter metrics should have \"_total\" suffix",
+        "nodebom_test_requests no help text",
+    ] {
+        assert!(badly_named.contains(finding), "{badly_named}");
+    }
 }

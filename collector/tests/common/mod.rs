@@ -1,6 +1,7 @@
 //! Shared by the collector's integration tests: a real collector on 127.0.0.1:0 with a
-//! temporary SQLite file, a simulated agent that speaks `Ingest` through the generated
-//! client, and fixtures. Each test binary uses a part of it.
+//! temporary SQLite file (or, with `NODEBOM_TEST_STORE=postgres`, a new database of the
+//! test process's PostgreSQL cluster), a simulated agent that speaks `Ingest` through
+//! the generated client, and fixtures. Each test binary uses a part of it.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
@@ -67,7 +68,7 @@ pub async fn ingest_client(target: &impl Target) -> IngestClient<Channel> {
 }
 
 /// A collector serving on a free loopback port with its database in a temporary
-/// directory.
+/// directory, or in PostgreSQL (see [`test_store`]).
 pub struct TestCollector {
     pub dir: tempfile::TempDir,
     args: Vec<String>,
@@ -84,7 +85,7 @@ impl TestCollector {
             "--listen".into(),
             "127.0.0.1:0".into(),
             "--store".into(),
-            format!("sqlite://{}", dir.path().join("nodebom.db").display()),
+            test_store(dir.path()).await,
             "--cluster-token".into(),
             format!("prod-a={TOKEN_A}"),
             "--cluster-token".into(),
@@ -135,6 +136,24 @@ impl TestCollector {
 
     pub async fn ingest(&self) -> IngestClient<Channel> {
         ingest_client(self).await
+    }
+}
+
+/// `--store` of a test collector: a SQLite file in `dir`, or a new empty database of the
+/// test process's PostgreSQL cluster when `NODEBOM_TEST_STORE=postgres` (./scripts/test
+/// runs these tests once with each).
+pub async fn test_store(dir: &std::path::Path) -> String {
+    match std::env::var("NODEBOM_TEST_STORE").as_deref() {
+        Ok("postgres") => nodebom_e2e::TestPostgres::shared()
+            .await
+            .unwrap()
+            .create_database()
+            .await
+            .unwrap(),
+        Ok("sqlite") | Err(std::env::VarError::NotPresent) => {
+            format!("sqlite://{}", dir.join("nodebom.db").display())
+        }
+        other => panic!("NODEBOM_TEST_STORE is sqlite or postgres, not {other:?}"),
     }
 }
 
