@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::Url;
 use serde::Deserialize;
@@ -15,7 +15,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::client::http_client;
 use super::{DtClient, DtError};
+use crate::clock::Timestamp;
 use crate::error::{Error, Result};
+use crate::metrics::Metrics;
 
 /// Largest catalog read (the 2025 catalog is about 1.5 MB).
 const MAX_CATALOG_BYTES: u64 = 32 * 1024 * 1024;
@@ -230,19 +232,22 @@ pub async fn sync_kev_policy(
 }
 
 /// Reads the catalog and syncs the policy now and then every `settings.interval` (a
-/// failure is retried sooner), until `cancel`.
+/// failure is retried sooner), until `cancel`; each sync is timed into `metrics`.
 pub fn spawn_kev_policy(
     client: DtClient,
     settings: KevSettings,
+    metrics: Metrics,
     cancel: CancellationToken,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
+            let started = Instant::now();
             // A sync cut short by shutdown is safe: the next one diffs from what is there.
             let synced = tokio::select! {
                 () = cancel.cancelled() => return,
                 synced = sync_once(&client, &settings) => synced,
             };
+            metrics.kev_policy_synced(synced.is_ok(), started.elapsed(), Timestamp::now());
             let wait = match synced {
                 Ok(()) => settings.interval,
                 Err(message) => {

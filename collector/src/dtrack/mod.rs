@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Timestamp;
 use crate::error::Result;
+use crate::metrics::Metrics;
 use crate::store::Store;
 
 pub use client::{DtClient, DtError};
@@ -62,12 +63,21 @@ impl Forwarder {
             client,
             parent: settings.parent.clone(),
             backoff: settings.backoff,
+            metrics: Metrics::new(),
         };
         Ok(Self {
             store,
             settings,
             worker,
         })
+    }
+
+    /// The same forwarder, counting its DT calls and refused actions into `metrics`
+    /// (by default, into metrics of its own that nothing exports).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.worker.client = self.worker.client.with_metrics(metrics.clone());
+        self.worker.metrics = metrics;
+        self
     }
 
     /// The DT client it uses.

@@ -14,6 +14,7 @@ mod inventory;
 mod migrate;
 mod query;
 mod sboms;
+mod stats;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -26,7 +27,7 @@ use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 
 use super::{
     ClaimPolicy, Claims, ComponentMatches, ComponentSearch, Event, ImageFilter, ImagePage, Pruned,
-    PutOutcome, Session, Store, StoredSbom, UploadPermit,
+    PutOutcome, Session, Store, StoreStats, StoredSbom, UploadPermit,
 };
 use crate::clock::Timestamp;
 use crate::digest::Digest;
@@ -612,6 +613,11 @@ impl Store for SqliteStore {
 
     async fn dtrack_pending(&self) -> Result<u64> {
         self.read("counting queued Dependency-Track actions", dtrack::pending)
+            .await
+    }
+
+    async fn stats(&self, now: Timestamp) -> Result<StoreStats> {
+        self.read("reading store statistics", move |tx| stats::read(tx, now))
             .await
     }
 }
