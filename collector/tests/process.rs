@@ -13,8 +13,6 @@ use common::*;
 use nodebom_proto::v1 as pb;
 use tonic::Code;
 
-const BINARY: &str = env!("CARGO_BIN_EXE_nodebom-collector");
-
 /// A collector process whose JSON log is read to learn its address.
 struct Process {
     child: Child,
@@ -264,22 +262,6 @@ async fn serve_refuses_plaintext_on_a_public_address() {
         stderr.contains("refusing to serve plaintext on 0.0.0.0:0"),
         "{stderr}"
     );
-}
-
-/// Runs `nodebom-collector query` without blocking the runtime that serves it.
-async fn cli(url: &str, args: &[&str]) -> String {
-    let output = tokio::process::Command::new(BINARY)
-        .args(["query", "--server", url])
-        .args(args)
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
 }
 
 #[tokio::test]
