@@ -57,16 +57,17 @@ impl std::fmt::Debug for Observed {
 
 struct Shared {
     observed: Observed,
-    /// When the store totals were last asked for; held while they are read, so that
-    /// concurrent scrapes wait for one read instead of each making their own.
+    /// When the store totals were last asked for. Held for a whole scrape: concurrent
+    /// scrapes wait for one read of the totals instead of each making their own, and no
+    /// scrape encodes gauges that another one is resetting.
     stats_asked: Mutex<Option<Instant>>,
 }
 
 impl Shared {
-    /// Brings the gauges that are read rather than counted up to date.
-    async fn refresh(&self) {
+    /// Brings the gauges that are read rather than counted up to date; `asked` is the
+    /// held [`Shared::stats_asked`].
+    async fn refresh(&self, asked: &mut Option<Instant>) {
         let observed = &self.observed;
-        let mut asked = self.stats_asked.lock().await;
         observed
             .metrics
             .set_agents_connected(&observed.clusters, &observed.sessions.count_by_cluster());
@@ -124,8 +125,11 @@ pub async fn serve(
 }
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
-    shared.refresh().await;
-    match shared.observed.metrics.encode() {
+    let mut asked = shared.stats_asked.lock().await;
+    shared.refresh(&mut asked).await;
+    let encoded = shared.observed.metrics.encode();
+    drop(asked);
+    match encoded {
         Ok(text) => ([(header::CONTENT_TYPE, OPENMETRICS)], text).into_response(),
         Err(error) => {
             tracing::warn!(%error, "cannot encode metrics");
