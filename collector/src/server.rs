@@ -127,24 +127,6 @@ pub async fn start_with_store(config: ServeConfig, store: Arc<dyn Store>) -> Res
     let incoming = TcpIncoming::from(listener)
         .with_nodelay(Some(true))
         .with_keepalive(Some(Duration::from_secs(60)));
-    // Started once the gRPC port is bound: nothing says ready before it can be.
-    let metrics_server = match config.metrics_listen {
-        Some(addr) => {
-            let observed = Observed {
-                metrics: metrics.clone(),
-                store: Arc::clone(&store),
-                sessions: Arc::clone(&sessions),
-                clusters: config
-                    .cluster_tokens
-                    .clusters()
-                    .into_iter()
-                    .map(str::to_owned)
-                    .collect(),
-            };
-            Some(metrics::serve(addr, observed, shutdown.clone()).await?)
-        }
-        None => None,
-    };
 
     let mut builder = Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
@@ -163,6 +145,25 @@ pub async fn start_with_store(config: ServeConfig, store: Arc<dyn Store>) -> Res
         .add_service(reflection_v1alpha)
         .add_service(ingest)
         .add_service(query);
+    // Started last, with the gRPC port bound: nothing says ready before it can be, and
+    // nothing fails after it started.
+    let metrics_server = match config.metrics_listen {
+        Some(addr) => {
+            let observed = Observed {
+                metrics: metrics.clone(),
+                store: Arc::clone(&store),
+                sessions: Arc::clone(&sessions),
+                clusters: config
+                    .cluster_tokens
+                    .clusters()
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect(),
+            };
+            Some(metrics::serve(addr, observed, shutdown.clone()).await?)
+        }
+        None => None,
+    };
     let stop = shutdown.clone();
     let server = tokio::spawn(async move {
         router
