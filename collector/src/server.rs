@@ -1,5 +1,5 @@
 //! Starting and stopping the collector: store, gRPC services with health and
-//! reflection, TLS, and the background janitor.
+//! reflection, TLS, the background janitor, and the metrics endpoints.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,7 +24,8 @@ use crate::dtrack::kev_policy::spawn_kev_policy;
 use crate::dtrack::Forwarder;
 use crate::error::{Error, Result};
 use crate::inventory::{spawn_janitor, LiveSessions};
-use crate::metrics::{self, Metrics};
+use crate::metrics::{self, Metrics, Observed};
+use crate::store::instrumented::InstrumentedStore;
 use crate::store::{PostgresStore, SqliteStore, Store};
 
 /// Full inventories received at once (each is held whole until stored; a node of
@@ -57,8 +58,11 @@ pub async fn start(config: ServeConfig) -> Result<Collector> {
     start_with_store(config, store).await
 }
 
-/// Starts serving with an already opened store.
+/// Starts serving with an already opened store (every call to it is timed into the
+/// metrics).
 pub async fn start_with_store(config: ServeConfig, store: Arc<dyn Store>) -> Result<Collector> {
+    let metrics = Metrics::new();
+    let store: Arc<dyn Store> = Arc::new(InstrumentedStore::new(store, metrics.clone()));
     let shutdown = CancellationToken::new();
     let sessions = Arc::new(LiveSessions::default());
     let state = Arc::new(ApiState {
@@ -71,12 +75,8 @@ pub async fn start_with_store(config: ServeConfig, store: Arc<dyn Store>) -> Res
         uploads: Semaphore::new(config.max_concurrent_uploads),
         staging: Arc::new(Semaphore::new(STAGED_INVENTORIES)),
         shutdown: shutdown.clone(),
-        metrics: Metrics::new(),
+        metrics: metrics.clone(),
     });
-    let metrics_server = match config.metrics_listen {
-        Some(addr) => Some(metrics::serve(addr, state.metrics.clone(), shutdown.clone()).await?),
-        None => None,
-    };
 
     let ingest = IngestServer::new(IngestService::new(Arc::clone(&state)))
         .max_decoding_message_size(config.max_message_bytes)
@@ -113,7 +113,10 @@ pub async fn start_with_store(config: ServeConfig, store: Arc<dyn Store>) -> Res
     let forwarder = config
         .dtrack
         .clone()
-        .map(|settings| Forwarder::new(Arc::clone(&store), settings))
+        .map(|settings| {
+            Forwarder::new(Arc::clone(&store), settings)
+                .map(|forwarder| forwarder.with_metrics(metrics.clone()))
+        })
         .transpose()?;
 
     let listener = TcpListener::bind(config.listen)
@@ -143,6 +146,25 @@ pub async fn start_with_store(config: ServeConfig, store: Arc<dyn Store>) -> Res
         .add_service(reflection_v1alpha)
         .add_service(ingest)
         .add_service(query);
+    // Started last, with the gRPC port bound: nothing says ready before it can be, and
+    // nothing fails after it started.
+    let metrics_server = match config.metrics_listen {
+        Some(addr) => {
+            let observed = Observed {
+                metrics: metrics.clone(),
+                store: Arc::clone(&store),
+                sessions: Arc::clone(&sessions),
+                clusters: config
+                    .cluster_tokens
+                    .clusters()
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect(),
+            };
+            Some(metrics::serve(addr, observed, shutdown.clone()).await?)
+        }
+        None => None,
+    };
     let stop = shutdown.clone();
     let server = tokio::spawn(async move {
         router
@@ -150,7 +172,7 @@ pub async fn start_with_store(config: ServeConfig, store: Arc<dyn Store>) -> Res
             .await
             .map_err(Error::from)
     });
-    let dtrack = spawn_dtrack(forwarder, &shutdown);
+    let dtrack = spawn_dtrack(forwarder, &metrics, &shutdown);
     let janitor = spawn_janitor(store, sessions, config.janitor, shutdown.clone());
 
     let clusters = if config.cluster_tokens.is_open() {
@@ -186,7 +208,11 @@ pub async fn start_with_store(config: ServeConfig, store: Arc<dyn Store>) -> Res
 }
 
 /// Starts the Dependency-Track forwarder and the KEV policy sync, when configured.
-fn spawn_dtrack(forwarder: Option<Forwarder>, shutdown: &CancellationToken) -> Vec<JoinHandle<()>> {
+fn spawn_dtrack(
+    forwarder: Option<Forwarder>,
+    metrics: &Metrics,
+    shutdown: &CancellationToken,
+) -> Vec<JoinHandle<()>> {
     let Some(forwarder) = forwarder else {
         return Vec::new();
     };
@@ -197,6 +223,7 @@ fn spawn_dtrack(forwarder: Option<Forwarder>, shutdown: &CancellationToken) -> V
             forwarder.client().clone(),
             kev,
             forwarder.store(),
+            metrics.clone(),
             shutdown.clone(),
         ));
     }

@@ -42,7 +42,9 @@ async fn an_unreachable_database_is_named_in_a_clear_error() {
     let url = format!("postgres://nodebom@127.0.0.1:{port}/fleet?sslmode=disable");
     let err = start(&url, &[]).await.unwrap_err();
     assert!(
-        err.contains(&format!("connecting to postgres://nodebom@127.0.0.1:{port}/fleet")),
+        err.contains(&format!(
+            "connecting to postgres://nodebom@127.0.0.1:{port}/fleet"
+        )),
         "{err}"
     );
     assert!(err.to_lowercase().contains("refused"), "{err}");
@@ -56,9 +58,15 @@ async fn a_password_comes_from_a_file_or_the_environment_never_from_a_flag() {
         .await
         .unwrap();
     let err = start(&url, &[]).await.unwrap_err();
+    assert!(err.contains("password missing"), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = dir.path().join("wrong");
+    std::fs::write(&wrong, "battery staple").unwrap();
+    let err = start(&url, &["--store-password-file", wrong.to_str().unwrap()])
+        .await
+        .unwrap_err();
     assert!(err.contains("password authentication failed"), "{err}");
 
-    let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("password");
     std::fs::write(&file, "correct horse\n").unwrap();
     let collector = start(&url, &["--store-password-file", file.to_str().unwrap()])
@@ -94,7 +102,12 @@ async fn a_database_of_a_newer_collector_is_refused() {
 /// Images of a node, numbered.
 fn images(count: usize) -> Vec<pb::Image> {
     (0..count)
-        .map(|i| image(&format!("image-{i}"), &[&format!("registry.example/app-{i}:1")]))
+        .map(|i| {
+            image(
+                &format!("image-{i}"),
+                &[&format!("registry.example/app-{i}:1")],
+            )
+        })
         .collect()
 }
 

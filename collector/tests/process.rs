@@ -191,22 +191,6 @@ async fn serve_refuses_plaintext_on_a_public_address() {
     );
 }
 
-/// Runs `nodebom-collector query` without blocking the runtime that serves it.
-async fn cli(url: &str, args: &[&str]) -> String {
-    let output = tokio::process::Command::new(BINARY)
-        .args(["query", "--server", url])
-        .args(args)
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
-
 #[tokio::test]
 async fn query_cli_lists_images_finds_components_and_writes_sboms() {
     let collector = TestCollector::start(&[]).await;

@@ -146,18 +146,13 @@ async fn a_forged_sbom_stored_first_changes_nothing_another_cluster_is_told() {
         (conflicts[0].cluster.as_str(), conflicts[0].node.as_str()),
         ("prod-a", "a1")
     );
-    // reqwest is built without a default TLS provider; the collector uses ring.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let metrics = reqwest::get(collector.metrics_url().unwrap())
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        metrics
-            .lines()
-            .any(|line| line == "nodebom_collector_sbom_checks_total{status=\"conflict\"} 1"),
+    let metrics = scrape(&collector).await;
+    assert_eq!(
+        sample(
+            &metrics,
+            "nodebom_collector_sbom_checks_total{status=\"conflict\"}"
+        ),
+        Some(1.0),
         "{metrics}"
     );
     collector.stop().await;

@@ -15,12 +15,14 @@ use crate::inventory::{
 use crate::sbom::purl::PurlKey;
 use crate::sbom::upload::UploadHeader;
 use crate::sbom::Component;
+use crate::store::outbox::{split_project_key, Failure};
 use crate::store::{
     CheckStatus, ComponentMatches, ComponentQuery, ComponentSearch, Event, EventKind, ImageFilter,
     ImagePage, ImageSummary, NodePresence, SbomCheck, SbomRecord, WorkloadPlacement,
 };
 
-/// Default and largest page of `ListImages` and `FindComponents`.
+/// Default and largest page of `ListImages`, `FindComponents` and
+/// `ListDtrackFailures`.
 pub const DEFAULT_PAGE: usize = 100;
 /// Largest page.
 pub const MAX_PAGE: usize = 1000;
@@ -402,6 +404,25 @@ fn placement(placement: WorkloadPlacement) -> pb::WorkloadPlacement {
     }
 }
 
+/// How many failures `ListDtrackFailures` asks for.
+pub fn dtrack_failures_limit(request: &pb::ListDtrackFailuresRequest) -> usize {
+    page_size(request.limit)
+}
+
+/// A refused Dependency-Track action.
+pub fn dtrack_failure(failure: Failure) -> pb::DtrackFailure {
+    let (digest, own_copy_of) = split_project_key(&failure.digest);
+    pb::DtrackFailure {
+        time: Some(failure.at.to_proto()),
+        manifest_digest: digest.to_owned(),
+        cluster: own_copy_of.unwrap_or_default().to_owned(),
+        project: failure.project,
+        action: failure.action,
+        http_status: failure.status.map_or(0, u32::from),
+        message: failure.message,
+    }
+}
+
 /// An image summary.
 pub fn image_summary(image: ImageSummary) -> pb::ImageSummary {
     pb::ImageSummary {
@@ -594,5 +615,41 @@ mod tests {
             session: 3,
         });
         assert_eq!(status.code(), Code::Aborted);
+    }
+
+    #[test]
+    fn a_failure_of_a_clusters_own_copy_names_the_image_and_the_cluster() {
+        let failure = |key: String, status| Failure {
+            at: Timestamp::from_unix_millis(1_700_000_000_250),
+            digest: key,
+            project: "docker.io/library/nginx@1.27.0".into(),
+            action: "upload".into(),
+            status,
+            message: "Dependency-Track answered 403: forbidden".into(),
+        };
+        let own = dtrack_failure(failure(format!("{DIGEST}#prod-b"), Some(403)));
+        assert_eq!(
+            (
+                own.manifest_digest.as_str(),
+                own.cluster.as_str(),
+                own.http_status
+            ),
+            (DIGEST, "prod-b", 403)
+        );
+        let time = own.time.unwrap();
+        assert_eq!((time.seconds, time.nanos), (1_700_000_000, 250_000_000));
+        let fleet = dtrack_failure(failure(DIGEST.to_owned(), None));
+        assert_eq!(
+            (
+                fleet.manifest_digest.as_str(),
+                fleet.cluster.as_str(),
+                fleet.http_status
+            ),
+            (DIGEST, "", 0)
+        );
+        assert_eq!(
+            dtrack_failures_limit(&pb::ListDtrackFailuresRequest { limit: 5000 }),
+            MAX_PAGE
+        );
     }
 }

@@ -14,6 +14,7 @@ use crate::clock::Timestamp;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::inventory::{AgentSession, Registration, STAGING_DEADLINE};
+use crate::metrics::StoredCopy;
 use crate::sbom::upload::Assembler;
 use crate::store::{CheckStatus, PutOutcome, UploadPermit};
 
@@ -106,6 +107,7 @@ impl IngestService {
             self.state.store.clone(),
             self.state.settings,
             self.state.staging.clone(),
+            self.state.metrics.clone(),
             &node,
             &agent_version,
         )
@@ -266,6 +268,7 @@ impl IngestService {
         }
         let sbom = tokio::task::spawn_blocking(move || assembler.finish()).await??;
         let (size, compressed) = (sbom.size, sbom.document_zstd.len());
+        let metrics = &self.state.metrics;
         let own_component_count = sbom.components.len() as u64;
         let outcome = self
             .state
@@ -275,12 +278,16 @@ impl IngestService {
         self.state.sessions.wake(&node);
         let (already_stored, record) = match outcome {
             PutOutcome::Stored(record) => {
+                metrics.sbom_stored(StoredCopy::Fleet, size);
                 tracing::info!(%node, %digest, size, compressed, components = record.component_count, "SBOM stored");
                 (false, record)
             }
             PutOutcome::AlreadyStored(record) => (true, record),
             PutOutcome::Checked { fleet, check } => {
-                self.state.metrics.sbom_checked(check.status);
+                metrics.sbom_checked(check.status);
+                if check.status != CheckStatus::Verified {
+                    metrics.sbom_stored(StoredCopy::Own, size);
+                }
                 match check.status {
                     CheckStatus::Verified => {
                         tracing::info!(%node, %digest, stored_by = %fleet.cluster, "SBOM verified: same contents as the stored copy")
@@ -342,12 +349,15 @@ impl Ingest for IngestService {
         &self,
         request: Request<Streaming<pb::UploadSbomRequest>>,
     ) -> std::result::Result<Response<pb::UploadSbomResponse>, Status> {
-        let caller = self.state.cluster_tokens.authenticate(request.metadata())?;
-        let mut inbound = request.into_inner();
-        match self.receive_upload(caller, &mut inbound).await {
+        let received = match self.state.cluster_tokens.authenticate(request.metadata()) {
+            Ok(caller) => self.receive_upload(caller, &mut request.into_inner()).await,
+            Err(err) => Err(err),
+        };
+        match received {
             Ok(response) => Ok(Response::new(response)),
             Err(err) => {
                 tracing::info!(error = %err, "SBOM upload rejected");
+                self.state.metrics.sbom_upload_rejected(&err);
                 Err(err.into())
             }
         }

@@ -1,4 +1,5 @@
-//! `nodebom.v1.Query`: SBOMs, images, component search and the event feed.
+//! `nodebom.v1.Query`: SBOMs, images, component search, the event feed and the
+//! Dependency-Track actions DT refused.
 
 use nodebom_proto::chunks::Offsets;
 use nodebom_proto::v1 as pb;
@@ -91,6 +92,17 @@ impl Query for QueryService {
         let search = convert::component_search(request.into_inner())?;
         let found = self.state.store.find_components(search).await?;
         Ok(Response::new(convert::component_matches(found)))
+    }
+
+    async fn list_dtrack_failures(
+        &self,
+        request: Request<pb::ListDtrackFailuresRequest>,
+    ) -> Reply<pb::ListDtrackFailuresResponse> {
+        let limit = convert::dtrack_failures_limit(request.get_ref());
+        let failures = self.state.store.dtrack_failures(limit).await?;
+        Ok(Response::new(pb::ListDtrackFailuresResponse {
+            failures: failures.into_iter().map(convert::dtrack_failure).collect(),
+        }))
     }
 
     type WatchStream = ReceiverStream<std::result::Result<pb::WatchResponse, Status>>;

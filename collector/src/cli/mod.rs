@@ -103,6 +103,13 @@ pub enum QueryCommand {
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
+    /// Dependency-Track actions that DT refused for good (dropped, not retried), newest
+    /// first.
+    DtrackFailures {
+        /// At most this many (at most 1,000).
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
     /// Print events as they happen (SBOM stored, workload started or stopped).
     Watch {
         /// Start after this event sequence number (resume); 0 prints every stored event.
@@ -234,6 +241,13 @@ pub async fn run(args: QueryArgs, out: &mut (dyn Write + Send)) -> Result<()> {
                 .await?
                 .into_inner();
             output::matches(&found, format, out)
+        }
+        QueryCommand::DtrackFailures { limit } => {
+            let answer = client
+                .list_dtrack_failures(pb::ListDtrackFailuresRequest { limit })
+                .await?
+                .into_inner();
+            output::dtrack_failures(&answer.failures, format, out)
         }
         QueryCommand::Watch {
             after,

@@ -289,6 +289,56 @@ pub fn matches(
     Ok(())
 }
 
+/// `query dtrack-failures`.
+pub fn dtrack_failures(
+    failures: &[pb::DtrackFailure],
+    format: Format,
+    out: &mut (dyn Write + Send),
+) -> Result<()> {
+    if format == Format::Json {
+        let failures: Vec<Value> = failures
+            .iter()
+            .map(|failure| {
+                json!({
+                    "time": time(failure.time.as_ref()),
+                    "manifest_digest": failure.manifest_digest,
+                    "cluster": failure.cluster,
+                    "project": failure.project,
+                    "action": failure.action,
+                    "http_status": failure.http_status,
+                    "message": failure.message,
+                })
+            })
+            .collect();
+        return write_json(out, &Value::Array(failures));
+    }
+    let mut rows = table(&["TIME", "ACTION", "STATUS", "PROJECT", "DIGEST", "MESSAGE"]);
+    for failure in failures {
+        let status = match failure.http_status {
+            0 => "-".to_owned(),
+            status => status.to_string(),
+        };
+        let digest = match failure.cluster.as_str() {
+            "" => short(&failure.manifest_digest).to_owned(),
+            cluster => format!("{} ({cluster}'s copy)", short(&failure.manifest_digest)),
+        };
+        rows.add_row(vec![
+            time(failure.time.as_ref()),
+            failure.action.clone(),
+            status,
+            failure.project.clone(),
+            digest,
+            // DT's message may span lines; a row stays one line.
+            failure
+                .message
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" "),
+        ]);
+    }
+    write_table(out, rows)
+}
+
 fn kind(event: &pb::Event) -> &'static str {
     match pb::EventKind::try_from(event.kind) {
         Ok(pb::EventKind::SbomStored) => "sbom-stored",

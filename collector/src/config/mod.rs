@@ -56,8 +56,10 @@ pub struct ServeArgs {
     /// cluster tokens.
     #[arg(long, env = "NODEBOM_LISTEN", default_value = "127.0.0.1:7443")]
     pub listen: SocketAddr,
-    /// Serve Prometheus metrics (`nodebom_collector_*`) on `http://<address>/metrics`,
-    /// e.g. `0.0.0.0:9090`. Not served when unset.
+    /// Serve Prometheus metrics (`nodebom_collector_*`, listed in docs/operations.md) on
+    /// `http://<address>/metrics`, e.g. `0.0.0.0:9090`, with `/healthz` (200 while the
+    /// process runs) and `/readyz` (200 while the store answers a read within 2 s, else
+    /// 503 with the reason). Not served when unset.
     #[arg(long, env = "NODEBOM_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
     /// Store URL: `sqlite://PATH` (one replica; e.g. `sqlite:///var/lib/nodebom/nodebom.db`)

@@ -3,12 +3,15 @@
 //! current `isLatest` are sent), DT lower-cases tag names, and it answers 304 to a PATCH
 //! that changes nothing.
 
-use std::time::Duration;
+use std::future::Future;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+
+use crate::metrics::Metrics;
 
 /// How long one DT call may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -161,12 +164,13 @@ struct ProcessingAnswer {
     processing: bool,
 }
 
-/// A DT API client.
+/// A DT API client; each call is timed into its [`Metrics`] by operation and outcome.
 #[derive(Clone)]
 pub struct DtClient {
     http: reqwest::Client,
     base: Url,
     api_key: String,
+    metrics: Metrics,
 }
 
 impl std::fmt::Debug for DtClient {
@@ -185,40 +189,70 @@ impl DtClient {
             http,
             base,
             api_key,
+            metrics: Metrics::new(),
         })
+    }
+
+    /// The same client, timing its calls into `metrics` (by default, into metrics of
+    /// its own that nothing exports).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Runs the call `operation` and records how it ended and how long it took.
+    async fn observed<T>(
+        &self,
+        operation: &'static str,
+        call: impl Future<Output = DtResult<T>>,
+    ) -> DtResult<T> {
+        let started = Instant::now();
+        let result = call.await;
+        self.metrics
+            .dtrack_call(operation, result.as_ref().map(drop), started.elapsed());
+        result
     }
 
     /// Uploads a BOM with `autoCreate`; returns the processing token.
     pub async fn upload_bom(&self, upload: &BomUpload<'_>) -> DtResult<String> {
-        let request = if upload.document.len() > MULTIPART_ABOVE {
-            self.request(Method::POST, &["bom"])?
-                .multipart(multipart_form(upload))
-        } else {
-            self.request(Method::PUT, &["bom"])?
-                .json(&json_upload(upload))
-        };
-        let answer: TokenAnswer = read_json(send(request).await?).await?;
-        Ok(answer.token)
+        self.observed("upload_bom", async {
+            let request = if upload.document.len() > MULTIPART_ABOVE {
+                self.request(Method::POST, &["bom"])?
+                    .multipart(multipart_form(upload))
+            } else {
+                self.request(Method::PUT, &["bom"])?
+                    .json(&json_upload(upload))
+            };
+            let answer: TokenAnswer = read_json(send(request).await?).await?;
+            Ok(answer.token)
+        })
+        .await
     }
 
     /// Whether the upload with `token` is still being processed (false for unknown
     /// tokens, e.g. after a DT restart).
     pub async fn processing(&self, token: &str) -> DtResult<bool> {
-        let request = self.request(Method::GET, &["event", "token", token])?;
-        let answer: ProcessingAnswer = read_json(send(request).await?).await?;
-        Ok(answer.processing)
+        self.observed("processing", async {
+            let request = self.request(Method::GET, &["event", "token", token])?;
+            let answer: ProcessingAnswer = read_json(send(request).await?).await?;
+            Ok(answer.processing)
+        })
+        .await
     }
 
     /// The project `name` / `version`, if it exists.
     pub async fn lookup_project(&self, name: &str, version: &str) -> DtResult<Option<ProjectView>> {
-        let request = self
-            .request(Method::GET, &["project", "lookup"])?
-            .query(&[("name", name), ("version", version)]);
-        match send(request).await {
-            Ok(response) => read_json(response).await.map(Some),
-            Err(DtError::Refused { status: 404, .. }) => Ok(None),
-            Err(err) => Err(err),
-        }
+        self.observed("lookup_project", async {
+            let request = self
+                .request(Method::GET, &["project", "lookup"])?
+                .query(&[("name", name), ("version", version)]);
+            match send(request).await {
+                Ok(response) => read_json(response).await.map(Some),
+                Err(DtError::Refused { status: 404, .. }) => Ok(None),
+                Err(err) => Err(err),
+            }
+        })
+        .await
     }
 
     /// Sets the project's tags and active flag, keeping `isLatest` as it is (an omitted
@@ -229,38 +263,44 @@ impl DtClient {
         tags: &[String],
         active: bool,
     ) -> DtResult<()> {
-        let tags: Vec<TagName> = tags
-            .iter()
-            .map(|name| TagName { name: name.clone() })
-            .collect();
-        let mut body = json!({ "tags": tags, "active": active });
-        if let (Some(latest), Some(object)) = (project.is_latest, body.as_object_mut()) {
-            object.insert("isLatest".into(), Value::Bool(latest));
-        }
-        let request = self
-            .request(Method::PATCH, &["project", &project.uuid])?
-            .json(&body);
-        send(request).await.map(drop)
+        self.observed("update_project", async {
+            let tags: Vec<TagName> = tags
+                .iter()
+                .map(|name| TagName { name: name.clone() })
+                .collect();
+            let mut body = json!({ "tags": tags, "active": active });
+            if let (Some(latest), Some(object)) = (project.is_latest, body.as_object_mut()) {
+                object.insert("isLatest".into(), Value::Bool(latest));
+            }
+            let request = self
+                .request(Method::PATCH, &["project", &project.uuid])?
+                .json(&body);
+            send(request).await.map(drop)
+        })
+        .await
     }
 
     /// The policy named exactly `name`.
     pub async fn find_policy(&self, name: &str) -> DtResult<Option<PolicyView>> {
-        for page in 1.. {
-            let request = self.request(Method::GET, &["policy"])?.query(&[
-                ("searchText", name.to_owned()),
-                ("pageNumber", page.to_string()),
-                ("pageSize", POLICY_PAGE.to_string()),
-            ]);
-            let policies: Vec<PolicyView> = read_json(send(request).await?).await?;
-            let last = policies.len() < POLICY_PAGE;
-            if let Some(found) = policies.into_iter().find(|policy| policy.name == name) {
-                return Ok(Some(found));
+        self.observed("find_policy", async {
+            for page in 1.. {
+                let request = self.request(Method::GET, &["policy"])?.query(&[
+                    ("searchText", name.to_owned()),
+                    ("pageNumber", page.to_string()),
+                    ("pageSize", POLICY_PAGE.to_string()),
+                ]);
+                let policies: Vec<PolicyView> = read_json(send(request).await?).await?;
+                let last = policies.len() < POLICY_PAGE;
+                if let Some(found) = policies.into_iter().find(|policy| policy.name == name) {
+                    return Ok(Some(found));
+                }
+                if last {
+                    break;
+                }
             }
-            if last {
-                break;
-            }
-        }
-        Ok(None)
+            Ok(None)
+        })
+        .await
     }
 
     /// Creates a policy with `operator` and `state` and no conditions.
@@ -270,9 +310,12 @@ impl DtClient {
         operator: &str,
         state: &str,
     ) -> DtResult<PolicyView> {
-        let body = json!({ "name": name, "operator": operator, "violationState": state });
-        let request = self.request(Method::PUT, &["policy"])?.json(&body);
-        read_json(send(request).await?).await
+        self.observed("create_policy", async {
+            let body = json!({ "name": name, "operator": operator, "violationState": state });
+            let request = self.request(Method::PUT, &["policy"])?.json(&body);
+            read_json(send(request).await?).await
+        })
+        .await
     }
 
     /// Adds a condition to a policy.
@@ -283,31 +326,40 @@ impl DtClient {
         operator: &str,
         value: &str,
     ) -> DtResult<()> {
-        let body = json!({ "subject": subject, "operator": operator, "value": value });
-        let request = self
-            .request(Method::PUT, &["policy", policy, "condition"])?
-            .json(&body);
-        send(request).await.map(drop)
+        self.observed("add_condition", async {
+            let body = json!({ "subject": subject, "operator": operator, "value": value });
+            let request = self
+                .request(Method::PUT, &["policy", policy, "condition"])?
+                .json(&body);
+            send(request).await.map(drop)
+        })
+        .await
     }
 
     /// Deletes a policy condition.
     pub async fn delete_condition(&self, condition: &str) -> DtResult<()> {
-        let request = self.request(Method::DELETE, &["policy", "condition", condition])?;
-        send(request).await.map(drop)
+        self.observed("delete_condition", async {
+            let request = self.request(Method::DELETE, &["policy", "condition", condition])?;
+            send(request).await.map(drop)
+        })
+        .await
     }
 
     /// Limits a policy to projects with `tag` (DT 4.12+), creating the tag first.
     pub async fn tag_policy(&self, tag: &str, policy: &str) -> DtResult<()> {
-        let create = self.request(Method::PUT, &["tag"])?.json(&[tag]);
-        match send(create).await {
-            // 409: the tag exists already.
-            Ok(_) | Err(DtError::Refused { status: 409, .. }) => {}
-            Err(err) => return Err(err),
-        }
-        let request = self
-            .request(Method::POST, &["tag", tag, "policy"])?
-            .json(&[policy]);
-        send(request).await.map(drop)
+        self.observed("tag_policy", async {
+            let create = self.request(Method::PUT, &["tag"])?.json(&[tag]);
+            match send(create).await {
+                // 409: the tag exists already.
+                Ok(_) | Err(DtError::Refused { status: 409, .. }) => {}
+                Err(err) => return Err(err),
+            }
+            let request = self
+                .request(Method::POST, &["tag", tag, "policy"])?
+                .json(&[policy]);
+            send(request).await.map(drop)
+        })
+        .await
     }
 
     /// A request to `/api/v1/<segments…>`, each segment percent-encoded.

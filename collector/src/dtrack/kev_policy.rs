@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::Url;
 use serde::Deserialize;
@@ -16,7 +16,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::client::http_client;
 use super::{DtClient, DtError};
+use crate::clock::Timestamp;
 use crate::error::{Error, Result};
+use crate::metrics::Metrics;
 use crate::store::{SingletonJob, Store};
 
 /// Largest catalog read (the 2025 catalog is about 1.5 MB).
@@ -234,24 +236,28 @@ pub async fn sync_kev_policy(
 }
 
 /// Reads the catalog and syncs the policy now and then every `settings.interval` (a
-/// failure is retried sooner), until `cancel`. With several replicas, one syncs; the
-/// others look every [`STANDBY`] whether it is gone and take over.
+/// failure is retried sooner), until `cancel`; each sync is timed into `metrics`. With
+/// several replicas, one syncs; the others look every [`STANDBY`] whether it is gone
+/// and take over.
 pub fn spawn_kev_policy(
     client: DtClient,
     settings: KevSettings,
     store: Arc<dyn Store>,
+    metrics: Metrics,
     cancel: CancellationToken,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             let wait = match store.hold_singleton(SingletonJob::KevPolicy).await {
                 Ok(true) => {
+                    let started = Instant::now();
                     // A sync cut short by shutdown is safe: the next one diffs from what is
                     // there.
                     let synced = tokio::select! {
                         () = cancel.cancelled() => return,
                         synced = sync_once(&client, &settings) => synced,
                     };
+                    metrics.kev_policy_synced(synced.is_ok(), started.elapsed(), Timestamp::now());
                     match synced {
                         Ok(()) => settings.interval,
                         Err(message) => {

@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Timestamp;
 use crate::error::Result;
+use crate::metrics::Metrics;
 use crate::store::{SingletonJob, Store};
 
 pub use client::{DtClient, DtError};
@@ -63,12 +64,21 @@ impl Forwarder {
             parent: settings.parent.clone(),
             backoff: settings.backoff,
             lease: settings.lease,
+            metrics: Metrics::new(),
         };
         Ok(Self {
             store,
             settings,
             worker,
         })
+    }
+
+    /// The same forwarder, counting its DT calls and refused actions into `metrics`
+    /// (by default, into metrics of its own that nothing exports).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.worker.client = self.worker.client.with_metrics(metrics.clone());
+        self.worker.metrics = metrics;
+        self
     }
 
     /// The DT client it uses.

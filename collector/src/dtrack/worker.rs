@@ -11,6 +11,7 @@ use tokio::task::JoinSet;
 
 use crate::clock::Timestamp;
 use crate::error::Result;
+use crate::metrics::Metrics;
 use crate::sbom::decompress_chunks;
 use crate::store::Store;
 
@@ -30,6 +31,7 @@ pub(super) struct Worker {
     pub parent: Option<(String, String)>,
     pub backoff: Backoff,
     pub lease: Duration,
+    pub metrics: Metrics,
 }
 
 /// What one drain pass did.
@@ -123,6 +125,7 @@ impl Worker {
                     "Dependency-Track refused an action; it is dropped (see dtrack_failures)"
                 );
                 self.store.dtrack_fail(item.id, failure).await?;
+                self.metrics.dtrack_action_refused(item.action.kind());
                 Ok(Settled::Failed)
             }
         }

@@ -9,6 +9,7 @@ use super::{FullInventory, Image, InventoryDelta, Limits, NodeKey, Workload};
 use crate::clock::Timestamp;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
+use crate::metrics::Metrics;
 use crate::store::{ClaimPolicy, Session, Store};
 
 /// How long a full inventory may take from its first part to its last: a session that
@@ -75,14 +76,17 @@ pub struct AgentSession {
     staging_deadline: Option<tokio::time::Instant>,
     has_inventory: bool,
     pending: bool,
+    metrics: Metrics,
 }
 
 impl AgentSession {
-    /// Opens the session of `node`, replacing any older one.
+    /// Opens the session of `node`, replacing any older one; the inventory reports it
+    /// stores are counted into `metrics`.
     pub async fn open(
         store: Arc<dyn Store>,
         settings: SessionSettings,
         staging: Arc<Semaphore>,
+        metrics: Metrics,
         node: &NodeKey,
         agent_version: &str,
     ) -> Result<Self> {
@@ -99,6 +103,7 @@ impl AgentSession {
             staging_deadline: None,
             has_inventory: false,
             pending: false,
+            metrics,
         })
     }
 
@@ -161,6 +166,7 @@ impl AgentSession {
                     )
                     .await?;
                 tracing::debug!(node = %self.session.node, images, workloads, wanted = claims.wanted.len(), "full inventory stored");
+                self.metrics.full_inventory_stored(images + workloads);
                 self.has_inventory = true;
                 self.pending = claims.pending;
                 Ok(claims.wanted)
@@ -177,6 +183,7 @@ impl AgentSession {
                             .into(),
                     ));
                 }
+                let records = delta.len();
                 let claims = self
                     .store
                     .apply_delta(
@@ -187,6 +194,7 @@ impl AgentSession {
                         now,
                     )
                     .await?;
+                self.metrics.delta_stored(records);
                 self.pending = claims.pending;
                 Ok(claims.wanted)
             }

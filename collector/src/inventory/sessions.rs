@@ -1,6 +1,6 @@
 //! The sessions open on this collector process.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::Notify;
@@ -97,6 +97,16 @@ impl LiveSessions {
             .collect()
     }
 
+    /// Number of open sessions of each cluster that has one.
+    pub fn count_by_cluster(&self) -> BTreeMap<String, usize> {
+        let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        for node in open.keys() {
+            *counts.entry(node.cluster.clone()).or_default() += 1;
+        }
+        counts
+    }
+
     /// Number of open sessions.
     pub fn len(&self) -> usize {
         self.open
@@ -116,11 +126,33 @@ mod tests {
     use super::*;
 
     fn session(generation: u64) -> Session {
+        session_of("prod", "worker-1", generation)
+    }
+
+    fn session_of(cluster: &str, node: &str, generation: u64) -> Session {
         Session {
-            node: NodeKey::new("prod", "worker-1").unwrap(),
+            node: NodeKey::new(cluster, node).unwrap(),
             node_id: 1,
             generation,
         }
+    }
+
+    #[test]
+    fn sessions_are_counted_by_cluster_once_per_node() {
+        let sessions = Arc::new(LiveSessions::default());
+        let _a1 = sessions.register(&session_of("prod-a", "a1", 1));
+        let _a1_again = sessions.register(&session_of("prod-a", "a1", 2));
+        let _a2 = sessions.register(&session_of("prod-a", "a2", 1));
+        let b1 = sessions.register(&session_of("prod-b", "b1", 1));
+        assert_eq!(
+            sessions.count_by_cluster(),
+            BTreeMap::from([("prod-a".to_owned(), 2), ("prod-b".to_owned(), 1)])
+        );
+        drop(b1);
+        assert_eq!(
+            sessions.count_by_cluster(),
+            BTreeMap::from([("prod-a".to_owned(), 2)])
+        );
     }
 
     #[test]

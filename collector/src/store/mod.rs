@@ -8,6 +8,7 @@
 //! their commit. Session checks, build claims and event sequence numbers live in the
 //! database, not in memory, so that several collector replicas can share one database.
 
+pub mod instrumented;
 pub mod outbox;
 pub mod postgres;
 pub(crate) mod query_model;
@@ -411,6 +412,43 @@ pub struct Pruned {
     pub workloads: u64,
 }
 
+/// Totals of the store at one moment, for the collector's metrics: read in one
+/// transaction, from counts that indexes answer or small tables.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Nodes known (not expired).
+    pub nodes: u64,
+    /// Image digests known.
+    pub images: u64,
+    /// Workloads running.
+    pub workloads_running: u64,
+    /// Fleet copies of SBOMs (one per digest).
+    pub sboms: u64,
+    /// Their size as CycloneDX JSON (they are kept compressed).
+    pub sbom_bytes: u64,
+    /// Clusters' own copies, kept where a cluster's build differs from the fleet copy.
+    pub own_copies: u64,
+    /// Their size as CycloneDX JSON.
+    pub own_copy_bytes: u64,
+    /// Build claims whose node is building now (lease not over).
+    pub claims_building: u64,
+    /// Build claims whose lease or failure backoff is over and that no node took again
+    /// yet.
+    pub claims_expired: u64,
+    /// Build claims of failed builds, in their backoff.
+    pub claims_failed: u64,
+    /// Dependency-Track actions queued.
+    pub dtrack_queued: u64,
+    /// Of these, the ones due now.
+    pub dtrack_due: u64,
+    /// Since when the longest-waiting due action that was tried before is due (when it
+    /// was put off until); `None` when no such action is due. Actions never tried are
+    /// due from when they were queued, which the outbox does not record.
+    pub dtrack_oldest_due_since: Option<Timestamp>,
+    /// Actions Dependency-Track refused for good, recorded.
+    pub dtrack_failures: u64,
+}
+
 /// A job that one replica at a time runs: the others skip it while it is held.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SingletonJob {
@@ -588,7 +626,19 @@ pub trait DtrackStore: Send + Sync + 'static {
     async fn dtrack_pending(&self) -> Result<u64>;
 }
 
-/// The collector's persistence: every aggregate's store.
-pub trait Store: InventoryStore + SbomStore + EventStore + DtrackStore {}
+/// Totals for the collector's metrics.
+#[async_trait]
+pub trait StatsStore: Send + Sync + 'static {
+    /// Totals as of `now` (claims and actions are timed against it).
+    async fn stats(&self, now: Timestamp) -> Result<StoreStats>;
+}
 
-impl<T: InventoryStore + SbomStore + EventStore + DtrackStore> Store for T {}
+/// The store traits, for callers that hold a concrete store rather than `dyn Store`.
+pub mod prelude {
+    pub use super::{DtrackStore, EventStore, InventoryStore, SbomStore, StatsStore, Store};
+}
+
+/// The collector's persistence: every aggregate's store.
+pub trait Store: InventoryStore + SbomStore + EventStore + DtrackStore + StatsStore {}
+
+impl<T: InventoryStore + SbomStore + EventStore + DtrackStore + StatsStore> Store for T {}

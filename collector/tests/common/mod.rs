@@ -122,12 +122,15 @@ impl TestCollector {
         }
     }
 
-    /// The `/metrics` URL, when started with `--metrics-listen`.
-    pub fn metrics_url(&self) -> Option<String> {
-        self.collector
+    /// The URL of `path` (`/metrics`, `/healthz`, `/readyz`) on the metrics listener;
+    /// the collector must have been started with `--metrics-listen`.
+    pub fn metrics_endpoint(&self, path: &str) -> String {
+        let addr = self
+            .collector
             .as_ref()
             .and_then(Collector::metrics_addr)
-            .map(|addr| format!("http://{addr}/metrics"))
+            .expect("started without --metrics-listen");
+        format!("http://{addr}{path}")
     }
 
     pub async fn query(&self) -> QueryClient<Channel> {
@@ -161,6 +164,49 @@ impl Target for TestCollector {
     fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
+}
+
+/// Status and body of `GET url`.
+pub async fn http_get(url: &str) -> (u16, String) {
+    // reqwest is built without a default TLS provider; the collector uses ring.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let response = reqwest::get(url).await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap())
+}
+
+/// The collector's `/metrics`.
+pub async fn scrape(collector: &TestCollector) -> String {
+    let (status, text) = http_get(&collector.metrics_endpoint("/metrics")).await;
+    assert_eq!(status, 200, "{text}");
+    text
+}
+
+/// The value of the sample `series` (name and labels as exported) in a scrape.
+pub fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|value| value.parse().ok())
+}
+
+/// The `nodebom-collector` binary.
+pub const BINARY: &str = env!("CARGO_BIN_EXE_nodebom-collector");
+
+/// Runs `nodebom-collector query --server url args…` without blocking the runtime that
+/// serves it; its standard output, once it succeeded.
+pub async fn cli(url: &str, args: &[&str]) -> String {
+    let output = tokio::process::Command::new(BINARY)
+        .args(["query", "--server", url])
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
 }
 
 /// `sha256:<hex>` of `bytes`.
@@ -506,8 +552,6 @@ pub async fn list_images(
         request.page_token = page.next_page_token;
     }
 }
-
-pub const BINARY: &str = env!("CARGO_BIN_EXE_nodebom-collector");
 
 /// A collector process whose JSON log is read to learn its address, and kept.
 pub struct Process {

@@ -22,6 +22,7 @@ mod migrate;
 mod query;
 mod sboms;
 mod settings;
+mod stats;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,7 +39,7 @@ pub use settings::PostgresSettings;
 use super::{
     ClaimPolicy, Claims, ComponentMatches, ComponentSearch, DtrackStore, Event, EventStore,
     ImageFilter, ImagePage, InventoryStore, Pruned, PutOutcome, SbomStore, Session, SingletonJob,
-    StoredSbom, UploadPermit,
+    StatsStore, StoreStats, StoredSbom, UploadPermit,
 };
 use crate::clock::Timestamp;
 use crate::digest::Digest;
@@ -585,5 +586,12 @@ impl DtrackStore for PostgresStore {
             "counting queued Dependency-Track actions",
             |tx| async { dtrack::pending(tx).await }
         )
+    }
+}
+
+#[async_trait]
+impl StatsStore for PostgresStore {
+    async fn stats(&self, now: Timestamp) -> Result<StoreStats> {
+        read!(self, "reading store statistics", |tx| stats::read(tx, now))
     }
 }

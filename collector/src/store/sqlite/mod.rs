@@ -14,6 +14,7 @@ mod inventory;
 mod migrate;
 mod query;
 mod sboms;
+mod stats;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -27,7 +28,7 @@ use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use super::{
     ClaimPolicy, Claims, ComponentMatches, ComponentSearch, DtrackStore, Event, EventStore,
     ImageFilter, ImagePage, InventoryStore, Pruned, PutOutcome, SbomStore, Session, SingletonJob,
-    StoredSbom, UploadPermit,
+    StatsStore, StoreStats, StoredSbom, UploadPermit,
 };
 use crate::clock::Timestamp;
 use crate::digest::Digest;
@@ -634,6 +635,14 @@ impl DtrackStore for SqliteStore {
 
     async fn dtrack_pending(&self) -> Result<u64> {
         self.read("counting queued Dependency-Track actions", dtrack::pending)
+            .await
+    }
+}
+
+#[async_trait]
+impl StatsStore for SqliteStore {
+    async fn stats(&self, now: Timestamp) -> Result<StoreStats> {
+        self.read("reading store statistics", move |tx| stats::read(tx, now))
             .await
     }
 }
