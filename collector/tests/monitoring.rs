@@ -460,6 +460,11 @@ async fn scraped_metrics_pass_promtool() {
         .as_secs_f64();
     assert!(now - 60.0 < synced_at && synced_at <= now, "{synced_at}");
     assert!(text.ends_with("# EOF\n"), "{text}");
+    // Prometheus' own linter reads the Prometheus text format, which the endpoint serves
+    // to clients that ask for it.
+    let plain = scrape_prometheus_text(&collector).await;
+    nodebom_e2e::promtool_check_metrics(&plain).unwrap();
+    assert_eq!(exported_names(&plain), exported_names(&text));
 
     let exported = exported_names(&text);
     assert!(exported.len() > 20, "{exported:?}");

@@ -1,4 +1,5 @@
-//! The HTTP server of `--metrics-listen`: `GET /metrics` (OpenMetrics text), `GET
+//! The HTTP server of `--metrics-listen`: `GET /metrics` (OpenMetrics text, or the
+//! Prometheus text format for a client that asks for `text/plain` only), `GET
 //! /healthz` (200 while the process runs) and `GET /readyz` (200 while the store
 //! answers).
 
@@ -7,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -25,6 +26,9 @@ use crate::store::Store;
 
 /// Content type of the OpenMetrics text format, which Prometheus scrapes natively.
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// Content type of the Prometheus text format, for clients that do not read
+/// OpenMetrics (`promtool check metrics`, older scrapers).
+const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Store totals are read again at most this often, however many scrapers there are:
 /// the store gauges are at most this old.
@@ -124,12 +128,62 @@ pub async fn serve(
     Ok((addr, task))
 }
 
-async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+/// True when the client takes the Prometheus text format and not OpenMetrics.
+fn wants_prometheus_text(headers: &HeaderMap) -> bool {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("");
+    accept.contains("text/plain") && !accept.contains("application/openmetrics-text")
+}
+
+/// The Prometheus text format (0.0.4) of an OpenMetrics body of gauges, counters and
+/// histograms. Written here because `prometheus-client` encodes OpenMetrics only; the
+/// formats differ in a counter's family name (OpenMetrics names the family `X` and its
+/// sample `X_total`, the Prometheus format names both `X_total`), in `# UNIT` lines and
+/// in the closing `# EOF`.
+pub fn prometheus_text(openmetrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut text = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let described = ["# HELP ", "# TYPE "]
+            .into_iter()
+            .find_map(|prefix| Some((prefix, line.strip_prefix(prefix)?)));
+        match described {
+            Some((prefix, rest)) => {
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                text.push_str(prefix);
+                text.push_str(name);
+                if counters.contains(name) {
+                    text.push_str("_total");
+                }
+                text.push(' ');
+                text.push_str(tail);
+            }
+            None => text.push_str(line),
+        }
+        text.push('\n');
+    }
+    text
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     let mut asked = shared.stats_asked.lock().await;
     shared.refresh(&mut asked).await;
     let encoded = shared.observed.metrics.encode();
     drop(asked);
     match encoded {
+        Ok(text) if wants_prometheus_text(&headers) => (
+            [(header::CONTENT_TYPE, PROMETHEUS_TEXT)],
+            prometheus_text(&text),
+        )
+            .into_response(),
         Ok(text) => ([(header::CONTENT_TYPE, OPENMETRICS)], text).into_response(),
         Err(error) => {
             tracing::warn!(%error, "cannot encode metrics");

@@ -175,6 +175,28 @@ pub async fn http_get(url: &str) -> (u16, String) {
     (status, response.text().await.unwrap())
 }
 
+/// The collector's `/metrics` as a client that takes only the Prometheus text format
+/// (promtool's) gets it.
+pub async fn scrape_prometheus_text(collector: &TestCollector) -> String {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let response = reqwest::Client::new()
+        .get(collector.metrics_endpoint("/metrics"))
+        .header("accept", "text/plain")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
+    response.text().await.unwrap()
+}
+
 /// The collector's `/metrics`.
 pub async fn scrape(collector: &TestCollector) -> String {
     let (status, text) = http_get(&collector.metrics_endpoint("/metrics")).await;
