@@ -30,6 +30,8 @@ pub const OWNER: &str = "nodebom";
 const PASSWORD_GROUP: &str = "password_login";
 /// Creates the databases and roles, over the unix socket.
 const SUPERUSER: &str = "postgres";
+/// The system user that the Debian package creates to run the server.
+const SERVER_USER: &str = "postgres";
 /// How long the server gets to start, or to stop before it is killed.
 const PATIENCE: Duration = Duration::from_secs(30);
 
@@ -84,7 +86,7 @@ impl TestPostgres {
         let binaries = server_binaries()?;
         // As root, the server runs as the user the Debian package made for it.
         let run_as = if nix::unistd::geteuid().is_root() {
-            let user = User::from_name(SUPERUSER)
+            let user = User::from_name(SERVER_USER)
                 .context("looking up the `postgres` user")?
                 .context(
                     "PostgreSQL refuses to run as root and there is no `postgres` user: \
@@ -524,7 +526,7 @@ fn server_binaries() -> Result<PathBuf> {
             Some((version, entry.path().join("bin")))
         })
         .collect();
-    debian.sort_by(|a, b| b.0.cmp(&a.0));
+    debian.sort_by_key(|(version, _)| std::cmp::Reverse(*version));
     from_pg_config
         .into_iter()
         .chain(debian.into_iter().map(|(_, bin)| bin))
