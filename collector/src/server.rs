@@ -51,11 +51,16 @@ pub struct Collector {
 
 /// Opens the configured store and starts serving.
 pub async fn start(config: ServeConfig) -> Result<Collector> {
-    let store: Arc<dyn Store> = match &config.store {
+    let store = open_store(&config.store).await?;
+    start_with_store(config, store).await
+}
+
+/// Opens (and migrates) the store `url` names.
+pub async fn open_store(url: &StoreUrl) -> Result<Arc<dyn Store>> {
+    Ok(match url {
         StoreUrl::Sqlite(path) => Arc::new(SqliteStore::open(path.clone()).await?),
         StoreUrl::Postgres(settings) => Arc::new(PostgresStore::open(settings.clone()).await?),
-    };
-    start_with_store(config, store).await
+    })
 }
 
 /// Starts serving with an already opened store (every call to it is timed into the

@@ -2,19 +2,24 @@
 //! (`nodebom_e2e::dtrack`): the fleet's state is written straight into a real SQLite
 //! store, and the forwarder's reconcile and drain steps are driven with explicit times.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::test_store;
 use nodebom_collector::clock::Timestamp;
 use nodebom_collector::config::ServeArgs;
+use nodebom_collector::config::StoreUrl;
 use nodebom_collector::digest::Digest;
 use nodebom_collector::dtrack::kev_policy::{sync_kev_policy, KevCatalog, KevSettings, KevSource};
 use nodebom_collector::dtrack::{DtClient, DtrackSettings, Forwarder};
 use nodebom_collector::inventory::{FullInventory, Image, Limits, NodeKey, Workload, WorkloadKey};
 use nodebom_collector::sbom::upload::{Assembler, UploadHeader};
+use nodebom_collector::server;
 use nodebom_collector::store::outbox::{Action, Plan};
-use nodebom_collector::store::{ClaimPolicy, SqliteStore, Store};
+use nodebom_collector::store::{ClaimPolicy, Store};
 use nodebom_e2e::dtrack::{
     ConditionOperator, ConditionSubject, DtOptions, DtServer, Fault, NewPolicy, NewProject,
     Permission, PolicyOperator, ViolationState,
@@ -28,30 +33,25 @@ const KEV: &[u8] = include_bytes!("../../e2e/fixtures/dtrack/cisa-kev-2025-08-25
 
 const NGINX: &str = "docker.io/library/nginx";
 
-/// A store with nodes in it, and a temporary directory holding it and the API key.
+/// A store with nodes in it (the SQLite file or PostgreSQL database of
+/// `common::test_store`), and a temporary directory holding the API key.
 struct Fleet {
     dir: tempfile::TempDir,
+    url: StoreUrl,
     store: Arc<dyn Store>,
 }
 
 impl Fleet {
     async fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path().join("nodebom.db"))
-            .await
-            .unwrap();
-        Self {
-            dir,
-            store: Arc::new(store),
-        }
+        let url = StoreUrl::parse(&test_store(dir.path()).await).unwrap();
+        let store = server::open_store(&url).await.unwrap();
+        Self { dir, url, store }
     }
 
     /// Closes and opens the store again, as a collector restart does.
     async fn reopen(&mut self) {
-        let store = SqliteStore::open(self.dir.path().join("nodebom.db"))
-            .await
-            .unwrap();
-        self.store = Arc::new(store);
+        self.store = server::open_store(&self.url).await.unwrap();
     }
 
     /// Replaces the node's inventory: it has `images`, and runs each `(namespace, image)`.

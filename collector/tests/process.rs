@@ -11,13 +11,14 @@ use common::*;
 use nodebom_proto::v1 as pb;
 use tonic::Code;
 
-fn serve_args(db: &Path) -> Vec<String> {
+/// `serve` on the tests' store (see `common::test_store`) in `dir`.
+async fn serve_args(dir: &Path) -> Vec<String> {
     vec![
         "serve".into(),
         "--listen".into(),
         "127.0.0.1:0".into(),
         "--store".into(),
-        format!("sqlite://{}", db.display()),
+        test_store(dir).await,
         "--cluster-token".into(),
         format!("prod-a={TOKEN_A}"),
     ]
@@ -33,8 +34,7 @@ async fn agent(process: &Process, node: &str) -> Agent {
 #[tokio::test]
 async fn killing_the_collector_mid_upload_loses_nothing_that_was_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("nodebom.db");
-    let args = serve_args(&db);
+    let args = serve_args(dir.path()).await;
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (debian, python) = (
         image("debian", &["debian:12"]),

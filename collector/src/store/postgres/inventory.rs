@@ -291,54 +291,61 @@ async fn load_workload(
     .transpose()
 }
 
+/// Where a workload event happened, besides the node.
+struct Placement<'a> {
+    digest: &'a str,
+    namespace: &'a str,
+    pod: &'a str,
+    key: &'a WorkloadKey,
+    image: &'a str,
+    container_id: &'a str,
+}
+
 fn workload_event(
     session: &Session,
     kind: EventKind,
-    digest: &str,
-    namespace: &str,
-    pod: &str,
-    key: &WorkloadKey,
-    image: &str,
-    container_id: &str,
+    placement: Placement<'_>,
     now: Timestamp,
 ) -> NewEvent {
     NewEvent {
-        namespace: namespace.to_owned(),
-        pod: pod.to_owned(),
-        pod_uid: key.pod_uid.clone(),
-        container: key.container.clone(),
-        image: image.to_owned(),
-        container_id: container_id.to_owned(),
-        ..NewEvent::new(kind, digest, &session.node.cluster, &session.node.node, now)
+        namespace: placement.namespace.to_owned(),
+        pod: placement.pod.to_owned(),
+        pod_uid: placement.key.pod_uid.clone(),
+        container: placement.key.container.clone(),
+        image: placement.image.to_owned(),
+        container_id: placement.container_id.to_owned(),
+        ..NewEvent::new(
+            kind,
+            placement.digest,
+            &session.node.cluster,
+            &session.node.node,
+            now,
+        )
     }
 }
 
 fn row_event(session: &Session, kind: EventKind, row: &WorkloadRow, now: Timestamp) -> NewEvent {
-    workload_event(
-        session,
-        kind,
-        &row.digest,
-        &row.namespace,
-        &row.pod,
-        &row.key,
-        &row.image,
-        &row.container_id,
-        now,
-    )
+    let placement = Placement {
+        digest: &row.digest,
+        namespace: &row.namespace,
+        pod: &row.pod,
+        key: &row.key,
+        image: &row.image,
+        container_id: &row.container_id,
+    };
+    workload_event(session, kind, placement, now)
 }
 
 fn started_event(session: &Session, workload: &Workload, now: Timestamp) -> NewEvent {
-    workload_event(
-        session,
-        EventKind::WorkloadStarted,
-        workload.manifest_digest.as_str(),
-        &workload.namespace,
-        &workload.pod,
-        &workload.key,
-        &workload.image,
-        &workload.container_id,
-        now,
-    )
+    let placement = Placement {
+        digest: workload.manifest_digest.as_str(),
+        namespace: &workload.namespace,
+        pod: &workload.pod,
+        key: &workload.key,
+        image: &workload.image,
+        container_id: &workload.container_id,
+    };
+    workload_event(session, EventKind::WorkloadStarted, placement, now)
 }
 
 /// Records that `workload` runs, given what was stored for its key. A new container, a
