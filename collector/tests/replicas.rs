@@ -416,3 +416,84 @@ async fn leased_upload(database: &str) -> String {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The events of a `Watch` until `count` arrived.
+async fn watched(watch: &mut tonic::Streaming<pb::WatchResponse>, count: usize) -> Vec<pb::Event> {
+    let mut seen = Vec::new();
+    while seen.len() < count {
+        let batch = tokio::time::timeout(PATIENCE, watch.message())
+            .await
+            .expect("events written by the other replica did not arrive")
+            .unwrap()
+            .unwrap();
+        seen.extend(batch.events);
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn watch_on_one_replica_sees_every_event_of_every_replica_once_in_one_order() {
+    let postgres = TestPostgres::shared().await.unwrap();
+    let database = postgres.create_database().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--store",
+        &database,
+        "--cluster-token",
+        &format!("prod-a={TOKEN_A}"),
+    ];
+    let replicas = [
+        Process::spawn(dir.path(), &args, &[]),
+        Process::spawn(dir.path(), &args, &[]),
+    ];
+    let mut watches = Vec::new();
+    for replica in &replicas {
+        let watch = query_client(replica)
+            .await
+            .watch(pb::WatchRequest::default())
+            .await
+            .unwrap()
+            .into_inner();
+        watches.push(watch);
+    }
+
+    // Six nodes, each on one of the two replicas, start three containers each, all at
+    // once: their transactions commit in some order on the shared database.
+    let web = image("web", &["registry.example/web:1"]);
+    let reports = (0..6).map(|i| {
+        let url = replicas[i % 2].url();
+        let web = web.clone();
+        async move {
+            let node = format!("node-{i}");
+            let mut agent = Agent::connect_to(&url, Some(TOKEN_A), "prod-a", &node)
+                .await
+                .unwrap();
+            let runs: Vec<pb::Workload> = (0..3)
+                .map(|pod| workload("shop", &format!("{node}-pod-{pod}"), "web", &web))
+                .collect();
+            agent.full(std::slice::from_ref(&web), &runs).await.unwrap();
+        }
+    });
+    futures_util::future::join_all(reports).await;
+
+    let mut orders = Vec::new();
+    for watch in &mut watches {
+        let events = watched(watch, 18).await;
+        let sequences: Vec<u64> = events.iter().map(|event| event.sequence).collect();
+        assert!(
+            sequences.windows(2).all(|pair| pair[0] < pair[1]),
+            "{sequences:?}"
+        );
+        let pods: std::collections::BTreeSet<String> = events
+            .iter()
+            .map(|event| event.workload.as_ref().unwrap().pod.clone())
+            .collect();
+        assert_eq!(pods.len(), 18, "{pods:?}");
+        orders.push(sequences);
+    }
+    // Both replicas tell the same history in the same order.
+    assert_eq!(orders[0], orders[1]);
+}
