@@ -329,16 +329,16 @@ async fn tags_follow_the_clusters_with_a_grace_period_and_active_follows_use() {
     fleet.node("prod-b", "b1", &[&nginx], &[]).await;
     forwarder.reconcile(at(start, 10)).await.unwrap();
     forwarder.reconcile(at(start, 69)).await.unwrap();
-    fleet.settle(&forwarder).await;
+    fleet.settle_with(&forwarder, || at(start, 69)).await;
     assert!(project().tags.contains("cluster:prod-b"));
     forwarder.reconcile(at(start, 70)).await.unwrap();
-    fleet.settle(&forwarder).await;
+    fleet.settle_with(&forwarder, || at(start, 70)).await;
     assert_eq!(project().tags, tags(&["cluster:prod-a", "team:payments"]));
 
     // No cluster uses it: inactive (isLatest untouched by the PATCH).
     fleet.node("prod-a", "a1", &[&nginx], &[]).await;
     forwarder.reconcile(at(start, 80)).await.unwrap();
-    fleet.settle(&forwarder).await;
+    fleet.settle_with(&forwarder, || at(start, 80)).await;
     assert!(!project().active);
     assert!(project().is_latest);
 
@@ -347,7 +347,7 @@ async fn tags_follow_the_clusters_with_a_grace_period_and_active_follows_use() {
         .node("prod-a", "a1", &[&nginx], &[("web", &nginx)])
         .await;
     forwarder.reconcile(at(start, 90)).await.unwrap();
-    fleet.settle(&forwarder).await;
+    fleet.settle_with(&forwarder, || at(start, 90)).await;
     assert!(project().active);
     assert_eq!(project().tags, tags(&["cluster:prod-a", "team:payments"]));
     assert_eq!(dt.uploads().len(), 1);
@@ -519,6 +519,7 @@ async fn a_second_upload_waits_for_the_first_to_be_processed() {
         .dtrack_plan(vec![Plan {
             state,
             actions: vec![again],
+            queued_at: Timestamp::now(),
         }])
         .await
         .unwrap();
@@ -770,6 +771,7 @@ async fn a_token_lost_in_a_dependency_track_restart_does_not_block_the_next_uplo
         .dtrack_plan(vec![Plan {
             state,
             actions: vec![again],
+            queued_at: Timestamp::now(),
         }])
         .await
         .unwrap();

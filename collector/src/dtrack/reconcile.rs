@@ -142,6 +142,7 @@ fn next(old: ProjectState, used: Option<&Usage>, now: Timestamp, rules: &Rules) 
     (new != old).then_some(Plan {
         state: new,
         actions,
+        queued_at: now,
     })
 }
 

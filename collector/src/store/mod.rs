@@ -441,9 +441,9 @@ pub struct StoreStats {
     pub dtrack_queued: u64,
     /// Of these, the ones due now.
     pub dtrack_due: u64,
-    /// Since when the longest-waiting due action that was tried before is due (when it
-    /// was put off until); `None` when no such action is due. Actions never tried are
-    /// due from when they were queued, which the outbox does not record.
+    /// Since when the longest-waiting due action is due: when it was queued, or the time
+    /// it was last put off until; `None` when none is due. (Actions queued by a
+    /// collector before 0.3, which did not record it, do not count.)
     pub dtrack_oldest_due_since: Option<Timestamp>,
     /// Actions Dependency-Track refused for good, recorded.
     pub dtrack_failures: u64,

@@ -99,6 +99,8 @@ pub struct Plan {
     pub state: ProjectState,
     /// Actions to queue, in order.
     pub actions: Vec<Action>,
+    /// When they were planned: they are due from then.
+    pub queued_at: Timestamp,
 }
 
 /// The oldest queued action of one project.

@@ -128,8 +128,8 @@ pub(super) async fn plan(tx: &Tx<'_>, plans: &[Plan]) -> Result<()> {
             let action = serde_json::to_string(action).map_err(encode)?;
             tx.execute(
                 context,
-                "INSERT INTO dtrack_outbox (digest, action, attempts, next_at) VALUES ($1, $2, 0, 0)",
-                &[&state.digest, &action],
+                "INSERT INTO dtrack_outbox (digest, action, attempts, next_at) VALUES ($1, $2, 0, $3)",
+                &[&state.digest, &action, &plan.queued_at.unix_millis()],
             )
             .await?;
         }

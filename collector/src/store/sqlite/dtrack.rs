@@ -149,9 +149,11 @@ pub(super) fn plan(conn: &Connection, plans: &[Plan]) -> Result<()> {
             let action = serde_json::to_string(action).map_err(encode_error)?;
             conn.prepare_cached(
                 "INSERT INTO dtrack_outbox (digest, action, attempts, next_at) \
-                 VALUES (?1, ?2, 0, 0)",
+                 VALUES (?1, ?2, 0, ?3)",
             )
-            .and_then(|mut insert| insert.execute(params![state.digest, action]))
+            .and_then(|mut insert| {
+                insert.execute(params![state.digest, action, plan.queued_at.unix_millis()])
+            })
             .map_err(Error::database(context))?;
         }
     }

@@ -222,10 +222,12 @@ mod tests {
                 Plan {
                     state: project("sha256:p1", "one"),
                     actions: vec![update(), update()],
+                    queued_at: START,
                 },
                 Plan {
                     state: project("sha256:p2", "two"),
                     actions: vec![update()],
+                    queued_at: START,
                 },
             ])
             .await
@@ -258,14 +260,15 @@ mod tests {
                 claims_expired: 0,
                 claims_failed: 1,
                 dtrack_queued: 3,
-                // The head of "one" (never tried, so not in the oldest due); "two" waits.
+                // The head of "one", due since it was queued; "two" waits.
                 dtrack_due: 1,
-                dtrack_oldest_due_since: None,
+                dtrack_oldest_due_since: Some(START),
                 dtrack_failures: 0,
             }
         );
 
-        // 20 minutes on: b's 15-minute lease is over, "two" is due since it was put off.
+        // 20 minutes on: b's 15-minute lease is over, "two" is due since it was put off,
+        // "one"'s second action since it was queued.
         let first = due.iter().find(|item| item.digest == "sha256:p1").unwrap();
         store
             .dtrack_fail(
@@ -300,7 +303,7 @@ mod tests {
                 later.dtrack_oldest_due_since,
                 later.dtrack_failures
             ),
-            (2, 2, Some(put_off), 1)
+            (2, 2, Some(START), 1)
         );
     }
 }
