@@ -403,6 +403,65 @@ pub struct Event {
     pub component_count: u64,
 }
 
+/// The columns of a stored event, as both stores keep them.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StoredEvent {
+    pub sequence: i64,
+    pub at: i64,
+    pub kind: i64,
+    pub digest: String,
+    pub cluster: String,
+    pub node: String,
+    pub namespace: String,
+    pub pod: String,
+    pub pod_uid: String,
+    pub container: String,
+    pub image: String,
+    pub container_id: String,
+    pub component_count: i64,
+}
+
+impl StoredEvent {
+    /// The event these columns record.
+    pub(crate) fn into_event(self) -> Result<Event> {
+        let sequence = self.sequence.max(0) as u64;
+        let time = Timestamp::from_unix_millis(self.at);
+        let kind = EventKind::from_code(self.kind).ok_or_else(|| {
+            crate::error::Error::Corrupt(format!(
+                "event {sequence} has unknown kind {}",
+                self.kind
+            ))
+        })?;
+        let workload = match kind {
+            EventKind::SbomStored | EventKind::SbomConflict => None,
+            EventKind::WorkloadStarted | EventKind::WorkloadStopped => Some(WorkloadPlacement {
+                cluster: self.cluster.clone(),
+                node: self.node.clone(),
+                namespace: self.namespace,
+                pod: self.pod,
+                pod_uid: self.pod_uid,
+                container: self.container,
+                manifest_digest: self.digest.clone(),
+                image: self.image,
+                container_id: self.container_id,
+                running: kind == EventKind::WorkloadStarted,
+                first_seen: time,
+                last_seen: time,
+            }),
+        };
+        Ok(Event {
+            sequence,
+            time,
+            kind,
+            manifest_digest: self.digest,
+            cluster: self.cluster,
+            node: self.node,
+            workload,
+            component_count: self.component_count.max(0) as u64,
+        })
+    }
+}
+
 /// What a history pruning removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Pruned {

@@ -1,6 +1,6 @@
 //! The event log behind `Query.Watch`.
 
-use super::super::{Event, EventKind, Pruned, WorkloadPlacement};
+use super::super::{Event, EventKind, Pruned, StoredEvent};
 use super::{lock_keys, Tx, EVENTS_CHANNEL};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
@@ -143,49 +143,26 @@ pub(super) async fn after(tx: &Tx<'_>, after: u64, limit: usize) -> Result<Vec<E
         )
         .await?;
     rows.iter()
-        .map(|row| event_from_row(row).map_err(Error::postgres(context))?)
+        .map(|row| event_from_row(row).map_err(Error::postgres(context))?.into_event())
         .collect()
 }
 
-fn event_from_row(row: &tokio_postgres::Row) -> Result<Result<Event>, tokio_postgres::Error> {
-    let sequence: i64 = row.try_get(0)?;
-    let time = Timestamp::from_unix_millis(row.try_get(1)?);
-    let code: i32 = row.try_get(2)?;
-    let Some(kind) = EventKind::from_code(i64::from(code)) else {
-        return Ok(Err(Error::Corrupt(format!(
-            "event {sequence} has unknown kind {code}"
-        ))));
-    };
-    let manifest_digest: String = row.try_get(3)?;
-    let cluster: String = row.try_get(4)?;
-    let node: String = row.try_get(5)?;
-    let workload = match kind {
-        EventKind::SbomStored | EventKind::SbomConflict => None,
-        EventKind::WorkloadStarted | EventKind::WorkloadStopped => Some(WorkloadPlacement {
-            cluster: cluster.clone(),
-            node: node.clone(),
-            namespace: row.try_get(6)?,
-            pod: row.try_get(7)?,
-            pod_uid: row.try_get(8)?,
-            container: row.try_get(9)?,
-            manifest_digest: manifest_digest.clone(),
-            image: row.try_get(10)?,
-            container_id: row.try_get(11)?,
-            running: kind == EventKind::WorkloadStarted,
-            first_seen: time,
-            last_seen: time,
-        }),
-    };
-    Ok(Ok(Event {
-        sequence: sequence.max(0) as u64,
-        time,
-        kind,
-        manifest_digest,
-        cluster,
-        node,
-        workload,
-        component_count: row.try_get::<_, i64>(12)?.max(0) as u64,
-    }))
+fn event_from_row(row: &tokio_postgres::Row) -> Result<StoredEvent, tokio_postgres::Error> {
+    Ok(StoredEvent {
+        sequence: row.try_get(0)?,
+        at: row.try_get(1)?,
+        kind: i64::from(row.try_get::<_, i32>(2)?),
+        digest: row.try_get(3)?,
+        cluster: row.try_get(4)?,
+        node: row.try_get(5)?,
+        namespace: row.try_get(6)?,
+        pod: row.try_get(7)?,
+        pod_uid: row.try_get(8)?,
+        container: row.try_get(9)?,
+        image: row.try_get(10)?,
+        container_id: row.try_get(11)?,
+        component_count: row.try_get(12)?,
+    })
 }
 
 /// Deletes the events before `cutoff` (always a prefix of the sequence) and stopped

@@ -2,7 +2,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::super::{Event, EventKind, Pruned, WorkloadPlacement};
+use super::super::{Event, EventKind, Pruned, StoredEvent};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 
@@ -108,50 +108,27 @@ pub(super) fn after(conn: &Connection, after: u64, limit: usize) -> Result<Vec<E
         .map_err(Error::database("reading events"))?;
     let mut events = Vec::new();
     for row in rows {
-        events.push(row.map_err(Error::database("reading events"))??);
+        events.push(row.map_err(Error::database("reading events"))?.into_event()?);
     }
     Ok(events)
 }
 
-fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Event>> {
-    let sequence: i64 = row.get(0)?;
-    let time = Timestamp::from_unix_millis(row.get(1)?);
-    let code: i64 = row.get(2)?;
-    let Some(kind) = EventKind::from_code(code) else {
-        return Ok(Err(Error::Corrupt(format!(
-            "event {sequence} has unknown kind {code}"
-        ))));
-    };
-    let manifest_digest: String = row.get(3)?;
-    let cluster: String = row.get(4)?;
-    let node: String = row.get(5)?;
-    let workload = match kind {
-        EventKind::SbomStored | EventKind::SbomConflict => None,
-        EventKind::WorkloadStarted | EventKind::WorkloadStopped => Some(WorkloadPlacement {
-            cluster: cluster.clone(),
-            node: node.clone(),
-            namespace: row.get(6)?,
-            pod: row.get(7)?,
-            pod_uid: row.get(8)?,
-            container: row.get(9)?,
-            manifest_digest: manifest_digest.clone(),
-            image: row.get(10)?,
-            container_id: row.get(11)?,
-            running: kind == EventKind::WorkloadStarted,
-            first_seen: time,
-            last_seen: time,
-        }),
-    };
-    Ok(Ok(Event {
-        sequence: sequence.max(0) as u64,
-        time,
-        kind,
-        manifest_digest,
-        cluster,
-        node,
-        workload,
-        component_count: row.get::<_, i64>(12)?.max(0) as u64,
-    }))
+fn event_from_row(row: &Row<'_>) -> rusqlite::Result<StoredEvent> {
+    Ok(StoredEvent {
+        sequence: row.get(0)?,
+        at: row.get(1)?,
+        kind: row.get(2)?,
+        digest: row.get(3)?,
+        cluster: row.get(4)?,
+        node: row.get(5)?,
+        namespace: row.get(6)?,
+        pod: row.get(7)?,
+        pod_uid: row.get(8)?,
+        container: row.get(9)?,
+        image: row.get(10)?,
+        container_id: row.get(11)?,
+        component_count: row.get(12)?,
+    })
 }
 
 /// Deletes the events before `cutoff` (always a prefix of the sequence) and stopped
