@@ -131,6 +131,12 @@ impl Error {
     }
 }
 
+/// `text` with each NUL replaced by U+FFFD: untrusted text that every store can keep
+/// (PostgreSQL's text type cannot hold NUL).
+pub(crate) fn without_nul(text: &str) -> String {
+    text.replace('\0', "\u{FFFD}")
+}
+
 /// At most `max` characters of `text`, for echoing untrusted input in messages.
 pub(crate) fn excerpt(text: &str) -> String {
     const MAX: usize = 80;

@@ -254,3 +254,68 @@ async fn sbom_that_describes_another_image_is_rejected() {
     );
     collector.stop().await;
 }
+
+/// An SBOM whose only component has `name`, `version` and `purl`, as an agent uploads it.
+fn one_component(name: &str, version: &str, purl: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "bomFormat": "CycloneDX", "specVersion": "1.5", "version": 1,
+        "metadata": {"component": {"type": "container", "name": "x"}},
+        "components": [{"type": "library", "name": name, "version": version, "purl": purl}],
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn components_with_the_longest_names_and_nul_characters_are_stored_and_found() {
+    // Names as long as the collector indexes (4 KiB) and a NUL: more than a database
+    // index entry holds, and a character PostgreSQL's text cannot hold.
+    let collector = TestCollector::start(&[]).await;
+    let long = format!("lib{}", "x".repeat(4000));
+    let odd = image("odd", &["registry.example/odd:1"]);
+    let mut agent = Agent::connect(&collector, Some(TOKEN_A), "prod-a", "worker-1")
+        .await
+        .unwrap();
+    agent
+        .full(
+            std::slice::from_ref(&odd),
+            &[workload("shop", "odd-0", "odd", &odd)],
+        )
+        .await
+        .unwrap();
+    let purl = format!("pkg:generic/{long}@1.0");
+    let document = one_component(&long, "1.0\u{0}beta", &purl);
+    agent
+        .upload(
+            &collector,
+            Some(TOKEN_A),
+            &odd.manifest_digest,
+            &document,
+            64 * 1024,
+        )
+        .await
+        .unwrap();
+
+    let mut query = collector.query().await;
+    for request in [
+        pb::FindComponentsRequest {
+            name: long[..100].to_uppercase(),
+            name_contains: true,
+            ..Default::default()
+        },
+        pb::FindComponentsRequest {
+            purl: format!("pkg:generic/{long}"),
+            ..Default::default()
+        },
+    ] {
+        let found = query.find_components(request).await.unwrap().into_inner();
+        assert_eq!(found.matches.len(), 1);
+        let component = &found.matches[0].components[0];
+        assert_eq!(component.name, long);
+        assert_eq!(component.version, "1.0\u{FFFD}beta");
+    }
+    // The stored document keeps what the image said.
+    let (_, stored) = get_sbom(&collector, &odd.manifest_digest).await.unwrap();
+    let stored: serde_json::Value = serde_json::from_slice(&stored).unwrap();
+    assert_eq!(stored["components"][0]["version"], "1.0\u{0}beta");
+    collector.stop().await;
+}

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::inventory::{Limits, NodeKey};
+use crate::inventory::{InventoryDelta, Limits, NodeKey};
 use crate::sbom::ValidatedSbom;
 use crate::store::{CheckStatus, ClaimPolicy, SbomCheck, SbomRecord};
 
@@ -97,13 +97,29 @@ pub fn check_upload(
     }
     if let Some(claim) = claim {
         if claim.node_id != node_id && !claim.failed && claim.is_live(now) {
-            return Err(Error::FailedPrecondition(format!(
-                "another node of cluster {} is building the SBOM of {digest}; upload only the SBOMs the collector asks for",
-                node.cluster
-            )));
+            return Err(built_elsewhere(node, digest));
         }
     }
     Ok(())
+}
+
+/// The refusal of an upload whose image another node of the cluster builds.
+pub fn built_elsewhere(node: &NodeKey, digest: &str) -> Error {
+    Error::FailedPrecondition(format!(
+        "another node of cluster {} is building the SBOM of {digest}; upload only the SBOMs the collector asks for",
+        node.cluster
+    ))
+}
+
+/// Fails when a delta lists more changes than a node may have images or workloads,
+/// before any of it is written.
+pub fn check_delta(delta: &InventoryDelta, limits: Limits) -> Result<()> {
+    let images = delta.images_added.len().max(delta.images_removed.len());
+    let workloads = delta
+        .workloads_started
+        .len()
+        .max(delta.workloads_stopped.len());
+    check_limits(images, workloads, limits)
 }
 
 /// Fails unless the node, which may have dropped the image while uploading, still has

@@ -60,15 +60,31 @@ impl Worker {
             let worker = self.clone();
             running.spawn(async move { worker.settle(item, now).await });
         }
+        // Every action runs to its end, whatever happens to the others: one that stopped
+        // half-way would wait for its lease to run out.
         let mut drained = Drained::default();
+        let mut first_error = None;
         while let Some(joined) = running.join_next().await {
-            match joined?? {
-                Settled::Done => drained.done += 1,
-                Settled::Postponed => drained.postponed += 1,
-                Settled::Failed => drained.failed += 1,
+            match joined
+                .map_err(crate::error::Error::from)
+                .and_then(|settled| settled)
+            {
+                Ok(Settled::Done) => drained.done += 1,
+                Ok(Settled::Postponed) => drained.postponed += 1,
+                Ok(Settled::Failed) => drained.failed += 1,
+                Err(err) => {
+                    first_error.get_or_insert(err);
+                }
             }
         }
-        Ok(drained)
+        match first_error {
+            Some(err) if drained.done + drained.postponed + drained.failed == 0 => Err(err),
+            Some(err) => {
+                tracing::warn!(error = %err, "recording a Dependency-Track action's outcome failed");
+                Ok(drained)
+            }
+            None => Ok(drained),
+        }
     }
 
     async fn settle(&self, item: OutboxItem, now: Timestamp) -> Result<Settled> {

@@ -16,7 +16,7 @@ use sha2::{Digest as _, Sha256};
 use super::depth::DepthLimited;
 use super::Component as IndexedComponent;
 use crate::digest::Digest;
-use crate::error::{excerpt, Error, Result};
+use crate::error::{excerpt, without_nul, Error, Result};
 
 /// CycloneDX versions the collector accepts: those Dependency-Track 4.11–4.14 imports.
 pub const SPEC_VERSIONS: &[&str] = &["1.2", "1.3", "1.4", "1.5", "1.6"];
@@ -29,7 +29,7 @@ pub const MAX_COMPONENT_DEPTH: usize = 16;
 /// levels, their evidence a few more.
 pub const MAX_JSON_DEPTH: usize = 48;
 
-/// Longest component name, version or purl that is indexed.
+/// Longest component name, version, purl or type that is indexed.
 const MAX_FIELD_LEN: usize = 4096;
 
 /// Property in `metadata.properties` that gives one reason why an SBOM is incomplete.
@@ -549,6 +549,7 @@ fn collect(
             ("name", &component.name),
             ("version", &version),
             ("purl", &purl),
+            ("type", &component.kind),
         ] {
             if value.len() > MAX_FIELD_LEN {
                 return Err(Error::InvalidSbom(format!(
@@ -557,11 +558,12 @@ fn collect(
                 )));
             }
         }
+        // The index holds no NUL (PostgreSQL's text cannot); the document keeps it.
         into.insert(IndexedComponent {
-            name: component.name.clone(),
-            version,
-            purl,
-            kind: component.kind.clone(),
+            name: without_nul(&component.name),
+            version: without_nul(&version),
+            purl: without_nul(&purl),
+            kind: without_nul(&component.kind),
         });
         collect(&component.components, depth + 1, into)?;
     }

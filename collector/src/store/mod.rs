@@ -427,10 +427,7 @@ impl StoredEvent {
         let sequence = self.sequence.max(0) as u64;
         let time = Timestamp::from_unix_millis(self.at);
         let kind = EventKind::from_code(self.kind).ok_or_else(|| {
-            crate::error::Error::Corrupt(format!(
-                "event {sequence} has unknown kind {}",
-                self.kind
-            ))
+            crate::error::Error::Corrupt(format!("event {sequence} has unknown kind {}", self.kind))
         })?;
         let workload = match kind {
             EventKind::SbomStored | EventKind::SbomConflict => None,

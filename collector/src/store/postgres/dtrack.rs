@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::Tx;
 use crate::clock::Timestamp;
-use crate::error::{Error, Result};
+use crate::error::{without_nul, Error, Result};
 use crate::store::outbox::{Failure, OutboxItem, Plan, ProjectState, Usage};
 
 /// SBOMs that a running workload uses (or, with `every_image`, that a node has), with
@@ -191,46 +191,84 @@ pub(super) async fn take(
     Ok(items)
 }
 
-/// Removes a done action; an upload's processing token is kept for the next upload.
-pub(super) async fn done(tx: &Tx<'_>, id: i64, token: Option<&str>) -> Result<()> {
+/// Logs that `replica` lost its lease on action `id` (it took longer than the lease,
+/// and another replica took the action over): what it did stays to that replica.
+fn lease_lost(replica: &str, id: i64) {
+    tracing::warn!(
+        replica,
+        action = id,
+        "a Dependency-Track action outlived its lease (--dtrack-lease); another replica has it now"
+    );
+}
+
+/// Removes a done action, if `replica` still holds its lease; an upload's processing
+/// token is kept for the next upload.
+pub(super) async fn done(tx: &Tx<'_>, replica: &str, id: i64, token: Option<&str>) -> Result<()> {
     let context = "completing a Dependency-Track action";
+    let removed = tx
+        .query_opt(
+            context,
+            "DELETE FROM dtrack_outbox WHERE id = $1 AND leased_by = $2 RETURNING digest",
+            &[&id, &replica],
+        )
+        .await?;
+    let Some(removed) = removed else {
+        lease_lost(replica, id);
+        return Ok(());
+    };
     if let Some(token) = token {
+        let digest: String = removed.try_get(0).map_err(Error::postgres(context))?;
         tx.execute(
             context,
-            "UPDATE dtrack_projects SET token = $2
-             WHERE digest = (SELECT digest FROM dtrack_outbox WHERE id = $1)",
-            &[&id, &token],
+            "UPDATE dtrack_projects SET token = $2 WHERE digest = $1",
+            &[&digest, &token],
         )
         .await?;
     }
-    tx.execute(context, "DELETE FROM dtrack_outbox WHERE id = $1", &[&id])
-        .await?;
     Ok(())
 }
 
-/// Puts an action off until `next_at` and ends its lease; with `error`, counts a failed
-/// try.
+/// Puts an action off until `next_at` and ends `replica`'s lease; with `error`, counts
+/// a failed try.
 pub(super) async fn retry(
     tx: &Tx<'_>,
+    replica: &str,
     id: i64,
     next_at: Timestamp,
     error: Option<&str>,
 ) -> Result<()> {
-    tx.execute(
-        "postponing a Dependency-Track action",
-        "UPDATE dtrack_outbox SET next_at = $2, leased_until = 0, leased_by = '',
-             attempts = attempts + CASE WHEN $3::text IS NULL THEN 0 ELSE 1 END,
-             last_error = coalesce($3, last_error)
-         WHERE id = $1",
-        &[&id, &next_at.unix_millis(), &error],
-    )
-    .await?;
+    let error = error.map(without_nul);
+    let updated = tx
+        .execute(
+            "postponing a Dependency-Track action",
+            "UPDATE dtrack_outbox SET next_at = $2, leased_until = 0, leased_by = '',
+                 attempts = attempts + CASE WHEN $3::text IS NULL THEN 0 ELSE 1 END,
+                 last_error = coalesce($3, last_error)
+             WHERE id = $1 AND leased_by = $4",
+            &[&id, &next_at.unix_millis(), &error, &replica],
+        )
+        .await?;
+    if updated == 0 {
+        lease_lost(replica, id);
+    }
     Ok(())
 }
 
-/// Removes an action DT refused for good and records why.
-pub(super) async fn fail(tx: &Tx<'_>, id: i64, failure: &Failure) -> Result<()> {
+/// Removes an action DT refused for good, if `replica` still holds its lease, and
+/// records why.
+pub(super) async fn fail(tx: &Tx<'_>, replica: &str, id: i64, failure: &Failure) -> Result<()> {
     let context = "recording a refused Dependency-Track action";
+    let removed = tx
+        .execute(
+            context,
+            "DELETE FROM dtrack_outbox WHERE id = $1 AND leased_by = $2",
+            &[&id, &replica],
+        )
+        .await?;
+    if removed == 0 {
+        lease_lost(replica, id);
+        return Ok(());
+    }
     tx.execute(
         context,
         "INSERT INTO dtrack_failures (at, digest, project, action, status, message)
@@ -241,12 +279,10 @@ pub(super) async fn fail(tx: &Tx<'_>, id: i64, failure: &Failure) -> Result<()> 
             &failure.project,
             &failure.action,
             &failure.status.map(i32::from),
-            &failure.message,
+            &without_nul(&failure.message),
         ],
     )
     .await?;
-    tx.execute(context, "DELETE FROM dtrack_outbox WHERE id = $1", &[&id])
-        .await?;
     Ok(())
 }
 

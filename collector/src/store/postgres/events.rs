@@ -92,12 +92,16 @@ pub(super) async fn insert_all(
     Ok(Some(newest.max(0) as u64))
 }
 
-/// The newest sequence number ever handed out (0 before the first event).
+/// The newest committed sequence number (0 before the first event). Not the
+/// sequence's `last_value`: that counts events of transactions still open.
 pub(super) async fn last_sequence(client: &tokio_postgres::Client) -> Result<u64> {
     let row = client
         .query_one(
-            "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM events_seq_seq",
-            &[],
+            "SELECT greatest(
+                 (SELECT max(seq) FROM events),
+                 (SELECT value FROM meta WHERE key = $1),
+                 0)",
+            &[&PRUNED_THROUGH],
         )
         .await
         .map_err(Error::postgres("reading the newest event"))?;
@@ -143,7 +147,11 @@ pub(super) async fn after(tx: &Tx<'_>, after: u64, limit: usize) -> Result<Vec<E
         )
         .await?;
     rows.iter()
-        .map(|row| event_from_row(row).map_err(Error::postgres(context))?.into_event())
+        .map(|row| {
+            event_from_row(row)
+                .map_err(Error::postgres(context))?
+                .into_event()
+        })
         .collect()
 }
 

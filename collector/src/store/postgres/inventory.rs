@@ -81,7 +81,7 @@ pub(super) async fn lock_session(tx: &Tx<'_>, session: &Session) -> Result<()> {
     let row = tx
         .query_opt(
             context,
-            "SELECT session FROM nodes WHERE id = $1 FOR UPDATE",
+            "SELECT session FROM nodes WHERE id = $1 FOR NO KEY UPDATE",
             &[&session.node_id],
         )
         .await?;
@@ -435,6 +435,14 @@ async fn stop_workload(
     Ok(())
 }
 
+/// `images` in digest order: two nodes reporting the same new images lock their rows in
+/// one order, instead of deadlocking.
+fn by_digest(images: &[Image]) -> Vec<&Image> {
+    let mut sorted: Vec<&Image> = images.iter().collect();
+    sorted.sort_by_key(|image| image.manifest_digest.as_str());
+    sorted
+}
+
 /// Replaces the node's images and workloads with `full`, writing only the differences.
 pub(super) async fn replace(
     tx: &mut Tx<'_>,
@@ -461,7 +469,7 @@ pub(super) async fn replace(
             (get(&row, 1, context)?, get(&row, 2, context)?),
         );
     }
-    for image in &full.images {
+    for image in by_digest(&full.images) {
         let names = json_list(&image.names)?;
         let unchanged = stored_images
             .remove(image.manifest_digest.as_str())
@@ -507,11 +515,14 @@ pub(super) async fn apply_delta(
     limits: Limits,
     now: Timestamp,
 ) -> Result<()> {
+    dedup::check_delta(delta, limits)?;
     touch(tx, session, now).await?;
-    for image in &delta.images_added {
+    for image in by_digest(&delta.images_added) {
         upsert_node_image(tx, session.node_id, image, &json_list(&image.names)?, now).await?;
     }
-    for digest in &delta.images_removed {
+    let mut removed: Vec<&Digest> = delta.images_removed.iter().collect();
+    removed.sort_by_key(|digest| digest.as_str());
+    for digest in removed {
         remove_node_image(tx, session.node_id, digest.as_str(), now).await?;
     }
     for workload in &delta.workloads_started {

@@ -90,8 +90,9 @@ pub fn is_transient(err: &tokio_postgres::Error) -> bool {
                 || *code == SqlState::LOCK_NOT_AVAILABLE
                 || code.code().starts_with("08")
         }
-        // No SQLSTATE: the error came from the socket, not from the server.
-        None => std::error::Error::source(err).is_some(),
+        // No SQLSTATE: transient only when the socket failed (not a type or parse error).
+        None => std::error::Error::source(err)
+            .is_some_and(|source| source.downcast_ref::<std::io::Error>().is_some()),
     }
 }
 
@@ -536,7 +537,14 @@ impl DtrackStore for PostgresStore {
     }
 
     async fn dtrack_plan(&self, plans: Vec<Plan>) -> Result<()> {
+        // Planning is a singleton job: written only while this replica holds it.
+        let job = SingletonJob::DtrackPlanner;
+        let Some(pid) = self.control.holder(job).await? else {
+            tracing::info!("another replica plans Dependency-Track changes; this plan is dropped");
+            return Ok(());
+        };
         write!(self, "queueing Dependency-Track actions", |tx| async {
+            control::fence(tx, pid, job).await?;
             dtrack::plan(tx, &plans).await
         })
     }
@@ -554,13 +562,13 @@ impl DtrackStore for PostgresStore {
 
     async fn dtrack_done(&self, id: i64, token: Option<String>) -> Result<()> {
         write!(self, "completing a Dependency-Track action", |tx| async {
-            dtrack::done(tx, id, token.as_deref()).await
+            dtrack::done(tx, &self.replica, id, token.as_deref()).await
         })
     }
 
     async fn dtrack_retry(&self, id: i64, next_at: Timestamp, error: Option<String>) -> Result<()> {
         write!(self, "postponing a Dependency-Track action", |tx| async {
-            dtrack::retry(tx, id, next_at, error.as_deref()).await
+            dtrack::retry(tx, &self.replica, id, next_at, error.as_deref()).await
         })
     }
 
@@ -568,7 +576,7 @@ impl DtrackStore for PostgresStore {
         write!(
             self,
             "recording a refused Dependency-Track action",
-            |tx| async { dtrack::fail(tx, id, &failure).await }
+            |tx| async { dtrack::fail(tx, &self.replica, id, &failure).await }
         )
     }
 

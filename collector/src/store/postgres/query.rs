@@ -198,16 +198,14 @@ pub(super) async fn list_images(
 }
 
 async fn matching_components(tx: &Tx<'_>, query: &ComponentQuery) -> Result<Vec<(i64, Component)>> {
+    let mut key: Option<Vec<u8>> = None;
     let mut owned: Vec<String> = Vec::new();
     let mut sql = String::from("SELECT id, name, version, purl, kind FROM components WHERE ");
-    match query {
+    let version = match query {
         ComponentQuery::Purl { base, version } => {
-            sql.push_str("purl_base = $1");
-            owned.push(base.clone());
-            if let Some(version) = version {
-                sql.push_str(" AND version = $2");
-                owned.push(version.clone());
-            }
+            sql.push_str("purl_base_key = $1");
+            key = Some(sboms::text_key(&[base]));
+            version
         }
         ComponentQuery::Name {
             name,
@@ -218,27 +216,36 @@ async fn matching_components(tx: &Tx<'_>, query: &ComponentQuery) -> Result<Vec<
                 sql.push_str("name ILIKE $1 ESCAPE '\\'");
                 owned.push(format!("%{}%", like_literal(name)));
             } else {
-                sql.push_str("lower(name) = lower($1)");
-                owned.push(name.clone());
+                sql.push_str("name_key = $1");
+                key = Some(sboms::name_key(name));
             }
-            if let Some(version) = version {
-                sql.push_str(
-                    " AND (version = $2 OR version LIKE $3 ESCAPE '\\' OR version LIKE $4 ESCAPE '\\')",
-                );
-                owned.push(version.clone());
-                owned.push(format!("{}.%", like_literal(version)));
-                owned.push(format!("{}-%", like_literal(version)));
-            }
+            version
+        }
+    };
+    // Purl searches match versions exactly; name searches also by prefix up to a `.`
+    // or `-`.
+    if let Some(version) = version {
+        let exact = matches!(query, ComponentQuery::Purl { .. });
+        sql.push_str(if exact {
+            " AND version = $2"
+        } else {
+            " AND (version = $2 OR version LIKE $3 ESCAPE '\\' OR version LIKE $4 ESCAPE '\\')"
+        });
+        owned.push(version.clone());
+        if !exact {
+            owned.push(format!("{}.%", like_literal(version)));
+            owned.push(format!("{}-%", like_literal(version)));
         }
     }
     sql.push_str(&format!(
         " ORDER BY name, version, purl LIMIT {}",
         MAX_MATCHING_COMPONENTS + 1
     ));
-    let args: Vec<&(dyn ToSql + Sync)> = owned
-        .iter()
-        .map(|value| value as &(dyn ToSql + Sync))
-        .collect();
+    let mut args: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(owned.len() + 1);
+    if let Some(key) = &key {
+        args.push(key);
+    }
+    args.extend(owned.iter().map(|value| value as &(dyn ToSql + Sync)));
     let context = "finding components";
     let found: Vec<(i64, Component)> = tx
         .query(context, &sql, &args)

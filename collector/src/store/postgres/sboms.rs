@@ -3,6 +3,7 @@
 //! advisory lock on the digest first, so that two replicas storing the same image one
 //! after the other see each other's copy.
 
+use sha2::{Digest as _, Sha256};
 use tokio_postgres::Row;
 
 use super::super::{
@@ -219,20 +220,32 @@ pub(super) async fn begin_upload(
     }
     let (node_id, has_image, claim) = upload_context(tx, node, digest).await?;
     dedup::check_upload(node, node_id, digest.as_str(), has_image, claim, now)?;
-    tx.execute(
-        "claiming an SBOM build",
-        "INSERT INTO sbom_claims (digest, cluster, node_id, expires_at, failed_reason)
-         VALUES ($1, $2, $3, $4, NULL)
-         ON CONFLICT (digest, cluster) DO UPDATE SET
-             node_id = excluded.node_id, expires_at = excluded.expires_at, failed_reason = NULL",
-        &[
-            &digest.as_str(),
-            &node.cluster,
-            &node_id,
-            &now.saturating_add(policy.lease).unix_millis(),
-        ],
-    )
-    .await?;
+    // The claim read above may be stale: another replica may be giving it to another
+    // node right now. The upsert takes it only if that still holds when it is written.
+    let taken = tx
+        .query_opt(
+            "claiming an SBOM build",
+            "INSERT INTO sbom_claims (digest, cluster, node_id, expires_at, failed_reason)
+             VALUES ($1, $2, $3, $4, NULL)
+             ON CONFLICT (digest, cluster) DO UPDATE SET
+                 node_id = excluded.node_id, expires_at = excluded.expires_at,
+                 failed_reason = NULL
+             WHERE sbom_claims.node_id = excluded.node_id
+                OR sbom_claims.failed_reason IS NOT NULL
+                OR sbom_claims.expires_at <= $5
+             RETURNING 1",
+            &[
+                &digest.as_str(),
+                &node.cluster,
+                &node_id,
+                &now.saturating_add(policy.lease).unix_millis(),
+                &now.unix_millis(),
+            ],
+        )
+        .await?;
+    if taken.is_none() {
+        return Err(dedup::built_elsewhere(node, digest.as_str()));
+    }
     Ok(UploadPermit::Allowed)
 }
 
@@ -372,12 +385,32 @@ pub(super) async fn put(
     Ok(PutOutcome::Stored(record))
 }
 
+/// SHA-256 of `parts`, each followed by a NUL (no part contains one: see
+/// [`crate::sbom::cyclonedx`]): the key of texts too long for a btree index.
+pub(super) fn text_key(parts: &[&str]) -> Vec<u8> {
+    let mut hash = Sha256::new();
+    for part in parts {
+        hash.update(part.as_bytes());
+        hash.update([0]);
+    }
+    hash.finalize().to_vec()
+}
+
+/// The lookup key of a component name: ASCII letters lower-cased, as SQLite's NOCASE.
+pub(super) fn name_key(name: &str) -> Vec<u8> {
+    text_key(&[&name.to_ascii_lowercase()])
+}
+
 /// Adds `components` to the distinct components (in one statement each way, whatever
 /// their number) and returns their ids.
 async fn index_components(tx: &Tx<'_>, components: &[Component]) -> Result<Vec<i64>> {
     let context = "indexing SBOM components";
     let column =
         |field: fn(&Component) -> &str| -> Vec<&str> { components.iter().map(field).collect() };
+    let identities: Vec<Vec<u8>> = components
+        .iter()
+        .map(|c| text_key(&[&c.purl, &c.name, &c.version, &c.kind]))
+        .collect();
     let bases: Vec<String> = components
         .iter()
         .map(|component| {
@@ -386,31 +419,35 @@ async fn index_components(tx: &Tx<'_>, components: &[Component]) -> Result<Vec<i
                 .unwrap_or_default()
         })
         .collect();
-    let (names, versions, purls, kinds) = (
-        column(|c| &c.name),
-        column(|c| &c.version),
-        column(|c| &c.purl),
-        column(|c| &c.kind),
-    );
+    let base_keys: Vec<Vec<u8>> = bases.iter().map(|base| text_key(&[base])).collect();
+    let name_keys: Vec<Vec<u8>> = components.iter().map(|c| name_key(&c.name)).collect();
     // Sorted, so that two replicas indexing overlapping SBOMs lock rows in one order.
     tx.execute(
         context,
-        "INSERT INTO components (name, version, purl, kind, purl_base)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
-             AS c (name, version, purl, kind, purl_base)
-         ORDER BY purl, name, version, kind
-         ON CONFLICT (purl, name, version, kind) DO NOTHING",
-        &[&names, &versions, &purls, &kinds, &bases],
+        "INSERT INTO components (identity, name, version, purl, kind, purl_base, purl_base_key,
+                                 name_key)
+         SELECT * FROM unnest($1::bytea[], $2::text[], $3::text[], $4::text[], $5::text[],
+                              $6::text[], $7::bytea[], $8::bytea[])
+             AS c (identity, name, version, purl, kind, purl_base, purl_base_key, name_key)
+         ORDER BY identity
+         ON CONFLICT (identity) DO NOTHING",
+        &[
+            &identities,
+            &column(|c| &c.name),
+            &column(|c| &c.version),
+            &column(|c| &c.purl),
+            &column(|c| &c.kind),
+            &bases,
+            &base_keys,
+            &name_keys,
+        ],
     )
     .await?;
     let rows = tx
         .query(
             context,
-            "SELECT DISTINCT c.id FROM components c
-             JOIN unnest($1::text[], $2::text[], $3::text[], $4::text[])
-                 AS u (name, version, purl, kind)
-               ON c.purl = u.purl AND c.name = u.name AND c.version = u.version AND c.kind = u.kind",
-            &[&names, &versions, &purls, &kinds],
+            "SELECT id FROM components WHERE identity = ANY($1::bytea[])",
+            &[&identities],
         )
         .await?;
     rows.iter()

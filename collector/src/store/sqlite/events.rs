@@ -108,7 +108,10 @@ pub(super) fn after(conn: &Connection, after: u64, limit: usize) -> Result<Vec<E
         .map_err(Error::database("reading events"))?;
     let mut events = Vec::new();
     for row in rows {
-        events.push(row.map_err(Error::database("reading events"))?.into_event()?);
+        events.push(
+            row.map_err(Error::database("reading events"))?
+                .into_event()?,
+        );
     }
     Ok(events)
 }

@@ -489,6 +489,7 @@ pub(super) fn apply_delta(
     limits: Limits,
     now: Timestamp,
 ) -> Result<()> {
+    dedup::check_delta(delta, limits)?;
     touch(conn, session, now)?;
     for image in &delta.images_added {
         upsert_node_image(conn, session.node_id, image, &json_list(&image.names)?, now)?;

@@ -74,18 +74,22 @@ CREATE TABLE sboms (
     document           BYTEA   NOT NULL
 );
 
--- Distinct components across all SBOMs.
+-- Distinct components across all SBOMs. The texts come from images, up to 4 KiB each:
+-- too long for a btree entry (2704 bytes), so identity and lookups go through SHA-256
+-- keys the collector computes (see store/postgres/sboms.rs).
 CREATE TABLE components (
-    id        BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    name      TEXT NOT NULL,
-    version   TEXT NOT NULL,
-    purl      TEXT NOT NULL,
-    kind      TEXT NOT NULL,
-    purl_base TEXT NOT NULL, -- lower-cased pkg:type/namespace/name, '' without purl
-    UNIQUE (purl, name, version, kind)
+    id            BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    identity      BYTEA  NOT NULL UNIQUE, -- of purl, name, version and kind
+    name          TEXT   NOT NULL,
+    version       TEXT   NOT NULL,
+    purl          TEXT   NOT NULL,
+    kind          TEXT   NOT NULL,
+    purl_base     TEXT   NOT NULL, -- lower-cased pkg:type/namespace/name, '' without purl
+    purl_base_key BYTEA  NOT NULL, -- of purl_base
+    name_key      BYTEA  NOT NULL  -- of the name, ASCII letters lower-cased
 );
-CREATE INDEX components_by_purl_base ON components (purl_base, version);
-CREATE INDEX components_by_name ON components (lower(name), version);
+CREATE INDEX components_by_purl_base ON components (purl_base_key);
+CREATE INDEX components_by_name ON components (name_key);
 
 CREATE TABLE sbom_components (
     component_id BIGINT NOT NULL REFERENCES components (id),
