@@ -16,7 +16,6 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::clock::Timestamp;
-use crate::dtrack::DtError;
 use crate::error::{Error, Result};
 use crate::store::{CheckStatus, StoreStats};
 
@@ -132,16 +131,6 @@ const REJECTION_REASONS: [&str; 8] = [
     "shutting_down",
     "internal",
 ];
-
-/// The `outcome` of a Dependency-Track call, as the outbox worker treats it.
-fn dtrack_outcome(result: Result<(), &DtError>) -> &'static str {
-    match result {
-        Ok(()) => "ok",
-        Err(DtError::Unavailable { .. }) => "retry",
-        Err(DtError::Refused { .. }) => "refused",
-        Err(DtError::Invalid(_)) => "error",
-    }
-}
 
 /// Which SBOM document an upload stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -467,18 +456,11 @@ impl Metrics {
             .inc();
     }
 
-    /// Records a Dependency-Track call: its operation, how it ended and how long it took.
-    pub fn dtrack_call(
-        &self,
-        operation: &'static str,
-        result: Result<(), &DtError>,
-        took: Duration,
-    ) {
+    /// Records a Dependency-Track call: its operation, how it ended (`ok`, `retry`,
+    /// `refused` or `error`, see `DtError::outcome`) and how long it took.
+    pub fn dtrack_call(&self, operation: &'static str, outcome: &'static str, took: Duration) {
         self.dtrack_calls
-            .get_or_create(&CallLabels {
-                operation,
-                outcome: dtrack_outcome(result),
-            })
+            .get_or_create(&CallLabels { operation, outcome })
             .observe(took.as_secs_f64());
     }
 
@@ -630,17 +612,9 @@ mod tests {
     #[test]
     fn dtrack_calls_are_timed_by_operation_and_outcome() {
         let metrics = Metrics::new();
-        let refused = DtError::Refused {
-            status: 403,
-            message: "forbidden".into(),
-        };
-        let unavailable = DtError::Unavailable {
-            message: "503".into(),
-            retry_after: None,
-        };
-        metrics.dtrack_call("upload_bom", Err(&refused), Duration::from_millis(30));
-        metrics.dtrack_call("upload_bom", Err(&unavailable), Duration::from_millis(5));
-        metrics.dtrack_call("upload_bom", Ok(()), Duration::from_millis(5));
+        metrics.dtrack_call("upload_bom", "refused", Duration::from_millis(30));
+        metrics.dtrack_call("upload_bom", "retry", Duration::from_millis(5));
+        metrics.dtrack_call("upload_bom", "ok", Duration::from_millis(5));
         let text = metrics.encode().unwrap();
         let series = |outcome: &str, suffix: &str| {
             format!("nodebom_collector_dtrack_request_duration_seconds_{suffix}{{operation=\"upload_bom\",outcome=\"{outcome}\"")

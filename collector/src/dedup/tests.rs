@@ -8,21 +8,11 @@ fn hash(seed: char) -> Digest {
     crate::digest::parse("d", &format!("sha256:{}", seed.to_string().repeat(64))).unwrap()
 }
 
-fn fleet(agent_version: &str, content_hash: &str) -> SbomRecord {
-    SbomRecord {
-        manifest_digest: IMAGE.into(),
-        size: 10,
-        sha256: hash('f').to_string(),
-        spec_version: "1.5".into(),
-        component_count: 3,
-        stored_at: Timestamp::from_unix_millis(1),
-        cluster: "prod-a".into(),
-        node: "a1".into(),
-        agent_version: agent_version.into(),
-        content_hash: content_hash.into(),
+fn fleet<'a>(agent_version: &'a str, content_hash: &'a str) -> FleetCopy<'a> {
+    FleetCopy {
+        content_hash,
+        agent_version,
         incomplete: false,
-        incomplete_reasons: Vec::new(),
-        checks: Vec::new(),
     }
 }
 
@@ -43,7 +33,7 @@ fn upload(agent_version: &str, content_hash: Digest, incomplete: bool) -> Valida
     }
 }
 
-fn status(fleet: &SbomRecord, upload: &ValidatedSbom) -> CheckStatus {
+fn status(fleet: FleetCopy<'_>, upload: &ValidatedSbom) -> CheckStatus {
     let node = NodeKey::new("prod-b", "b1").unwrap();
     let check = check_against(fleet, &node, upload, Timestamp::from_unix_millis(2));
     assert_eq!(check.cluster, "prod-b");
@@ -58,41 +48,44 @@ fn status(fleet: &SbomRecord, upload: &ValidatedSbom) -> CheckStatus {
 
 #[test]
 fn same_contents_verify_the_fleet_copy() {
-    let stored = fleet("0.2.0", hash('a').as_str());
+    let hash_a = hash('a');
+    let stored = fleet("0.2.0", hash_a.as_str());
     assert_eq!(
-        status(&stored, &upload("0.2.0", hash('a'), false)),
+        status(stored, &upload("0.2.0", hash('a'), false)),
         CheckStatus::Verified
     );
     // Equal contents verify whatever built them.
     assert_eq!(
-        status(&stored, &upload("0.3.0", hash('a'), false)),
+        status(stored, &upload("0.3.0", hash('a'), false)),
         CheckStatus::Verified
     );
 }
 
 #[test]
 fn other_contents_from_the_same_agent_version_are_a_conflict() {
-    let stored = fleet("0.2.0", hash('a').as_str());
+    let hash_a = hash('a');
+    let stored = fleet("0.2.0", hash_a.as_str());
     assert_eq!(
-        status(&stored, &upload("0.2.0", hash('b'), false)),
+        status(stored, &upload("0.2.0", hash('b'), false)),
         CheckStatus::Conflict
     );
 }
 
 #[test]
 fn other_contents_that_cannot_be_compared_are_unverified() {
-    let stored = fleet("0.2.0", hash('a').as_str());
+    let hash_a = hash('a');
+    let stored = fleet("0.2.0", hash_a.as_str());
     assert_eq!(
-        status(&stored, &upload("0.3.0", hash('b'), false)),
+        status(stored, &upload("0.3.0", hash('b'), false)),
         CheckStatus::Unverified
     );
     assert_eq!(
-        status(&stored, &upload("0.2.0", hash('b'), true)),
+        status(stored, &upload("0.2.0", hash('b'), true)),
         CheckStatus::Unverified
     );
     let legacy = fleet("", "");
     assert_eq!(
-        status(&legacy, &upload("0.2.0", hash('b'), false)),
+        status(legacy, &upload("0.2.0", hash('b'), false)),
         CheckStatus::Unverified
     );
 }

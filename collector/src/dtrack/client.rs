@@ -53,6 +53,16 @@ pub enum DtError {
 }
 
 impl DtError {
+    /// How the outbox worker treats it, for the metrics: `retry` (DT unavailable),
+    /// `refused` (for good) or `error` (an answer the collector cannot use).
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            DtError::Unavailable { .. } => "retry",
+            DtError::Refused { .. } => "refused",
+            DtError::Invalid(_) => "error",
+        }
+    }
+
     /// Whether trying again later may succeed.
     pub fn retryable(&self) -> bool {
         matches!(self, DtError::Unavailable { .. })
@@ -208,8 +218,9 @@ impl DtClient {
     ) -> DtResult<T> {
         let started = Instant::now();
         let result = call.await;
+        let outcome = result.as_ref().map_or_else(DtError::outcome, |_| "ok");
         self.metrics
-            .dtrack_call(operation, result.as_ref().map(drop), started.elapsed());
+            .dtrack_call(operation, outcome, started.elapsed());
         result
     }
 

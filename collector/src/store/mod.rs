@@ -26,6 +26,7 @@ use crate::inventory::{FullInventory, InventoryDelta, Limits, NodeKey};
 use crate::sbom::ValidatedSbom;
 use outbox::{Failure, OutboxItem, Plan, ProjectState, Usage};
 
+pub use crate::dedup::{CheckStatus, ClaimPolicy, SbomCheck};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -39,29 +40,6 @@ pub struct Session {
     pub node_id: i64,
     /// Increases with every session of the node.
     pub generation: u64,
-}
-
-/// How the collector hands out SBOM builds to nodes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClaimPolicy {
-    /// How long a node may take to upload an SBOM it was asked for before another node
-    /// that has the image is asked instead.
-    pub lease: Duration,
-    /// How many SBOM builds one node is asked for at a time; spreads the first scan of a
-    /// fleet over many nodes.
-    pub max_per_node: u32,
-    /// How long no node is asked for an SBOM after a node reported it cannot build it.
-    pub failure_backoff: Duration,
-}
-
-impl Default for ClaimPolicy {
-    fn default() -> Self {
-        Self {
-            lease: Duration::from_secs(15 * 60),
-            max_per_node: 4,
-            failure_backoff: Duration::from_secs(60 * 60),
-        }
-    }
 }
 
 /// The SBOM builds assigned to a node after a change.
@@ -98,69 +76,6 @@ pub enum PutOutcome {
         /// What this cluster found.
         check: SbomCheck,
     },
-}
-
-/// How a cluster's own build of an image compares with the fleet copy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum CheckStatus {
-    /// Same contents: the cluster uses the fleet copy.
-    Verified,
-    /// Different contents from the same agent version: one of the two clusters lies
-    /// (or an agent is broken). The cluster uses its own copy.
-    Conflict,
-    /// Different contents, but the two copies cannot be compared (different agent
-    /// versions, or a fleet copy stored before content hashes). The cluster uses its
-    /// own copy.
-    Unverified,
-}
-
-impl CheckStatus {
-    /// The value stored in the database.
-    pub fn code(self) -> i64 {
-        match self {
-            Self::Verified => 1,
-            Self::Conflict => 2,
-            Self::Unverified => 3,
-        }
-    }
-
-    /// The status of a stored value.
-    pub fn from_code(code: i64) -> Option<Self> {
-        match code {
-            1 => Some(Self::Verified),
-            2 => Some(Self::Conflict),
-            3 => Some(Self::Unverified),
-            _ => None,
-        }
-    }
-
-    /// `verified`, `conflict` or `unverified`, for logs and metrics.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Verified => "verified",
-            Self::Conflict => "conflict",
-            Self::Unverified => "unverified",
-        }
-    }
-}
-
-/// What one cluster found when it built an image whose fleet copy another cluster built.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SbomCheck {
-    /// The checking cluster.
-    pub cluster: String,
-    /// Its node that built the SBOM.
-    pub node: String,
-    /// That node's agent version.
-    pub agent_version: String,
-    /// The outcome.
-    pub status: CheckStatus,
-    /// Content hash of the cluster's build.
-    pub content_hash: String,
-    /// Why the builds cannot be compared, for [`CheckStatus::Unverified`]; else empty.
-    pub note: String,
-    /// When.
-    pub checked_at: Timestamp,
 }
 
 /// A stored SBOM's description.
