@@ -22,7 +22,8 @@
 //! `NODEBOM_BENCH_DELTA_ROUNDS` (5), `NODEBOM_BENCH_RECORDS_PER_PART` (50 images or
 //! workloads per `InventoryPart`, about 50 KiB: what the protocol recommends),
 //! `NODEBOM_BENCH_IDLE_SECONDS` (60, how long the collectors' memory is watched once
-//! every session closed).
+//! every session closed), `NODEBOM_BENCH_COLLECTOR` (the collector binary, by default
+//! the one built with the benchmark: to compare two builds on the same run of agents).
 //!
 //! Phases, per setup: every node connects and reports its full inventory at once (a
 //! fleet-wide reconnect after a collector restart), then every node sends deltas, then
@@ -381,7 +382,9 @@ impl Drop for Collector {
 }
 
 fn start_collector(store: &str) -> Collector {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_nodebom-collector"));
+    let binary = std::env::var("NODEBOM_BENCH_COLLECTOR")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_nodebom-collector").into());
+    let mut command = Command::new(binary);
     command
         .args([
             "--log-format",
