@@ -23,7 +23,10 @@
 //! workloads per `InventoryPart`, about 50 KiB: what the protocol recommends),
 //! `NODEBOM_BENCH_IDLE_SECONDS` (60, how long the collectors' memory is watched once
 //! every session closed), `NODEBOM_BENCH_COLLECTOR` (the collector binary, by default
-//! the one built with the benchmark: to compare two builds on the same run of agents).
+//! the one built with the benchmark: to compare two builds on the same run of agents),
+//! `NODEBOM_BENCH_POSTGRES_URL` (an empty database that the PostgreSQL setup uses
+//! instead of a private cluster, e.g. to measure a production-like server; then name
+//! one PostgreSQL setup only, and the database server's CPU is not measured).
 //!
 //! Phases, per setup: every node connects and reports its full inventory at once (a
 //! fleet-wide reconnect after a collector restart), then every node sends deltas, then
@@ -298,7 +301,11 @@ impl Setup {
 /// The database of one setup; removed when dropped.
 enum Database {
     Sqlite(tempfile::TempDir),
-    Postgres { server: TestPostgres, url: String },
+    Postgres {
+        /// `None` with `NODEBOM_BENCH_POSTGRES_URL`.
+        server: Option<TestPostgres>,
+        url: String,
+    },
 }
 
 impl Database {
@@ -306,11 +313,17 @@ impl Database {
         match setup {
             Setup::Sqlite => Self::Sqlite(tempfile::tempdir().expect("temp dir")),
             Setup::Postgres { .. } => {
+                if let Ok(url) = std::env::var("NODEBOM_BENCH_POSTGRES_URL") {
+                    return Self::Postgres { server: None, url };
+                }
                 let server = TestPostgres::start_with(Durability::Full)
                     .await
                     .expect("start PostgreSQL (the Debian package `postgresql`)");
                 let url = server.create_database().await.expect("create a database");
-                Self::Postgres { server, url }
+                Self::Postgres {
+                    server: Some(server),
+                    url,
+                }
             }
         }
     }
@@ -328,7 +341,8 @@ impl Database {
         match self {
             Self::Sqlite(_) => None,
             Self::Postgres { server, .. } => {
-                std::fs::read_to_string(server.directory().join("data/postmaster.pid"))
+                let directory = server.as_ref()?.directory();
+                std::fs::read_to_string(directory.join("data/postmaster.pid"))
                     .ok()
                     .and_then(|text| text.lines().next()?.trim().parse().ok())
             }
