@@ -901,64 +901,50 @@ fn format_list(values: &[f64]) -> String {
         .join(" / ")
 }
 
+/// A row of the side-by-side table: its name, and its cell for a setup.
+type Row = (&'static str, fn(&Summary) -> String);
+
 /// The setups side by side, as a Markdown table.
 fn print_table(settings: &Settings, summaries: &[Summary]) {
-    let rows: Vec<(&str, Box<dyn Fn(&Summary) -> String>)> = vec![
-        (
-            "full reports (all nodes at once)",
-            Box::new(|s| format!("**{:.0} nodes/s** ({:.1} s)", s.full.rate(), s.full.seconds)),
-        ),
-        (
-            "full report ack p50 / p99",
-            Box::new(|s| format!("{:.0} / {:.0} ms", s.full.p50_ms, s.full.p99_ms)),
-        ),
-        (
-            "deltas",
-            Box::new(|s| {
-                format!(
-                    "**{:.0} deltas/s** ({:.1} s)",
-                    s.deltas.rate(),
-                    s.deltas.seconds
-                )
-            }),
-        ),
-        (
-            "delta ack p50 / p99",
-            Box::new(|s| format!("{:.0} / {:.0} ms", s.deltas.p50_ms, s.deltas.p99_ms)),
-        ),
-        (
-            "reconnect, unchanged inventories",
-            Box::new(|s| format!("{:.0} nodes/s", s.reconnect.rate())),
-        ),
-        (
-            "ListImages, every running image",
-            Box::new(|s| format!("{:.1} s", s.list.seconds)),
-        ),
-        (
-            "CPU per full report: collectors / database",
-            Box::new(|s| format!("{:.1} / {:.1} ms", s.full.collector_ms, s.full.database_ms)),
-        ),
-        (
-            "CPU per delta: collectors / database",
-            Box::new(|s| {
-                format!(
-                    "{:.2} / {:.2} ms",
-                    s.deltas.collector_ms, s.deltas.database_ms
-                )
-            }),
-        ),
-        (
-            "peak RSS per collector",
-            Box::new(|s| format!("{} MiB", format_list(&s.peaks))),
-        ),
-        (
-            "RSS per collector, idle",
-            Box::new(|s| format!("{} MiB", format_list(&s.idle))),
-        ),
-        (
-            "database size",
-            Box::new(|s| format!("{:.0} MiB", s.database_mib)),
-        ),
+    let rows: &[Row] = &[
+        ("full reports (all nodes at once)", |s| {
+            format!("**{:.0} nodes/s** ({:.1} s)", s.full.rate(), s.full.seconds)
+        }),
+        ("full report ack p50 / p99", |s| {
+            format!("{:.0} / {:.0} ms", s.full.p50_ms, s.full.p99_ms)
+        }),
+        ("deltas", |s| {
+            format!(
+                "**{:.0} deltas/s** ({:.1} s)",
+                s.deltas.rate(),
+                s.deltas.seconds
+            )
+        }),
+        ("delta ack p50 / p99", |s| {
+            format!("{:.0} / {:.0} ms", s.deltas.p50_ms, s.deltas.p99_ms)
+        }),
+        ("reconnect, unchanged inventories", |s| {
+            format!("{:.0} nodes/s", s.reconnect.rate())
+        }),
+        ("ListImages, every running image", |s| {
+            format!("{:.1} s", s.list.seconds)
+        }),
+        ("CPU per full report: collectors / database", |s| {
+            format!("{:.1} / {:.1} ms", s.full.collector_ms, s.full.database_ms)
+        }),
+        ("CPU per delta: collectors / database", |s| {
+            format!(
+                "{:.2} / {:.2} ms",
+                s.deltas.collector_ms, s.deltas.database_ms
+            )
+        }),
+        ("peak RSS per collector", |s| {
+            format!("{} MiB", format_list(&s.peaks))
+        }),
+        ("RSS per collector, idle", |s| {
+            format!("{} MiB", format_list(&s.idle))
+        }),
+        ("database size", |s| format!("{:.0} MiB", s.database_mib)),
     ];
     println!(
         "\n{} nodes x {} images, {} deltas per node, {} workloads per node:\n",
@@ -974,7 +960,7 @@ fn print_table(settings: &Settings, summaries: &[Summary]) {
         rule.push_str("---:|");
     }
     println!("{header}\n{rule}");
-    for (name, cell) in &rows {
+    for (name, cell) in rows {
         let mut line = format!("| {name} |");
         for summary in summaries {
             let _ = write!(line, " {} |", cell(summary));

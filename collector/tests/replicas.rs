@@ -269,7 +269,10 @@ async fn three_replicas_share_the_fleet_and_survive_a_kill_during_uploads_and_fo
         .await
         .unwrap();
     let ack = a1.full(&images, &runs("a1", true)).await.unwrap();
-    assert_eq!(ack.sbom_wanted, [python.manifest_digest.clone()]);
+    assert_eq!(
+        ack.sbom_wanted,
+        std::slice::from_ref(&python.manifest_digest)
+    );
     a1.upload(
         &survivor,
         Some(TOKEN_A),

@@ -352,54 +352,42 @@ async fn load_workload(
     .transpose()
 }
 
-fn workload_event(
-    session: &Session,
-    kind: EventKind,
-    digest: &str,
-    namespace: &str,
-    pod: &str,
-    key: &WorkloadKey,
-    image: &str,
-    container_id: &str,
-    now: Timestamp,
-) -> NewEvent {
+/// An event about a stored workload.
+fn row_event(session: &Session, kind: EventKind, row: &WorkloadRow, now: Timestamp) -> NewEvent {
     NewEvent {
-        namespace: namespace.to_owned(),
-        pod: pod.to_owned(),
-        pod_uid: key.pod_uid.clone(),
-        container: key.container.clone(),
-        image: image.to_owned(),
-        container_id: container_id.to_owned(),
-        ..NewEvent::new(kind, digest, &session.node.cluster, &session.node.node, now)
+        namespace: row.namespace.clone(),
+        pod: row.pod.clone(),
+        pod_uid: row.key.pod_uid.clone(),
+        container: row.key.container.clone(),
+        image: row.image.clone(),
+        container_id: row.container_id.clone(),
+        ..NewEvent::new(
+            kind,
+            &row.digest,
+            &session.node.cluster,
+            &session.node.node,
+            now,
+        )
     }
 }
 
-fn row_event(session: &Session, kind: EventKind, row: &WorkloadRow, now: Timestamp) -> NewEvent {
-    workload_event(
-        session,
-        kind,
-        &row.digest,
-        &row.namespace,
-        &row.pod,
-        &row.key,
-        &row.image,
-        &row.container_id,
-        now,
-    )
-}
-
+/// The start of a reported workload.
 fn started_event(session: &Session, workload: &Workload, now: Timestamp) -> NewEvent {
-    workload_event(
-        session,
-        EventKind::WorkloadStarted,
-        workload.manifest_digest.as_str(),
-        &workload.namespace,
-        &workload.pod,
-        &workload.key,
-        &workload.image,
-        &workload.container_id,
-        now,
-    )
+    NewEvent {
+        namespace: workload.namespace.clone(),
+        pod: workload.pod.clone(),
+        pod_uid: workload.key.pod_uid.clone(),
+        container: workload.key.container.clone(),
+        image: workload.image.clone(),
+        container_id: workload.container_id.clone(),
+        ..NewEvent::new(
+            EventKind::WorkloadStarted,
+            workload.manifest_digest.as_str(),
+            &session.node.cluster,
+            &session.node.node,
+            now,
+        )
+    }
 }
 
 /// Workload rows to write for one change, in three statements at most; the events are
