@@ -13,5 +13,5 @@ pub mod samples;
 
 pub use containerd::ContainerdDaemon;
 pub use oci::{BuiltImage, Compression, Entry, ImageSpec, Layer};
-pub use postgres::TestPostgres;
+pub use postgres::{Durability, TestPostgres};
 pub use promtool::promtool_check_metrics;

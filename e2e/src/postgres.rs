@@ -35,16 +35,42 @@ const SERVER_USER: &str = "postgres";
 /// How long the server gets to start, or to stop before it is killed.
 const PATIENCE: Duration = Duration::from_secs(30);
 
-/// Settings on the server's command line. A test database needs no durability: without
-/// it, start-up and writes cost less on a small shared machine.
+/// Settings on the server's command line, whatever its [`Durability`].
 const SETTINGS: &[(&str, &str)] = &[
     ("listen_addresses", "127.0.0.1"),
-    ("fsync", "off"),
-    ("full_page_writes", "off"),
-    ("synchronous_commit", "off"),
     // Tests run in parallel, each with a collector or several, each with a pool.
     ("max_connections", "300"),
 ];
+
+/// Whether the server makes a commit durable before it answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Tests: `fsync`, `full_page_writes` and `synchronous_commit` off. A test database
+    /// needs no durability: without it, start-up and writes cost less on a small shared
+    /// machine.
+    #[default]
+    Off,
+    /// Benchmarks: the three on, as a production server has them, so that a commit
+    /// costs what it costs in production (an fsync of the WAL).
+    Full,
+}
+
+impl Durability {
+    fn settings(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Self::Off => &[
+                ("fsync", "off"),
+                ("full_page_writes", "off"),
+                ("synchronous_commit", "off"),
+            ],
+            Self::Full => &[
+                ("fsync", "on"),
+                ("full_page_writes", "on"),
+                ("synchronous_commit", "on"),
+            ],
+        }
+    }
+}
 
 /// `pg_hba.conf`: the superuser over the socket; over TCP a password for the members
 /// of [`PASSWORD_GROUP`], none for the other roles.
@@ -80,9 +106,15 @@ impl TestPostgres {
             .map_err(|err| anyhow!("{err}"))
     }
 
-    /// Starts a cluster of its own; stopped and removed when dropped (or at exit).
-    /// Fails (never skips) when the PostgreSQL server is not installed.
+    /// Starts a cluster of its own, without durability; stopped and removed when
+    /// dropped (or at exit). Fails (never skips) when the PostgreSQL server is not
+    /// installed.
     pub async fn start() -> Result<Self> {
+        Self::start_with(Durability::Off).await
+    }
+
+    /// [`TestPostgres::start`] with the given durability.
+    pub async fn start_with(durability: Durability) -> Result<Self> {
         let binaries = server_binaries()?;
         // As root, the server runs as the user the Debian package made for it.
         let run_as = if nix::unistd::geteuid().is_root() {
@@ -105,6 +137,7 @@ impl TestPostgres {
             dir,
             binaries,
             run_as,
+            durability,
             port: 0,
             child: None,
         };
@@ -309,6 +342,7 @@ struct Server {
     dir: tempfile::TempDir,
     binaries: PathBuf,
     run_as: Option<User>,
+    durability: Durability,
     port: u16,
     child: Option<Child>,
 }
@@ -383,7 +417,7 @@ impl Server {
             .arg(self.port.to_string())
             .arg("-k")
             .arg(self.dir.path().join("socket"));
-        for (name, value) in SETTINGS {
+        for (name, value) in SETTINGS.iter().chain(self.durability.settings()) {
             command.arg("-c").arg(format!("{name}={value}"));
         }
         command

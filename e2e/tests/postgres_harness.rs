@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nodebom_e2e::postgres::OWNER;
-use nodebom_e2e::TestPostgres;
+use nodebom_e2e::{Durability, TestPostgres};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config, NoTls};
 
@@ -177,6 +177,31 @@ async fn a_stopped_and_restarted_cluster_keeps_its_data() {
     wait_until("the dropped cluster's directory is removed", || {
         !directory.exists()
     });
+}
+
+/// `fsync`, `full_page_writes` and `synchronous_commit` of the server behind `url`.
+async fn durability_settings(url: &str) -> [String; 3] {
+    let client = connect(url).await.unwrap();
+    let mut values = Vec::new();
+    for setting in ["fsync", "full_page_writes", "synchronous_commit"] {
+        let row = client
+            .query_one("SELECT current_setting($1)", &[&setting])
+            .await
+            .unwrap();
+        values.push(row.get(0));
+    }
+    values.try_into().unwrap()
+}
+
+#[tokio::test]
+async fn tests_get_a_cluster_without_durability_benchmarks_one_with() {
+    let shared = TestPostgres::shared().await.unwrap();
+    let url = shared.create_database().await.unwrap();
+    assert_eq!(durability_settings(&url).await, ["off", "off", "off"]);
+
+    let durable = TestPostgres::start_with(Durability::Full).await.unwrap();
+    let url = durable.create_database().await.unwrap();
+    assert_eq!(durability_settings(&url).await, ["on", "on", "on"]);
 }
 
 /// Environment variable that makes [`cluster_of_a_child_process`] start a cluster.

@@ -40,6 +40,9 @@ impl NewEvent {
 
 /// Inserts `events` under the events lock (held until the transaction ends) and
 /// notifies the other replicas at commit. Returns the newest sequence number.
+///
+/// Every transaction that writes events waits for the lock, so what it does while
+/// holding it is one prepared statement: taking the lock, inserting and notifying.
 pub(super) async fn insert_all(
     tx: &deadpool_postgres::Transaction<'_>,
     events: &[NewEvent],
@@ -48,23 +51,33 @@ pub(super) async fn insert_all(
         return Ok(None);
     }
     let context = "recording events";
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&lock_keys::EVENTS])
-        .await
-        .map_err(Error::postgres(context))?;
     let column = |field: fn(&NewEvent) -> &str| -> Vec<&str> { events.iter().map(field).collect() };
     let at: Vec<i64> = events.iter().map(|e| e.at).collect();
     let kind: Vec<i32> = events.iter().map(|e| e.kind).collect();
     let count: Vec<i64> = events.iter().map(|e| e.component_count).collect();
-    let row = tx
-        .query_one(
-            "WITH inserted AS (
+    // The lock is taken before the first row is produced, so before the first
+    // sequence number is drawn: sequence order stays commit order.
+    let statement = tx
+        .prepare_cached(
+            "WITH locked AS MATERIALIZED (SELECT pg_advisory_xact_lock($13)),
+             inserted AS (
                  INSERT INTO events (at, kind, digest, cluster, node, namespace, pod, pod_uid,
                                      container, image, container_id, component_count)
-                 SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[],
-                                      $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
-                                      $11::text[], $12::bigint[])
-                 RETURNING seq)
-             SELECT max(seq) FROM inserted",
+                 SELECT e.* FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[],
+                                        $5::text[], $6::text[], $7::text[], $8::text[],
+                                        $9::text[], $10::text[], $11::text[], $12::bigint[])
+                                 AS e (at, kind, digest, cluster, node, namespace, pod, pod_uid,
+                                       container, image, container_id, component_count)
+                      CROSS JOIN locked
+                 RETURNING seq),
+             newest AS (SELECT max(seq) AS seq FROM inserted)
+             SELECT newest.seq FROM newest CROSS JOIN LATERAL pg_notify($14, newest.seq::text)",
+        )
+        .await
+        .map_err(Error::postgres(context))?;
+    let row = tx
+        .query_one(
+            &statement,
             &[
                 &at,
                 &kind,
@@ -78,17 +91,13 @@ pub(super) async fn insert_all(
                 &column(|e| &e.image),
                 &column(|e| &e.container_id),
                 &count,
+                &lock_keys::EVENTS,
+                &EVENTS_CHANNEL,
             ],
         )
         .await
         .map_err(Error::postgres(context))?;
     let newest: i64 = row.try_get(0).map_err(Error::postgres(context))?;
-    tx.execute(
-        "SELECT pg_notify($1, $2)",
-        &[&EVENTS_CHANNEL, &newest.to_string()],
-    )
-    .await
-    .map_err(Error::postgres(context))?;
     Ok(Some(newest.max(0) as u64))
 }
 

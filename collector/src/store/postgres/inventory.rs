@@ -4,7 +4,7 @@
 //! its session: two replicas serving two sessions of one node take turns, and the older
 //! session's writes fail.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use tokio_postgres::Row;
 
@@ -156,88 +156,149 @@ fn index_digest(image: &Image) -> &str {
     image.index_digest.as_ref().map_or("", Digest::as_str)
 }
 
-/// Puts `image` on the node (and in the fleet's images the first time any node reports
-/// it); `names` is the JSON list of its names.
-async fn upsert_node_image(
+/// Puts `images` on the node (and in the fleet's images the first time any node reports
+/// them), each with the JSON list of its names. A digest listed twice is recorded as the
+/// one-at-a-time writes would leave it: the fleet keeps the first, the node the last.
+/// Rows are written in digest order, so that two transactions that add the same new
+/// images lock them in the same order.
+async fn upsert_node_images(
     tx: &Tx<'_>,
     node_id: i64,
-    image: &Image,
-    names: &str,
+    images: &[(&Image, String)],
     now: Timestamp,
 ) -> Result<()> {
-    let context = "recording an image on a node";
+    if images.is_empty() {
+        return Ok(());
+    }
+    let context = "recording images on a node";
+    let mut by_digest: BTreeMap<&str, (&Image, &(&Image, String))> = BTreeMap::new();
+    for entry in images {
+        by_digest
+            .entry(entry.0.manifest_digest.as_str())
+            .and_modify(|(_, last)| *last = entry)
+            .or_insert((entry.0, entry));
+    }
+    let digests: Vec<&str> = by_digest.keys().copied().collect();
     // Most reports name images the fleet already has: look before encoding the layers.
-    let known = tx
-        .query_opt(
+    let known: HashSet<String> = tx
+        .query(
             context,
-            "SELECT 1 FROM images WHERE digest = $1",
-            &[&image.manifest_digest.as_str()],
+            "SELECT digest FROM images WHERE digest = ANY($1)",
+            &[&digests],
         )
         .await?
-        .is_some();
-    if !known {
+        .iter()
+        .map(|row| get(row, 0, context))
+        .collect::<Result<_>>()?;
+    let mut new = ImageColumns::default();
+    for (digest, (first, _)) in &by_digest {
+        if !known.contains(*digest) {
+            new.digests.push(digest);
+            new.configs.push(first.config_digest.as_str());
+            new.platforms.push(&first.platform);
+            new.diff_ids.push(digest_list(&first.diff_ids)?);
+            new.names.push(json_list(&first.names)?);
+        }
+    }
+    if !new.digests.is_empty() {
         tx.execute(
             context,
             "INSERT INTO images (digest, config_digest, platform, diff_ids, names, first_seen, last_seen)
-             VALUES ($1, $2, $3, $4, $5, $6, $6)
+             SELECT digest, config_digest, platform, diff_ids, names, $6, $6
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
+                  AS new (digest, config_digest, platform, diff_ids, names)
              ON CONFLICT (digest) DO NOTHING",
             &[
-                &image.manifest_digest.as_str(),
-                &image.config_digest.as_str(),
-                &image.platform,
-                &digest_list(&image.diff_ids)?,
-                &names,
+                &new.digests,
+                &new.configs,
+                &new.platforms,
+                &new.diff_ids,
+                &new.names,
                 &now.unix_millis(),
             ],
         )
         .await?;
     }
+    let indexes: Vec<&str> = by_digest
+        .values()
+        .map(|(_, (last, _))| index_digest(last))
+        .collect();
+    let names: Vec<&str> = by_digest
+        .values()
+        .map(|(_, (_, names))| names.as_str())
+        .collect();
     tx.execute(
         context,
         "INSERT INTO node_images (node_id, digest, index_digest, names, first_seen)
-         VALUES ($1, $2, $3, $4, $5)
+         SELECT $1, digest, index_digest, names, $5
+         FROM unnest($2::text[], $3::text[], $4::text[]) AS new (digest, index_digest, names)
          ON CONFLICT (node_id, digest) DO UPDATE SET
              index_digest = excluded.index_digest, names = excluded.names
          WHERE node_images.index_digest <> excluded.index_digest
             OR node_images.names <> excluded.names",
-        &[
-            &node_id,
-            &image.manifest_digest.as_str(),
-            &index_digest(image),
-            &names,
-            &now.unix_millis(),
-        ],
+        &[&node_id, &digests, &indexes, &names, &now.unix_millis()],
     )
     .await?;
     Ok(())
 }
 
-/// Takes the image off the node; the fleet-wide row keeps its names and when it was
-/// last seen, and the node's claim on building its SBOM is released.
-async fn remove_node_image(tx: &Tx<'_>, node_id: i64, digest: &str, now: Timestamp) -> Result<()> {
-    let context = "removing an image from a node";
-    let removed = tx
-        .query_opt(
-            context,
-            "DELETE FROM node_images WHERE node_id = $1 AND digest = $2 RETURNING names",
-            &[&node_id, &digest],
-        )
-        .await?;
-    if let Some(row) = removed {
-        let names: String = get(&row, 0, context)?;
-        tx.execute(
-            context,
-            "UPDATE images SET last_seen = greatest(last_seen, $2), names = $3 WHERE digest = $1",
-            &[&digest, &now.unix_millis(), &names],
-        )
-        .await?;
-        tx.execute(
-            context,
-            "DELETE FROM sbom_claims WHERE digest = $1 AND node_id = $2 AND failed_reason IS NULL",
-            &[&digest, &node_id],
-        )
-        .await?;
+/// Columns of the fleet-wide image rows to insert.
+#[derive(Default)]
+struct ImageColumns<'a> {
+    digests: Vec<&'a str>,
+    configs: Vec<&'a str>,
+    platforms: Vec<&'a str>,
+    diff_ids: Vec<String>,
+    names: Vec<String>,
+}
+
+/// Takes the images off the node; each fleet-wide row keeps the names this node knew
+/// and when it was last seen, and the node's claims on building their SBOMs are
+/// released. Digests not on the node are ignored.
+async fn remove_node_images(
+    tx: &Tx<'_>,
+    node_id: i64,
+    digests: &[&str],
+    now: Timestamp,
+) -> Result<()> {
+    if digests.is_empty() {
+        return Ok(());
     }
+    let context = "removing images from a node";
+    let mut removed: Vec<(String, String)> = Vec::new();
+    for row in tx
+        .query(
+            context,
+            "DELETE FROM node_images WHERE node_id = $1 AND digest = ANY($2)
+             RETURNING digest, names",
+            &[&node_id, &digests],
+        )
+        .await?
+    {
+        removed.push((get(&row, 0, context)?, get(&row, 1, context)?));
+    }
+    if removed.is_empty() {
+        return Ok(());
+    }
+    // In digest order, so that two replicas' removals lock the images in the same order.
+    removed.sort();
+    let (removed, names): (Vec<String>, Vec<String>) = removed.into_iter().unzip();
+    tx.execute(
+        context,
+        "UPDATE images SET last_seen = greatest(images.last_seen, $3), names = gone.names
+         FROM (SELECT * FROM unnest($1::text[], $2::text[]) AS gone (digest, names)
+               ORDER BY digest) gone
+         WHERE images.digest = gone.digest",
+        &[&removed, &names, &now.unix_millis()],
+    )
+    .await?;
+    tx.execute(
+        context,
+        "DELETE FROM sbom_claims
+         WHERE node_id = $1 AND digest = ANY($2) AND failed_reason IS NULL",
+        &[&node_id, &removed],
+    )
+    .await?;
     Ok(())
 }
 
@@ -291,32 +352,18 @@ async fn load_workload(
     .transpose()
 }
 
-/// Where a workload event happened, besides the node.
-struct Placement<'a> {
-    digest: &'a str,
-    namespace: &'a str,
-    pod: &'a str,
-    key: &'a WorkloadKey,
-    image: &'a str,
-    container_id: &'a str,
-}
-
-fn workload_event(
-    session: &Session,
-    kind: EventKind,
-    placement: Placement<'_>,
-    now: Timestamp,
-) -> NewEvent {
+/// An event about a stored workload.
+fn row_event(session: &Session, kind: EventKind, row: &WorkloadRow, now: Timestamp) -> NewEvent {
     NewEvent {
-        namespace: placement.namespace.to_owned(),
-        pod: placement.pod.to_owned(),
-        pod_uid: placement.key.pod_uid.clone(),
-        container: placement.key.container.clone(),
-        image: placement.image.to_owned(),
-        container_id: placement.container_id.to_owned(),
+        namespace: row.namespace.clone(),
+        pod: row.pod.clone(),
+        pod_uid: row.key.pod_uid.clone(),
+        container: row.key.container.clone(),
+        image: row.image.clone(),
+        container_id: row.container_id.clone(),
         ..NewEvent::new(
             kind,
-            placement.digest,
+            &row.digest,
             &session.node.cluster,
             &session.node.node,
             now,
@@ -324,123 +371,151 @@ fn workload_event(
     }
 }
 
-fn row_event(session: &Session, kind: EventKind, row: &WorkloadRow, now: Timestamp) -> NewEvent {
-    let placement = Placement {
-        digest: &row.digest,
-        namespace: &row.namespace,
-        pod: &row.pod,
-        key: &row.key,
-        image: &row.image,
-        container_id: &row.container_id,
-    };
-    workload_event(session, kind, placement, now)
-}
-
+/// The start of a reported workload.
 fn started_event(session: &Session, workload: &Workload, now: Timestamp) -> NewEvent {
-    let placement = Placement {
-        digest: workload.manifest_digest.as_str(),
-        namespace: &workload.namespace,
-        pod: &workload.pod,
-        key: &workload.key,
-        image: &workload.image,
-        container_id: &workload.container_id,
-    };
-    workload_event(session, EventKind::WorkloadStarted, placement, now)
+    NewEvent {
+        namespace: workload.namespace.clone(),
+        pod: workload.pod.clone(),
+        pod_uid: workload.key.pod_uid.clone(),
+        container: workload.key.container.clone(),
+        image: workload.image.clone(),
+        container_id: workload.container_id.clone(),
+        ..NewEvent::new(
+            EventKind::WorkloadStarted,
+            workload.manifest_digest.as_str(),
+            &session.node.cluster,
+            &session.node.node,
+            now,
+        )
+    }
 }
 
-/// Records that `workload` runs, given what was stored for its key. A new container, a
-/// stopped one that runs again, or one that now runs another image is a start (and the
-/// image change also a stop of the old one); a restart with the same image is not.
-async fn start_workload(
-    tx: &mut Tx<'_>,
-    session: &Session,
-    stored: Option<&WorkloadRow>,
-    workload: &Workload,
-    now: Timestamp,
-) -> Result<()> {
-    let context = "recording a workload";
-    let digest = workload.manifest_digest.as_str();
-    let Some(stored) = stored else {
-        tx.execute(
-            context,
-            "INSERT INTO workloads (node_id, pod_uid, container, namespace, pod, digest, image,
-                                    container_id, running, first_seen, last_seen)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, true, $9, $9)",
-            &[
-                &session.node_id,
-                &workload.key.pod_uid,
-                &workload.key.container,
-                &workload.namespace,
-                &workload.pod,
-                &digest,
-                &workload.image,
-                &workload.container_id,
-                &now.unix_millis(),
-            ],
-        )
-        .await?;
-        tx.event(started_event(session, workload, now));
-        return Ok(());
-    };
-    let restarted_elsewhere = !stored.running || stored.digest != digest;
-    let unchanged = !restarted_elsewhere
-        && stored.namespace == workload.namespace
-        && stored.pod == workload.pod
-        && stored.image == workload.image
-        && stored.container_id == workload.container_id;
-    if unchanged {
-        return Ok(());
+/// Workload rows to write for one change, in three statements at most; the events are
+/// recorded as they are planned, in the order one write per workload would make them.
+#[derive(Default)]
+struct WorkloadWrites<'a> {
+    inserted: Vec<&'a Workload>,
+    /// Stored rows that now run `workload`; true when that is a new start (a stopped
+    /// container running again, or another image), which resets `first_seen`.
+    updated: Vec<(i64, &'a Workload, bool)>,
+    stopped: Vec<i64>,
+}
+
+impl<'a> WorkloadWrites<'a> {
+    /// Plans that `workload` runs, given what was stored for its key. A new container, a
+    /// stopped one that runs again, or one that now runs another image is a start (and
+    /// the image change also a stop of the old one); a restart with the same image is
+    /// not.
+    fn start(
+        &mut self,
+        tx: &mut Tx<'_>,
+        session: &Session,
+        stored: Option<&WorkloadRow>,
+        workload: &'a Workload,
+        now: Timestamp,
+    ) {
+        let digest = workload.manifest_digest.as_str();
+        let Some(stored) = stored else {
+            self.inserted.push(workload);
+            tx.event(started_event(session, workload, now));
+            return;
+        };
+        let restarted_elsewhere = !stored.running || stored.digest != digest;
+        let unchanged = !restarted_elsewhere
+            && stored.namespace == workload.namespace
+            && stored.pod == workload.pod
+            && stored.image == workload.image
+            && stored.container_id == workload.container_id;
+        if unchanged {
+            return;
+        }
+        if stored.running && stored.digest != digest {
+            tx.event(row_event(session, EventKind::WorkloadStopped, stored, now));
+        }
+        self.updated
+            .push((stored.id, workload, restarted_elsewhere));
+        if restarted_elsewhere {
+            tx.event(started_event(session, workload, now));
+        }
     }
-    if stored.running && stored.digest != digest {
+
+    /// Plans that a running stored workload stopped.
+    fn stop(&mut self, tx: &mut Tx<'_>, session: &Session, stored: &WorkloadRow, now: Timestamp) {
+        self.stopped.push(stored.id);
         tx.event(row_event(session, EventKind::WorkloadStopped, stored, now));
     }
-    tx.execute(
-        context,
-        "UPDATE workloads SET namespace = $2, pod = $3, digest = $4, image = $5, container_id = $6,
-             running = true,
-             first_seen = CASE WHEN $7 THEN $8 ELSE first_seen END,
-             last_seen = $8
-         WHERE id = $1",
-        &[
-            &stored.id,
-            &workload.namespace,
-            &workload.pod,
-            &digest,
-            &workload.image,
-            &workload.container_id,
-            &restarted_elsewhere,
-            &now.unix_millis(),
-        ],
-    )
-    .await?;
-    if restarted_elsewhere {
-        tx.event(started_event(session, workload, now));
+
+    /// Writes what was planned.
+    async fn write(self, tx: &Tx<'_>, session: &Session, now: Timestamp) -> Result<()> {
+        let context = "recording workloads";
+        let now = now.unix_millis();
+        if !self.inserted.is_empty() {
+            let column = |field: fn(&Workload) -> &str| -> Vec<&str> {
+                self.inserted.iter().map(|w| field(w)).collect()
+            };
+            tx.execute(
+                context,
+                "INSERT INTO workloads (node_id, pod_uid, container, namespace, pod, digest, image,
+                                        container_id, running, first_seen, last_seen)
+                 SELECT $1, pod_uid, container, namespace, pod, digest, image, container_id,
+                        true, $9, $9
+                 FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                             $7::text[], $8::text[])
+                      AS new (pod_uid, container, namespace, pod, digest, image, container_id)",
+                &[
+                    &session.node_id,
+                    &column(|w| &w.key.pod_uid),
+                    &column(|w| &w.key.container),
+                    &column(|w| &w.namespace),
+                    &column(|w| &w.pod),
+                    &column(|w| w.manifest_digest.as_str()),
+                    &column(|w| &w.image),
+                    &column(|w| &w.container_id),
+                    &now,
+                ],
+            )
+            .await?;
+        }
+        if !self.updated.is_empty() {
+            let ids: Vec<i64> = self.updated.iter().map(|(id, _, _)| *id).collect();
+            let column = |field: fn(&Workload) -> &str| -> Vec<&str> {
+                self.updated.iter().map(|(_, w, _)| field(w)).collect()
+            };
+            let restarted: Vec<bool> = self.updated.iter().map(|(_, _, new)| *new).collect();
+            tx.execute(
+                context,
+                "UPDATE workloads SET namespace = run.namespace, pod = run.pod,
+                     digest = run.digest, image = run.image, container_id = run.container_id,
+                     running = true,
+                     first_seen = CASE WHEN run.restarted THEN $8 ELSE workloads.first_seen END,
+                     last_seen = $8
+                 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
+                             $6::text[], $7::bool[])
+                      AS run (id, namespace, pod, digest, image, container_id, restarted)
+                 WHERE workloads.id = run.id",
+                &[
+                    &ids,
+                    &column(|w| &w.namespace),
+                    &column(|w| &w.pod),
+                    &column(|w| w.manifest_digest.as_str()),
+                    &column(|w| &w.image),
+                    &column(|w| &w.container_id),
+                    &restarted,
+                    &now,
+                ],
+            )
+            .await?;
+        }
+        if !self.stopped.is_empty() {
+            tx.execute(
+                context,
+                "UPDATE workloads SET running = false, last_seen = $2 WHERE id = ANY($1)",
+                &[&self.stopped, &now],
+            )
+            .await?;
+        }
+        Ok(())
     }
-    Ok(())
-}
-
-async fn stop_workload(
-    tx: &mut Tx<'_>,
-    session: &Session,
-    stored: &WorkloadRow,
-    now: Timestamp,
-) -> Result<()> {
-    tx.execute(
-        "recording a stopped workload",
-        "UPDATE workloads SET running = false, last_seen = $2 WHERE id = $1",
-        &[&stored.id, &now.unix_millis()],
-    )
-    .await?;
-    tx.event(row_event(session, EventKind::WorkloadStopped, stored, now));
-    Ok(())
-}
-
-/// `images` in digest order: two nodes reporting the same new images lock their rows in
-/// one order, instead of deadlocking.
-fn by_digest(images: &[Image]) -> Vec<&Image> {
-    let mut sorted: Vec<&Image> = images.iter().collect();
-    sorted.sort_by_key(|image| image.manifest_digest.as_str());
-    sorted
 }
 
 /// Replaces the node's images and workloads with `full`, writing only the differences.
@@ -469,7 +544,8 @@ pub(super) async fn replace(
             (get(&row, 1, context)?, get(&row, 2, context)?),
         );
     }
-    for image in by_digest(&full.images) {
+    let mut changed = Vec::new();
+    for image in &full.images {
         let names = json_list(&image.names)?;
         let unchanged = stored_images
             .remove(image.manifest_digest.as_str())
@@ -477,14 +553,12 @@ pub(super) async fn replace(
                 stored_index == index_digest(image) && stored_names == names
             });
         if !unchanged {
-            upsert_node_image(tx, session.node_id, image, &names, now).await?;
+            changed.push((image, names));
         }
     }
-    let mut gone: Vec<&String> = stored_images.keys().collect();
-    gone.sort();
-    for digest in gone {
-        remove_node_image(tx, session.node_id, digest, now).await?;
-    }
+    upsert_node_images(tx, session.node_id, &changed, now).await?;
+    let gone: Vec<&str> = stored_images.keys().map(String::as_str).collect();
+    remove_node_images(tx, session.node_id, &gone, now).await?;
 
     let mut stored_workloads: HashMap<WorkloadKey, WorkloadRow> = HashMap::new();
     for row in tx
@@ -498,14 +572,15 @@ pub(super) async fn replace(
         let row = workload_row(&row)?;
         stored_workloads.insert(row.key.clone(), row);
     }
+    let mut writes = WorkloadWrites::default();
     for workload in &full.workloads {
         let stored = stored_workloads.remove(&workload.key);
-        start_workload(tx, session, stored.as_ref(), workload, now).await?;
+        writes.start(tx, session, stored.as_ref(), workload, now);
     }
     for stored in stored_workloads.values().filter(|row| row.running) {
-        stop_workload(tx, session, stored, now).await?;
+        writes.stop(tx, session, stored, now);
     }
-    Ok(())
+    writes.write(tx, session, now).await
 }
 
 pub(super) async fn apply_delta(
@@ -517,24 +592,30 @@ pub(super) async fn apply_delta(
 ) -> Result<()> {
     dedup::check_delta(delta, limits)?;
     touch(tx, session, now).await?;
-    for image in by_digest(&delta.images_added) {
-        upsert_node_image(tx, session.node_id, image, &json_list(&image.names)?, now).await?;
-    }
-    let mut removed: Vec<&Digest> = delta.images_removed.iter().collect();
-    removed.sort_by_key(|digest| digest.as_str());
-    for digest in removed {
-        remove_node_image(tx, session.node_id, digest.as_str(), now).await?;
-    }
+    let added = delta
+        .images_added
+        .iter()
+        .map(|image| Ok((image, json_list(&image.names)?)))
+        .collect::<Result<Vec<_>>>()?;
+    upsert_node_images(tx, session.node_id, &added, now).await?;
+    let removed: Vec<&str> = delta.images_removed.iter().map(Digest::as_str).collect();
+    remove_node_images(tx, session.node_id, &removed, now).await?;
+    // One workload at a time: a delta may name a container twice, and each change
+    // must see the one before it.
     for workload in &delta.workloads_started {
         let stored = load_workload(tx, session.node_id, &workload.key).await?;
-        start_workload(tx, session, stored.as_ref(), workload, now).await?;
+        let mut writes = WorkloadWrites::default();
+        writes.start(tx, session, stored.as_ref(), workload, now);
+        writes.write(tx, session, now).await?;
     }
     for key in &delta.workloads_stopped {
         if let Some(stored) = load_workload(tx, session.node_id, key)
             .await?
             .filter(|row| row.running)
         {
-            stop_workload(tx, session, &stored, now).await?;
+            let mut writes = WorkloadWrites::default();
+            writes.stop(tx, session, &stored, now);
+            writes.write(tx, session, now).await?;
         }
     }
     let context = "counting a node's inventory";
@@ -626,27 +707,37 @@ pub(super) async fn claim_builds(
         wanted: Vec::with_capacity(plan.take.len()),
         pending: plan.pending,
     };
+    if plan.take.is_empty() {
+        return Ok(claims);
+    }
+    // In digest order, so that two replicas' claims lock the rows in the same order.
+    let mut digests: Vec<&str> = plan.take.iter().map(String::as_str).collect();
+    digests.sort_unstable();
+    let taken: HashSet<String> = tx
+        .query(
+            context,
+            "INSERT INTO sbom_claims (digest, cluster, node_id, expires_at, failed_reason)
+             SELECT digest, $2, $3, $4, NULL FROM unnest($1::text[]) AS wanted (digest)
+             ON CONFLICT (digest, cluster) DO UPDATE SET
+                 node_id = excluded.node_id, expires_at = excluded.expires_at,
+                 failed_reason = NULL
+             WHERE sbom_claims.expires_at <= $5
+             RETURNING digest",
+            &[
+                &digests,
+                &session.node.cluster,
+                &session.node_id,
+                &lease_end,
+                &now.unix_millis(),
+            ],
+        )
+        .await?
+        .iter()
+        .map(|row| get(row, 0, context))
+        .collect::<Result<_>>()?;
+    // In the order the plan gives them.
     for digest in plan.take {
-        let taken = tx
-            .query_opt(
-                context,
-                "INSERT INTO sbom_claims (digest, cluster, node_id, expires_at, failed_reason)
-                 VALUES ($1, $2, $3, $4, NULL)
-                 ON CONFLICT (digest, cluster) DO UPDATE SET
-                     node_id = excluded.node_id, expires_at = excluded.expires_at,
-                     failed_reason = NULL
-                 WHERE sbom_claims.expires_at <= $5
-                 RETURNING 1",
-                &[
-                    &digest,
-                    &session.node.cluster,
-                    &session.node_id,
-                    &lease_end,
-                    &now.unix_millis(),
-                ],
-            )
-            .await?;
-        if taken.is_some() {
+        if taken.contains(&digest) {
             claims.wanted.push(stored_digest(&digest)?);
         } else {
             claims.pending = true;
