@@ -16,6 +16,7 @@ use nodebom_collector::digest::Digest;
 use nodebom_collector::dtrack::kev_policy::{sync_kev_policy, KevCatalog, KevSettings, KevSource};
 use nodebom_collector::dtrack::{DtClient, DtrackSettings, Forwarder};
 use nodebom_collector::inventory::{FullInventory, Image, Limits, NodeKey, Workload, WorkloadKey};
+use nodebom_collector::kev::KevEntry;
 use nodebom_collector::sbom::upload::{Assembler, UploadHeader};
 use nodebom_collector::server;
 use nodebom_collector::store::outbox::{Action, Plan};
@@ -620,11 +621,15 @@ fn kev_settings(name: &str) -> KevSettings {
 /// The fixture catalog without its first `drop` entries and with `extra` CVEs.
 fn catalog_changed(drop: usize, extra: &[&str]) -> KevCatalog {
     let mut catalog = KevCatalog::parse(KEV).unwrap();
-    let dropped: Vec<String> = catalog.cves.iter().take(drop).cloned().collect();
+    let dropped: Vec<String> = catalog.entries.keys().take(drop).cloned().collect();
     for cve in dropped {
-        catalog.cves.remove(&cve);
+        catalog.entries.remove(&cve);
     }
-    catalog.cves.extend(extra.iter().map(|cve| cve.to_string()));
+    catalog.entries.extend(
+        extra
+            .iter()
+            .map(|cve| (cve.to_string(), KevEntry::default())),
+    );
     catalog
 }
 
@@ -644,7 +649,7 @@ async fn kev_catalog_update_touches_only_the_changed_conditions() {
         (PolicyOperator::Any, ViolationState::Fail)
     );
     let values: BTreeSet<String> = policy.conditions.iter().map(|c| c.value.clone()).collect();
-    assert_eq!(values, catalog.cves);
+    assert_eq!(values, catalog.entries.keys().cloned().collect());
     assert!(policy
         .conditions
         .iter()
@@ -665,7 +670,7 @@ async fn kev_catalog_update_touches_only_the_changed_conditions() {
     assert_eq!(after.policies_deleted, 0);
     let policy = dt.policy("nodebom-kev").unwrap();
     let values: BTreeSet<String> = policy.conditions.iter().map(|c| c.value.clone()).collect();
-    assert_eq!(values, updated.cves);
+    assert_eq!(values, updated.entries.keys().cloned().collect());
     dt.assert_conformant();
 }
 

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::ClusterTokens;
 use crate::inventory::{LiveSessions, SessionSettings};
+use crate::kev::LatestKev;
 use crate::metrics::Metrics;
 use crate::store::Store;
 
@@ -41,6 +42,8 @@ pub struct ApiState {
     pub shutdown: CancellationToken,
     /// Prometheus metrics.
     pub metrics: Metrics,
+    /// The newest KEV catalog read, to rank exposures.
+    pub kev: LatestKev,
 }
 
 impl std::fmt::Debug for ApiState {

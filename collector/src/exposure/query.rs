@@ -1,0 +1,77 @@
+//! Exposures from the store: the images in a filter's scope with their placements, and
+//! their findings.
+
+use std::collections::BTreeSet;
+
+use super::{exposures, image_matches, Exposure, ExposureFilter};
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::kev::KevCatalog;
+use crate::store::{ImageFilter, ImageSummary, Store};
+
+/// Images read per store call.
+const IMAGE_PAGE: usize = 500;
+/// Most images an exposure query considers.
+const MAX_IMAGES: usize = 200_000;
+
+/// Every exposure `filter` selects, most urgent first.
+pub async fn list(
+    store: &dyn Store,
+    kev: Option<&KevCatalog>,
+    filter: &ExposureFilter,
+) -> Result<Vec<Exposure>> {
+    let images = images_in_scope(store, filter).await?;
+    let findings = match &filter.vulnerability {
+        Some(id) => {
+            let digests: BTreeSet<&str> = images
+                .iter()
+                .map(|image| image.manifest_digest.as_str())
+                .collect();
+            let mut found = store.findings_known_as(id).await?;
+            found.retain(|stored| {
+                let (digest, _) = crate::store::outbox::split_project_key(&stored.project);
+                digests.contains(digest)
+            });
+            found
+        }
+        None => {
+            let digests = images
+                .iter()
+                .map(|image| image.manifest_digest.clone())
+                .collect();
+            store.findings_of(digests).await?
+        }
+    };
+    Ok(exposures(&images, findings, kev, filter))
+}
+
+/// The images on nodes or in workloads within the filter's cluster and namespace, with
+/// their placements there.
+async fn images_in_scope(store: &dyn Store, filter: &ExposureFilter) -> Result<Vec<ImageSummary>> {
+    let scope = ImageFilter {
+        cluster: filter.cluster.clone(),
+        namespace: filter.namespace.clone(),
+        node: None,
+        running_only: filter.running_only,
+    };
+    let mut images = Vec::new();
+    let mut after: Option<Digest> = None;
+    loop {
+        let page = store.list_images(scope.clone(), after, IMAGE_PAGE).await?;
+        images.extend(page.images.into_iter().filter(|image| {
+            filter
+                .image
+                .as_deref()
+                .is_none_or(|wanted| image_matches(wanted, &image.manifest_digest, &image.names))
+        }));
+        if images.len() > MAX_IMAGES {
+            return Err(Error::ResourceExhausted(format!(
+                "more than {MAX_IMAGES} images in scope; narrow it by cluster or namespace"
+            )));
+        }
+        match page.next_after {
+            Some(next) => after = Some(crate::digest::parse("page token", &next)?),
+            None => return Ok(images),
+        }
+    }
+}
