@@ -306,7 +306,9 @@ mod tests {
             at(0),
             &rules(),
         );
-        let state = first[0].state.clone();
+        let mut state = first[0].state.clone();
+        // Findings fetches are not this test's concern.
+        state.findings_asked = Some(at(1000));
         let stopped = plan(
             &[used(A, "nginx:1.27", &["prod-a"])],
             &[state],
