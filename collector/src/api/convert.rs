@@ -764,7 +764,7 @@ pub fn exposure(exposure: &Exposure, rank: usize) -> pb::Exposure {
         pods: u32::try_from(exposure.rank.pods).unwrap_or(u32::MAX),
         first_seen: Some(exposure.first_seen.to_proto()),
         rank: rank as u64,
-        reasons: exposure.rank.reasons.clone(),
+        reasons: exposure.reasons(),
         kev: exposure.kev.as_ref().map(|kev| pb::KevEntry {
             date_added: kev.date_added.clone(),
             due_date: kev.due_date.clone(),

@@ -92,6 +92,13 @@ pub struct Exposure {
     pub rank: Rank,
 }
 
+impl Exposure {
+    /// Why it ranks where it does, in words, most important first.
+    pub fn reasons(&self) -> Vec<String> {
+        rank::reasons(&self.finding, self.kev.as_ref(), &self.placements)
+    }
+}
+
 /// The exposures of `findings` on `images` (each with its placements within the
 /// filter's scope already), filtered, most urgent first.
 pub fn exposures(

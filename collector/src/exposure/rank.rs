@@ -9,7 +9,7 @@ use super::finding::{Finding, Severity};
 use super::Placements;
 use crate::kev::KevEntry;
 
-/// An exposure's place in the order, and why. Orders most urgent first.
+/// The facts that place an exposure in the order; orders most urgent first.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rank {
     pub kev: bool,
@@ -22,8 +22,6 @@ pub struct Rank {
     pub pods: usize,
     /// Whether a fixed version is known.
     pub fixable: bool,
-    /// The facts above, in words, most important first.
-    pub reasons: Vec<String>,
     /// Ties broken by vulnerability id, then image digest, so the order is stable.
     tie: (String, String, String),
 }
@@ -32,65 +30,16 @@ impl Rank {
     /// The rank of `finding` in an image placed at `placements`.
     pub fn of(finding: &Finding, kev: Option<&KevEntry>, placements: &Placements) -> Rank {
         let vulnerability = &finding.vulnerability;
-        let running = !placements.running.is_empty();
-        let clusters = placements.clusters().len();
-        let pods = placements.pods();
-        let mut reasons = Vec::new();
-        if let Some(kev) = kev {
-            let mut reason = format!("in CISA KEV since {}", kev.date_added);
-            if !kev.due_date.is_empty() {
-                reason.push_str(&format!(", fix due {}", kev.due_date));
-            }
-            if kev.ransomware {
-                reason.push_str(", used in ransomware campaigns");
-            }
-            reasons.push(reason);
-        }
-        if let Some(epss) = vulnerability.epss {
-            let mut reason = format!("EPSS {epss:.3}");
-            if let Some(percentile) = vulnerability.epss_percentile {
-                reason.push_str(&format!(" ({:.0}th percentile)", percentile * 100.0));
-            }
-            reasons.push(reason);
-        }
-        reasons.push(match vulnerability.cvss {
-            Some(cvss) => format!(
-                "severity {} (CVSS {cvss:.1})",
-                vulnerability.severity.name()
-            ),
-            None => format!("severity {}", vulnerability.severity.name()),
-        });
-        reasons.push(if running {
-            format!(
-                "running in {pods} pod{} in {clusters} cluster{}",
-                plural(pods),
-                plural(clusters)
-            )
-        } else {
-            let nodes = placements.nodes.len();
-            format!(
-                "not running; on disk on {nodes} node{} in {clusters} cluster{}",
-                plural(nodes),
-                plural(clusters)
-            )
-        });
-        let fixable = !finding.fixed_versions.trim().is_empty();
-        reasons.push(if fixable {
-            format!("fixed in {}", finding.fixed_versions.trim())
-        } else {
-            "no fixed version known".to_owned()
-        });
         Rank {
             kev: kev.is_some(),
             ransomware: kev.is_some_and(|kev| kev.ransomware),
             epss: vulnerability.epss,
             severity: vulnerability.severity,
             cvss: vulnerability.cvss,
-            running,
-            clusters,
-            pods,
-            fixable,
-            reasons,
+            running: !placements.running.is_empty(),
+            clusters: placements.clusters().len(),
+            pods: placements.pods(),
+            fixable: !finding.fixed_versions.trim().is_empty(),
             tie: (
                 vulnerability.id.clone(),
                 placements.digest.clone(),
@@ -98,6 +47,60 @@ impl Rank {
             ),
         }
     }
+}
+
+/// The facts that rank `finding` in words, most important first (only asked of the
+/// exposures shown, not of every one sorted).
+pub fn reasons(finding: &Finding, kev: Option<&KevEntry>, placements: &Placements) -> Vec<String> {
+    let vulnerability = &finding.vulnerability;
+    let mut reasons = Vec::new();
+    if let Some(kev) = kev {
+        let mut reason = format!("in CISA KEV since {}", kev.date_added);
+        if !kev.due_date.is_empty() {
+            reason.push_str(&format!(", fix due {}", kev.due_date));
+        }
+        if kev.ransomware {
+            reason.push_str(", used in ransomware campaigns");
+        }
+        reasons.push(reason);
+    }
+    if let Some(epss) = vulnerability.epss {
+        let mut reason = format!("EPSS {epss:.3}");
+        if let Some(percentile) = vulnerability.epss_percentile {
+            reason.push_str(&format!(" ({:.0}th percentile)", percentile * 100.0));
+        }
+        reasons.push(reason);
+    }
+    reasons.push(match vulnerability.cvss {
+        Some(cvss) => format!(
+            "severity {} (CVSS {cvss:.1})",
+            vulnerability.severity.name()
+        ),
+        None => format!("severity {}", vulnerability.severity.name()),
+    });
+    let clusters = placements.clusters().len();
+    reasons.push(if placements.running.is_empty() {
+        let nodes = placements.nodes.len();
+        format!(
+            "not running; on disk on {nodes} node{} in {clusters} cluster{}",
+            plural(nodes),
+            plural(clusters)
+        )
+    } else {
+        let pods = placements.pods();
+        format!(
+            "running in {pods} pod{} in {clusters} cluster{}",
+            plural(pods),
+            plural(clusters)
+        )
+    });
+    let fixed = finding.fixed_versions.trim();
+    reasons.push(if fixed.is_empty() {
+        "no fixed version known".to_owned()
+    } else {
+        format!("fixed in {fixed}")
+    });
+    reasons
 }
 
 fn plural(count: usize) -> &'static str {
@@ -228,8 +231,13 @@ mod tests {
         ];
         ranks.sort();
         assert_eq!(ranks, [known.clone(), likely, severe, unscored]);
+        let known_reasons = reasons(
+            &finding("CVE-1", Severity::Low, None, ""),
+            Some(&kev),
+            &here,
+        );
         assert_eq!(
-            known.reasons[0],
+            known_reasons[0],
             "in CISA KEV since 2024-01-02, fix due 2024-01-23"
         );
     }
@@ -242,13 +250,11 @@ mod tests {
         let disk = Rank::of(&f, None, &on_disk(40));
         let mut ranks = vec![disk.clone(), narrow.clone(), wide.clone()];
         ranks.sort();
-        assert_eq!(ranks, [wide.clone(), narrow, disk.clone()]);
-        assert!(wide
-            .reasons
-            .contains(&"running in 2 pods in 2 clusters".to_owned()));
-        assert!(disk
-            .reasons
+        assert_eq!(ranks, [wide.clone(), narrow, disk]);
+        let wide_reasons = reasons(&f, None, &running(&[("a", "1"), ("b", "2")]));
+        assert!(wide_reasons.contains(&"running in 2 pods in 2 clusters".to_owned()));
+        assert!(reasons(&f, None, &on_disk(40))
             .contains(&"not running; on disk on 40 nodes in 1 cluster".to_owned()));
-        assert!(wide.fixable && wide.reasons.contains(&"fixed in 1.2.3".to_owned()));
+        assert!(wide.fixable && wide_reasons.contains(&"fixed in 1.2.3".to_owned()));
     }
 }
