@@ -84,6 +84,7 @@ pub async fn start_with_store(config: ServeConfig, store: Arc<dyn Store>) -> Res
         shutdown: shutdown.clone(),
         metrics: metrics.clone(),
         kev: kev.clone(),
+        exposures: Default::default(),
     });
 
     let ingest = IngestServer::new(IngestService::new(Arc::clone(&state)))

@@ -7,7 +7,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{image, workload, Agent, TestCollector, PATIENCE, PYTHON_SBOM, TOKEN_A, TOKEN_B};
+use common::{
+    image, workload, Agent, Target, TestCollector, PATIENCE, PYTHON_SBOM, TOKEN_A, TOKEN_B,
+};
 use nodebom_e2e::dtrack::{
     AnalysisState, DtOptions, DtServer, Fault, NewVulnerability, Severity, VulnSource,
 };
@@ -89,7 +91,10 @@ async fn report(
     }
 }
 
-async fn exposures(collector: &TestCollector, request: pb::ListExposuresRequest) -> Vec<pb::Exposure> {
+async fn exposures(
+    collector: &TestCollector,
+    request: pb::ListExposuresRequest,
+) -> Vec<pb::Exposure> {
     collector
         .query()
         .await
@@ -113,7 +118,10 @@ async fn wait_for(collector: &TestCollector, wanted: usize) -> Vec<pb::Exposure>
 }
 
 fn id(exposure: &pb::Exposure) -> &str {
-    exposure.vulnerability.as_ref().map_or("", |v| v.id.as_str())
+    exposure
+        .vulnerability
+        .as_ref()
+        .map_or("", |v| v.id.as_str())
 }
 
 #[tokio::test]
@@ -131,8 +139,22 @@ async fn kev_exposure_in_two_clusters_comes_first_and_goes_when_suppressed_in_dt
         .await
         .unwrap();
     let web_a = workload("shop", "web-0", "web", &web);
-    report(&collector, &mut a, TOKEN_A, &[web.clone(), tool.clone()], &[web_a.clone()]).await;
-    report(&collector, &mut b, TOKEN_B, &[web.clone()], &[workload("shop", "web-0", "web", &web)]).await;
+    report(
+        &collector,
+        &mut a,
+        TOKEN_A,
+        &[web.clone(), tool.clone()],
+        &[web_a.clone()],
+    )
+    .await;
+    report(
+        &collector,
+        &mut b,
+        TOKEN_B,
+        &[web.clone()],
+        &[workload("shop", "web-0", "web", &web)],
+    )
+    .await;
 
     // Three vulnerabilities in each of two images.
     let found = wait_for(&collector, 6).await;
@@ -161,10 +183,17 @@ async fn kev_exposure_in_two_clusters_comes_first_and_goes_when_suppressed_in_dt
     assert_eq!(kev.date_added, "2021-12-10");
     assert!(kev.ransomware);
     assert_eq!(first.package.as_ref().unwrap().purl, CERTIFI);
-    assert!(first.reasons[0].starts_with("in CISA KEV since 2021-12-10"), "{:?}", first.reasons);
+    assert!(
+        first.reasons[0].starts_with("in CISA KEV since 2021-12-10"),
+        "{:?}",
+        first.reasons
+    );
     assert!(!found[1].running);
     assert_eq!(found[1].nodes.len(), 1);
-    assert!(found[1].reasons.iter().any(|r| r.starts_with("not running")));
+    assert!(found[1]
+        .reasons
+        .iter()
+        .any(|r| r.starts_with("not running")));
 
     // Filters: one cluster, running only, KEV only, a minimum EPSS.
     let prod_b = exposures(
@@ -175,7 +204,9 @@ async fn kev_exposure_in_two_clusters_comes_first_and_goes_when_suppressed_in_dt
         },
     )
     .await;
-    assert!(prod_b.iter().all(|e| e.manifest_digest == web_digest && e.clusters == ["prod-b"]));
+    assert!(prod_b
+        .iter()
+        .all(|e| e.manifest_digest == web_digest && e.clusters == ["prod-b"]));
     assert_eq!(prod_b.len(), 3);
     let kev_running = exposures(
         &collector,
@@ -195,7 +226,10 @@ async fn kev_exposure_in_two_clusters_comes_first_and_goes_when_suppressed_in_dt
         },
     )
     .await;
-    assert!(likely.iter().all(|e| id(e) == "GHSA-1111-2222-3333"), "{likely:#?}");
+    assert!(
+        likely.iter().all(|e| id(e) == "GHSA-1111-2222-3333"),
+        "{likely:#?}"
+    );
     assert_eq!(likely.len(), 2);
 
     // By any alias, any case.
@@ -214,7 +248,7 @@ async fn kev_exposure_in_two_clusters_comes_first_and_goes_when_suppressed_in_dt
     assert!(by_alias.iter().all(|e| id(e) == KEV_CVE));
 
     // The report: per cluster and namespace, KEV first.
-    let report = common::cli_command(&collector.url(), &["report"]).await;
+    let report = common::run_cli("report", &collector.url(), &[]).await;
     let shop = report.find("### Namespace ` shop `").expect(&report);
     let kev_row = report[shop..].find(KEV_CVE).expect(&report);
     let other_row = report[shop..].find("GHSA-1111-2222-3333").expect(&report);
@@ -229,10 +263,19 @@ async fn kev_exposure_in_two_clusters_comes_first_and_goes_when_suppressed_in_dt
         .into_iter()
         .find(|p| p.name == "registry.example/shop/web")
         .expect("web's project");
-    dt.set_analysis(project.uuid, CERTIFI, KEV_CVE, AnalysisState::NotAffected, false)
-        .unwrap();
+    dt.set_analysis(
+        project.uuid,
+        CERTIFI,
+        KEV_CVE,
+        AnalysisState::NotAffected,
+        false,
+    )
+    .unwrap();
     let after = wait_for(&collector, 5).await;
-    assert_eq!((id(&after[0]), after[0].manifest_digest.as_str()), (KEV_CVE, tool_digest));
+    assert_eq!(
+        (id(&after[0]), after[0].manifest_digest.as_str()),
+        (KEV_CVE, tool_digest)
+    );
     dt.assert_conformant();
     collector.stop().await;
 }
@@ -246,19 +289,43 @@ async fn malformed_findings_are_retried_and_what_was_read_stays() {
     let mut a = Agent::connect(&collector, Some(TOKEN_A), "prod-a", "node-1")
         .await
         .unwrap();
-    report(&collector, &mut a, TOKEN_A, &[web.clone()], &[workload("shop", "web-0", "web", &web)]).await;
+    report(
+        &collector,
+        &mut a,
+        TOKEN_A,
+        &[web.clone()],
+        &[workload("shop", "web-0", "web", &web)],
+    )
+    .await;
     assert_eq!(wait_for(&collector, 3).await.len(), 3);
 
     // DT answers garbage for a while: the exposures read before stay, nothing is
     // recorded as refused, and the reads go on until DT answers properly again.
-    dt.inject(Fault::body(200, "[{\"component\":").times(3).on_path("/api/v1/finding/project/"));
-    dt.inject(Fault::body(200, "{\"not\": \"a list\"}").times(2).on_path("/api/v1/finding/project/"));
+    dt.inject(
+        Fault::body(200, "[{\"component\":")
+            .times(3)
+            .on_path("/api/v1/finding/project/"),
+    );
+    dt.inject(
+        Fault::body(200, "{\"not\": \"a list\"}")
+            .times(2)
+            .on_path("/api/v1/finding/project/"),
+    );
     let deadline = tokio::time::Instant::now() + PATIENCE * 3;
     while dt.faults_remaining() > 0 && tokio::time::Instant::now() < deadline {
-        assert_eq!(exposures(&collector, pb::ListExposuresRequest::default()).await.len(), 3);
+        assert_eq!(
+            exposures(&collector, pb::ListExposuresRequest::default())
+                .await
+                .len(),
+            3
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(dt.faults_remaining(), 0, "the collector stopped reading findings");
+    assert_eq!(
+        dt.faults_remaining(),
+        0,
+        "the collector stopped reading findings"
+    );
     let project = dt
         .projects()
         .into_iter()
@@ -275,8 +342,14 @@ async fn malformed_findings_are_retried_and_what_was_read_stays() {
         .failures;
     assert!(failures.is_empty(), "{failures:#?}");
     // And a good answer after them is read.
-    dt.set_analysis(project.uuid, CERTIFI, KEV_CVE, AnalysisState::FalsePositive, false)
-        .unwrap();
+    dt.set_analysis(
+        project.uuid,
+        CERTIFI,
+        KEV_CVE,
+        AnalysisState::FalsePositive,
+        false,
+    )
+    .unwrap();
     assert_eq!(wait_for(&collector, 2).await.len(), 2);
     assert!(dt.findings_requests(project.uuid).len() > reads);
     collector.stop().await;

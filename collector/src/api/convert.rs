@@ -756,11 +756,7 @@ pub fn exposure(exposure: &Exposure, rank: usize) -> pb::Exposure {
             .cloned()
             .map(node_presence)
             .collect(),
-        clusters: placements
-            .clusters()
-            .into_iter()
-            .map(str::to_owned)
-            .collect(),
+        clusters: placements.clusters.clone(),
         pods: u32::try_from(exposure.rank.pods).unwrap_or(u32::MAX),
         first_seen: Some(exposure.first_seen.to_proto()),
         rank: rank as u64,

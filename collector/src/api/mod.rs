@@ -11,6 +11,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::ClusterTokens;
+use crate::exposure::query::ExposureCache;
 use crate::inventory::{LiveSessions, SessionSettings};
 use crate::kev::LatestKev;
 use crate::metrics::Metrics;
@@ -44,6 +45,8 @@ pub struct ApiState {
     pub metrics: Metrics,
     /// The newest KEV catalog read, to rank exposures.
     pub kev: LatestKev,
+    /// Recent exposure answers, for their next pages.
+    pub exposures: ExposureCache,
 }
 
 impl std::fmt::Debug for ApiState {

@@ -111,9 +111,16 @@ impl Query for QueryService {
     ) -> Reply<pb::ListExposuresResponse> {
         let (filter, start, size) = convert::list_exposures(request.into_inner())?;
         let kev = self.state.kev.get();
-        let exposures =
-            crate::exposure::query::list(self.state.store.as_ref(), kev.as_deref(), &filter)
-                .await?;
+        let exposures = self
+            .state
+            .exposures
+            .list(
+                self.state.store.as_ref(),
+                kev.as_deref(),
+                &filter,
+                start == 0,
+            )
+            .await?;
         Ok(Response::new(convert::exposure_page(
             &exposures, start, size,
         )))

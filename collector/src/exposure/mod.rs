@@ -51,38 +51,49 @@ pub struct Placements {
     pub running: Vec<WorkloadPlacement>,
     /// Nodes holding it.
     pub nodes: Vec<NodePresence>,
+    /// Clusters it runs in, or else lies on disk in, sorted.
+    pub clusters: Vec<String>,
+    /// Pods running it.
+    pub pods: usize,
 }
 
 impl Placements {
-    /// Clusters it runs in, or else lies on disk in.
-    pub fn clusters(&self) -> Vec<&str> {
-        let mut clusters: Vec<&str> = if self.running.is_empty() {
-            self.nodes.iter().map(|n| n.cluster.as_str()).collect()
+    /// The placements of image `digest` known as `names`.
+    pub fn new(
+        digest: String,
+        names: Vec<String>,
+        running: Vec<WorkloadPlacement>,
+        nodes: Vec<NodePresence>,
+    ) -> Self {
+        let mut clusters: Vec<String> = if running.is_empty() {
+            nodes.iter().map(|n| n.cluster.clone()).collect()
         } else {
-            self.running.iter().map(|w| w.cluster.as_str()).collect()
+            running.iter().map(|w| w.cluster.clone()).collect()
         };
         clusters.sort_unstable();
         clusters.dedup();
-        clusters
-    }
-
-    /// Pods running it.
-    pub fn pods(&self) -> usize {
-        let mut pods: Vec<(&str, &str)> = self
-            .running
+        let mut pods: Vec<(&str, &str)> = running
             .iter()
             .map(|w| (w.cluster.as_str(), w.pod_uid.as_str()))
             .collect();
         pods.sort_unstable();
         pods.dedup();
-        pods.len()
+        let pods = pods.len();
+        Self {
+            digest,
+            names,
+            running,
+            nodes,
+            clusters,
+            pods,
+        }
     }
 }
 
 /// One vulnerability in one package of one image, and where that image is.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Exposure {
-    pub finding: Finding,
+    pub finding: Arc<Finding>,
     /// When the finding was first read from DT.
     pub first_seen: Timestamp,
     /// The KEV catalog's entry for it.
@@ -149,8 +160,18 @@ pub fn exposures(
             rank,
         });
     }
-    found.sort_by(|a, b| a.rank.cmp(&b.rank));
+    found.sort_by(|a, b| a.rank.cmp(&b.rank).then_with(|| tie(a).cmp(&tie(b))));
     found
+}
+
+/// What orders exposures of equal rank, so that the order is stable: the vulnerability,
+/// the image, the package.
+fn tie(exposure: &Exposure) -> (&str, &str, &str) {
+    (
+        &exposure.finding.vulnerability.id,
+        &exposure.placements.digest,
+        &exposure.finding.package.purl,
+    )
 }
 
 /// The placements of `image` that take their findings from the project of
@@ -161,22 +182,22 @@ fn place(image: &ImageSummary, own_copy_of: Option<&str>, owned: &[String]) -> P
         Some(own) => cluster == own,
         None => !owned.iter().any(|c| c == cluster),
     };
-    Placements {
-        digest: image.manifest_digest.clone(),
-        names: image.names.clone(),
-        running: image
+    Placements::new(
+        image.manifest_digest.clone(),
+        image.names.clone(),
+        image
             .workloads
             .iter()
             .filter(|w| w.running && applies(&w.cluster))
             .cloned()
             .collect(),
-        nodes: image
+        image
             .nodes
             .iter()
             .filter(|n| applies(&n.cluster))
             .cloned()
             .collect(),
-    }
+    )
 }
 
 fn wanted(finding: &Finding, kev: Option<&KevCatalog>, filter: &ExposureFilter) -> bool {

@@ -2,6 +2,8 @@
 //! their findings.
 
 use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use super::{exposures, image_matches, Exposure, ExposureFilter};
 use crate::digest::Digest;
@@ -13,6 +15,59 @@ use crate::store::{ImageFilter, ImageSummary, Store};
 const IMAGE_PAGE: usize = 500;
 /// Most images an exposure query considers.
 const MAX_IMAGES: usize = 200_000;
+/// How long an answer is kept for its next pages.
+const CACHE_TTL: Duration = Duration::from_secs(60);
+/// Answers kept.
+const CACHE_ENTRIES: usize = 8;
+
+/// Recent answers, so that paging through one computes it once and every page comes
+/// from the same answer.
+#[derive(Debug, Default)]
+pub struct ExposureCache {
+    entries: Mutex<Vec<CachedAnswer>>,
+}
+
+#[derive(Debug)]
+struct CachedAnswer {
+    filter: String,
+    at: Instant,
+    exposures: Arc<Vec<Exposure>>,
+}
+
+impl ExposureCache {
+    /// The exposures `filter` selects: computed anew for a first page, else the answer
+    /// computed for its first page when it is recent.
+    pub async fn list(
+        &self,
+        store: &dyn Store,
+        kev: Option<&KevCatalog>,
+        filter: &ExposureFilter,
+        first_page: bool,
+    ) -> Result<Arc<Vec<Exposure>>> {
+        let key = format!("{filter:?}");
+        if !first_page {
+            let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(cached) = entries
+                .iter()
+                .find(|c| c.filter == key && c.at.elapsed() < CACHE_TTL)
+            {
+                return Ok(Arc::clone(&cached.exposures));
+            }
+        }
+        let exposures = Arc::new(list(store, kev, filter).await?);
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.retain(|c| c.filter != key && c.at.elapsed() < CACHE_TTL);
+        if entries.len() >= CACHE_ENTRIES {
+            entries.remove(0);
+        }
+        entries.push(CachedAnswer {
+            filter: key,
+            at: Instant::now(),
+            exposures: Arc::clone(&exposures),
+        });
+        Ok(exposures)
+    }
+}
 
 /// Every exposure `filter` selects, most urgent first.
 pub async fn list(

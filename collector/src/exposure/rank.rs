@@ -22,8 +22,6 @@ pub struct Rank {
     pub pods: usize,
     /// Whether a fixed version is known.
     pub fixable: bool,
-    /// Ties broken by vulnerability id, then image digest, so the order is stable.
-    tie: (String, String, String),
 }
 
 impl Rank {
@@ -37,14 +35,9 @@ impl Rank {
             severity: vulnerability.severity,
             cvss: vulnerability.cvss,
             running: !placements.running.is_empty(),
-            clusters: placements.clusters().len(),
-            pods: placements.pods(),
+            clusters: placements.clusters.len(),
+            pods: placements.pods,
             fixable: !finding.fixed_versions.trim().is_empty(),
-            tie: (
-                vulnerability.id.clone(),
-                placements.digest.clone(),
-                finding.package.purl.clone(),
-            ),
         }
     }
 }
@@ -78,7 +71,7 @@ pub fn reasons(finding: &Finding, kev: Option<&KevEntry>, placements: &Placement
         ),
         None => format!("severity {}", vulnerability.severity.name()),
     });
-    let clusters = placements.clusters().len();
+    let clusters = placements.clusters.len();
     reasons.push(if placements.running.is_empty() {
         let nodes = placements.nodes.len();
         format!(
@@ -87,7 +80,7 @@ pub fn reasons(finding: &Finding, kev: Option<&KevEntry>, placements: &Placement
             plural(clusters)
         )
     } else {
-        let pods = placements.pods();
+        let pods = placements.pods;
         format!(
             "running in {pods} pod{} in {clusters} cluster{}",
             plural(pods),
@@ -137,7 +130,6 @@ impl Ord for Rank {
             .then(other.running.cmp(&self.running))
             .then(other.clusters.cmp(&self.clusters))
             .then(other.pods.cmp(&self.pods))
-            .then_with(|| self.tie.cmp(&other.tie))
     }
 }
 
@@ -179,24 +171,20 @@ mod tests {
     }
 
     fn running(pods: &[(&str, &str)]) -> Placements {
-        Placements {
-            running: pods.iter().map(|(c, u)| pod(c, u)).collect(),
-            ..Placements::default()
-        }
+        let running = pods.iter().map(|(c, u)| pod(c, u)).collect();
+        Placements::new("d".into(), Vec::new(), running, Vec::new())
     }
 
     fn on_disk(nodes: usize) -> Placements {
-        Placements {
-            nodes: (0..nodes)
-                .map(|i| NodePresence {
-                    cluster: "c1".into(),
-                    node: format!("n{i}"),
-                    first_seen: Timestamp::from_unix_millis(0),
-                    last_seen: Timestamp::from_unix_millis(0),
-                })
-                .collect(),
-            ..Placements::default()
-        }
+        let nodes = (0..nodes)
+            .map(|i| NodePresence {
+                cluster: "c1".into(),
+                node: format!("n{i}"),
+                first_seen: Timestamp::from_unix_millis(0),
+                last_seen: Timestamp::from_unix_millis(0),
+            })
+            .collect();
+        Placements::new("d".into(), Vec::new(), Vec::new(), nodes)
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod postgres;
 pub(crate) mod query_model;
 pub mod sqlite;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -623,7 +624,9 @@ pub trait FindingStore: Send + Sync + 'static {
 pub struct StoredFinding {
     /// Project key: the image digest, or `digest#cluster` for a cluster's own copy.
     pub project: String,
-    pub finding: Finding,
+    /// Shared by the stored findings of one answer that are the same (one vulnerability
+    /// in one package version, found in many images).
+    pub finding: Arc<Finding>,
     /// When it was first read.
     pub first_seen: Timestamp,
 }

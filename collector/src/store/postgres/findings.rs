@@ -1,5 +1,8 @@
 //! Findings read back from Dependency-Track.
 
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
 use tokio_postgres::Row;
 
 use super::Tx;
@@ -54,11 +57,11 @@ pub(super) async fn of_digests(tx: &Tx<'_>, digests: &[String]) -> Result<Vec<St
     let rows = tx
         .query(
             "reading findings",
-            "SELECT project, finding, first_seen FROM findings WHERE digest = ANY($1)",
+            "SELECT project, finding_key, first_seen FROM findings WHERE digest = ANY($1)",
             &[&digests],
         )
         .await?;
-    rows.iter().map(decode).collect()
+    decode(tx, &rows).await
 }
 
 /// The findings known as `id`.
@@ -66,24 +69,53 @@ pub(super) async fn known_as(tx: &Tx<'_>, id: &str) -> Result<Vec<StoredFinding>
     let rows = tx
         .query(
             "finding a vulnerability",
-            "SELECT project, finding, first_seen FROM findings WHERE strpos(ids, $1) > 0
+            "SELECT project, finding_key, first_seen FROM findings WHERE strpos(ids, $1) > 0
              ORDER BY project",
             &[&search_id(id)],
         )
         .await?;
-    rows.iter().map(decode).collect()
+    decode(tx, &rows).await
 }
 
-fn decode(row: &Row) -> Result<StoredFinding> {
+/// The findings of `rows` (project, finding key, first seen), each distinct finding read
+/// and decoded once: many images share a vulnerable package version.
+async fn decode(tx: &Tx<'_>, rows: &[Row]) -> Result<Vec<StoredFinding>> {
     let context = "reading findings";
-    let project: String = row.try_get(0).map_err(Error::postgres(context))?;
-    let json: String = row.try_get(1).map_err(Error::postgres(context))?;
-    let first_seen: i64 = row.try_get(2).map_err(Error::postgres(context))?;
-    let finding = serde_json::from_str(&json)
-        .map_err(|err| Error::Corrupt(format!("a stored finding of {project}: {err}")))?;
-    Ok(StoredFinding {
-        project,
-        finding,
-        first_seen: Timestamp::from_unix_millis(first_seen),
-    })
+    let keys: HashSet<&str> = rows
+        .iter()
+        .map(|row| row.try_get(1).map_err(Error::postgres(context)))
+        .collect::<Result<_>>()?;
+    let keys: Vec<&str> = keys.into_iter().collect();
+    let mut by_key: HashMap<String, Arc<Finding>> = HashMap::with_capacity(keys.len());
+    for row in tx
+        .query(
+            context,
+            "SELECT DISTINCT ON (finding_key) finding_key, finding FROM findings
+             WHERE finding_key = ANY($1)",
+            &[&keys],
+        )
+        .await?
+    {
+        let key: String = row.try_get(0).map_err(Error::postgres(context))?;
+        let json: &str = row.try_get(1).map_err(Error::postgres(context))?;
+        let finding: Finding = serde_json::from_str(json)
+            .map_err(|err| Error::Corrupt(format!("a stored finding: {err}")))?;
+        by_key.insert(key, Arc::new(finding));
+    }
+    rows.iter()
+        .map(|row| {
+            let project: String = row.try_get(0).map_err(Error::postgres(context))?;
+            let key: &str = row.try_get(1).map_err(Error::postgres(context))?;
+            let first_seen: i64 = row.try_get(2).map_err(Error::postgres(context))?;
+            let finding = by_key
+                .get(key)
+                .cloned()
+                .ok_or_else(|| Error::Corrupt(format!("finding {key} of {project} is gone")))?;
+            Ok(StoredFinding {
+                project,
+                finding,
+                first_seen: Timestamp::from_unix_millis(first_seen),
+            })
+        })
+        .collect()
 }

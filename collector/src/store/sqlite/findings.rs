@@ -1,5 +1,8 @@
 //! Findings read back from Dependency-Track.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use rusqlite::{params, Connection, Row};
 
 use crate::clock::Timestamp;
@@ -52,19 +55,18 @@ pub(super) fn put(
 pub(super) fn of_digests(conn: &Connection, digests: &[String]) -> Result<Vec<StoredFinding>> {
     let context = "reading findings";
     let mut select = conn
-        .prepare_cached("SELECT project, finding, first_seen FROM findings WHERE digest = ?1")
+        .prepare_cached(
+            "SELECT project, finding_key, finding, first_seen FROM findings WHERE digest = ?1",
+        )
         .map_err(Error::database(context))?;
-    let mut found = Vec::new();
+    let mut decoded = Decoded::default();
     for digest in digests {
-        let rows = select
-            .query_map([digest], raw)
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(Error::database(context))?;
-        for row in rows {
-            found.push(decode(row)?);
+        let mut rows = select.query([digest]).map_err(Error::database(context))?;
+        while let Some(row) = rows.next().map_err(Error::database(context))? {
+            decoded.row(row)?;
         }
     }
-    Ok(found)
+    Ok(decoded.found)
 }
 
 /// The findings known as `id`.
@@ -72,29 +74,56 @@ pub(super) fn known_as(conn: &Connection, id: &str) -> Result<Vec<StoredFinding>
     let context = "finding a vulnerability";
     let mut select = conn
         .prepare_cached(
-            "SELECT project, finding, first_seen FROM findings WHERE instr(ids, ?1) > 0
-             ORDER BY project",
+            "SELECT project, finding_key, finding, first_seen FROM findings
+             WHERE instr(ids, ?1) > 0 ORDER BY project",
         )
         .map_err(Error::database(context))?;
-    let rows = select
-        .query_map([search_id(id)], raw)
-        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+    let mut decoded = Decoded::default();
+    let mut rows = select
+        .query([search_id(id)])
         .map_err(Error::database(context))?;
-    rows.into_iter().map(decode).collect()
+    while let Some(row) = rows.next().map_err(Error::database(context))? {
+        decoded.row(row)?;
+    }
+    Ok(decoded.found)
 }
 
-type RawFinding = (String, String, i64);
-
-fn raw(row: &Row<'_>) -> rusqlite::Result<RawFinding> {
-    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+/// Stored findings read so far, each distinct finding decoded once.
+#[derive(Default)]
+struct Decoded {
+    found: Vec<StoredFinding>,
+    by_key: HashMap<String, Arc<Finding>>,
 }
 
-fn decode((project, json, first_seen): RawFinding) -> Result<StoredFinding> {
-    let finding = serde_json::from_str(&json)
-        .map_err(|err| Error::Corrupt(format!("a stored finding of {project}: {err}")))?;
-    Ok(StoredFinding {
-        project,
-        finding,
-        first_seen: Timestamp::from_unix_millis(first_seen),
-    })
+impl Decoded {
+    fn row(&mut self, row: &Row<'_>) -> Result<()> {
+        let context = "reading findings";
+        let project: String = row.get(0).map_err(Error::database(context))?;
+        let key = row
+            .get_ref(1)
+            .and_then(|value| value.as_str().map_err(Into::into))
+            .map_err(Error::database(context))?;
+        let finding = match self.by_key.get(key) {
+            Some(finding) => Arc::clone(finding),
+            None => {
+                let json = row
+                    .get_ref(2)
+                    .and_then(|value| value.as_str().map_err(Into::into))
+                    .map_err(Error::database(context))?;
+                let finding: Arc<Finding> =
+                    Arc::new(serde_json::from_str(json).map_err(|err| {
+                        Error::Corrupt(format!("a stored finding of {project}: {err}"))
+                    })?);
+                self.by_key.insert(key.to_owned(), Arc::clone(&finding));
+                finding
+            }
+        };
+        let first_seen: i64 = row.get(3).map_err(Error::database(context))?;
+        self.found.push(StoredFinding {
+            project,
+            finding,
+            first_seen: Timestamp::from_unix_millis(first_seen),
+        });
+        Ok(())
+    }
 }

@@ -17,3 +17,4 @@ CREATE TABLE findings (
     PRIMARY KEY (project, finding_key)
 ) WITHOUT ROWID;
 CREATE INDEX findings_by_digest ON findings (digest);
+CREATE INDEX findings_by_key ON findings (finding_key);
