@@ -69,6 +69,10 @@ async fn start(dt: &DtServer, key_dir: &std::path::Path) -> TestCollector {
         "1s",
         "--kev-catalog",
         KEV,
+        "--dtrack-retry-first",
+        "100ms",
+        "--dtrack-retry-max",
+        "500ms",
     ])
     .await
 }
