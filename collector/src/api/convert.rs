@@ -726,6 +726,10 @@ fn severity_message(severity: Severity) -> pb::Severity {
     }
 }
 
+/// Workloads and nodes listed in one exposure: an image on thousands of nodes has
+/// hundreds of findings.
+const MAX_PLACEMENTS_PER_EXPOSURE: usize = 50;
+
 /// An exposure at position `rank` (from 1) of its answer.
 pub fn exposure(exposure: &Exposure, rank: usize) -> pb::Exposure {
     let vulnerability = &exposure.finding.vulnerability;
@@ -749,10 +753,19 @@ pub fn exposure(exposure: &Exposure, rank: usize) -> pb::Exposure {
         manifest_digest: placements.digest.clone(),
         image_names: placements.names.clone(),
         running: exposure.rank.running,
-        workloads: placements.running.iter().cloned().map(placement).collect(),
+        workloads: placements
+            .running
+            .iter()
+            .take(MAX_PLACEMENTS_PER_EXPOSURE)
+            .cloned()
+            .map(placement)
+            .collect(),
+        workload_count: u32::try_from(placements.running.len()).unwrap_or(u32::MAX),
+        node_count: u32::try_from(placements.nodes.len()).unwrap_or(u32::MAX),
         nodes: placements
             .nodes
             .iter()
+            .take(MAX_PLACEMENTS_PER_EXPOSURE)
             .cloned()
             .map(node_presence)
             .collect(),

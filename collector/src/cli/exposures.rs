@@ -17,12 +17,13 @@ const PAGE: u32 = 1000;
 /// Workloads named in one cell before the rest are counted.
 const CELL_WORKLOADS: usize = 3;
 
-/// Every exposure `filter` selects, most urgent first; at most `limit` (0: all).
+/// The exposures `filter` selects, most urgent first: at most `limit` (0: all), and how
+/// many there are in all.
 pub(super) async fn fetch(
     client: &mut Client,
     filter: &ExposureArgs,
     limit: u64,
-) -> Result<Vec<pb::Exposure>> {
+) -> Result<(Vec<pb::Exposure>, u64)> {
     let min_severity = filter.min_severity.map(|severity| match severity {
         SeverityArg::Critical => pb::Severity::Critical,
         SeverityArg::High => pb::Severity::High,
@@ -42,7 +43,11 @@ pub(super) async fn fetch(
                 min_epss: filter.min_epss.unwrap_or_default(),
                 min_severity: min_severity.unwrap_or(pb::Severity::Unspecified).into(),
                 running_only: filter.running,
-                page_size: PAGE,
+                page_size: if limit > 0 {
+                    PAGE.min(u32::try_from(limit).unwrap_or(PAGE))
+                } else {
+                    PAGE
+                },
                 page_token,
             })
             .await?
@@ -50,10 +55,10 @@ pub(super) async fn fetch(
         found.extend(page.exposures);
         if limit > 0 && found.len() as u64 >= limit {
             found.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-            return Ok(found);
+            return Ok((found, page.total));
         }
         if page.next_page_token.is_empty() {
-            return Ok(found);
+            return Ok((found, page.total));
         }
         page_token = page.next_page_token;
     }
@@ -130,6 +135,7 @@ pub(super) fn render(
 /// the KEV due date and the fix.
 pub(super) fn report(
     exposures: &[pb::Exposure],
+    total: u64,
     args: &ReportArgs,
     out: &mut (dyn Write + Send),
 ) -> Result<()> {
@@ -153,8 +159,9 @@ pub(super) fn report(
                 &json!({
                     "generated_at": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
                     "server": args.connection.server,
-                    "exposures": exposures.len(),
-                    "kev": exposures.iter().filter(|e| e.kev.is_some()).count(),
+                    "exposures": total,
+                    "listed": exposures.len(),
+                    "kev_listed": exposures.iter().filter(|e| e.kev.is_some()).count(),
                     "clusters": clusters,
                 }),
             )
@@ -164,18 +171,23 @@ pub(super) fn report(
             let clusters: std::collections::BTreeSet<&str> =
                 groups.iter().map(|(key, _)| key.cluster.as_str()).collect();
             write_line(out, "# Vulnerability exposure report\n")?;
+            let shown = if total > exposures.len() as u64 {
+                format!(
+                    "the {} most urgent of {total} exposures (`--limit`)",
+                    exposures.len()
+                )
+            } else {
+                format!("{total} exposure{}", if total == 1 { "" } else { "s" })
+            };
             write_line(
                 out,
                 &format!(
-                    "Generated {} by nodebom from {}: {} exposure{} in {} cluster{}, {} of them in CISA KEV. \
+                    "Generated {} by nodebom from {}: {shown} in {} cluster{}, {kev} of them in CISA KEV. \
                      Most urgent first: KEV, then EPSS, severity, running before on disk, spread.\n",
                     humantime::format_rfc3339_seconds(std::time::SystemTime::now()),
                     markdown(&args.connection.server),
-                    exposures.len(),
-                    if exposures.len() == 1 { "" } else { "s" },
                     clusters.len(),
                     if clusters.len() == 1 { "" } else { "s" },
-                    kev
                 ),
             )?;
             if exposures.is_empty() {
@@ -349,7 +361,7 @@ fn image(exposure: &pb::Exposure) -> String {
 /// Where it is: the workloads running the image, or the nodes holding it.
 fn place(exposure: &pb::Exposure) -> String {
     if exposure.workloads.is_empty() {
-        let nodes = exposure.nodes.len();
+        let nodes = (exposure.node_count as usize).max(exposure.nodes.len());
         return format!("on disk: {nodes} node{}", if nodes == 1 { "" } else { "s" });
     }
     let mut labels: Vec<String> = exposure
@@ -364,8 +376,9 @@ fn place(exposure: &pb::Exposure) -> String {
         })
         .collect();
     labels.dedup();
-    let more = labels.len().saturating_sub(CELL_WORKLOADS);
+    let total = (exposure.workload_count as usize).max(exposure.workloads.len());
     labels.truncate(CELL_WORKLOADS);
+    let more = total.saturating_sub(labels.len());
     let mut cell = labels.join(", ");
     if more > 0 {
         cell.push_str(&format!(" (+{more})"));

@@ -113,6 +113,10 @@ pub struct ReportArgs {
     pub format: ReportFormat,
     #[command(flatten)]
     pub filter: ExposureArgs,
+    /// The most urgent exposures listed (0: all of them); the report says how many
+    /// there are in all.
+    #[arg(long, default_value_t = 200)]
+    pub limit: u64,
 }
 
 /// Report formats.
@@ -284,7 +288,7 @@ pub async fn run(args: QueryArgs, out: &mut (dyn Write + Send)) -> Result<()> {
     }
     match args.command {
         QueryCommand::Exposures { filter, by, limit } => {
-            let found = exposures::fetch(&mut client, &filter, limit).await?;
+            let (found, _) = exposures::fetch(&mut client, &filter, limit).await?;
             exposures::render(&found, by, format, out)
         }
         QueryCommand::Vulnerability { id, cluster } => {
@@ -406,8 +410,8 @@ pub async fn run(args: QueryArgs, out: &mut (dyn Write + Send)) -> Result<()> {
 /// Writes the exposure report `args` asks for to `out`.
 pub async fn report(args: ReportArgs, out: &mut (dyn Write + Send)) -> Result<()> {
     let mut client = connect(&args.connection).await?;
-    let found = exposures::fetch(&mut client, &args.filter, 0).await?;
-    exposures::report(&found, &args, out)
+    let (found, total) = exposures::fetch(&mut client, &args.filter, args.limit).await?;
+    exposures::report(&found, total, &args, out)
 }
 
 /// Receives a stored SBOM and checks it against its announced size and digest.
