@@ -59,6 +59,8 @@ const NODES_PER_CONNECTION: usize = 100;
 /// Nodes whose Hello and full inventory are in flight at once.
 const IN_FLIGHT: usize = 256;
 
+const MIB: f64 = 1024.0 * 1024.0;
+
 struct Settings {
     nodes: usize,
     images_per_node: usize,

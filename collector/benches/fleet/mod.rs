@@ -84,8 +84,6 @@ pub fn workload(node: usize, index: usize, image: &pb::Image) -> pb::Workload {
     }
 }
 
-pub const MIB: f64 = 1024.0 * 1024.0;
-
 pub struct Collector {
     child: Child,
     pub url: String,

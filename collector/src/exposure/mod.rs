@@ -12,7 +12,7 @@ pub mod finding;
 pub mod query;
 pub mod rank;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use crate::clock::Timestamp;
@@ -97,7 +97,7 @@ pub struct Exposure {
     /// When the finding was first read from DT.
     pub first_seen: Timestamp,
     /// The KEV catalog's entry for it.
-    pub kev: Option<KevEntry>,
+    pub kev: Option<Arc<KevEntry>>,
     /// Shared by every exposure of the image (and cluster copy).
     pub placements: Arc<Placements>,
     pub rank: Rank,
@@ -106,7 +106,7 @@ pub struct Exposure {
 impl Exposure {
     /// Why it ranks where it does, in words, most important first.
     pub fn reasons(&self) -> Vec<String> {
-        rank::reasons(&self.finding, self.kev.as_ref(), &self.placements)
+        rank::reasons(&self.finding, self.kev.as_deref(), &self.placements)
     }
 }
 
@@ -132,26 +132,38 @@ pub fn exposures(
             }
         }
     }
-    let mut placements: BTreeMap<String, Arc<Placements>> = BTreeMap::new();
+    let mut placements: BTreeMap<Arc<str>, Arc<Placements>> = BTreeMap::new();
+    // Many images share one finding: its KEV entry is looked up once.
+    let mut kev_entries: HashMap<*const Finding, Option<Arc<KevEntry>>> = HashMap::new();
     let mut found = Vec::new();
     for stored in findings {
         let (digest, own_copy_of) = split_project_key(&stored.project);
         let Some(image) = images.get(digest) else {
             continue;
         };
-        if !wanted(&stored.finding, kev, filter) {
+        let kev = kev_entries
+            .entry(Arc::as_ptr(&stored.finding))
+            .or_insert_with(|| {
+                kev.and_then(|catalog| entry(catalog, &stored.finding))
+                    .map(Arc::new)
+            })
+            .clone();
+        if !wanted(&stored.finding, kev.is_some(), filter) {
             continue;
         }
-        let owned = own_copies.get(digest).map(Vec::as_slice).unwrap_or(&[]);
-        let placed = placements
-            .entry(stored.project.clone())
-            .or_insert_with(|| Arc::new(place(image, own_copy_of, owned)))
-            .clone();
+        let placed = match placements.get(&stored.project) {
+            Some(placed) => Arc::clone(placed),
+            None => {
+                let owned = own_copies.get(digest).map(Vec::as_slice).unwrap_or(&[]);
+                let placed = Arc::new(place(image, own_copy_of, owned));
+                placements.insert(Arc::clone(&stored.project), Arc::clone(&placed));
+                placed
+            }
+        };
         if placed.running.is_empty() && (filter.running_only || placed.nodes.is_empty()) {
             continue;
         }
-        let kev = kev.and_then(|catalog| entry(catalog, &stored.finding));
-        let rank = Rank::of(&stored.finding, kev.as_ref(), &placed);
+        let rank = Rank::of(&stored.finding, kev.as_deref(), &placed);
         found.push(Exposure {
             finding: stored.finding,
             first_seen: stored.first_seen,
@@ -200,7 +212,7 @@ fn place(image: &ImageSummary, own_copy_of: Option<&str>, owned: &[String]) -> P
     )
 }
 
-fn wanted(finding: &Finding, kev: Option<&KevCatalog>, filter: &ExposureFilter) -> bool {
+fn wanted(finding: &Finding, in_kev: bool, filter: &ExposureFilter) -> bool {
     let vulnerability = &finding.vulnerability;
     if filter
         .vulnerability
@@ -209,7 +221,7 @@ fn wanted(finding: &Finding, kev: Option<&KevCatalog>, filter: &ExposureFilter) 
     {
         return false;
     }
-    if filter.kev_only && kev.and_then(|catalog| entry(catalog, finding)).is_none() {
+    if filter.kev_only && !in_kev {
         return false;
     }
     if filter

@@ -622,8 +622,9 @@ pub trait FindingStore: Send + Sync + 'static {
 /// A stored finding.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredFinding {
-    /// Project key: the image digest, or `digest#cluster` for a cluster's own copy.
-    pub project: String,
+    /// Project key: the image digest, or `digest#cluster` for a cluster's own copy;
+    /// shared by the findings of one project.
+    pub project: Arc<str>,
     /// Shared by the stored findings of one answer that are the same (one vulnerability
     /// in one package version, found in many images).
     pub finding: Arc<Finding>,

@@ -102,9 +102,15 @@ async fn decode(tx: &Tx<'_>, rows: &[Row]) -> Result<Vec<StoredFinding>> {
             .map_err(|err| Error::Corrupt(format!("a stored finding: {err}")))?;
         by_key.insert(key, Arc::new(finding));
     }
+    let mut projects: HashMap<&str, Arc<str>> = HashMap::new();
     rows.iter()
         .map(|row| {
-            let project: String = row.try_get(0).map_err(Error::postgres(context))?;
+            let project: &str = row.try_get(0).map_err(Error::postgres(context))?;
+            let project = Arc::clone(
+                projects
+                    .entry(project)
+                    .or_insert_with(|| Arc::from(project)),
+            );
             let key: &str = row.try_get(1).map_err(Error::postgres(context))?;
             let first_seen: i64 = row.try_get(2).map_err(Error::postgres(context))?;
             let finding = by_key

@@ -93,12 +93,25 @@ pub(super) fn known_as(conn: &Connection, id: &str) -> Result<Vec<StoredFinding>
 struct Decoded {
     found: Vec<StoredFinding>,
     by_key: HashMap<String, Arc<Finding>>,
+    projects: HashMap<String, Arc<str>>,
 }
 
 impl Decoded {
     fn row(&mut self, row: &Row<'_>) -> Result<()> {
         let context = "reading findings";
-        let project: String = row.get(0).map_err(Error::database(context))?;
+        let project = row
+            .get_ref(0)
+            .and_then(|value| value.as_str().map_err(Into::into))
+            .map_err(Error::database(context))?;
+        let project = match self.projects.get(project) {
+            Some(shared) => Arc::clone(shared),
+            None => {
+                let shared: Arc<str> = Arc::from(project);
+                self.projects
+                    .insert(project.to_owned(), Arc::clone(&shared));
+                shared
+            }
+        };
         let key = row
             .get_ref(1)
             .and_then(|value| value.as_str().map_err(Into::into))
