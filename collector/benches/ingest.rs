@@ -43,7 +43,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fleet::{
-    fleet_image, knob, memory, node_images, start_collector, workload, Collector, CLUSTERS, MIB,
+    fleet_image, knob, memory, node_images, start_collector, workload, Collector, CLUSTERS,
 };
 use nodebom_e2e::{Durability, TestPostgres};
 use nodebom_proto::v1 as pb;
