@@ -113,7 +113,7 @@ pub fn start_collector(store: &str, extra: &[String]) -> Collector {
             "--log-format",
             "json",
             "--log",
-            "warn,nodebom_collector::server=info",
+            "warn,nodebom_collector::server=info,nodebom_collector::exposure=debug",
         ])
         .args([
             "serve",

@@ -75,7 +75,9 @@ pub async fn list(
     kev: Option<&KevCatalog>,
     filter: &ExposureFilter,
 ) -> Result<Vec<Exposure>> {
+    let started = Instant::now();
     let images = images_in_scope(store, filter).await?;
+    let images_read = started.elapsed();
     let findings = match &filter.vulnerability {
         Some(id) => {
             let digests: BTreeSet<&str> = images
@@ -97,7 +99,19 @@ pub async fn list(
             store.findings_of(digests).await?
         }
     };
-    Ok(exposures(&images, findings, kev, filter))
+    let findings_read = started.elapsed();
+    let count = findings.len();
+    let exposures = exposures(&images, findings, kev, filter);
+    tracing::debug!(
+        images = images.len(),
+        findings = count,
+        exposures = exposures.len(),
+        images_ms = images_read.as_millis() as u64,
+        findings_ms = (findings_read - images_read).as_millis() as u64,
+        join_ms = (started.elapsed() - findings_read).as_millis() as u64,
+        "exposures computed"
+    );
+    Ok(exposures)
 }
 
 /// The images on nodes or in workloads within the filter's cluster and namespace, with
