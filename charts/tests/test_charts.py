@@ -314,6 +314,7 @@ COLLECTOR_FULL = {
         "apiKey": {"existingSecret": "dtrack-key", "key": "key"},
         "project": {"name": "k8s/${repository}", "version": "${tag}@${digest}"},
         "tags": {"grace": "6h"},
+        "findings": {"refresh": "30m"},
         "kev": {"catalog": "/etc/nodebom/kev/known_exploited_vulnerabilities.json"},
     },
     "networkPolicy": {"enabled": True,
@@ -584,6 +585,7 @@ class TestCollectorChart:
         assert "--dtrack-project-name=k8s/${repository}" in args
         assert "--dtrack-project-version=${tag}@${digest}" in args
         assert "--dtrack-tag-grace=6h" in args
+        assert "--dtrack-findings-refresh=30m" in args
         assert "--kev-catalog=/etc/nodebom/kev/known_exploited_vulnerabilities.json" in args
         assert "--dtrack-api-key-file=/etc/nodebom/dtrack/key" in args
         assert volume(pod, "dtrack")["secret"]["secretName"] == "dtrack-key"

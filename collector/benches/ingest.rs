@@ -36,34 +36,30 @@
 //! simulated agents run in this process and share the machine's cores with the
 //! collectors and the database server, so the figures are a lower bound.
 
+mod fleet;
+
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use fleet::{
+    fleet_image, knob, memory, node_images, start_collector, workload, Collector, CLUSTERS,
+};
 use nodebom_e2e::{Durability, TestPostgres};
 use nodebom_proto::v1 as pb;
 use pb::ingest_client::IngestClient;
 use pb::query_client::QueryClient;
-use sha2::{Digest as _, Sha256};
 use tokio::sync::{mpsc, Semaphore};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 use tonic::Streaming;
 
-const CLUSTERS: usize = 10;
 /// Simulated nodes per HTTP/2 connection.
 const NODES_PER_CONNECTION: usize = 100;
 /// Nodes whose Hello and full inventory are in flight at once.
 const IN_FLIGHT: usize = 256;
 
-fn knob(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+const MIB: f64 = 1024.0 * 1024.0;
 
 struct Settings {
     nodes: usize,
@@ -73,67 +69,6 @@ struct Settings {
     delta_rounds: usize,
     records_per_part: usize,
     idle_seconds: u64,
-}
-
-fn digest(text: &str) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes())))
-}
-
-fn fleet_image(index: usize) -> pb::Image {
-    pb::Image {
-        manifest_digest: digest(&format!("manifest {index}")),
-        index_digest: digest(&format!("index {index}")),
-        config_digest: digest(&format!("config {index}")),
-        names: vec![
-            format!(
-                "registry.example.com/team-{}/app-{index}:1.{}",
-                index % 40,
-                index % 7
-            ),
-            format!(
-                "registry.example.com/team-{}/app-{index}@{}",
-                index % 40,
-                digest(&format!("manifest {index}"))
-            ),
-        ],
-        platform: "linux/amd64".into(),
-        diff_ids: (0..8)
-            .map(|layer| digest(&format!("layer {layer} of {index}")))
-            .collect(),
-    }
-}
-
-/// The images of node `node`: `images_per_node` distinct fleet images, chosen with a
-/// stride coprime to the fleet size so that nodes overlap like real clusters do.
-fn node_images(settings: &Settings, fleet: &[pb::Image], node: usize) -> Vec<pb::Image> {
-    let start = node * 37 % settings.distinct_images;
-    let mut stride = 7;
-    while gcd(stride, settings.distinct_images) != 1 {
-        stride += 2;
-    }
-    (0..settings.images_per_node)
-        .map(|k| fleet[(start + k * stride) % settings.distinct_images].clone())
-        .collect()
-}
-
-fn gcd(a: usize, b: usize) -> usize {
-    if b == 0 {
-        a
-    } else {
-        gcd(b, a % b)
-    }
-}
-
-fn workload(node: usize, index: usize, image: &pb::Image) -> pb::Workload {
-    pb::Workload {
-        namespace: format!("ns-{}", index % 12),
-        pod: format!("pod-{node}-{index}"),
-        pod_uid: format!("uid-{node}-{index}"),
-        container: "main".into(),
-        manifest_digest: image.manifest_digest.clone(),
-        image: image.names[0].clone(),
-        container_id: hex::encode(Sha256::digest(format!("{node}/{index}").as_bytes())),
-    }
 }
 
 struct Node {
@@ -373,101 +308,6 @@ impl Database {
             }
         }
     }
-}
-
-const MIB: f64 = 1024.0 * 1024.0;
-
-struct Collector {
-    child: Child,
-    url: String,
-}
-
-impl Collector {
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for Collector {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_collector(store: &str) -> Collector {
-    let binary = std::env::var("NODEBOM_BENCH_COLLECTOR")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_nodebom-collector").into());
-    let mut command = Command::new(binary);
-    command
-        .args([
-            "--log-format",
-            "json",
-            "--log",
-            "warn,nodebom_collector::server=info",
-        ])
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--reoffer-interval",
-            "10m",
-        ])
-        .arg("--store")
-        .arg(store);
-    for cluster in 0..CLUSTERS {
-        command
-            .arg("--cluster-token")
-            .arg(format!("cluster-{cluster}=token-cluster-{cluster}"));
-    }
-    let child = command
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start the collector");
-    // Owned at once, so that a failed start still kills and reaps it.
-    let mut collector = Collector {
-        child,
-        url: String::new(),
-    };
-    let stderr = collector.child.stderr.take().expect("stderr");
-    let (lines, received) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if lines.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    loop {
-        let line = received
-            .recv_timeout(Duration::from_secs(60))
-            .expect("collector start line");
-        let entry: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-        if entry["fields"]["message"] == "nodebom collector listening" {
-            collector.url = format!("http://{}", entry["fields"]["addr"].as_str().expect("addr"));
-            std::thread::spawn(move || {
-                while let Ok(line) = received.recv() {
-                    eprintln!("collector: {line}");
-                }
-            });
-            return collector;
-        }
-    }
-}
-
-/// `VmRSS` and `VmHWM` (peak) of `pid`, in MiB.
-fn memory(pid: u32) -> (f64, f64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|line| line.starts_with(name))
-            .and_then(|line| line.split_whitespace().nth(1))
-            .and_then(|kib| kib.parse::<f64>().ok())
-            .map_or(0.0, |kib| kib / 1024.0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
 }
 
 /// The fields of `/proc/PID/stat` after the parenthesised command name (the first is
@@ -795,7 +635,7 @@ async fn run_setup(settings: &Settings, nodes: &Arc<Vec<Node>>, setup: Setup) ->
     let database = Database::start(setup).await;
     let store = database.store();
     let collectors: Vec<Collector> = (0..setup.replicas())
-        .map(|_| start_collector(&store))
+        .map(|_| start_collector(&store, &[]))
         .collect();
     let processes = Processes {
         collectors: collectors.iter().map(Collector::pid).collect(),
@@ -974,7 +814,7 @@ async fn run(settings: Settings, setups: Vec<Setup>) {
     let nodes: Arc<Vec<Node>> = Arc::new(
         (0..settings.nodes)
             .map(|n| {
-                let images = node_images(&settings, &fleet, n);
+                let images = node_images(&fleet, settings.images_per_node, n);
                 let workloads = images
                     .iter()
                     .take(settings.workloads_per_node)

@@ -79,5 +79,11 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .context("query failed")
         }
+        Some(Command::Report(args)) => {
+            let mut stdout = std::io::stdout();
+            nodebom_collector::cli::report(args, &mut stdout)
+                .await
+                .context("report failed")
+        }
     }
 }

@@ -24,6 +24,7 @@ use crate::dtrack::kev_policy::spawn_kev_policy;
 use crate::dtrack::Forwarder;
 use crate::error::{Error, Result};
 use crate::inventory::{spawn_janitor, LiveSessions};
+use crate::kev::LatestKev;
 use crate::metrics::{self, Metrics, Observed};
 use crate::store::instrumented::InstrumentedStore;
 use crate::store::{PostgresStore, SqliteStore, Store};
@@ -70,6 +71,7 @@ pub async fn start_with_store(config: ServeConfig, store: Arc<dyn Store>) -> Res
     let store: Arc<dyn Store> = Arc::new(InstrumentedStore::new(store, metrics.clone()));
     let shutdown = CancellationToken::new();
     let sessions = Arc::new(LiveSessions::default());
+    let kev = LatestKev::default();
     let state = Arc::new(ApiState {
         store: Arc::clone(&store),
         sessions: Arc::clone(&sessions),
@@ -81,6 +83,8 @@ pub async fn start_with_store(config: ServeConfig, store: Arc<dyn Store>) -> Res
         staging: Arc::new(Semaphore::new(STAGED_INVENTORIES)),
         shutdown: shutdown.clone(),
         metrics: metrics.clone(),
+        kev: kev.clone(),
+        exposures: Default::default(),
     });
 
     let ingest = IngestServer::new(IngestService::new(Arc::clone(&state)))
@@ -177,7 +181,7 @@ pub async fn start_with_store(config: ServeConfig, store: Arc<dyn Store>) -> Res
             .await
             .map_err(Error::from)
     });
-    let dtrack = spawn_dtrack(forwarder, &metrics, &shutdown);
+    let dtrack = spawn_dtrack(forwarder, kev, &metrics, &shutdown);
     let janitor = spawn_janitor(store, sessions, config.janitor, shutdown.clone());
 
     let clusters = if config.cluster_tokens.is_open() {
@@ -215,6 +219,7 @@ pub async fn start_with_store(config: ServeConfig, store: Arc<dyn Store>) -> Res
 /// Starts the Dependency-Track forwarder and the KEV policy sync, when configured.
 fn spawn_dtrack(
     forwarder: Option<Forwarder>,
+    kev: LatestKev,
     metrics: &Metrics,
     shutdown: &CancellationToken,
 ) -> Vec<JoinHandle<()>> {
@@ -223,11 +228,12 @@ fn spawn_dtrack(
     };
     tracing::info!(url = %forwarder.settings().url, "forwarding SBOMs to Dependency-Track");
     let mut tasks = Vec::new();
-    if let Some(kev) = forwarder.settings().kev.clone() {
+    if let Some(settings) = forwarder.settings().kev.clone() {
         tasks.push(spawn_kev_policy(
             forwarder.client().clone(),
-            kev,
+            settings,
             forwarder.store(),
+            kev,
             metrics.clone(),
             shutdown.clone(),
         ));

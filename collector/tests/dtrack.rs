@@ -16,6 +16,7 @@ use nodebom_collector::digest::Digest;
 use nodebom_collector::dtrack::kev_policy::{sync_kev_policy, KevCatalog, KevSettings, KevSource};
 use nodebom_collector::dtrack::{DtClient, DtrackSettings, Forwarder};
 use nodebom_collector::inventory::{FullInventory, Image, Limits, NodeKey, Workload, WorkloadKey};
+use nodebom_collector::kev::KevEntry;
 use nodebom_collector::sbom::upload::{Assembler, UploadHeader};
 use nodebom_collector::server;
 use nodebom_collector::store::outbox::{Action, Plan};
@@ -164,9 +165,19 @@ impl Fleet {
     }
 
     /// [`Fleet::settle`] with the drain times `clock` gives.
-    async fn settle_with(&self, forwarder: &Forwarder, mut clock: impl FnMut() -> Timestamp) {
+    async fn settle_with(&self, forwarder: &Forwarder, clock: impl FnMut() -> Timestamp) {
+        self.settle_to(forwarder, 0, clock).await;
+    }
+
+    /// Drains until at most `left` actions are queued.
+    async fn settle_to(
+        &self,
+        forwarder: &Forwarder,
+        left: u64,
+        mut clock: impl FnMut() -> Timestamp,
+    ) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while self.store.dtrack_pending().await.unwrap() > 0 {
+        while self.store.dtrack_pending().await.unwrap() > left {
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "the outbox does not drain"
@@ -444,7 +455,8 @@ async fn a_collector_restart_with_queued_actions_loses_and_duplicates_nothing() 
         .await;
     fleet.sbom("prod-a", "a1", &nginx).await;
     let forwarder = fleet.forwarder(&dt, &[]);
-    assert_eq!(forwarder.reconcile(Timestamp::now()).await.unwrap(), 2);
+    // Upload, tags, findings.
+    assert_eq!(forwarder.reconcile(Timestamp::now()).await.unwrap(), 3);
     dt.inject(Fault::server_error().on_path("/api/v1/bom"));
     forwarder.drain(Timestamp::now()).await.unwrap();
     drop(forwarder);
@@ -620,11 +632,15 @@ fn kev_settings(name: &str) -> KevSettings {
 /// The fixture catalog without its first `drop` entries and with `extra` CVEs.
 fn catalog_changed(drop: usize, extra: &[&str]) -> KevCatalog {
     let mut catalog = KevCatalog::parse(KEV).unwrap();
-    let dropped: Vec<String> = catalog.cves.iter().take(drop).cloned().collect();
+    let dropped: Vec<String> = catalog.entries.keys().take(drop).cloned().collect();
     for cve in dropped {
-        catalog.cves.remove(&cve);
+        catalog.entries.remove(&cve);
     }
-    catalog.cves.extend(extra.iter().map(|cve| cve.to_string()));
+    catalog.entries.extend(
+        extra
+            .iter()
+            .map(|cve| (cve.to_string(), KevEntry::default())),
+    );
     catalog
 }
 
@@ -644,7 +660,7 @@ async fn kev_catalog_update_touches_only_the_changed_conditions() {
         (PolicyOperator::Any, ViolationState::Fail)
     );
     let values: BTreeSet<String> = policy.conditions.iter().map(|c| c.value.clone()).collect();
-    assert_eq!(values, catalog.cves);
+    assert_eq!(values, catalog.entries.keys().cloned().collect());
     assert!(policy
         .conditions
         .iter()
@@ -665,7 +681,7 @@ async fn kev_catalog_update_touches_only_the_changed_conditions() {
     assert_eq!(after.policies_deleted, 0);
     let policy = dt.policy("nodebom-kev").unwrap();
     let values: BTreeSet<String> = policy.conditions.iter().map(|c| c.value.clone()).collect();
-    assert_eq!(values, updated.cves);
+    assert_eq!(values, updated.entries.keys().cloned().collect());
     dt.assert_conformant();
 }
 
@@ -756,7 +772,8 @@ async fn a_token_lost_in_a_dependency_track_restart_does_not_block_the_next_uplo
     fleet.sbom("prod-a", "a1", &nginx).await;
     let forwarder = fleet.forwarder(&dt, &[]);
     forwarder.reconcile(Timestamp::now()).await.unwrap();
-    fleet.settle(&forwarder).await;
+    // Uploaded and tagged; reading its findings waits for DT to process it.
+    fleet.settle_to(&forwarder, 1, Timestamp::now).await;
     assert_eq!(dt.pending_uploads(), 1);
 
     dt.restart().unwrap();

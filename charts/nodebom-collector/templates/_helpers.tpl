@@ -153,6 +153,7 @@ spec:
         - {{ printf "--dtrack-project-name=%s" $.Values.dtrack.project.name | quote }}
         - {{ printf "--dtrack-project-version=%s" $.Values.dtrack.project.version | quote }}
         - --dtrack-tag-grace={{ $.Values.dtrack.tags.grace }}
+        - --dtrack-findings-refresh={{ $.Values.dtrack.findings.refresh }}
         {{- with $.Values.dtrack.kev.catalog }}
         - {{ printf "--kev-catalog=%s" . | quote }}
         {{- end }}

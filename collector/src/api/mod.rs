@@ -11,7 +11,9 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::ClusterTokens;
+use crate::exposure::query::ExposureCache;
 use crate::inventory::{LiveSessions, SessionSettings};
+use crate::kev::LatestKev;
 use crate::metrics::Metrics;
 use crate::store::Store;
 
@@ -41,6 +43,10 @@ pub struct ApiState {
     pub shutdown: CancellationToken,
     /// Prometheus metrics.
     pub metrics: Metrics,
+    /// The newest KEV catalog read, to rank exposures.
+    pub kev: LatestKev,
+    /// Recent exposure answers, for their next pages.
+    pub exposures: ExposureCache,
 }
 
 impl std::fmt::Debug for ApiState {

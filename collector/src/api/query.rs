@@ -105,6 +105,46 @@ impl Query for QueryService {
         }))
     }
 
+    async fn list_exposures(
+        &self,
+        request: Request<pb::ListExposuresRequest>,
+    ) -> Reply<pb::ListExposuresResponse> {
+        let (filter, start, size) = convert::list_exposures(request.into_inner())?;
+        let kev = self.state.kev.get();
+        let exposures = self
+            .state
+            .exposures
+            .list(
+                self.state.store.as_ref(),
+                kev.as_deref(),
+                &filter,
+                start == 0,
+            )
+            .await?;
+        Ok(Response::new(convert::exposure_page(
+            &exposures, start, size,
+        )))
+    }
+
+    async fn find_vulnerability(
+        &self,
+        request: Request<pb::FindVulnerabilityRequest>,
+    ) -> Reply<pb::FindVulnerabilityResponse> {
+        let filter = convert::find_vulnerability(request.into_inner())?;
+        let kev = self.state.kev.get();
+        let exposures =
+            crate::exposure::query::list(self.state.store.as_ref(), kev.as_deref(), &filter)
+                .await?;
+        Ok(Response::new(pb::FindVulnerabilityResponse {
+            exposures: exposures
+                .iter()
+                .take(convert::MAX_PAGE * 10)
+                .enumerate()
+                .map(|(i, e)| convert::exposure(e, i + 1))
+                .collect(),
+        }))
+    }
+
     type WatchStream = ReceiverStream<std::result::Result<pb::WatchResponse, Status>>;
 
     async fn watch(&self, request: Request<pb::WatchRequest>) -> Reply<Self::WatchStream> {

@@ -1,6 +1,7 @@
-//! `nodebom-collector query …`: a small CLI for people on top of the Query API, with
-//! table and JSON output.
+//! `nodebom-collector query …` and `report`: a small CLI for people on top of the Query
+//! API, with table, JSON and (for exposures) Markdown output.
 
+mod exposures;
 mod output;
 
 use std::io::Write;
@@ -18,9 +19,9 @@ use tonic::{Request, Status};
 
 use crate::error::{Error, Result};
 
-/// `nodebom-collector query`.
-#[derive(Debug, Args)]
-pub struct QueryArgs {
+/// How to reach the collector's Query API.
+#[derive(Debug, Clone, Args)]
+pub struct Connection {
     /// Collector address (`http://` or `https://`).
     #[arg(long, env = "NODEBOM_SERVER", default_value = "http://127.0.0.1:7443")]
     pub server: String,
@@ -31,7 +32,14 @@ pub struct QueryArgs {
     /// Bearer token, for a collector started with --query-token.
     #[arg(long, env = "NODEBOM_QUERY_TOKEN")]
     pub token: Option<String>,
-    /// Output format.
+}
+
+/// `nodebom-collector query`.
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// Output format (`markdown`: `exposures` only).
     #[arg(long, short = 'o', value_enum, default_value_t = Format::Table)]
     pub output: Format,
     /// What to ask.
@@ -45,6 +53,78 @@ pub enum Format {
     /// Aligned columns for people.
     Table,
     /// JSON for scripts (`watch`: one object a line).
+    Json,
+    /// Markdown, to paste into an issue or a chat (`exposures` only).
+    Markdown,
+}
+
+/// Which exposures to ask for.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ExposureArgs {
+    /// Only where images are in this cluster.
+    #[arg(long)]
+    pub cluster: Option<String>,
+    /// Only images run in this namespace.
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// Only this image: a digest, a name (`repository:tag`) or a repository.
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Only vulnerabilities in CISA's KEV catalog.
+    #[arg(long)]
+    pub kev: bool,
+    /// Only images that workloads run now (not those only on disk).
+    #[arg(long)]
+    pub running: bool,
+    /// Only vulnerabilities with at least this EPSS score (0 to 1).
+    #[arg(long, value_name = "SCORE")]
+    pub min_epss: Option<f64>,
+    /// Only vulnerabilities at least this severe.
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    pub min_severity: Option<SeverityArg>,
+}
+
+/// Severities, for `--min-severity`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SeverityArg {
+    Critical,
+    High,
+    Medium,
+    Low,
+    Info,
+}
+
+/// How `query exposures` groups its rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GroupBy {
+    /// One section per cluster.
+    Cluster,
+    /// One section per cluster and namespace.
+    Namespace,
+}
+
+/// `nodebom-collector report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Markdown)]
+    pub format: ReportFormat,
+    #[command(flatten)]
+    pub filter: ExposureArgs,
+    /// The most urgent exposures listed (0: all of them); the report says how many
+    /// there are in all.
+    #[arg(long, default_value_t = 200)]
+    pub limit: u64,
+}
+
+/// Report formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// For an issue or a chat message.
+    Markdown,
+    /// For other tools.
     Json,
 }
 
@@ -110,6 +190,27 @@ pub enum QueryCommand {
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
+    /// Vulnerabilities Dependency-Track found in images, with where those images run,
+    /// most urgent first (KEV, EPSS, severity, running, spread), with the reasons.
+    Exposures {
+        #[command(flatten)]
+        filter: ExposureArgs,
+        /// Group the rows by cluster, or by cluster and namespace.
+        #[arg(long, value_enum)]
+        by: Option<GroupBy>,
+        /// At most this many exposures (0: all).
+        #[arg(long, default_value_t = 100)]
+        limit: u64,
+    },
+    /// Every workload and node that has a vulnerability now, e.g.
+    /// `vulnerability CVE-2024-3094` (an id or any alias).
+    Vulnerability {
+        /// The vulnerability's id or an alias (CVE-…, GHSA-…).
+        id: String,
+        /// Only where images are in this cluster.
+        #[arg(long)]
+        cluster: Option<String>,
+    },
     /// Print events as they happen (SBOM stored, workload started or stopped).
     Watch {
         /// Start after this event sequence number (resume); 0 prints every stored event.
@@ -141,7 +242,7 @@ impl tonic::service::Interceptor for Authorization {
     }
 }
 
-async fn connect(args: &QueryArgs) -> Result<Client> {
+async fn connect(args: &Connection) -> Result<Client> {
     let mut endpoint = Endpoint::from_shared(args.server.clone())
         .map_err(|err| Error::Config(format!("--server {:?}: {err}", args.server)))?;
     if args.server.starts_with("https://") {
@@ -174,9 +275,32 @@ async fn connect(args: &QueryArgs) -> Result<Client> {
 
 /// Runs a query and writes its answer to `out`.
 pub async fn run(args: QueryArgs, out: &mut (dyn Write + Send)) -> Result<()> {
-    let mut client = connect(&args).await?;
+    let mut client = connect(&args.connection).await?;
     let format = args.output;
+    let markdown_only_for_exposures = !matches!(
+        args.command,
+        QueryCommand::Exposures { .. } | QueryCommand::Vulnerability { .. }
+    );
+    if format == Format::Markdown && markdown_only_for_exposures {
+        return Err(Error::Config(
+            "--output markdown is for `exposures` and `vulnerability`; use table or json".into(),
+        ));
+    }
     match args.command {
+        QueryCommand::Exposures { filter, by, limit } => {
+            let (found, _) = exposures::fetch(&mut client, &filter, limit).await?;
+            exposures::render(&found, by, format, out)
+        }
+        QueryCommand::Vulnerability { id, cluster } => {
+            let found = client
+                .find_vulnerability(pb::FindVulnerabilityRequest {
+                    id,
+                    cluster: cluster.unwrap_or_default(),
+                })
+                .await?
+                .into_inner();
+            exposures::render(&found.exposures, None, format, out)
+        }
         QueryCommand::Images {
             cluster,
             namespace,
@@ -281,6 +405,13 @@ pub async fn run(args: QueryArgs, out: &mut (dyn Write + Send)) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Writes the exposure report `args` asks for to `out`.
+pub async fn report(args: ReportArgs, out: &mut (dyn Write + Send)) -> Result<()> {
+    let mut client = connect(&args.connection).await?;
+    let (found, total) = exposures::fetch(&mut client, &args.filter, args.limit).await?;
+    exposures::report(&found, total, &args, out)
 }
 
 /// Receives a stored SBOM and checks it against its announced size and digest.

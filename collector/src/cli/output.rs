@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 /// Workloads listed in one table cell before the rest are counted.
 const CELL_ITEMS: usize = 3;
 
-fn time(timestamp: Option<&prost_types::Timestamp>) -> String {
+pub(super) fn time(timestamp: Option<&prost_types::Timestamp>) -> String {
     timestamp
         .and_then(|ts| u64::try_from(ts.seconds).ok())
         .map(|seconds| {
@@ -26,7 +26,7 @@ fn time(timestamp: Option<&prost_types::Timestamp>) -> String {
 }
 
 /// `sha256:` and the first 12 hex digits, as `docker images` shows ids.
-fn short(digest: &str) -> &str {
+pub(super) fn short(digest: &str) -> &str {
     match digest.find(':') {
         Some(colon) => digest.get(..colon + 13).unwrap_or(digest),
         None => digest,
@@ -65,7 +65,7 @@ fn listed(labels: Vec<String>) -> String {
     }
 }
 
-fn table(header: &[&str]) -> Table {
+pub(super) fn table(header: &[&str]) -> Table {
     let mut table = Table::new();
     table
         .load_preset(NOTHING)
@@ -75,7 +75,7 @@ fn table(header: &[&str]) -> Table {
 }
 
 /// Writes `table` like `kubectl get`: columns two spaces apart, no trailing blanks.
-fn write_table(out: &mut (dyn Write + Send), mut table: Table) -> Result<()> {
+pub(super) fn write_table(out: &mut (dyn Write + Send), mut table: Table) -> Result<()> {
     for column in table.column_iter_mut() {
         column.set_padding((0, 2));
     }
@@ -85,11 +85,11 @@ fn write_table(out: &mut (dyn Write + Send), mut table: Table) -> Result<()> {
     Ok(())
 }
 
-fn write_line(out: &mut (dyn Write + Send), text: &str) -> Result<()> {
+pub(super) fn write_line(out: &mut (dyn Write + Send), text: &str) -> Result<()> {
     writeln!(out, "{text}").map_err(Error::io("writing output"))
 }
 
-fn write_json(out: &mut (dyn Write + Send), value: &Value) -> Result<()> {
+pub(super) fn write_json(out: &mut (dyn Write + Send), value: &Value) -> Result<()> {
     let text = serde_json::to_string_pretty(value)
         .map_err(|err| Error::Corrupt(format!("encoding JSON: {err}")))?;
     write_line(out, &text)
@@ -157,7 +157,7 @@ fn sbom_cell(info: &pb::SbomInfo) -> String {
     cell
 }
 
-fn placement_json(placement: &pb::WorkloadPlacement) -> Value {
+pub(super) fn placement_json(placement: &pb::WorkloadPlacement) -> Value {
     let workload = placement.workload.clone().unwrap_or_default();
     json!({
         "cluster": placement.cluster,

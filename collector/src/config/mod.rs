@@ -45,8 +45,11 @@ pub enum LogFormat {
 pub enum Command {
     /// Run the collector.
     Serve(Box<ServeArgs>),
-    /// Ask a running collector about images, SBOMs, components and events.
+    /// Ask a running collector about images, SBOMs, components, exposures and events.
     Query(crate::cli::QueryArgs),
+    /// Write the exposure report of a running collector (Markdown or JSON): per cluster
+    /// and namespace, what is exposed, since when, the KEV due date and the fix.
+    Report(crate::cli::ReportArgs),
 }
 
 /// `nodebom-collector serve`.

@@ -291,6 +291,19 @@ impl DtClient {
         .await
     }
 
+    /// The findings DT has for the project `uuid` that count as exposure (see
+    /// [`super::findings`]).
+    pub async fn findings(&self, project: &str) -> DtResult<super::findings::ReadFindings> {
+        self.observed("findings", async {
+            let request = self.request(Method::GET, &["finding", "project", project])?;
+            let bytes = read_bounded(send(request).await?, MAX_RESPONSE_BYTES).await?;
+            super::findings::read(&bytes).map_err(|err| {
+                DtError::Invalid(format!("unexpected Dependency-Track answer: {err}"))
+            })
+        })
+        .await
+    }
+
     /// The policy named exactly `name`.
     pub async fn find_policy(&self, name: &str) -> DtResult<Option<PolicyView>> {
         self.observed("find_policy", async {

@@ -46,6 +46,11 @@ pub struct DtrackArgs {
     /// Also tag projects `namespace:<ns>` for the namespaces using them.
     #[arg(long, env = "NODEBOM_DTRACK_NAMESPACE_TAGS")]
     pub dtrack_namespace_tags: bool,
+    /// How often the findings (vulnerabilities) of every active project are read back
+    /// from Dependency-Track; they are also read after each upload. DT re-analyses its
+    /// projects daily by default.
+    #[arg(long, env = "NODEBOM_DTRACK_FINDINGS_REFRESH", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub dtrack_findings_refresh: Duration,
     /// Forward every image on any node, not only images used by workloads.
     #[arg(long, env = "NODEBOM_DTRACK_ALL_IMAGES")]
     pub dtrack_all_images: bool,
@@ -150,6 +155,7 @@ impl DtrackArgs {
                 version: self.dtrack_project_version.parse()?,
                 tag_grace: grace,
                 namespace_tags: self.dtrack_namespace_tags,
+                findings_refresh: self.dtrack_findings_refresh.max(Duration::from_secs(1)),
             },
             parent,
             every_image: self.dtrack_all_images,

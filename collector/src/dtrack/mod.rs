@@ -12,6 +12,7 @@
 
 pub mod client;
 pub mod config;
+pub mod findings;
 pub mod kev_policy;
 pub mod reconcile;
 pub mod template;

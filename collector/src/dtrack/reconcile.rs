@@ -24,7 +24,14 @@ pub struct Rules {
     pub tag_grace: Duration,
     /// Also tag `namespace:<ns>`.
     pub namespace_tags: bool,
+    /// How often an active project's findings are fetched again (DT re-analyses every
+    /// project on a schedule of its own).
+    pub findings_refresh: Duration,
 }
+
+/// After an upload, its findings are fetched once DT has processed it, and again this
+/// long after: DT analyses a BOM only after processing it.
+const FINDINGS_FOLLOW_UP: Duration = Duration::from_secs(60);
 
 /// The plans that change something, for every digest that is used now or was forwarded
 /// before.
@@ -93,6 +100,7 @@ fn new_project(
         tags: BTreeMap::new(),
         // Unknown until the first update, which sets it either way.
         active: false,
+        findings_asked: None,
     }
 }
 
@@ -114,11 +122,13 @@ fn next(old: ProjectState, used: Option<&Usage>, now: Timestamp, rules: &Rules) 
     new.tags = next_tags(&old.tags, &wanted, now, rules.tag_grace);
     new.active = used.is_some_and(|used| !used.clusters.is_empty());
     let mut actions = Vec::new();
+    let mut uploaded = false;
     if let Some(used) = used.filter(|used| used.sbom_sha256 != old.sbom_sha256) {
         new.sbom_sha256 = used.sbom_sha256.clone();
         actions.push(Action::Upload {
             sbom_sha256: used.sbom_sha256.clone(),
         });
+        uploaded = true;
     }
     let add: Vec<String> = new
         .tags
@@ -139,11 +149,36 @@ fn next(old: ProjectState, used: Option<&Usage>, now: Timestamp, rules: &Rules) 
             active: new.active,
         });
     }
+    if let Some(asked) = findings_asked(&old, new.active, uploaded, now, rules.findings_refresh) {
+        new.findings_asked = Some(asked);
+        actions.push(Action::Findings);
+    }
     (new != old).then_some(Plan {
         state: new,
         actions,
         queued_at: now,
     })
+}
+
+/// When to record a findings fetch as asked, if one is to be queued now: after every
+/// upload (recorded as asked earlier, so that the next refresh comes
+/// [`FINDINGS_FOLLOW_UP`] later), and for an active project whose last fetch is older
+/// than `refresh`.
+fn findings_asked(
+    old: &ProjectState,
+    active: bool,
+    uploaded: bool,
+    now: Timestamp,
+    refresh: Duration,
+) -> Option<Timestamp> {
+    if uploaded {
+        let follow_up = refresh.saturating_sub(FINDINGS_FOLLOW_UP);
+        return Some(now.saturating_sub(follow_up));
+    }
+    let stale = old
+        .findings_asked
+        .is_none_or(|asked| asked.saturating_add(refresh) <= now);
+    (active && stale && !old.sbom_sha256.is_empty()).then_some(now)
 }
 
 /// Tags the current users call for, lower-cased as DT stores them.
@@ -194,6 +229,7 @@ mod tests {
             version: "${tag}".parse().unwrap(),
             tag_grace: Duration::from_secs(60),
             namespace_tags: false,
+            findings_refresh: Duration::from_secs(86_400),
         }
     }
 
@@ -211,6 +247,31 @@ mod tests {
 
     fn at(seconds: i64) -> Timestamp {
         Timestamp::from_unix_millis(1_700_000_000_000 + seconds * 1000)
+    }
+
+    #[test]
+    fn findings_are_fetched_after_an_upload_shortly_after_and_then_on_the_refresh() {
+        let hour = Rules {
+            findings_refresh: Duration::from_secs(3600),
+            ..rules()
+        };
+        let used = [used(A, "nginx:1.27", &["prod-a"])];
+        let first = plan(&used, &[], at(0), &hour);
+        assert_eq!(first[0].actions.last(), Some(&Action::Findings));
+        assert!(matches!(first[0].actions[0], Action::Upload { .. }));
+        let state = first[0].state.clone();
+        assert!(plan(&used, std::slice::from_ref(&state), at(59), &hour).is_empty());
+        let follow_up = plan(&used, &[state], at(60), &hour);
+        assert_eq!(follow_up[0].actions, [Action::Findings]);
+        let state = follow_up[0].state.clone();
+        assert!(plan(&used, std::slice::from_ref(&state), at(3659), &hour).is_empty());
+        assert_eq!(
+            plan(&used, std::slice::from_ref(&state), at(3660), &hour)[0].actions,
+            [Action::Findings]
+        );
+        // An image nobody uses any more is not looked at again.
+        let unused = plan(&[], &[state], at(7200), &hour);
+        assert!(!unused[0].actions.contains(&Action::Findings));
     }
 
     #[test]
@@ -245,7 +306,9 @@ mod tests {
             at(0),
             &rules(),
         );
-        let state = first[0].state.clone();
+        let mut state = first[0].state.clone();
+        // Findings fetches are not this test's concern.
+        state.findings_asked = Some(at(1000));
         let stopped = plan(
             &[used(A, "nginx:1.27", &["prod-a"])],
             &[state],

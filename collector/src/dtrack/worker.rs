@@ -95,6 +95,7 @@ impl Worker {
                 remove,
                 active,
             } => self.update(&item, add, remove, *active).await,
+            Action::Findings => self.findings(&item, now).await,
         };
         match outcome {
             Outcome::Done(token) => {
@@ -106,7 +107,9 @@ impl Worker {
                 self.store.dtrack_retry(item.id, next, None).await?;
                 Ok(Settled::Postponed)
             }
-            Outcome::Error(err) if err.retryable() => {
+            // Reading findings changes nothing in DT: an answer it cannot use now is
+            // tried again, and the findings stored before stay.
+            Outcome::Error(err) if err.retryable() || item.action == Action::Findings => {
                 let wait = self
                     .backoff
                     .after(item.attempts)
@@ -190,6 +193,45 @@ impl Worker {
         })
         .map_err(|err| err.to_string())?;
         Ok(document)
+    }
+
+    /// Reads the project's findings into the store once its last upload is processed.
+    async fn findings(&self, item: &OutboxItem, now: Timestamp) -> Outcome {
+        if let Some(token) = &item.token {
+            match self.client.processing(token).await {
+                Ok(true) => return Outcome::Wait,
+                Ok(false) => {}
+                Err(err) => return Outcome::Error(err),
+            }
+        }
+        let project = match self.client.lookup_project(&item.name, &item.version).await {
+            Ok(Some(project)) => project,
+            // Not created yet (its upload was refused): nothing to read.
+            Ok(None) => return Outcome::Done(None),
+            Err(err) => return Outcome::Error(err),
+        };
+        let read = match self.client.findings(&project.uuid).await {
+            Ok(read) => read,
+            Err(err) => return Outcome::Error(err),
+        };
+        if read.skipped > 0 {
+            tracing::warn!(
+                project = %format!("{}@{}", item.name, item.version),
+                skipped = read.skipped,
+                "Dependency-Track findings without a vulnerability id were skipped"
+            );
+        }
+        match self
+            .store
+            .put_findings(&item.digest, read.findings, now)
+            .await
+        {
+            Ok(()) => Outcome::Done(None),
+            Err(err) => Outcome::Error(DtError::Unavailable {
+                message: format!("storing findings: {err}"),
+                retry_after: None,
+            }),
+        }
     }
 
     /// Adds and removes nodebom's tags (keeping everyone else's) and sets `active`.

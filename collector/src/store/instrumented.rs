@@ -11,12 +11,13 @@ use tokio::sync::watch;
 use super::outbox::{Failure, OutboxItem, Plan, ProjectState, Usage};
 use super::{
     ClaimPolicy, Claims, ComponentMatches, ComponentSearch, DtrackStore, Event, EventStore,
-    ImageFilter, ImagePage, InventoryStore, Pruned, PutOutcome, SbomStore, Session, SingletonJob,
-    StatsStore, Store, StoreStats, StoredSbom, UploadPermit,
+    FindingStore, ImageFilter, ImagePage, InventoryStore, Pruned, PutOutcome, SbomStore, Session,
+    SingletonJob, StatsStore, Store, StoreStats, StoredFinding, StoredSbom, UploadPermit,
 };
 use crate::clock::Timestamp;
 use crate::digest::Digest;
 use crate::error::Result;
+use crate::exposure::finding::Finding;
 use crate::inventory::{FullInventory, InventoryDelta, Limits, NodeKey};
 use crate::metrics::Metrics;
 use crate::sbom::ValidatedSbom;
@@ -209,6 +210,32 @@ impl EventStore for InstrumentedStore {
 
     async fn hold_singleton(&self, job: SingletonJob) -> Result<bool> {
         self.timed("hold_singleton", self.inner.hold_singleton(job))
+            .await
+    }
+}
+
+#[async_trait]
+impl FindingStore for InstrumentedStore {
+    async fn put_findings(
+        &self,
+        project: &str,
+        findings: Vec<Finding>,
+        now: Timestamp,
+    ) -> Result<()> {
+        self.timed(
+            "put_findings",
+            self.inner.put_findings(project, findings, now),
+        )
+        .await
+    }
+
+    async fn findings_of(&self, digests: Vec<String>) -> Result<Vec<StoredFinding>> {
+        self.timed("findings_of", self.inner.findings_of(digests))
+            .await
+    }
+
+    async fn findings_known_as(&self, id: &str) -> Result<Vec<StoredFinding>> {
+        self.timed("findings_known_as", self.inner.findings_known_as(id))
             .await
     }
 }

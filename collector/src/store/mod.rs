@@ -14,6 +14,7 @@ pub mod postgres;
 pub(crate) mod query_model;
 pub mod sqlite;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -22,6 +23,7 @@ use tokio::sync::watch;
 use crate::clock::Timestamp;
 use crate::digest::Digest;
 use crate::error::Result;
+use crate::exposure::finding::Finding;
 use crate::inventory::{FullInventory, InventoryDelta, Limits, NodeKey};
 use crate::sbom::ValidatedSbom;
 use outbox::{Failure, OutboxItem, Plan, ProjectState, Usage};
@@ -598,6 +600,38 @@ pub trait DtrackStore: Send + Sync + 'static {
 }
 
 /// Totals for the collector's metrics.
+/// Findings read back from Dependency-Track, per forwarded project.
+#[async_trait]
+pub trait FindingStore: Send + Sync + 'static {
+    /// Replaces the findings of the project `project` (an image digest, or a cluster's
+    /// own copy: see [`outbox::project_key`]); a finding kept keeps its `first_seen`.
+    async fn put_findings(
+        &self,
+        project: &str,
+        findings: Vec<Finding>,
+        now: Timestamp,
+    ) -> Result<()>;
+
+    /// The findings of every project of the image digests `digests`.
+    async fn findings_of(&self, digests: Vec<String>) -> Result<Vec<StoredFinding>>;
+
+    /// The findings whose vulnerability is known as `id` (its id or an alias, any case).
+    async fn findings_known_as(&self, id: &str) -> Result<Vec<StoredFinding>>;
+}
+
+/// A stored finding.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredFinding {
+    /// Project key: the image digest, or `digest#cluster` for a cluster's own copy;
+    /// shared by the findings of one project.
+    pub project: Arc<str>,
+    /// Shared by the stored findings of one answer that are the same (one vulnerability
+    /// in one package version, found in many images).
+    pub finding: Arc<Finding>,
+    /// When it was first read.
+    pub first_seen: Timestamp,
+}
+
 #[async_trait]
 pub trait StatsStore: Send + Sync + 'static {
     /// Totals as of `now` (claims and actions are timed against it).
@@ -606,10 +640,18 @@ pub trait StatsStore: Send + Sync + 'static {
 
 /// The store traits, for callers that hold a concrete store rather than `dyn Store`.
 pub mod prelude {
-    pub use super::{DtrackStore, EventStore, InventoryStore, SbomStore, StatsStore, Store};
+    pub use super::{
+        DtrackStore, EventStore, FindingStore, InventoryStore, SbomStore, StatsStore, Store,
+    };
 }
 
 /// The collector's persistence: every aggregate's store.
-pub trait Store: InventoryStore + SbomStore + EventStore + DtrackStore + StatsStore {}
+pub trait Store:
+    InventoryStore + SbomStore + EventStore + DtrackStore + FindingStore + StatsStore
+{
+}
 
-impl<T: InventoryStore + SbomStore + EventStore + DtrackStore + StatsStore> Store for T {}
+impl<T: InventoryStore + SbomStore + EventStore + DtrackStore + FindingStore + StatsStore> Store
+    for T
+{
+}

@@ -25,6 +25,8 @@ pub enum Action {
         /// Wanted `active` flag.
         active: bool,
     },
+    /// Fetch the project's findings into the store, once its last upload is processed.
+    Findings,
 }
 
 impl Action {
@@ -33,6 +35,7 @@ impl Action {
         match self {
             Action::Upload { .. } => "upload",
             Action::Update { .. } => "update",
+            Action::Findings => "findings",
         }
     }
 }
@@ -53,6 +56,8 @@ pub struct ProjectState {
     pub tags: BTreeMap<String, Option<Timestamp>>,
     /// `active` last queued.
     pub active: bool,
+    /// When a fetch of its findings was last queued.
+    pub findings_asked: Option<Timestamp>,
 }
 
 /// Separates the image digest from the cluster in the project key of a cluster's own

@@ -217,8 +217,14 @@ pub const BINARY: &str = env!("CARGO_BIN_EXE_nodebom-collector");
 /// Runs `nodebom-collector query --server url args…` without blocking the runtime that
 /// serves it; its standard output, once it succeeded.
 pub async fn cli(url: &str, args: &[&str]) -> String {
+    run_cli("query", url, args).await
+}
+
+/// Runs `nodebom-collector <command> --server url args…` (`query`, `report`) without
+/// blocking the runtime that serves it; its standard output, once it succeeded.
+pub async fn run_cli(command: &str, url: &str, args: &[&str]) -> String {
     let output = tokio::process::Command::new(BINARY)
-        .args(["query", "--server", url])
+        .args([command, "--server", url])
         .args(args)
         .output()
         .await

@@ -11,7 +11,6 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::error::ApiError;
-use super::model::Component;
 
 /// Longest `bom` string `PUT /api/v1/bom` accepts (the multipart variant has no limit).
 pub(crate) const MAX_BASE64_CHARS: usize = 20_000_000;
@@ -145,8 +144,17 @@ pub(crate) fn parse(bytes: &[u8], validate_schema: bool) -> Result<ParsedBom, Ap
     })
 }
 
+/// A component as a BOM describes it; its project gives it a UUID.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct BomComponent {
+    pub(crate) name: String,
+    pub(crate) version: Option<String>,
+    pub(crate) group: Option<String>,
+    pub(crate) purl: Option<String>,
+}
+
 /// Every component of a BOM, nested ones included, in document order.
-pub(crate) fn components(document: &Value) -> Vec<Component> {
+pub(crate) fn components(document: &Value) -> Vec<BomComponent> {
     let mut found = Vec::new();
     // An explicit stack: nesting depth is up to the BOM's author.
     let mut stack: Vec<&Value> = document
@@ -157,7 +165,7 @@ pub(crate) fn components(document: &Value) -> Vec<Component> {
     while let Some(component) = stack.pop() {
         let text = |key: &str| component.get(key).and_then(Value::as_str).map(String::from);
         if let Some(name) = text("name") {
-            found.push(Component {
+            found.push(BomComponent {
                 name,
                 version: text("version"),
                 group: text("group"),

@@ -1,14 +1,18 @@
 //! Injected failures: the next requests (optionally only those under a path) get an error
-//! status or an answer that takes its time.
+//! status, a body of the test's choosing, or an answer that takes its time.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What a fault does to the request it hits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FaultKind {
     /// Answer with this status without handling the request (nothing changes on the
     /// server). 429 answers carry `Retry-After: 1`.
     Status(u16),
+    /// Answer with this status and this body as `application/json`, without handling
+    /// the request: a malformed, truncated or oversized answer.
+    Body { status: u16, body: Arc<[u8]> },
     /// Wait, then handle the request; a client that gives up first changes nothing.
     Delay(Duration),
     /// Handle the request at once, then wait before answering: a client that times out
@@ -24,7 +28,8 @@ pub enum FaultKind {
 ///
 /// let outage = Fault::status(503).times(3).on_path("/api/v1/bom");
 /// let slow = Fault::delay(Duration::from_secs(2));
-/// # let _ = (outage, slow);
+/// let garbled = Fault::body(200, "[{\"component\":").on_path("/api/v1/finding/project/");
+/// # let _ = (outage, slow, garbled);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fault {
@@ -52,6 +57,15 @@ impl Fault {
     /// The next request gets 401 whatever its key, like a revoked key.
     pub fn unauthorized() -> Fault {
         Fault::status(401)
+    }
+
+    /// The next request gets `status` with `body` as its JSON answer, e.g.
+    /// `Fault::body(200, "not json")`.
+    pub fn body(status: u16, body: impl Into<Vec<u8>>) -> Fault {
+        Fault::new(FaultKind::Body {
+            status,
+            body: body.into().into(),
+        })
     }
 
     /// The next request is handled after `delay`.
@@ -118,7 +132,7 @@ impl FaultQueue {
         let index = self.faults.iter().position(|f| f.matches(path))?;
         let fault = self.faults.get_mut(index)?;
         fault.times -= 1;
-        let kind = fault.kind;
+        let kind = fault.kind.clone();
         if fault.times == 0 {
             self.faults.remove(index);
         }
@@ -146,5 +160,14 @@ mod tests {
         assert_eq!(queue.take("/api/v1/bom"), Some(FaultKind::Status(500)));
         assert_eq!(queue.take("/api/v1/bom"), None);
         assert_eq!(queue.remaining(), 0);
+
+        queue.push(Fault::body(200, "not json"));
+        assert_eq!(
+            queue.take("/api/v1/finding/project/x"),
+            Some(FaultKind::Body {
+                status: 200,
+                body: Arc::from(&b"not json"[..])
+            })
+        );
     }
 }

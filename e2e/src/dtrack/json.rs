@@ -1,20 +1,24 @@
 //! Wire shapes: request bodies as Dependency-Track reads them, and answers with the field
 //! names of its OpenAPI schemas (Project, Tag, Policy, PolicyCondition,
-//! BomUploadResponse, IsTokenBeingProcessedResponse). All conversions between the wire
-//! and [`State`] live here.
+//! BomUploadResponse, IsTokenBeingProcessedResponse, Finding, Analysis, About). All
+//! conversions between the wire and [`State`] live here.
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::error::ApiError;
 use super::form::FormField;
 use super::model::{
-    ConditionOperator, ConditionSubject, Policy, PolicyCondition, PolicyOperator, Project,
-    ViolationState,
+    Analysis, AnalysisJustification, AnalysisResponse, AnalysisState, ConditionOperator,
+    ConditionSubject, Finding, Policy, PolicyCondition, PolicyOperator, Project, ViolationState,
+    VulnSource,
 };
+use super::options::Release;
 use super::state::{
     ConditionFields, ParentSelector, PolicyFields, ProjectChanges, State, UploadTarget,
 };
+use super::vulns::{AnalysisDecision, Vulnerability};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct TagJson {
@@ -384,6 +388,335 @@ fn tags<'a>(names: impl IntoIterator<Item = &'a String>) -> Vec<TagJson> {
         .into_iter()
         .map(|name| TagJson { name: name.clone() })
         .collect()
+}
+
+/// Body of `PUT /api/v1/analysis`. The suppression flag is read from `isSuppressed`
+/// only.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct AnalysisRequest {
+    project: Option<String>,
+    component: Option<String>,
+    vulnerability: Option<String>,
+    analysis_state: Option<AnalysisState>,
+    analysis_justification: Option<AnalysisJustification>,
+    analysis_response: Option<AnalysisResponse>,
+    analysis_details: Option<String>,
+    comment: Option<String>,
+    is_suppressed: Option<bool>,
+}
+
+impl AnalysisRequest {
+    /// Project, component and vulnerability UUIDs (the project is optional here; the
+    /// lookup that follows wants it), written in lower case as Dependency-Track's bean
+    /// validation demands.
+    pub(crate) fn target(&self) -> Result<(Option<Uuid>, Uuid, Uuid), ApiError> {
+        let required = |field: &str, value: &Option<String>| {
+            value
+                .as_deref()
+                .ok_or_else(|| ApiError::bad_request(format!("{field}: must not be null")))
+                .and_then(|v| lower_case_uuid(field, v))
+        };
+        let project = self
+            .project
+            .as_deref()
+            .map(|p| lower_case_uuid("project", p))
+            .transpose()?;
+        Ok((
+            project,
+            required("component", &self.component)?,
+            required("vulnerability", &self.vulnerability)?,
+        ))
+    }
+
+    /// Absent state, justification and response mean NOT_SET, as in Dependency-Track.
+    pub(crate) fn decision(&self) -> AnalysisDecision {
+        let trimmed = |value: &Option<String>| value.as_deref().map(|v| v.trim().to_string());
+        AnalysisDecision {
+            state: self.analysis_state.unwrap_or(AnalysisState::NotSet),
+            justification: self
+                .analysis_justification
+                .unwrap_or(AnalysisJustification::NotSet),
+            response: self.analysis_response.unwrap_or(AnalysisResponse::NotSet),
+            details: trimmed(&self.analysis_details),
+            comment: trimmed(&self.comment),
+            suppressed: self.is_suppressed,
+        }
+    }
+}
+
+/// Query of `GET /api/v1/analysis`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct AnalysisQuery {
+    project: Option<String>,
+    component: Option<String>,
+    vulnerability: Option<String>,
+}
+
+impl AnalysisQuery {
+    pub(crate) fn target(&self) -> Result<(Option<Uuid>, Uuid, Uuid), ApiError> {
+        AnalysisRequest {
+            project: self.project.clone().filter(|p| !p.trim().is_empty()),
+            component: self.component.clone(),
+            vulnerability: self.vulnerability.clone(),
+            analysis_state: None,
+            analysis_justification: None,
+            analysis_response: None,
+            analysis_details: None,
+            comment: None,
+            is_suppressed: None,
+        }
+        .target()
+    }
+}
+
+/// An analysis as Dependency-Track returns it; `analysisDetails` only once recorded.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct AnalysisJson {
+    analysis_state: AnalysisState,
+    analysis_justification: AnalysisJustification,
+    analysis_response: AnalysisResponse,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    analysis_details: Option<String>,
+    analysis_comments: Vec<AnalysisCommentJson>,
+    is_suppressed: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct AnalysisCommentJson {
+    timestamp: i64,
+    comment: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    commenter: Option<String>,
+}
+
+pub(crate) fn analysis(analysis: &Analysis) -> AnalysisJson {
+    AnalysisJson {
+        analysis_state: analysis.state,
+        analysis_justification: analysis.justification,
+        analysis_response: analysis.response,
+        analysis_details: analysis.details.clone(),
+        analysis_comments: analysis
+            .comments
+            .iter()
+            .map(|c| AnalysisCommentJson {
+                timestamp: c.timestamp,
+                comment: c.comment.clone(),
+                commenter: c.commenter.clone(),
+            })
+            .collect(),
+        is_suppressed: analysis.suppressed,
+    }
+}
+
+/// `GET /api/version`: Alpine's `About`.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct AboutJson {
+    version: String,
+    timestamp: String,
+    uuid: Uuid,
+    system_uuid: Uuid,
+    application: &'static str,
+    framework: FrameworkJson,
+}
+
+#[derive(Clone, Debug, Serialize)]
+struct FrameworkJson {
+    name: &'static str,
+    version: &'static str,
+    timestamp: String,
+    uuid: Uuid,
+}
+
+/// What a server playing `release` built at `built` (RFC 3339) says about itself; the
+/// build and system UUIDs are new for every server.
+pub(crate) fn about(release: Release, built: &str) -> AboutJson {
+    AboutJson {
+        version: release.to_string(),
+        timestamp: built.to_string(),
+        uuid: Uuid::new_v4(),
+        system_uuid: Uuid::new_v4(),
+        application: "Dependency-Track",
+        framework: FrameworkJson {
+            name: "Alpine",
+            version: release.framework_version(),
+            timestamp: built.to_string(),
+            uuid: Uuid::new_v4(),
+        },
+    }
+}
+
+/// A finding of `project` as `GET /api/v1/finding/project/{uuid}` lists it: only keys
+/// with a value (Finding.java skips nulls), except the description and recommendation
+/// that 4.11 sends as `null`; the internal analyzer leaves no alternate identifier or
+/// reference URL.
+pub(crate) fn finding(
+    finding: &Finding,
+    vulnerability: &Vulnerability,
+    project: Uuid,
+    release: Release,
+) -> Value {
+    let put = |map: &mut Map<String, Value>, key: &str, value: Option<Value>| {
+        if let Some(value) = value {
+            map.insert(key.into(), value);
+        }
+    };
+    let text = |value: &Option<String>| value.clone().map(Value::String);
+
+    let c = &finding.component;
+    let mut component = Map::new();
+    put(&mut component, "uuid", Some(c.uuid.to_string().into()));
+    put(&mut component, "name", Some(c.name.clone().into()));
+    put(&mut component, "group", text(&c.group));
+    put(&mut component, "version", text(&c.version));
+    put(&mut component, "purl", text(&c.purl));
+    put(&mut component, "project", Some(project.to_string().into()));
+
+    let spec = &vulnerability.spec;
+    let mut vuln = Map::new();
+    put(
+        &mut vuln,
+        "uuid",
+        Some(vulnerability.uuid.to_string().into()),
+    );
+    put(&mut vuln, "source", Some(enum_name(spec.source).into()));
+    put(&mut vuln, "vulnId", Some(spec.vuln_id.clone().into()));
+    put(&mut vuln, "title", text(&spec.title));
+    put(&mut vuln, "recommendation", text(&spec.recommendation));
+    if release.nulls_in_findings() {
+        for key in ["description", "recommendation"] {
+            vuln.entry(key).or_insert(Value::Null);
+        }
+    }
+    put(
+        &mut vuln,
+        "cvssV3BaseScore",
+        spec.cvss_v3_base_score.map(Value::from),
+    );
+    put(&mut vuln, "severity", Some(enum_name(spec.severity).into()));
+    put(&mut vuln, "severityRank", Some(spec.severity.rank().into()));
+    put(
+        &mut vuln,
+        "epssScore",
+        spec.epss.map(|(score, _)| score.into()),
+    );
+    put(
+        &mut vuln,
+        "epssPercentile",
+        spec.epss.map(|(_, percentile)| percentile.into()),
+    );
+    if let Some((id, name)) = spec.cwes.first() {
+        // Kept by Dependency-Track for clients older than its `cwes` list.
+        put(&mut vuln, "cweId", Some((*id).into()));
+        put(&mut vuln, "cweName", Some(name.clone().into()));
+        let cwes = spec
+            .cwes
+            .iter()
+            .map(|(id, name)| serde_json::json!({"cweId": id, "name": name}))
+            .collect();
+        put(&mut vuln, "cwes", Some(Value::Array(cwes)));
+    }
+    put(
+        &mut vuln,
+        "aliases",
+        Some(aliases(spec.source, &spec.vuln_id, &spec.aliases)),
+    );
+
+    let mut analysis = Map::new();
+    put(
+        &mut analysis,
+        "state",
+        finding.analysis.as_ref().map(|a| enum_name(a.state).into()),
+    );
+    put(
+        &mut analysis,
+        "isSuppressed",
+        Some(finding.suppressed().into()),
+    );
+
+    let mut attribution = Map::new();
+    put(
+        &mut attribution,
+        "analyzerIdentity",
+        Some("INTERNAL_ANALYZER".into()),
+    );
+    put(
+        &mut attribution,
+        "attributedOn",
+        Some(finding.attributed_on.into()),
+    );
+
+    serde_json::json!({
+        "component": component,
+        "vulnerability": vuln,
+        "analysis": analysis,
+        "attribution": attribution,
+        "matrix": format!("{project}:{}:{}", c.uuid, vulnerability.uuid),
+    })
+}
+
+/// Dependency-Track's alias records pair the vulnerability's own id (under its
+/// source's key) with each alias (under the key its form implies).
+fn aliases(source: VulnSource, vuln_id: &str, aliases: &[String]) -> Value {
+    let own_key = match source {
+        VulnSource::Nvd => Some("cveId"),
+        VulnSource::Github => Some("ghsaId"),
+        VulnSource::Osv => Some("osvId"),
+        VulnSource::Snyk => Some("snykId"),
+        VulnSource::Ossindex => Some("sonatypeId"),
+        VulnSource::Vulndb => Some("vulnDbId"),
+        VulnSource::Npm
+        | VulnSource::Retirejs
+        | VulnSource::Internal
+        | VulnSource::Trivy
+        | VulnSource::Unknown => None,
+    };
+    let records = aliases
+        .iter()
+        .map(|alias| {
+            let mut record = Map::new();
+            if let Some(key) = own_key {
+                record.insert(key.into(), vuln_id.into());
+            }
+            record.insert(alias_key(alias).into(), alias.clone().into());
+            Value::Object(record)
+        })
+        .collect();
+    Value::Array(records)
+}
+
+fn alias_key(alias: &str) -> &'static str {
+    if alias.starts_with("CVE-") {
+        "cveId"
+    } else if alias.starts_with("GHSA-") {
+        "ghsaId"
+    } else if alias.starts_with("SNYK-") {
+        "snykId"
+    } else if alias.starts_with("sonatype-") {
+        "sonatypeId"
+    } else if !alias.is_empty() && alias.bytes().all(|b| b.is_ascii_digit()) {
+        "vulnDbId"
+    } else {
+        "osvId"
+    }
+}
+
+/// An enum value as Dependency-Track writes it (`NOT_SET`).
+pub(crate) fn enum_name<T: Serialize>(value: T) -> String {
+    match serde_json::to_value(value) {
+        Ok(Value::String(name)) => name,
+        _ => String::new(),
+    }
+}
+
+/// Dependency-Track's `@Pattern` for UUIDs in bodies: lower-case, with hyphens.
+fn lower_case_uuid(field: &str, value: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(value)
+        .ok()
+        .filter(|uuid| uuid.hyphenated().to_string() == value)
+        .ok_or_else(|| ApiError::bad_request(format!("{field}: must be a valid 36 character UUID")))
 }
 
 fn parse_uuid(field: &str, value: &str) -> Result<Uuid, ApiError> {

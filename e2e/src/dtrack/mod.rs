@@ -1,15 +1,22 @@
-//! A Dependency-Track test server: an in-process HTTP server with Dependency-Track 4.12+
-//! semantics for the operations nodebom's collector uses (BOM upload and processing
-//! tokens, projects, tags, policies), which checks every request against
-//! Dependency-Track's own OpenAPI document.
+//! A Dependency-Track test server: an in-process HTTP server with Dependency-Track
+//! 4.11–4.14 semantics for the operations nodebom's collector uses (BOM upload and
+//! processing tokens, projects, tags, policies, the version, findings and their
+//! analyses), which checks every request against Dependency-Track's own OpenAPI
+//! document.
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use nodebom_e2e::dtrack::{DtOptions, DtServer, Fault};
+//! use nodebom_e2e::dtrack::{DtOptions, DtServer, Fault, NewVulnerability, Severity, VulnSource};
 //!
 //! let dt = DtServer::start(DtOptions::default()).unwrap();
+//! dt.add_vulnerability(
+//!     NewVulnerability::new("CVE-2024-5535", VulnSource::Nvd, Severity::Critical)
+//!         .affects("pkg:deb/debian/openssl", ["3.0.11-1~deb12u2"]),
+//! )
+//! .unwrap();
 //! // Point the code under test at dt.url() with the key dt.api_key(), then:
 //! dt.inject(Fault::status(503).times(2).on_path("/api/v1/bom"));
+//! dt.inject(Fault::body(200, "not json").on_path("/api/v1/finding/project/"));
 //! dt.down().unwrap(); // connections refused
 //! dt.up().unwrap(); // same port again
 //! let project = dt.project("docker.io/library/nginx", "1.27.0");
@@ -17,11 +24,16 @@
 //! # let _ = project;
 //! ```
 //!
-//! Semantics follow what Dependency-Track 4.12–4.14 does, not only what its OpenAPI
-//! document says (omitted PATCH booleans reset, tags lower-cased, BOMs processed after a
-//! delay); what the server does not implement (findings, metrics, ACLs, XML BOMs,
-//! project–policy assignments) is either a 501 answer or a recorded [`Violation`], never
-//! a silent success.
+//! Semantics follow what Dependency-Track does, not only what its OpenAPI document says
+//! (omitted PATCH booleans reset, tags lower-cased, BOMs processed after a delay, then
+//! analysed for vulnerabilities under the same token; findings attached by purl like
+//! its internal analyzer and kept across uploads for unchanged components). Project,
+//! tag, policy and upload rules are those of 4.12–4.14 whatever
+//! [`DtOptions::version`] says; the version changes `/api/version` and the findings'
+//! shape. What the server does not implement (SARIF findings, the portfolio-wide
+//! finding lists, on-demand analysis, CPE matching, metrics, ACLs, XML BOMs,
+//! project–policy assignments) is either a 501 answer or a recorded [`Violation`],
+//! never a silent success.
 
 mod bom;
 mod error;
@@ -35,11 +47,12 @@ mod options;
 mod routes;
 mod server;
 mod state;
+mod vulns;
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::{anyhow, Result};
 use uuid::Uuid;
@@ -47,15 +60,22 @@ use uuid::Uuid;
 pub use faults::{Fault, FaultKind};
 pub use journal::{RecordedRequest, Violation};
 pub use model::{
-    Component, ConditionOperator, ConditionSubject, Counters, NewPolicy, NewProject, Policy,
-    PolicyCondition, PolicyOperator, Project, Upload, UploadVia, ViolationState,
+    Affected, Analysis, AnalysisComment, AnalysisJustification, AnalysisResponse, AnalysisState,
+    Component, ConditionOperator, ConditionSubject, Counters, Finding, NewPolicy, NewProject,
+    NewVulnerability, Policy, PolicyCondition, PolicyOperator, Project, Severity, Upload,
+    UploadVia, ViolationState, VulnSource,
 };
 pub use options::{DtOptions, Permission};
 
 use journal::lock;
-use routes::AppState;
+use options::Release;
+use routes::{AppState, Setup};
 use server::Listener;
 use state::State;
+use vulns::AnalysisDecision;
+
+/// Who [`DtServer::set_analysis`] acts as: Dependency-Track's default administrator.
+const UI_USER: &str = "admin";
 
 /// A running Dependency-Track test server; stopped on drop.
 pub struct DtServer {
@@ -66,16 +86,23 @@ pub struct DtServer {
 
 impl DtServer {
     /// Starts a server on 127.0.0.1 at a free port. Works from sync and async tests: it
-    /// runs on its own thread and runtime.
+    /// runs on its own thread and runtime. Fails for a [`DtOptions::version`] outside
+    /// 4.11.x–4.14.x.
     pub fn start(options: DtOptions) -> Result<DtServer> {
+        let release = Release::parse(&options.version).map_err(|e| anyhow!(e))?;
         let openapi = openapi::shared()?;
         let api_key = new_key();
         let keys = HashMap::from([(api_key.clone(), options.permissions.clone())]);
+        let built = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
         let app = Arc::new(AppState::new(
-            State::new(options.processing_delay),
+            State::new(options.processing_delay, options.analysis_delay),
             keys,
-            openapi,
-            options.validate_bom_schema,
+            Setup {
+                openapi,
+                validate_bom_schema: options.validate_bom_schema,
+                release,
+                about: json::about(release, &built),
+            },
         ));
         let listener = Listener::start(routes::router(Arc::clone(&app)))?;
         Ok(DtServer {
@@ -116,6 +143,72 @@ impl DtServer {
         self.app.state().set_processing_delay(delay);
     }
 
+    /// Changes how long the vulnerability analysis of uploads accepted from now on takes
+    /// (see [`DtOptions::analysis_delay`]).
+    pub fn set_analysis_delay(&self, delay: Duration) {
+        self.app.state().set_analysis_delay(delay);
+    }
+
+    // ---- vulnerabilities and findings ----
+
+    /// Adds a vulnerability to the server's database, as a mirror update would: the
+    /// analysis after each later upload attaches it, and so does [`DtServer::reanalyze`]
+    /// for projects already there. Returns its UUID. Fails for an id already known for
+    /// that source, or an affected purl that is not `pkg:type/namespace/name`.
+    pub fn add_vulnerability(&self, vulnerability: NewVulnerability) -> Result<Uuid> {
+        self.app
+            .state()
+            .add_vulnerability(vulnerability)
+            .map_err(|e| anyhow!("adding a vulnerability: {e}"))
+    }
+
+    /// Runs the scheduled portfolio analysis now: every active project's components
+    /// get the findings the database has for them (existing ones are kept as they are).
+    pub fn reanalyze(&self) {
+        self.app.state().reanalyze(SystemTime::now());
+    }
+
+    /// The findings of `project` as the server holds them, suppressed ones included, in
+    /// the order the list answers them; empty for an unknown project.
+    pub fn findings(&self, project: Uuid) -> Vec<Finding> {
+        self.app.state().findings(project).unwrap_or_default()
+    }
+
+    /// Every request for the findings of `project`, faulted ones included, in order.
+    pub fn findings_requests(&self, project: Uuid) -> Vec<RecordedRequest> {
+        let path = format!("/api/v1/finding/project/{project}");
+        self.requests()
+            .into_iter()
+            .filter(|r| r.method == "GET" && r.path == path)
+            .collect()
+    }
+
+    /// Acts as a user in Dependency-Track's UI: records `state` and `suppressed` for
+    /// the vulnerability `vuln_id` in the component of `project` that `component`
+    /// names (its UUID, its exact purl or its name; it must name exactly one), leaving
+    /// the justification and vendor response NOT_SET. Not counted. A finding is not
+    /// needed, as in Dependency-Track.
+    pub fn set_analysis(
+        &self,
+        project: Uuid,
+        component: &str,
+        vuln_id: &str,
+        state: AnalysisState,
+        suppressed: bool,
+    ) -> Result<Analysis> {
+        self.app
+            .state()
+            .set_analysis(
+                project,
+                component,
+                vuln_id,
+                AnalysisDecision::of(state, suppressed),
+                UI_USER,
+                SystemTime::now(),
+            )
+            .map_err(|e| anyhow!("recording an analysis: {e}"))
+    }
+
     // ---- faults and availability ----
 
     /// Queues a fault; a request takes the first queued fault that matches it.
@@ -143,8 +236,10 @@ impl DtServer {
         self.listener.up()
     }
 
-    /// A Dependency-Track restart: down, unprocessed BOMs and their tokens lost (tokens
-    /// then read `processing: false` and `lastBomImport` does not change), up again.
+    /// A Dependency-Track restart: down, pending work and its tokens lost, up again.
+    /// Tokens then read `processing: false`; an unprocessed BOM is gone
+    /// (`lastBomImport` does not change) and so is the analysis of a processed one (no
+    /// findings for its new components until [`DtServer::reanalyze`]).
     pub fn restart(&self) -> Result<()> {
         self.down()?;
         self.app.state().lose_pending();

@@ -1,5 +1,5 @@
-//! What the server holds, as tests see it: projects, uploads, policies, counters, and the
-//! builders that seed them.
+//! What the server holds, as tests see it: projects, uploads, policies, vulnerabilities
+//! and findings, counters, and the builders that seed them.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -37,6 +37,9 @@ pub struct Project {
 /// A component of a project's current BOM.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Component {
+    /// Kept by a later BOM that has the same component (same group, name, version and
+    /// purl), with its findings and analyses; a new one otherwise.
+    pub uuid: Uuid,
     pub name: String,
     pub version: Option<String>,
     pub group: Option<String>,
@@ -68,6 +71,10 @@ pub struct Upload {
     /// Another upload to the same project was still processing when this one arrived:
     /// the client did not wait for the previous token.
     pub overlapped: bool,
+    /// When the vulnerability analysis that follows processing finished, which is when
+    /// the token stops reading `processing: true`; `None` before, and for good if a
+    /// restart lost it.
+    pub analyzed_at: Option<SystemTime>,
     /// Dropped unprocessed by [`DtServer::restart`](super::DtServer::restart).
     pub lost: bool,
 }
@@ -164,6 +171,8 @@ pub struct Counters {
     pub conditions_created: usize,
     pub conditions_updated: usize,
     pub conditions_deleted: usize,
+    /// `PUT /api/v1/analysis` answered 200.
+    pub analyses_recorded: usize,
 }
 
 /// A project to put on the server before the test starts ([`DtServer::seed_project`]).
@@ -262,4 +271,229 @@ impl NewPolicy {
         self.tags = tags.into_iter().map(Into::into).collect();
         self
     }
+}
+
+/// Severity of a vulnerability, in Dependency-Track's order: a finding's `severityRank`
+/// is the position in this list (CRITICAL 0 … UNASSIGNED 5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Severity {
+    Critical,
+    High,
+    Medium,
+    Low,
+    Info,
+    Unassigned,
+}
+
+impl Severity {
+    /// `severityRank`: 0 for CRITICAL up to 5 for UNASSIGNED.
+    pub fn rank(self) -> u8 {
+        self as u8
+    }
+}
+
+/// Where a vulnerability comes from (`vulnerability.source`, and the `source` filter of
+/// the findings list).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum VulnSource {
+    Nvd,
+    Npm,
+    Github,
+    Vulndb,
+    Ossindex,
+    Retirejs,
+    Internal,
+    Osv,
+    Snyk,
+    Trivy,
+    Unknown,
+}
+
+/// What a user concluded about a finding (`analysis.state`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AnalysisState {
+    Exploitable,
+    InTriage,
+    FalsePositive,
+    NotAffected,
+    Resolved,
+    NotSet,
+}
+
+/// Why a finding is not exploitable (`analysisJustification`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AnalysisJustification {
+    CodeNotPresent,
+    CodeNotReachable,
+    RequiresConfiguration,
+    RequiresDependency,
+    RequiresEnvironment,
+    ProtectedByCompiler,
+    ProtectedAtRuntime,
+    ProtectedAtPerimeter,
+    ProtectedByMitigatingControl,
+    NotSet,
+}
+
+/// What the vendor says to do (`analysisResponse`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AnalysisResponse {
+    CanNotFix,
+    WillNotFix,
+    Update,
+    Rollback,
+    WorkaroundAvailable,
+    NotSet,
+}
+
+/// A vulnerability for the server's vulnerability database
+/// ([`DtServer::add_vulnerability`]), with the packages it affects.
+///
+/// ```
+/// use nodebom_e2e::dtrack::{NewVulnerability, Severity, VulnSource};
+///
+/// let openssl = NewVulnerability::new("CVE-2024-5535", VulnSource::Nvd, Severity::Critical)
+///     .cvss_v3(9.1)
+///     .epss(0.0042, 0.71)
+///     .affects("pkg:deb/debian/openssl", ["3.0.11-1~deb12u2"]);
+/// # let _ = openssl;
+/// ```
+///
+/// [`DtServer::add_vulnerability`]: super::DtServer::add_vulnerability
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewVulnerability {
+    pub vuln_id: String,
+    pub source: VulnSource,
+    pub severity: Severity,
+    pub title: Option<String>,
+    pub recommendation: Option<String>,
+    /// Ids of the same vulnerability elsewhere (`CVE-…`, `GHSA-…`, `SNYK-…`,
+    /// `sonatype-…`, a VulnDB number, anything else an OSV id).
+    pub aliases: Vec<String>,
+    pub cvss_v3_base_score: Option<f64>,
+    /// EPSS score and percentile; `None` when the EPSS feed has no entry.
+    pub epss: Option<(f64, f64)>,
+    /// CWE id and name.
+    pub cwes: Vec<(u32, String)>,
+    pub affects: Vec<Affected>,
+}
+
+/// Versions of one package a vulnerability affects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Affected {
+    /// `pkg:type/namespace/name`: no version, qualifiers or subpath. Matched like
+    /// Dependency-Track's internal analyzer does: type, namespace and name of the
+    /// component's purl, after the purl specification's normalization.
+    pub purl: String,
+    /// Exact versions, compared with the version in the component's purl.
+    pub versions: Vec<String>,
+}
+
+impl NewVulnerability {
+    /// A vulnerability without scores, aliases or affected packages.
+    pub fn new(vuln_id: impl Into<String>, source: VulnSource, severity: Severity) -> Self {
+        NewVulnerability {
+            vuln_id: vuln_id.into(),
+            source,
+            severity,
+            title: None,
+            recommendation: None,
+            aliases: Vec::new(),
+            cvss_v3_base_score: None,
+            epss: None,
+            cwes: Vec::new(),
+            affects: Vec::new(),
+        }
+    }
+
+    pub fn title(mut self, title: impl Into<String>) -> Self {
+        self.title = Some(title.into());
+        self
+    }
+
+    pub fn recommendation(mut self, text: impl Into<String>) -> Self {
+        self.recommendation = Some(text.into());
+        self
+    }
+
+    pub fn alias(mut self, id: impl Into<String>) -> Self {
+        self.aliases.push(id.into());
+        self
+    }
+
+    pub fn cvss_v3(mut self, base_score: f64) -> Self {
+        self.cvss_v3_base_score = Some(base_score);
+        self
+    }
+
+    pub fn epss(mut self, score: f64, percentile: f64) -> Self {
+        self.epss = Some((score, percentile));
+        self
+    }
+
+    pub fn cwe(mut self, id: u32, name: impl Into<String>) -> Self {
+        self.cwes.push((id, name.into()));
+        self
+    }
+
+    /// Affects these exact `versions` of the package `purl` (`pkg:type/namespace/name`).
+    pub fn affects<I, S>(mut self, purl: impl Into<String>, versions: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.affects.push(Affected {
+            purl: purl.into(),
+            versions: versions.into_iter().map(Into::into).collect(),
+        });
+        self
+    }
+}
+
+/// A finding: a vulnerability attached to a component of a project by an analysis.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    pub component: Component,
+    /// The vulnerability's UUID on this server.
+    pub vulnerability: Uuid,
+    pub vuln_id: String,
+    pub source: VulnSource,
+    /// When the analysis attached it, in milliseconds since the epoch.
+    pub attributed_on: i64,
+    /// The analysis a user recorded; `None` before any.
+    pub analysis: Option<Analysis>,
+}
+
+impl Finding {
+    /// Whether a user suppressed it; suppressed findings are left out of the findings
+    /// list unless it is asked for them.
+    pub fn suppressed(&self) -> bool {
+        self.analysis.as_ref().is_some_and(|a| a.suppressed)
+    }
+}
+
+/// A user's analysis of a vulnerability in a component.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Analysis {
+    pub state: AnalysisState,
+    pub justification: AnalysisJustification,
+    pub response: AnalysisResponse,
+    pub details: Option<String>,
+    pub suppressed: bool,
+    /// The audit trail, oldest first.
+    pub comments: Vec<AnalysisComment>,
+}
+
+/// One entry of an analysis' audit trail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AnalysisComment {
+    /// Milliseconds since the epoch.
+    pub timestamp: i64,
+    pub comment: String,
+    pub commenter: Option<String>,
 }

@@ -25,6 +25,14 @@
 //! - List operations (those with `pageNumber`) accept `searchText`, which Alpine,
 //!   Dependency-Track's framework, reads on every list; the document does not list it.
 //! - `sortOrder`'s enum is generated as the single value `"asc, desc"`; it is split.
+//! - `Finding`'s `component`, `vulnerability`, `analysis` and `attribution` are Java maps,
+//!   generated as empty objects; they are described here from Finding.java of 4.11–4.14
+//!   (keys, types, which keys are always there), so answers are checked all the same.
+//! - `AnalysisRequest` lists `suppressed` next to `isSuppressed`; Dependency-Track reads
+//!   only `isSuppressed` and ignores `suppressed`, so sending it is a violation.
+//! - `Analysis` requires `analysisDetails`, which Dependency-Track leaves out of an
+//!   answer until details are recorded.
+//! - Operations without `security` (`/version`) need no API key.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -45,10 +53,12 @@ const API_PREFIX: &str = "/api";
 
 const METHODS: [&str; 5] = ["get", "put", "post", "delete", "patch"];
 const BOM_SUBMIT_REQUEST: &str = "BomSubmitRequest";
+const FINDING: &str = "Finding";
+const ANALYSIS_REQUEST: &str = "AnalysisRequest";
 /// Fields Dependency-Track assigns, never sent by a client.
 const SERVER_ASSIGNED: [&str; 2] = ["uuid", "lastBomImport"];
 /// Fields Dependency-Track leaves out of an answer while unset.
-const ABSENT_UNTIL_SET: [&str; 1] = ["lastBomImport"];
+const ABSENT_UNTIL_SET: [&str; 2] = ["lastBomImport", "analysisDetails"];
 /// Alpine's list filter, accepted on every list operation.
 const SEARCH_TEXT: &str = "searchText";
 const PERMISSION_MARKER: &str = "Requires permission <strong>";
@@ -81,6 +91,8 @@ pub(crate) struct Operation {
     pub(crate) method: String,
     /// The permission its description says it requires.
     pub(crate) permission: Option<Permission>,
+    /// Whether it needs an API key (it lists `security` requirements).
+    pub(crate) authenticated: bool,
     parameters: Vec<Parameter>,
     body: Option<RequestBody>,
     /// Status → JSON media types with their schemas.
@@ -160,6 +172,29 @@ impl OpenApi {
         {
             properties.insert("isLatestProjectVersion".into(), json!({"type": "boolean"}));
         }
+        if let Some(properties) = schemas
+            .get_mut(ANALYSIS_REQUEST)
+            .and_then(|s| s.get_mut("properties"))
+            .and_then(Value::as_object_mut)
+        {
+            properties.remove("suppressed");
+        }
+        let finding = schemas
+            .get_mut(FINDING)
+            .and_then(Value::as_object_mut)
+            .ok_or("no Finding schema")?;
+        let mut parts = Map::new();
+        let mut finding_required = vec![json!("matrix")];
+        for (part, schema) in finding_parts() {
+            parts.insert(part.into(), schema);
+            finding_required.push(json!(part));
+        }
+        finding.insert("required".into(), Value::Array(finding_required));
+        finding
+            .get_mut("properties")
+            .and_then(Value::as_object_mut)
+            .ok_or("Finding without properties")?
+            .extend(parts);
 
         let mut paths = Vec::new();
         let items = document
@@ -504,10 +539,15 @@ impl Operation {
             .map(|(status, response)| (status.clone(), content_schemas(response, required)))
             .collect();
         let lists_pages = parameters.iter().any(|p| p.name == "pageNumber");
+        let authenticated = operation
+            .get("security")
+            .and_then(Value::as_array)
+            .is_some_and(|requirements| !requirements.is_empty());
         Ok(Operation {
             id,
             method: method.to_ascii_uppercase(),
             permission,
+            authenticated,
             parameters,
             body,
             responses,
@@ -625,6 +665,101 @@ fn convert(schema: &mut Value, close: bool) {
     if close && map.contains_key("properties") && !map.contains_key("additionalProperties") {
         map.insert("additionalProperties".into(), Value::Bool(false));
     }
+}
+
+/// The parts of a `Finding` as Dependency-Track's Finding.java fills them (4.11–4.14;
+/// `scope`, the vectors, `references` and `published` since 4.14, `latestVersion` when
+/// repository metadata is known; `projectName`/`projectVersion` only in the
+/// portfolio-wide list). In 4.11 an unset `description` or `recommendation` is `null`.
+fn finding_parts() -> [(&'static str, Value); 4] {
+    let text = json!({"type": "string"});
+    let score = json!({"type": "number"});
+    let component = json!({
+        "type": "object",
+        "required": ["uuid", "name", "project"],
+        "additionalProperties": false,
+        "properties": {
+            "uuid": {"type": "string", "format": "uuid"},
+            "name": text, "group": text, "version": text, "scope": text, "purl": text,
+            "cpe": text, "project": {"type": "string", "format": "uuid"},
+            "latestVersion": text, "projectName": text, "projectVersion": text
+        }
+    });
+    let id = json!({"type": "string", "minLength": 1});
+    let mut properties = json!({
+        "uuid": {"type": "string", "format": "uuid"},
+        "source": {"enum": ["NVD", "NPM", "GITHUB", "VULNDB", "OSSINDEX", "RETIREJS",
+                            "INTERNAL", "OSV", "SNYK", "TRIVY", "UNKNOWN"]},
+        "vulnId": text, "title": text, "subtitle": text,
+        "description": {"type": ["string", "null"]},
+        "recommendation": {"type": ["string", "null"]},
+        "severity": {"enum": ["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO", "UNASSIGNED"]},
+        "severityRank": {"type": "integer", "minimum": 0, "maximum": 5},
+        "references": text,
+        "published": {"type": "integer"}
+    });
+    let scores = json!({
+        "cvssV2BaseScore": score, "cvssV2Vector": text,
+        "cvssV3BaseScore": score, "cvssV3Vector": text,
+        "cvssV4Score": score, "cvssV4Vector": text,
+        "owaspLikelihoodScore": score, "owaspTechnicalImpactScore": score,
+        "owaspBusinessImpactScore": score, "owaspRRVector": text,
+        "epssScore": score, "epssPercentile": score
+    });
+    let lists = json!({
+        "cweId": {"type": "integer"}, "cweName": text,
+        "cwes": {"type": "array", "minItems": 1, "items": {
+            "type": "object", "required": ["cweId", "name"], "additionalProperties": false,
+            "properties": {"cweId": {"type": "integer"}, "name": text}
+        }},
+        "aliases": {"type": "array", "items": {
+            "type": "object", "additionalProperties": false, "minProperties": 1,
+            "properties": {"cveId": id, "ghsaId": id, "sonatypeId": id, "osvId": id,
+                           "snykId": id, "vulnDbId": id}
+        }}
+    });
+    if let Some(all) = properties.as_object_mut() {
+        for part in [scores, lists] {
+            if let Value::Object(part) = part {
+                all.extend(part);
+            }
+        }
+    }
+    let vulnerability = json!({
+        "type": "object",
+        "required": ["uuid", "source", "vulnId", "severity", "severityRank", "aliases"],
+        "additionalProperties": false,
+        "properties": properties
+    });
+    let analysis = json!({
+        "type": "object",
+        "required": ["isSuppressed"],
+        "additionalProperties": false,
+        "properties": {
+            "state": {"enum": ["EXPLOITABLE", "IN_TRIAGE", "FALSE_POSITIVE", "NOT_AFFECTED",
+                               "RESOLVED", "NOT_SET"]},
+            "isSuppressed": {"type": "boolean"}
+        }
+    });
+    let attribution = json!({
+        "type": "object",
+        "required": ["analyzerIdentity", "attributedOn"],
+        "additionalProperties": false,
+        "properties": {
+            "analyzerIdentity": {"enum": ["INTERNAL_ANALYZER", "OSSINDEX_ANALYZER",
+                                          "NPM_AUDIT_ANALYZER", "VULNDB_ANALYZER",
+                                          "SNYK_ANALYZER", "TRIVY_ANALYZER", "NONE"]},
+            "attributedOn": {"type": "integer"},
+            "alternateIdentifier": text,
+            "referenceUrl": text
+        }
+    });
+    [
+        ("component", component),
+        ("vulnerability", vulnerability),
+        ("analysis", analysis),
+        ("attribution", attribution),
+    ]
 }
 
 /// Component names used as `allOf` parts somewhere, which must stay open.
@@ -926,6 +1061,43 @@ mod tests {
         assert!(check(json!({"name": 1})).len() >= 2);
         // Undocumented statuses and bodies without a JSON schema are not checked.
         assert!(api().check_response(operation, 304, None, b"").is_empty());
+    }
+
+    #[test]
+    fn finding_parts_are_checked_as_finding_java_fills_them() {
+        let uuid = "0d2a3b1e-8f43-4f6c-9d3e-2b7f1c0e5a11";
+        let (operation, _) = found("GET", &format!("/api/v1/finding/project/{uuid}"));
+        assert_eq!(operation.permission, Some(Permission::ViewVulnerability));
+        let finding = json!({
+            "component": {"uuid": uuid, "name": "openssl", "project": uuid},
+            "vulnerability": {"uuid": uuid, "source": "NVD", "vulnId": "CVE-2024-5535",
+                              "severity": "HIGH", "severityRank": 1, "aliases": [],
+                              "description": null},
+            "analysis": {"isSuppressed": false},
+            "attribution": {"analyzerIdentity": "INTERNAL_ANALYZER", "attributedOn": 1},
+            "matrix": format!("{uuid}:{uuid}:{uuid}")
+        });
+        let check = |finding: &Value| {
+            let body = serde_json::to_vec(&json!([finding])).unwrap();
+            api().check_response(operation, 200, Some("application/json"), &body)
+        };
+        assert_eq!(check(&finding), Vec::<String>::new());
+
+        let mut patched = finding.clone();
+        patched["vulnerability"]["patchedVersions"] = json!("3.0.14");
+        assert_eq!(check(&patched).len(), 1, "not a key of Finding.java");
+        let mut no_matrix = finding.clone();
+        no_matrix.as_object_mut().unwrap().remove("matrix");
+        assert_eq!(check(&no_matrix).len(), 1);
+        let mut bad_rank = finding;
+        bad_rank["vulnerability"]["severityRank"] = json!(6);
+        assert_eq!(check(&bad_rank).len(), 1);
+    }
+
+    #[test]
+    fn the_version_needs_no_key_and_everything_else_does() {
+        assert!(!found("GET", "/api/version").0.authenticated);
+        assert!(found("GET", "/api/v1/project").0.authenticated);
     }
 
     #[test]

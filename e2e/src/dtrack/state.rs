@@ -1,21 +1,24 @@
 //! The rules by which Dependency-Track's API changes what it keeps (see `model`):
 //! projects with tags, activity, latest flag and parent; BOM uploads processed after a
-//! delay; tags; policies with conditions. No HTTP here: the routes translate requests
-//! into these calls, and the rules follow what Dependency-Track 4.12–4.14 does.
+//! delay, then analysed for vulnerabilities; tags; policies with conditions; findings
+//! and analyses (see `vulns`). No HTTP here: the routes translate requests into these
+//! calls, and the rules follow what Dependency-Track 4.12–4.14 does.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use uuid::Uuid;
 
-use super::bom::{self, ParsedBom};
+use super::bom::{self, BomComponent, ParsedBom};
 use super::error::ApiError;
 use super::model::{
-    ConditionOperator, ConditionSubject, Counters, NewPolicy, NewProject, Policy, PolicyCondition,
-    PolicyOperator, Project, Upload, UploadVia, ViolationState,
+    Analysis, Component, ConditionOperator, ConditionSubject, Counters, Finding, NewPolicy,
+    NewProject, NewVulnerability, Policy, PolicyCondition, PolicyOperator, Project, Upload,
+    UploadVia, ViolationState,
 };
 use super::options::Permission;
+use super::vulns::{AnalysisDecision, Vulnerability, Vulns};
 
 /// Which project a BOM upload is for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -87,11 +90,46 @@ pub(crate) struct ConditionFields {
     pub(crate) value: String,
 }
 
-/// A BOM waiting for its processing delay to pass.
+/// An upload whose token still reads `processing: true`: its BOM waits for the
+/// processing delay, then the vulnerability analysis that Dependency-Track chains to it
+/// (under the same token) waits for the analysis delay.
 struct Pending {
     upload: usize,
-    ready_at: Instant,
-    done_at: SystemTime,
+    /// `None` once the BOM is applied.
+    bom: Option<Step>,
+    analysis: Step,
+}
+
+/// When a step of an upload is due, on both clocks.
+#[derive(Clone, Copy, Debug)]
+struct Step {
+    at: Instant,
+    wall: SystemTime,
+}
+
+impl Pending {
+    fn next_step(&self) -> Step {
+        self.bom.unwrap_or(self.analysis)
+    }
+}
+
+/// What makes two components the same one across BOMs of a project: group, name,
+/// version and purl (Dependency-Track also compares CPE and SWID tag, which this server
+/// does not keep).
+type Identity = (Option<String>, String, Option<String>, Option<String>);
+
+fn identity(
+    group: &Option<String>,
+    name: &str,
+    version: &Option<String>,
+    purl: &Option<String>,
+) -> Identity {
+    (
+        group.clone(),
+        name.to_string(),
+        version.clone(),
+        purl.clone(),
+    )
 }
 
 /// Longest policy condition value Dependency-Track stores.
@@ -106,10 +144,12 @@ pub(crate) struct State {
     pending: Vec<Pending>,
     counters: Counters,
     processing_delay: Duration,
+    analysis_delay: Duration,
+    vulns: Vulns,
 }
 
 impl State {
-    pub(crate) fn new(processing_delay: Duration) -> State {
+    pub(crate) fn new(processing_delay: Duration, analysis_delay: Duration) -> State {
         State {
             projects: BTreeMap::new(),
             tags: BTreeSet::new(),
@@ -118,6 +158,8 @@ impl State {
             pending: Vec::new(),
             counters: Counters::default(),
             processing_delay,
+            analysis_delay,
+            vulns: Vulns::default(),
         }
     }
 
@@ -125,32 +167,79 @@ impl State {
         self.processing_delay = delay;
     }
 
-    /// Applies every upload whose processing delay has passed by `now`, oldest first.
+    pub(crate) fn set_analysis_delay(&mut self, delay: Duration) {
+        self.analysis_delay = delay;
+    }
+
+    /// Runs every step of the pending uploads that is due by `now`, in time order: a
+    /// later upload's BOM may land before an earlier upload's analysis.
     pub(crate) fn settle(&mut self, now: Instant) {
-        self.pending.sort_by_key(|p| p.ready_at);
-        let due = self.pending.partition_point(|p| p.ready_at <= now);
-        for pending in self.pending.drain(..due) {
-            let Some(upload) = self.uploads.get_mut(pending.upload) else {
-                continue;
+        while let Some(index) = self.next_due(now) {
+            let Some(pending) = self.pending.get_mut(index) else {
+                break;
             };
-            upload.processed_at = Some(pending.done_at);
-            let document = Arc::clone(&upload.bom);
-            let format = format!("CycloneDX {}", upload.spec_version);
-            if let Some(project) = self.projects.get_mut(&upload.project) {
-                project.components = bom::components(&document);
-                project.bom = Some(document);
-                project.last_bom_import = Some(epoch_millis(pending.done_at));
-                project.last_bom_import_format = Some(format);
+            let upload = pending.upload;
+            match pending.bom.take() {
+                Some(step) => self.apply_bom(upload, step.wall),
+                None => {
+                    let pending = self.pending.remove(index);
+                    self.finish_analysis(upload, pending.analysis.wall);
+                }
             }
         }
     }
 
-    /// Forgets every unprocessed upload, as a Dependency-Track restart does with its
-    /// in-memory queue; their tokens become unknown.
+    /// The pending upload whose next step is the earliest one due by `now`.
+    fn next_due(&self, now: Instant) -> Option<usize> {
+        self.pending
+            .iter()
+            .enumerate()
+            .map(|(index, pending)| (pending.next_step().at, index))
+            .filter(|(at, _)| *at <= now)
+            .min()
+            .map(|(_, index)| index)
+    }
+
+    /// Processing done: the BOM's components replace the project's. A component that
+    /// was already there (same identity) keeps its UUID, findings and analyses; the
+    /// others are deleted with theirs. Duplicates within the BOM count once.
+    fn apply_bom(&mut self, upload: usize, wall: SystemTime) {
+        let Some(upload) = self.uploads.get_mut(upload) else {
+            return;
+        };
+        upload.processed_at = Some(wall);
+        let document = Arc::clone(&upload.bom);
+        let format = format!("CycloneDX {}", upload.spec_version);
+        let Some(project) = self.projects.get_mut(&upload.project) else {
+            return;
+        };
+        let (components, removed) = reconcile(&project.components, bom::components(&document));
+        project.components = components;
+        project.bom = Some(document);
+        project.last_bom_import = Some(epoch_millis(wall));
+        project.last_bom_import_format = Some(format);
+        self.vulns.forget_components(project.uuid, &removed);
+    }
+
+    /// The analysis chained to an upload ran: findings attached, token done.
+    fn finish_analysis(&mut self, upload: usize, wall: SystemTime) {
+        let Some(upload) = self.uploads.get_mut(upload) else {
+            return;
+        };
+        upload.analyzed_at = Some(wall);
+        if let Some(project) = self.projects.get(&upload.project) {
+            self.vulns
+                .analyze(project.uuid, &project.components, epoch_millis(wall));
+        }
+    }
+
+    /// Forgets every pending step, as a Dependency-Track restart does with its
+    /// in-memory queue: unprocessed BOMs are lost, and so are the analyses of processed
+    /// ones; their tokens become unknown.
     pub(crate) fn lose_pending(&mut self) {
         for pending in self.pending.drain(..) {
             if let Some(upload) = self.uploads.get_mut(pending.upload) {
-                upload.lost = true;
+                upload.lost = pending.bom.is_some();
             }
         }
     }
@@ -305,13 +394,21 @@ impl State {
             bom: bom.document,
             received_at: wall,
             processed_at: None,
+            analyzed_at: None,
             overlapped,
             lost: false,
         });
+        let analysis_delay = self.processing_delay + self.analysis_delay;
         self.pending.push(Pending {
             upload: self.uploads.len() - 1,
-            ready_at: now + self.processing_delay,
-            done_at: wall + self.processing_delay,
+            bom: Some(Step {
+                at: now + self.processing_delay,
+                wall: wall + self.processing_delay,
+            }),
+            analysis: Step {
+                at: now + analysis_delay,
+                wall: wall + analysis_delay,
+            },
         });
         token
     }
@@ -761,6 +858,138 @@ impl State {
         }
         Ok(uuid)
     }
+
+    // ---- vulnerabilities, findings, analyses ----
+
+    /// Adds a vulnerability to the database; projects get it at their next analysis.
+    pub(crate) fn add_vulnerability(&mut self, spec: NewVulnerability) -> Result<Uuid, String> {
+        self.vulns.add(spec)
+    }
+
+    pub(crate) fn vulnerability(&self, uuid: Uuid) -> Option<&Vulnerability> {
+        self.vulns.vulnerability(uuid)
+    }
+
+    /// The scheduled portfolio analysis: every active project's components, at `wall`.
+    pub(crate) fn reanalyze(&mut self, wall: SystemTime) {
+        for project in self.projects.values().filter(|p| p.active) {
+            self.vulns
+                .analyze(project.uuid, &project.components, epoch_millis(wall));
+        }
+    }
+
+    /// Every finding of `project`, suppressed ones included, in attribution order.
+    pub(crate) fn findings(&self, project: Uuid) -> Result<Vec<Finding>, ApiError> {
+        let project = self
+            .projects
+            .get(&project)
+            .ok_or_else(|| ApiError::not_found("The project could not be found."))?;
+        Ok(self.vulns.findings(project.uuid, &project.components))
+    }
+
+    /// What a user does in the UI: sets the state and suppression of the finding of
+    /// `vuln_id` in the component of `project` named by `component` (its UUID, its
+    /// purl or its name; it must name exactly one).
+    pub(crate) fn set_analysis(
+        &mut self,
+        project: Uuid,
+        component: &str,
+        vuln_id: &str,
+        decision: AnalysisDecision,
+        commenter: &str,
+        wall: SystemTime,
+    ) -> Result<Analysis, String> {
+        let project = self
+            .projects
+            .get(&project)
+            .ok_or_else(|| format!("no project {project}"))?;
+        let matching: Vec<&Component> = project
+            .components
+            .iter()
+            .filter(|c| {
+                c.uuid.to_string() == component
+                    || c.purl.as_deref() == Some(component)
+                    || c.name == component
+            })
+            .collect();
+        let [found] = matching.as_slice() else {
+            return Err(format!(
+                "{} components of project {} are {component}; name exactly one",
+                matching.len(),
+                project.uuid
+            ));
+        };
+        let vulnerabilities = self.vulns.with_id(vuln_id);
+        let [vulnerability] = vulnerabilities.as_slice() else {
+            return Err(format!(
+                "{} vulnerabilities have the id {vuln_id}",
+                vulnerabilities.len()
+            ));
+        };
+        let (component, vulnerability) = (found.uuid, vulnerability.uuid);
+        Ok(self.vulns.record_analysis(
+            component,
+            vulnerability,
+            decision,
+            Some(commenter),
+            epoch_millis(wall),
+        ))
+    }
+
+    /// `PUT /api/v1/analysis`: the project, the component (of any project) and the
+    /// vulnerability must exist; no finding is needed.
+    pub(crate) fn record_analysis(
+        &mut self,
+        project: Option<Uuid>,
+        component: Uuid,
+        vulnerability: Uuid,
+        decision: AnalysisDecision,
+        wall: SystemTime,
+    ) -> Result<Analysis, ApiError> {
+        if !project.is_some_and(|p| self.projects.contains_key(&p)) {
+            return Err(ApiError::not_found("The project could not be found."));
+        }
+        self.check_analysis_target(component, vulnerability)?;
+        let analysis = self.vulns.record_analysis(
+            component,
+            vulnerability,
+            decision,
+            None,
+            epoch_millis(wall),
+        );
+        self.counters.analyses_recorded += 1;
+        Ok(analysis)
+    }
+
+    /// `GET /api/v1/analysis`.
+    pub(crate) fn analysis(
+        &self,
+        project: Option<Uuid>,
+        component: Uuid,
+        vulnerability: Uuid,
+    ) -> Result<&Analysis, ApiError> {
+        if project.is_some_and(|p| !self.projects.contains_key(&p)) {
+            return Err(ApiError::not_found("The project could not be found."));
+        }
+        self.check_analysis_target(component, vulnerability)?;
+        self.vulns
+            .analysis(component, vulnerability)
+            .ok_or_else(|| ApiError::not_found("No analysis exists."))
+    }
+
+    fn check_analysis_target(&self, component: Uuid, vulnerability: Uuid) -> Result<(), ApiError> {
+        if !self
+            .projects
+            .values()
+            .any(|p| p.components.iter().any(|c| c.uuid == component))
+        {
+            return Err(ApiError::not_found("The component could not be found."));
+        }
+        if self.vulns.vulnerability(vulnerability).is_none() {
+            return Err(ApiError::not_found("The vulnerability could not be found."));
+        }
+        Ok(())
+    }
 }
 
 /// Dependency-Track trims and lower-cases tag names; empty names are dropped.
@@ -781,6 +1010,32 @@ fn check_condition_value(value: &str) -> Result<(), ApiError> {
         )));
     }
     Ok(())
+}
+
+/// The components of a new BOM for a project that has `current`, and the UUIDs of the
+/// current ones it no longer has.
+fn reconcile(current: &[Component], bom: Vec<BomComponent>) -> (Vec<Component>, BTreeSet<Uuid>) {
+    let mut unclaimed: HashMap<Identity, Uuid> = current
+        .iter()
+        .map(|c| (identity(&c.group, &c.name, &c.version, &c.purl), c.uuid))
+        .collect();
+    let mut seen = HashSet::new();
+    let mut components = Vec::new();
+    for c in bom {
+        let key = identity(&c.group, &c.name, &c.version, &c.purl);
+        if !seen.insert(key.clone()) {
+            continue;
+        }
+        let uuid = unclaimed.remove(&key).unwrap_or_else(Uuid::new_v4);
+        components.push(Component {
+            uuid,
+            name: c.name,
+            version: c.version,
+            group: c.group,
+            purl: c.purl,
+        });
+    }
+    (components, unclaimed.into_values().collect())
 }
 
 fn set_if_different<T: PartialEq>(field: &mut T, value: T) -> bool {
@@ -809,7 +1064,7 @@ mod tests {
     use super::*;
 
     fn state_with(names: &[(&str, &str)]) -> (State, Vec<Uuid>) {
-        let mut state = State::new(Duration::ZERO);
+        let mut state = State::new(Duration::ZERO, Duration::ZERO);
         let uuids = names
             .iter()
             .map(|(name, version)| {
@@ -821,9 +1076,68 @@ mod tests {
         (state, uuids)
     }
 
+    fn parsed(components: &[(&str, &str)]) -> ParsedBom {
+        let components: Vec<serde_json::Value> = components
+            .iter()
+            .map(|(name, purl)| serde_json::json!({"type": "library", "name": name, "purl": purl}))
+            .collect();
+        let document = serde_json::json!({"bomFormat": "CycloneDX", "specVersion": "1.5",
+                                          "components": components});
+        bom::parse(document.to_string().as_bytes(), false).unwrap()
+    }
+
+    #[test]
+    fn steps_of_overlapping_uploads_run_in_time_order() {
+        let mut state = State::new(Duration::from_millis(10), Duration::from_millis(100));
+        state
+            .add_vulnerability(
+                NewVulnerability::new(
+                    "GHSA-1",
+                    crate::dtrack::model::VulnSource::Github,
+                    crate::dtrack::model::Severity::High,
+                )
+                .affects("pkg:npm/a", ["1"])
+                .affects("pkg:npm/b", ["1"]),
+            )
+            .unwrap();
+        let project = state.seed_project(NewProject::new("app", "1")).unwrap();
+        let (t0, wall) = (Instant::now(), SystemTime::now());
+        let first = state.enqueue_upload(
+            project,
+            parsed(&[("a", "pkg:npm/a@1")]),
+            UploadVia::Json,
+            t0,
+            wall,
+        );
+        // The second BOM lands at +30 ms, before the first upload's analysis at +110 ms,
+        // which therefore sees its components; its own analysis comes at +200 ms.
+        state.set_processing_delay(Duration::from_millis(10));
+        state.set_analysis_delay(Duration::from_millis(170));
+        let second = state.enqueue_upload(
+            project,
+            parsed(&[("a", "pkg:npm/a@1"), ("b", "pkg:npm/b@1")]),
+            UploadVia::Json,
+            t0 + Duration::from_millis(20),
+            wall + Duration::from_millis(20),
+        );
+        state.settle(t0 + Duration::from_millis(150));
+        let names: Vec<String> = state
+            .findings(project)
+            .unwrap()
+            .into_iter()
+            .map(|f| f.component.name)
+            .collect();
+        assert_eq!(names, ["a", "b"]);
+        assert!(!state.is_processing(first));
+        assert!(
+            state.is_processing(second),
+            "its own analysis is still to come"
+        );
+    }
+
     #[test]
     fn patch_without_active_reactivates_and_without_is_latest_clears_latest() {
-        let mut state = State::new(Duration::ZERO);
+        let mut state = State::new(Duration::ZERO, Duration::ZERO);
         let uuid = state
             .seed_project(NewProject::new("nginx", "1.27").inactive().latest())
             .unwrap();
@@ -878,7 +1192,7 @@ mod tests {
 
     #[test]
     fn condition_values_are_limited_to_255_characters() {
-        let mut state = State::new(Duration::ZERO);
+        let mut state = State::new(Duration::ZERO, Duration::ZERO);
         let policy = state
             .seed_policy(NewPolicy::new(
                 "kev",

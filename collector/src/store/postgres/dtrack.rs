@@ -69,7 +69,7 @@ pub(super) async fn projects(tx: &Tx<'_>) -> Result<Vec<ProjectState>> {
     let rows = tx
         .query(
             context,
-            "SELECT digest, name, version, sbom_sha256, tags, active \
+            "SELECT digest, name, version, sbom_sha256, tags, active, findings_asked \
              FROM dtrack_projects ORDER BY digest",
             &[],
         )
@@ -90,6 +90,10 @@ pub(super) async fn projects(tx: &Tx<'_>) -> Result<Vec<ProjectState>> {
                     .map(|(tag, since)| (tag, since.map(Timestamp::from_unix_millis)))
                     .collect(),
                 active: row.try_get(5).map_err(Error::postgres(context))?,
+                findings_asked: row
+                    .try_get::<_, Option<i64>>(6)
+                    .map_err(Error::postgres(context))?
+                    .map(Timestamp::from_unix_millis),
             })
         })
         .collect()
@@ -110,10 +114,12 @@ pub(super) async fn plan(tx: &Tx<'_>, plans: &[Plan]) -> Result<()> {
         let tags = serde_json::to_string(&tags).map_err(encode)?;
         tx.execute(
             context,
-            "INSERT INTO dtrack_projects (digest, name, version, sbom_sha256, tags, active)
-             VALUES ($1, $2, $3, $4, $5, $6)
+            "INSERT INTO dtrack_projects (digest, name, version, sbom_sha256, tags, active,
+                                          findings_asked)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (digest) DO UPDATE SET
-                 sbom_sha256 = excluded.sbom_sha256, tags = excluded.tags, active = excluded.active",
+                 sbom_sha256 = excluded.sbom_sha256, tags = excluded.tags, active = excluded.active,
+                 findings_asked = excluded.findings_asked",
             &[
                 &state.digest,
                 &state.name,
@@ -121,6 +127,7 @@ pub(super) async fn plan(tx: &Tx<'_>, plans: &[Plan]) -> Result<()> {
                 &state.sbom_sha256,
                 &tags,
                 &state.active,
+                &state.findings_asked.map(Timestamp::unix_millis),
             ],
         )
         .await?;

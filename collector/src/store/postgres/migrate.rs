@@ -7,7 +7,10 @@ use super::lock_keys;
 use crate::error::{Error, Result};
 
 /// Migration `i` brings the schema from version `i` to `i + 1`. Append only.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_initial.sql"),
+    include_str!("migrations/0002_findings.sql"),
+];
 
 /// Brings the database to the newest schema, one transaction per migration.
 pub(super) async fn migrate(client: &mut Object) -> Result<()> {

@@ -17,6 +17,7 @@
 mod control;
 mod dtrack;
 mod events;
+mod findings;
 mod inventory;
 mod migrate;
 mod query;
@@ -38,12 +39,13 @@ pub use settings::PostgresSettings;
 
 use super::{
     ClaimPolicy, Claims, ComponentMatches, ComponentSearch, DtrackStore, Event, EventStore,
-    ImageFilter, ImagePage, InventoryStore, Pruned, PutOutcome, SbomStore, Session, SingletonJob,
-    StatsStore, StoreStats, StoredSbom, UploadPermit,
+    FindingStore, ImageFilter, ImagePage, InventoryStore, Pruned, PutOutcome, SbomStore, Session,
+    SingletonJob, StatsStore, StoreStats, StoredFinding, StoredSbom, UploadPermit,
 };
 use crate::clock::Timestamp;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
+use crate::exposure::finding::Finding;
 use crate::inventory::{FullInventory, InventoryDelta, Limits, NodeKey};
 use crate::sbom::ValidatedSbom;
 use crate::store::outbox::{Failure, OutboxItem, Plan, ProjectState, Usage};
@@ -594,6 +596,32 @@ impl DtrackStore for PostgresStore {
             "counting queued Dependency-Track actions",
             |tx| async { dtrack::pending(tx).await }
         )
+    }
+}
+
+#[async_trait]
+impl FindingStore for PostgresStore {
+    async fn put_findings(
+        &self,
+        project: &str,
+        findings: Vec<Finding>,
+        now: Timestamp,
+    ) -> Result<()> {
+        write!(self, "storing findings", |tx| async {
+            findings::put(tx, project, &findings, now).await
+        })
+    }
+
+    async fn findings_of(&self, digests: Vec<String>) -> Result<Vec<StoredFinding>> {
+        read!(self, "reading findings", |tx| async {
+            findings::of_digests(tx, &digests).await
+        })
+    }
+
+    async fn findings_known_as(&self, id: &str) -> Result<Vec<StoredFinding>> {
+        read!(self, "finding a vulnerability", |tx| async {
+            findings::known_as(tx, id).await
+        })
     }
 }
 

@@ -13,11 +13,9 @@ use crate::clock::Timestamp;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::sbom::Component;
-use crate::store::query_model::{like_literal, PlacementFilter, MAX_MATCHING_COMPONENTS};
-
-fn names_from_json(json: &str) -> Result<Vec<String>> {
-    serde_json::from_str(json).map_err(|err| Error::Corrupt(format!("stored list of names: {err}")))
-}
+use crate::store::query_model::{
+    like_literal, ImageNames, PlacementFilter, MAX_MATCHING_COMPONENTS,
+};
 
 /// The image `digest` with the nodes and workloads that pass `filter`.
 async fn summary(
@@ -41,7 +39,8 @@ async fn summary(
     let names: String = image.try_get(2).map_err(Error::postgres(context))?;
     let first_seen: i64 = image.try_get(3).map_err(Error::postgres(context))?;
     let last_seen: i64 = image.try_get(4).map_err(Error::postgres(context))?;
-    let mut names: BTreeSet<String> = names_from_json(&names)?.into_iter().collect();
+    let mut image_names = ImageNames::default();
+    image_names.add_json(&names)?;
     let mut index_digests = BTreeSet::new();
     let mut last_seen = Timestamp::from_unix_millis(last_seen);
     let mut nodes = Vec::new();
@@ -60,7 +59,7 @@ async fn summary(
         let number =
             |index| -> Result<i64> { row.try_get(index).map_err(Error::postgres(context)) };
         let (cluster, node) = (text(0)?, text(1)?);
-        names.extend(names_from_json(&text(5)?)?);
+        image_names.add_json(&text(5)?)?;
         let index = text(4)?;
         if !index.is_empty() {
             index_digests.insert(index);
@@ -117,7 +116,7 @@ async fn summary(
         index_digests: index_digests.into_iter().collect(),
         config_digest,
         platform,
-        names: names.into_iter().collect(),
+        names: image_names.into_sorted(),
         sbom: sboms::record_for(tx, digest, filter.cluster).await?,
         first_seen: Some(Timestamp::from_unix_millis(first_seen)),
         last_seen: Some(last_seen),

@@ -67,7 +67,7 @@ pub(super) fn projects(conn: &Connection) -> Result<Vec<ProjectState>> {
     let context = "reading the forwarded projects";
     let mut select = conn
         .prepare(
-            "SELECT digest, name, version, sbom_sha256, tags, active \
+            "SELECT digest, name, version, sbom_sha256, tags, active, findings_asked \
              FROM dtrack_projects ORDER BY digest",
         )
         .map_err(Error::database(context))?;
@@ -85,6 +85,7 @@ struct RawProject {
     sbom_sha256: String,
     tags: String,
     active: bool,
+    findings_asked: Option<i64>,
 }
 
 fn raw_project(row: &Row<'_>) -> rusqlite::Result<RawProject> {
@@ -95,6 +96,7 @@ fn raw_project(row: &Row<'_>) -> rusqlite::Result<RawProject> {
         sbom_sha256: row.get(3)?,
         tags: row.get(4)?,
         active: row.get(5)?,
+        findings_asked: row.get(6)?,
     })
 }
 
@@ -113,6 +115,7 @@ impl RawProject {
                 .map(|(tag, since)| (tag, since.map(Timestamp::from_unix_millis)))
                 .collect(),
             active: self.active,
+            findings_asked: self.findings_asked.map(Timestamp::from_unix_millis),
         })
     }
 }
@@ -130,9 +133,10 @@ pub(super) fn plan(conn: &Connection, plans: &[Plan]) -> Result<()> {
         let tags = serde_json::to_string(&tags).map_err(encode_error)?;
         conn.prepare_cached(
             "INSERT INTO dtrack_projects \
-             (digest, name, version, sbom_sha256, tags, active) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-             ON CONFLICT (digest) DO UPDATE SET sbom_sha256 = ?4, tags = ?5, active = ?6",
+             (digest, name, version, sbom_sha256, tags, active, findings_asked) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+             ON CONFLICT (digest) DO UPDATE SET \
+                 sbom_sha256 = ?4, tags = ?5, active = ?6, findings_asked = ?7",
         )
         .and_then(|mut upsert| {
             upsert.execute(params![
@@ -141,7 +145,8 @@ pub(super) fn plan(conn: &Connection, plans: &[Plan]) -> Result<()> {
                 state.version,
                 state.sbom_sha256,
                 tags,
-                state.active
+                state.active,
+                state.findings_asked.map(Timestamp::unix_millis)
             ])
         })
         .map_err(Error::database(context))?;

@@ -10,6 +10,7 @@
 
 mod dtrack;
 mod events;
+mod findings;
 mod inventory;
 mod migrate;
 mod query;
@@ -27,12 +28,13 @@ use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 
 use super::{
     ClaimPolicy, Claims, ComponentMatches, ComponentSearch, DtrackStore, Event, EventStore,
-    ImageFilter, ImagePage, InventoryStore, Pruned, PutOutcome, SbomStore, Session, SingletonJob,
-    StatsStore, StoreStats, StoredSbom, UploadPermit,
+    FindingStore, ImageFilter, ImagePage, InventoryStore, Pruned, PutOutcome, SbomStore, Session,
+    SingletonJob, StatsStore, StoreStats, StoredFinding, StoredSbom, UploadPermit,
 };
 use crate::clock::Timestamp;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
+use crate::exposure::finding::Finding;
 use crate::inventory::{FullInventory, InventoryDelta, Limits, NodeKey};
 use crate::sbom::ValidatedSbom;
 use crate::store::outbox::{Failure, OutboxItem, Plan, ProjectState, Usage};
@@ -649,6 +651,35 @@ impl DtrackStore for SqliteStore {
     async fn dtrack_pending(&self) -> Result<u64> {
         self.read("counting queued Dependency-Track actions", dtrack::pending)
             .await
+    }
+}
+
+#[async_trait]
+impl FindingStore for SqliteStore {
+    async fn put_findings(
+        &self,
+        project: &str,
+        findings: Vec<Finding>,
+        now: Timestamp,
+    ) -> Result<()> {
+        let project = project.to_owned();
+        self.write(move |tx| findings::put(tx, &project, &findings, now))
+            .await
+    }
+
+    async fn findings_of(&self, digests: Vec<String>) -> Result<Vec<StoredFinding>> {
+        self.read("reading findings", move |tx| {
+            findings::of_digests(tx, &digests)
+        })
+        .await
+    }
+
+    async fn findings_known_as(&self, id: &str) -> Result<Vec<StoredFinding>> {
+        let id = id.to_owned();
+        self.read("finding a vulnerability", move |tx| {
+            findings::known_as(tx, &id)
+        })
+        .await
     }
 }
 

@@ -14,11 +14,9 @@ use crate::clock::Timestamp;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::sbom::Component;
-use crate::store::query_model::{like_literal, PlacementFilter, MAX_MATCHING_COMPONENTS};
-
-fn names_from_json(json: &str) -> Result<Vec<String>> {
-    serde_json::from_str(json).map_err(|err| Error::Corrupt(format!("stored list of names: {err}")))
-}
+use crate::store::query_model::{
+    like_literal, ImageNames, PlacementFilter, MAX_MATCHING_COMPONENTS,
+};
 
 /// The image `digest` with the nodes and workloads that pass `filter`.
 fn summary(
@@ -40,7 +38,8 @@ fn summary(
     let Some((config_digest, platform, names, first_seen, last_seen)) = image else {
         return Ok(None);
     };
-    let mut names: BTreeSet<String> = names_from_json(&names)?.into_iter().collect();
+    let mut image_names = ImageNames::default();
+    image_names.add_json(&names)?;
     let mut index_digests = BTreeSet::new();
     let mut last_seen = Timestamp::from_unix_millis(last_seen);
     let mut nodes = Vec::new();
@@ -53,30 +52,30 @@ fn summary(
             )
             .map_err(Error::database(context))?;
         let mut rows = select.query([digest]).map_err(Error::database(context))?;
+        // Every node's row counts for the names and last contact; only those the filter
+        // selects are copied out.
         while let Some(row) = rows.next().map_err(Error::database(context))? {
-            let read = || -> rusqlite::Result<_> {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, i64>(2)?,
-                    row.get::<_, i64>(3)?,
-                    row.get::<_, String>(4)?,
-                    row.get::<_, String>(5)?,
-                ))
+            let text = |index| {
+                row.get_ref(index)
+                    .and_then(|value| value.as_str().map_err(Into::into))
+                    .map_err(Error::database(context))
             };
-            let (cluster, node, node_first_seen, node_last_seen, index, node_names) =
-                read().map_err(Error::database(context))?;
-            names.extend(names_from_json(&node_names)?);
-            if !index.is_empty() {
-                index_digests.insert(index);
+            image_names.add_json(text(5)?)?;
+            let index = text(4)?;
+            if !index.is_empty() && !index_digests.contains(index) {
+                index_digests.insert(index.to_owned());
             }
-            let node_last_seen = Timestamp::from_unix_millis(node_last_seen);
+            let node_last_seen =
+                Timestamp::from_unix_millis(row.get(3).map_err(Error::database(context))?);
             last_seen = last_seen.max(node_last_seen);
-            if filter.node_matches(&cluster, &node) {
+            let (cluster, node) = (text(0)?, text(1)?);
+            if filter.node_matches(cluster, node) {
                 nodes.push(NodePresence {
-                    cluster,
-                    node,
-                    first_seen: Timestamp::from_unix_millis(node_first_seen),
+                    cluster: cluster.to_owned(),
+                    node: node.to_owned(),
+                    first_seen: Timestamp::from_unix_millis(
+                        row.get(2).map_err(Error::database(context))?,
+                    ),
                     last_seen: node_last_seen,
                 });
             }
@@ -94,8 +93,18 @@ fn summary(
                  ORDER BY n.cluster, w.namespace, w.pod, w.container, n.name",
             )
             .map_err(Error::database(context))?;
-        let rows = select
-            .query_map([digest], |row| {
+        let mut rows = select.query([digest]).map_err(Error::database(context))?;
+        while let Some(row) = rows.next().map_err(Error::database(context))? {
+            let text = |index| {
+                row.get_ref(index)
+                    .and_then(|value| value.as_str().map_err(Into::into))
+                    .map_err(Error::database(context))
+            };
+            let running: bool = row.get(8).map_err(Error::database(context))?;
+            if !filter.workload_at(text(0)?, text(1)?, text(2)?, running) {
+                continue;
+            }
+            let read = || -> rusqlite::Result<WorkloadPlacement> {
                 Ok(WorkloadPlacement {
                     cluster: row.get(0)?,
                     node: row.get(1)?,
@@ -106,17 +115,12 @@ fn summary(
                     manifest_digest: digest.to_owned(),
                     image: row.get(6)?,
                     container_id: row.get(7)?,
-                    running: row.get(8)?,
+                    running,
                     first_seen: Timestamp::from_unix_millis(row.get(9)?),
                     last_seen: Timestamp::from_unix_millis(row.get(10)?),
                 })
-            })
-            .map_err(Error::database(context))?;
-        for row in rows {
-            let workload = row.map_err(Error::database(context))?;
-            if filter.workload_matches(&workload) {
-                workloads.push(workload);
-            }
+            };
+            workloads.push(read().map_err(Error::database(context))?);
         }
     }
     Ok(Some(ImageSummary {
@@ -124,7 +128,7 @@ fn summary(
         index_digests: index_digests.into_iter().collect(),
         config_digest,
         platform,
-        names: names.into_iter().collect(),
+        names: image_names.into_sorted(),
         sbom: sboms::record_for(conn, digest, filter.cluster)?,
         first_seen: Some(Timestamp::from_unix_millis(first_seen)),
         last_seen: Some(last_seen),

@@ -142,6 +142,7 @@ mod tests {
             sbom_sha256: String::new(),
             tags: Default::default(),
             active: true,
+            findings_asked: None,
         }
     }
 

@@ -1,6 +1,7 @@
 //! What happens to every request before (and after) its handler: the OpenAPI check,
 //! injected faults, authentication and the permission the operation requires.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -62,15 +63,21 @@ pub(super) async fn gate(
     check_request(&app, &seen, operation, &path_params, &parts, &body).await;
 
     let fault = lock(&app.faults).take(&seen.path);
-    match fault {
-        Some(FaultKind::Status(status)) => return seen.answer(fault_answer(status), true),
-        Some(FaultKind::Delay(delay)) => tokio::time::sleep(delay).await,
+    match &fault {
+        Some(FaultKind::Status(status)) => return seen.answer(fault_answer(*status), true),
+        Some(FaultKind::Body { status, body }) => {
+            return seen.answer_with_body(*status, Bytes::copy_from_slice(body))
+        }
+        Some(FaultKind::Delay(delay)) => tokio::time::sleep(*delay).await,
         Some(FaultKind::DelayResponse(_)) | None => {}
     }
 
     let key = parts.headers.get("X-Api-Key").and_then(|v| v.to_str().ok());
-    let Some(permissions) = key.and_then(|key| lock(&app.keys).get(key).cloned()) else {
-        return seen.answer(ApiError::unauthorized(), fault.is_some());
+    let permissions = key.and_then(|key| lock(&app.keys).get(key).cloned());
+    let permissions = match permissions {
+        Some(permissions) => permissions,
+        None if !operation.authenticated => BTreeSet::new(),
+        None => return seen.answer(ApiError::unauthorized(), fault.is_some()),
     };
     if let Some(required) = operation.permission {
         if !permissions.contains(&required) {
@@ -100,8 +107,8 @@ pub(super) async fn gate(
     ) {
         seen.violation(format!("test server bug: {problem}"));
     }
-    if let Some(FaultKind::DelayResponse(delay)) = fault {
-        tokio::time::sleep(delay).await;
+    if let Some(FaultKind::DelayResponse(delay)) = &fault {
+        tokio::time::sleep(*delay).await;
     }
     seen.record(status, fault.is_some());
     Response::from_parts(parts, Body::from(body))
@@ -181,6 +188,21 @@ impl Seen<'_> {
             faulted,
             at: self.at,
         });
+    }
+
+    /// An injected answer: `status` with `body` as JSON.
+    fn answer_with_body(&self, status: u16, body: Bytes) -> Response {
+        self.record(status, true);
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (
+            status,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response()
     }
 
     fn answer(&self, error: ApiError, faulted: bool) -> Response {

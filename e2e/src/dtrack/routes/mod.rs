@@ -1,12 +1,15 @@
 //! The HTTP side: one module per Dependency-Track resource, and the gate every request
 //! passes first (OpenAPI check, faults, authentication).
 
+mod analysis;
 mod bom;
 mod event;
+mod finding;
 mod gate;
 mod policy;
 mod project;
 mod tag;
+mod version;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -24,8 +27,9 @@ use serde::{Deserialize, Serialize};
 use super::error::ApiError;
 use super::faults::FaultQueue;
 use super::journal::{lock, Journal, Violation};
+use super::json::AboutJson;
 use super::openapi::OpenApi;
-use super::options::Permission;
+use super::options::{Permission, Release};
 use super::state::State;
 
 /// Everything the handlers share with each other and with [`DtServer`](super::DtServer).
@@ -37,22 +41,35 @@ pub(crate) struct AppState {
     pub(crate) keys: Mutex<HashMap<String, BTreeSet<Permission>>>,
     pub(crate) openapi: &'static OpenApi,
     pub(crate) validate_bom_schema: bool,
+    /// The Dependency-Track release played.
+    pub(crate) release: Release,
+    /// The answer of `/api/version`.
+    pub(crate) about: AboutJson,
+}
+
+/// How the server is set up, apart from its state and keys.
+pub(crate) struct Setup {
+    pub(crate) openapi: &'static OpenApi,
+    pub(crate) validate_bom_schema: bool,
+    pub(crate) release: Release,
+    pub(crate) about: AboutJson,
 }
 
 impl AppState {
     pub(crate) fn new(
         state: State,
         keys: HashMap<String, BTreeSet<Permission>>,
-        openapi: &'static OpenApi,
-        validate_bom_schema: bool,
+        setup: Setup,
     ) -> AppState {
         AppState {
             state: Mutex::new(state),
             faults: Mutex::new(FaultQueue::default()),
             journal: Journal::default(),
             keys: Mutex::new(keys),
-            openapi,
-            validate_bom_schema,
+            openapi: setup.openapi,
+            validate_bom_schema: setup.validate_bom_schema,
+            release: setup.release,
+            about: setup.about,
         }
     }
 
@@ -80,7 +97,10 @@ pub(crate) fn router(app: Arc<AppState>) -> Router {
             "/api/v1/bom",
             put(bom::upload_json).post(bom::upload_multipart),
         )
+        .route("/api/version", get(version::get))
+        .route("/api/v1/analysis", get(analysis::get).put(analysis::put))
         .route("/api/v1/event/token/{uuid}", get(event::token))
+        .route("/api/v1/finding/project/{uuid}", get(finding::by_project))
         .route("/api/v1/project", get(project::list).post(project::replace))
         .route("/api/v1/project/lookup", get(project::lookup))
         .route("/api/v1/project/tag/{tag}", get(project::by_tag))

@@ -1,6 +1,8 @@
 //! The Dependency-Track test server, driven over real HTTP the way the collector will
 //! drive it: its Dependency-Track semantics, its faults, and its OpenAPI conformance
-//! check.
+//! check. Findings, analyses and the version are in `findings.rs`.
+
+mod findings;
 
 use std::time::{Duration, Instant};
 
@@ -14,9 +16,10 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-const PYTHON_1_5: &str = include_str!("../fixtures/dtrack/boms/syft-1.18.1-python.cdx-1.5.json");
-const PYTHON_1_6: &str = include_str!("../fixtures/dtrack/boms/syft-1.18.1-python.cdx-1.6.json");
-const YAML_1_5: &str = include_str!("../fixtures/dtrack/boms/syft-1.18.1-python-yaml.cdx-1.5.json");
+const PYTHON_1_5: &str = include_str!("../../fixtures/dtrack/boms/syft-1.18.1-python.cdx-1.5.json");
+const PYTHON_1_6: &str = include_str!("../../fixtures/dtrack/boms/syft-1.18.1-python.cdx-1.6.json");
+const YAML_1_5: &str =
+    include_str!("../../fixtures/dtrack/boms/syft-1.18.1-python-yaml.cdx-1.5.json");
 
 /// A client of one server with one key.
 struct Api {

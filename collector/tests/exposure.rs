@@ -1,0 +1,360 @@
+//! Exposure end to end: agents report images and upload SBOMs over gRPC, the collector
+//! forwards them to the Dependency-Track test server, whose analysis attaches findings
+//! from its vulnerability fixture; the collector reads them back and answers
+//! `ListExposures`, `FindVulnerability`, `query exposures` and `report`.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{
+    image, workload, Agent, Target, TestCollector, PATIENCE, PYTHON_SBOM, TOKEN_A, TOKEN_B,
+};
+use nodebom_e2e::dtrack::{
+    AnalysisState, DtOptions, DtServer, Fault, NewVulnerability, Severity, VulnSource,
+};
+use nodebom_proto::v1 as pb;
+
+/// CISA's KEV catalog of 2025-08-25.
+const KEV: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../e2e/fixtures/dtrack/cisa-kev-2025-08-25.json"
+);
+/// Log4Shell, in the KEV catalog as used in ransomware campaigns. The fixture attaches
+/// it to the package of the SBOM the agents upload (certifi, from syft's Python
+/// fixture), as DT's analyzers attach an advisory to the package it names.
+const KEV_CVE: &str = "CVE-2021-44228";
+const KEV_GHSA: &str = "GHSA-jfh8-c2jp-5v3q";
+const CERTIFI: &str = "pkg:pypi/certifi@2026.5.20";
+
+/// The DT test server with three vulnerabilities of the uploaded SBOM's packages: the
+/// KEV one on certifi (no EPSS), a likely one on click (EPSS 0.5) and an unlikely
+/// critical one on click (EPSS 0.01).
+fn dependency_track() -> DtServer {
+    let dt = DtServer::start(DtOptions::default()).unwrap();
+    dt.add_vulnerability(
+        NewVulnerability::new(KEV_CVE, VulnSource::Nvd, Severity::Low)
+            .alias(KEV_GHSA)
+            .affects("pkg:pypi/certifi", ["2026.5.20"]),
+    )
+    .unwrap();
+    dt.add_vulnerability(
+        NewVulnerability::new("GHSA-1111-2222-3333", VulnSource::Github, Severity::Medium)
+            .epss(0.5, 0.97)
+            .affects("pkg:pypi/click", ["8.4.0"]),
+    )
+    .unwrap();
+    dt.add_vulnerability(
+        NewVulnerability::new("CVE-2099-0001", VulnSource::Nvd, Severity::Critical)
+            .cvss_v3(9.8)
+            .epss(0.01, 0.2)
+            .affects("pkg:pypi/click", ["8.4.0"]),
+    )
+    .unwrap();
+    dt
+}
+
+async fn start(dt: &DtServer, key_dir: &std::path::Path) -> TestCollector {
+    let key = key_dir.join("dtrack-api-key");
+    std::fs::write(&key, dt.api_key()).unwrap();
+    TestCollector::start(&[
+        "--dtrack-url",
+        &dt.url(),
+        "--dtrack-api-key-file",
+        key.to_str().unwrap(),
+        "--dtrack-all-images",
+        "--dtrack-tag-grace",
+        "1s",
+        "--dtrack-findings-refresh",
+        "1s",
+        "--kev-catalog",
+        KEV,
+        "--dtrack-retry-first",
+        "100ms",
+        "--dtrack-retry-max",
+        "500ms",
+    ])
+    .await
+}
+
+/// Reports `images` and `workloads` for the agent's node and uploads the SBOMs the
+/// collector asks it for.
+async fn report(
+    collector: &TestCollector,
+    agent: &mut Agent,
+    token: &str,
+    images: &[pb::Image],
+    workloads: &[pb::Workload],
+) {
+    let ack = agent.full(images, workloads).await.unwrap();
+    for digest in ack.sbom_wanted {
+        agent
+            .upload(collector, Some(token), &digest, PYTHON_SBOM, 4096)
+            .await
+            .unwrap();
+    }
+}
+
+async fn exposures(
+    collector: &TestCollector,
+    request: pb::ListExposuresRequest,
+) -> Vec<pb::Exposure> {
+    collector
+        .query()
+        .await
+        .list_exposures(request)
+        .await
+        .unwrap()
+        .into_inner()
+        .exposures
+}
+
+/// Waits until `ListExposures` answers `wanted` exposures.
+async fn wait_for(collector: &TestCollector, wanted: usize) -> Vec<pb::Exposure> {
+    let deadline = tokio::time::Instant::now() + PATIENCE * 3;
+    loop {
+        let found = exposures(collector, pb::ListExposuresRequest::default()).await;
+        if found.len() == wanted || tokio::time::Instant::now() > deadline {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn id(exposure: &pb::Exposure) -> &str {
+    exposure
+        .vulnerability
+        .as_ref()
+        .map_or("", |v| v.id.as_str())
+}
+
+#[tokio::test]
+async fn kev_exposure_in_two_clusters_comes_first_and_goes_when_suppressed_in_dt() {
+    let dt = dependency_track();
+    let keys = tempfile::tempdir().unwrap();
+    let collector = start(&dt, keys.path()).await;
+
+    let web = image("web", &["registry.example/shop/web:1.0"]);
+    let tool = image("tool", &["registry.example/ops/tool:2.1"]);
+    let mut a = Agent::connect(&collector, Some(TOKEN_A), "prod-a", "node-1")
+        .await
+        .unwrap();
+    let mut b = Agent::connect(&collector, Some(TOKEN_B), "prod-b", "node-7")
+        .await
+        .unwrap();
+    let web_a = workload("shop", "web-0", "web", &web);
+    report(
+        &collector,
+        &mut a,
+        TOKEN_A,
+        &[web.clone(), tool.clone()],
+        &[web_a.clone()],
+    )
+    .await;
+    report(
+        &collector,
+        &mut b,
+        TOKEN_B,
+        &[web.clone()],
+        &[workload("shop", "web-0", "web", &web)],
+    )
+    .await;
+
+    // Three vulnerabilities in each of two images.
+    let found = wait_for(&collector, 6).await;
+    let order: Vec<(&str, &str)> = found
+        .iter()
+        .map(|e| (id(e), e.manifest_digest.as_str()))
+        .collect();
+    let (web_digest, tool_digest) = (web.manifest_digest.as_str(), tool.manifest_digest.as_str());
+    assert_eq!(
+        order,
+        [
+            // KEV first, running before on disk; then EPSS before severity.
+            (KEV_CVE, web_digest),
+            (KEV_CVE, tool_digest),
+            ("GHSA-1111-2222-3333", web_digest),
+            ("GHSA-1111-2222-3333", tool_digest),
+            ("CVE-2099-0001", web_digest),
+            ("CVE-2099-0001", tool_digest),
+        ],
+        "{found:#?}"
+    );
+    let first = &found[0];
+    assert_eq!(first.clusters, ["prod-a", "prod-b"]);
+    assert_eq!((first.running, first.pods, first.rank), (true, 2, 1));
+    let kev = first.kev.as_ref().expect("KEV entry");
+    assert_eq!(kev.date_added, "2021-12-10");
+    assert!(kev.ransomware);
+    assert_eq!(first.package.as_ref().unwrap().purl, CERTIFI);
+    assert!(
+        first.reasons[0].starts_with("in CISA KEV since 2021-12-10"),
+        "{:?}",
+        first.reasons
+    );
+    assert!(!found[1].running);
+    assert_eq!(found[1].nodes.len(), 1);
+    assert!(found[1]
+        .reasons
+        .iter()
+        .any(|r| r.starts_with("not running")));
+
+    // Filters: one cluster, running only, KEV only, a minimum EPSS.
+    let prod_b = exposures(
+        &collector,
+        pb::ListExposuresRequest {
+            cluster: "prod-b".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(prod_b
+        .iter()
+        .all(|e| e.manifest_digest == web_digest && e.clusters == ["prod-b"]));
+    assert_eq!(prod_b.len(), 3);
+    let kev_running = exposures(
+        &collector,
+        pb::ListExposuresRequest {
+            kev_only: true,
+            running_only: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(kev_running.len(), 1);
+    let likely = exposures(
+        &collector,
+        pb::ListExposuresRequest {
+            min_epss: 0.1,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(
+        likely.iter().all(|e| id(e) == "GHSA-1111-2222-3333"),
+        "{likely:#?}"
+    );
+    assert_eq!(likely.len(), 2);
+
+    // By any alias, any case.
+    let by_alias = collector
+        .query()
+        .await
+        .find_vulnerability(pb::FindVulnerabilityRequest {
+            id: KEV_GHSA.to_lowercase(),
+            cluster: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .exposures;
+    assert_eq!(by_alias.len(), 2);
+    assert!(by_alias.iter().all(|e| id(e) == KEV_CVE));
+
+    // The report: per cluster and namespace, KEV first.
+    let report = common::run_cli("report", &collector.url(), &[]).await;
+    let shop = report.find("### Namespace ` shop `").expect(&report);
+    let kev_row = report[shop..].find(KEV_CVE).expect(&report);
+    let other_row = report[shop..].find("GHSA-1111-2222-3333").expect(&report);
+    assert!(kev_row < other_row, "{report}");
+    assert!(report.contains("## Cluster ` prod-b `"), "{report}");
+    assert!(report.contains("### On nodes, not running"), "{report}");
+
+    // A DT user suppresses the finding in prod-a's and prod-b's project of `web`: at
+    // the next refresh it is no exposure any more.
+    let project = dt
+        .projects()
+        .into_iter()
+        .find(|p| p.name == "registry.example/shop/web")
+        .expect("web's project");
+    dt.set_analysis(
+        project.uuid,
+        CERTIFI,
+        KEV_CVE,
+        AnalysisState::NotAffected,
+        false,
+    )
+    .unwrap();
+    let after = wait_for(&collector, 5).await;
+    assert_eq!(
+        (id(&after[0]), after[0].manifest_digest.as_str()),
+        (KEV_CVE, tool_digest)
+    );
+    dt.assert_conformant();
+    collector.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_findings_are_retried_and_what_was_read_stays() {
+    let dt = dependency_track();
+    let keys = tempfile::tempdir().unwrap();
+    let collector = start(&dt, keys.path()).await;
+    let web = image("web", &["registry.example/shop/web:1.0"]);
+    let mut a = Agent::connect(&collector, Some(TOKEN_A), "prod-a", "node-1")
+        .await
+        .unwrap();
+    report(
+        &collector,
+        &mut a,
+        TOKEN_A,
+        &[web.clone()],
+        &[workload("shop", "web-0", "web", &web)],
+    )
+    .await;
+    assert_eq!(wait_for(&collector, 3).await.len(), 3);
+
+    // DT answers garbage for a while: the exposures read before stay, nothing is
+    // recorded as refused, and the reads go on until DT answers properly again.
+    dt.inject(
+        Fault::body(200, "[{\"component\":")
+            .times(3)
+            .on_path("/api/v1/finding/project/"),
+    );
+    dt.inject(
+        Fault::body(200, "{\"not\": \"a list\"}")
+            .times(2)
+            .on_path("/api/v1/finding/project/"),
+    );
+    let deadline = tokio::time::Instant::now() + PATIENCE * 3;
+    while dt.faults_remaining() > 0 && tokio::time::Instant::now() < deadline {
+        assert_eq!(
+            exposures(&collector, pb::ListExposuresRequest::default())
+                .await
+                .len(),
+            3
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        dt.faults_remaining(),
+        0,
+        "the collector stopped reading findings"
+    );
+    let project = dt
+        .projects()
+        .into_iter()
+        .find(|p| p.name == "registry.example/shop/web")
+        .unwrap();
+    let reads = dt.findings_requests(project.uuid).len();
+    let failures = collector
+        .query()
+        .await
+        .list_dtrack_failures(pb::ListDtrackFailuresRequest { limit: 10 })
+        .await
+        .unwrap()
+        .into_inner()
+        .failures;
+    assert!(failures.is_empty(), "{failures:#?}");
+    // And a good answer after them is read.
+    dt.set_analysis(
+        project.uuid,
+        CERTIFI,
+        KEV_CVE,
+        AnalysisState::FalsePositive,
+        false,
+    )
+    .unwrap();
+    assert_eq!(wait_for(&collector, 2).await.len(), 2);
+    assert!(dt.findings_requests(project.uuid).len() > reads);
+    collector.stop().await;
+}
