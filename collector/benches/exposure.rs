@@ -46,7 +46,7 @@ struct Settings {
 
 /// Finding `index` of an image: one in fifty a KEV CVE, severities and EPSS spread.
 fn finding(index: usize, kev: &[String]) -> Finding {
-    let id = if index % 50 == 0 {
+    let id = if index.is_multiple_of(50) {
         kev[index / 50 % kev.len()].clone()
     } else {
         format!("CVE-2025-{:05}", index)
@@ -68,7 +68,7 @@ fn finding(index: usize, kev: &[String]) -> Finding {
             name: package,
             version,
         },
-        fixed_versions: if index % 2 == 0 {
+        fixed_versions: if index.is_multiple_of(2) {
             format!("1.{}.9", index % 9)
         } else {
             String::new()

@@ -148,14 +148,14 @@ async fn kev_exposure_in_two_clusters_comes_first_and_goes_when_suppressed_in_dt
         &mut a,
         TOKEN_A,
         &[web.clone(), tool.clone()],
-        &[web_a.clone()],
+        std::slice::from_ref(&web_a),
     )
     .await;
     report(
         &collector,
         &mut b,
         TOKEN_B,
-        &[web.clone()],
+        std::slice::from_ref(&web),
         &[workload("shop", "web-0", "web", &web)],
     )
     .await;
@@ -297,7 +297,7 @@ async fn malformed_findings_are_retried_and_what_was_read_stays() {
         &collector,
         &mut a,
         TOKEN_A,
-        &[web.clone()],
+        std::slice::from_ref(&web),
         &[workload("shop", "web-0", "web", &web)],
     )
     .await;

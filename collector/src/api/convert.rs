@@ -493,6 +493,155 @@ pub fn event(event: Event) -> pb::Event {
     }
 }
 
+/// The filter, first index and size of a `ListExposures` page.
+pub fn list_exposures(request: pb::ListExposuresRequest) -> Result<(ExposureFilter, usize, usize)> {
+    let start = match request.page_token.as_str() {
+        "" => 0,
+        token => token
+            .parse::<usize>()
+            .map_err(|_| Error::invalid("page_token", "not a token ListExposures gave"))?,
+    };
+    if !(0.0..=1.0).contains(&request.min_epss) {
+        return Err(Error::invalid(
+            "min_epss",
+            "an EPSS score is between 0 and 1",
+        ));
+    }
+    let min_severity = match pb::Severity::try_from(request.min_severity) {
+        Ok(pb::Severity::Unspecified) => None,
+        Ok(severity) => Some(severity_from(severity)),
+        Err(_) => return Err(Error::invalid("min_severity", "unknown severity")),
+    };
+    let filter = ExposureFilter {
+        cluster: optional_text(request.cluster),
+        namespace: optional_text(request.namespace),
+        image: optional_text(request.image),
+        kev_only: request.kev_only,
+        min_epss: (request.min_epss > 0.0).then_some(request.min_epss),
+        min_severity,
+        running_only: request.running_only,
+        vulnerability: None,
+    };
+    Ok((filter, start, page_size(request.page_size)))
+}
+
+/// The filter of a `FindVulnerability` request.
+pub fn find_vulnerability(request: pb::FindVulnerabilityRequest) -> Result<ExposureFilter> {
+    let id = request.id.trim();
+    if id.is_empty() || id.len() > MAX_NAME_LEN || id.chars().any(char::is_whitespace) {
+        return Err(Error::invalid(
+            "id",
+            "give one vulnerability id or alias, e.g. CVE-2024-3094",
+        ));
+    }
+    Ok(ExposureFilter {
+        cluster: optional_text(request.cluster),
+        vulnerability: Some(id.to_owned()),
+        ..ExposureFilter::default()
+    })
+}
+
+fn severity_from(severity: pb::Severity) -> Severity {
+    match severity {
+        pb::Severity::Critical => Severity::Critical,
+        pb::Severity::High => Severity::High,
+        pb::Severity::Medium => Severity::Medium,
+        pb::Severity::Low => Severity::Low,
+        pb::Severity::Info => Severity::Info,
+        pb::Severity::Unspecified => Severity::Unassigned,
+    }
+}
+
+fn severity_message(severity: Severity) -> pb::Severity {
+    match severity {
+        Severity::Critical => pb::Severity::Critical,
+        Severity::High => pb::Severity::High,
+        Severity::Medium => pb::Severity::Medium,
+        Severity::Low => pb::Severity::Low,
+        Severity::Info => pb::Severity::Info,
+        Severity::Unassigned => pb::Severity::Unspecified,
+    }
+}
+
+/// Workloads and nodes listed in one exposure: an image on thousands of nodes has
+/// hundreds of findings.
+const MAX_PLACEMENTS_PER_EXPOSURE: usize = 50;
+
+/// An exposure at position `rank` (from 1) of its answer.
+pub fn exposure(exposure: &Exposure, rank: usize) -> pb::Exposure {
+    let vulnerability = &exposure.finding.vulnerability;
+    let placements = &exposure.placements;
+    pb::Exposure {
+        vulnerability: Some(pb::Vulnerability {
+            id: vulnerability.id.clone(),
+            source: vulnerability.source.clone(),
+            aliases: vulnerability.aliases.clone(),
+            severity: severity_message(vulnerability.severity).into(),
+            cvss: vulnerability.cvss,
+            epss: vulnerability.epss,
+            epss_percentile: vulnerability.epss_percentile,
+        }),
+        package: Some(pb::Package {
+            name: exposure.finding.package.name.clone(),
+            version: exposure.finding.package.version.clone(),
+            purl: exposure.finding.package.purl.clone(),
+        }),
+        fixed_versions: exposure.finding.fixed_versions.clone(),
+        manifest_digest: placements.digest.clone(),
+        image_names: placements.names.clone(),
+        running: exposure.rank.running,
+        workloads: placements
+            .running
+            .iter()
+            .take(MAX_PLACEMENTS_PER_EXPOSURE)
+            .cloned()
+            .map(placement)
+            .collect(),
+        workload_count: u32::try_from(placements.running.len()).unwrap_or(u32::MAX),
+        node_count: u32::try_from(placements.nodes.len()).unwrap_or(u32::MAX),
+        nodes: placements
+            .nodes
+            .iter()
+            .take(MAX_PLACEMENTS_PER_EXPOSURE)
+            .cloned()
+            .map(node_presence)
+            .collect(),
+        clusters: placements.clusters.clone(),
+        pods: u32::try_from(exposure.rank.pods).unwrap_or(u32::MAX),
+        first_seen: Some(exposure.first_seen.to_proto()),
+        rank: rank as u64,
+        reasons: exposure.reasons(),
+        kev: exposure.kev.as_ref().map(|kev| pb::KevEntry {
+            date_added: kev.date_added.clone(),
+            due_date: kev.due_date.clone(),
+            ransomware: kev.ransomware,
+        }),
+    }
+}
+
+/// The page of `exposures` from `start`.
+pub fn exposure_page(
+    exposures: &[Exposure],
+    start: usize,
+    size: usize,
+) -> pb::ListExposuresResponse {
+    let end = start.saturating_add(size).min(exposures.len());
+    let page = exposures.get(start..end).unwrap_or_default();
+    pb::ListExposuresResponse {
+        exposures: page
+            .iter()
+            .enumerate()
+            .map(|(i, e)| exposure(e, start + i + 1))
+            .collect(),
+        next_page_token: if end < exposures.len() {
+            end.to_string()
+        } else {
+            String::new()
+        },
+        total: exposures.len() as u64,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -653,154 +802,5 @@ mod tests {
             dtrack_failures_limit(&pb::ListDtrackFailuresRequest { limit: 5000 }),
             MAX_PAGE
         );
-    }
-}
-
-/// The filter, first index and size of a `ListExposures` page.
-pub fn list_exposures(request: pb::ListExposuresRequest) -> Result<(ExposureFilter, usize, usize)> {
-    let start = match request.page_token.as_str() {
-        "" => 0,
-        token => token
-            .parse::<usize>()
-            .map_err(|_| Error::invalid("page_token", "not a token ListExposures gave"))?,
-    };
-    if !(0.0..=1.0).contains(&request.min_epss) {
-        return Err(Error::invalid(
-            "min_epss",
-            "an EPSS score is between 0 and 1",
-        ));
-    }
-    let min_severity = match pb::Severity::try_from(request.min_severity) {
-        Ok(pb::Severity::Unspecified) => None,
-        Ok(severity) => Some(severity_from(severity)),
-        Err(_) => return Err(Error::invalid("min_severity", "unknown severity")),
-    };
-    let filter = ExposureFilter {
-        cluster: optional_text(request.cluster),
-        namespace: optional_text(request.namespace),
-        image: optional_text(request.image),
-        kev_only: request.kev_only,
-        min_epss: (request.min_epss > 0.0).then_some(request.min_epss),
-        min_severity,
-        running_only: request.running_only,
-        vulnerability: None,
-    };
-    Ok((filter, start, page_size(request.page_size)))
-}
-
-/// The filter of a `FindVulnerability` request.
-pub fn find_vulnerability(request: pb::FindVulnerabilityRequest) -> Result<ExposureFilter> {
-    let id = request.id.trim();
-    if id.is_empty() || id.len() > MAX_NAME_LEN || id.chars().any(char::is_whitespace) {
-        return Err(Error::invalid(
-            "id",
-            "give one vulnerability id or alias, e.g. CVE-2024-3094",
-        ));
-    }
-    Ok(ExposureFilter {
-        cluster: optional_text(request.cluster),
-        vulnerability: Some(id.to_owned()),
-        ..ExposureFilter::default()
-    })
-}
-
-fn severity_from(severity: pb::Severity) -> Severity {
-    match severity {
-        pb::Severity::Critical => Severity::Critical,
-        pb::Severity::High => Severity::High,
-        pb::Severity::Medium => Severity::Medium,
-        pb::Severity::Low => Severity::Low,
-        pb::Severity::Info => Severity::Info,
-        pb::Severity::Unspecified => Severity::Unassigned,
-    }
-}
-
-fn severity_message(severity: Severity) -> pb::Severity {
-    match severity {
-        Severity::Critical => pb::Severity::Critical,
-        Severity::High => pb::Severity::High,
-        Severity::Medium => pb::Severity::Medium,
-        Severity::Low => pb::Severity::Low,
-        Severity::Info => pb::Severity::Info,
-        Severity::Unassigned => pb::Severity::Unspecified,
-    }
-}
-
-/// Workloads and nodes listed in one exposure: an image on thousands of nodes has
-/// hundreds of findings.
-const MAX_PLACEMENTS_PER_EXPOSURE: usize = 50;
-
-/// An exposure at position `rank` (from 1) of its answer.
-pub fn exposure(exposure: &Exposure, rank: usize) -> pb::Exposure {
-    let vulnerability = &exposure.finding.vulnerability;
-    let placements = &exposure.placements;
-    pb::Exposure {
-        vulnerability: Some(pb::Vulnerability {
-            id: vulnerability.id.clone(),
-            source: vulnerability.source.clone(),
-            aliases: vulnerability.aliases.clone(),
-            severity: severity_message(vulnerability.severity).into(),
-            cvss: vulnerability.cvss,
-            epss: vulnerability.epss,
-            epss_percentile: vulnerability.epss_percentile,
-        }),
-        package: Some(pb::Package {
-            name: exposure.finding.package.name.clone(),
-            version: exposure.finding.package.version.clone(),
-            purl: exposure.finding.package.purl.clone(),
-        }),
-        fixed_versions: exposure.finding.fixed_versions.clone(),
-        manifest_digest: placements.digest.clone(),
-        image_names: placements.names.clone(),
-        running: exposure.rank.running,
-        workloads: placements
-            .running
-            .iter()
-            .take(MAX_PLACEMENTS_PER_EXPOSURE)
-            .cloned()
-            .map(placement)
-            .collect(),
-        workload_count: u32::try_from(placements.running.len()).unwrap_or(u32::MAX),
-        node_count: u32::try_from(placements.nodes.len()).unwrap_or(u32::MAX),
-        nodes: placements
-            .nodes
-            .iter()
-            .take(MAX_PLACEMENTS_PER_EXPOSURE)
-            .cloned()
-            .map(node_presence)
-            .collect(),
-        clusters: placements.clusters.clone(),
-        pods: u32::try_from(exposure.rank.pods).unwrap_or(u32::MAX),
-        first_seen: Some(exposure.first_seen.to_proto()),
-        rank: rank as u64,
-        reasons: exposure.reasons(),
-        kev: exposure.kev.as_ref().map(|kev| pb::KevEntry {
-            date_added: kev.date_added.clone(),
-            due_date: kev.due_date.clone(),
-            ransomware: kev.ransomware,
-        }),
-    }
-}
-
-/// The page of `exposures` from `start`.
-pub fn exposure_page(
-    exposures: &[Exposure],
-    start: usize,
-    size: usize,
-) -> pb::ListExposuresResponse {
-    let end = start.saturating_add(size).min(exposures.len());
-    let page = exposures.get(start..end).unwrap_or_default();
-    pb::ListExposuresResponse {
-        exposures: page
-            .iter()
-            .enumerate()
-            .map(|(i, e)| exposure(e, start + i + 1))
-            .collect(),
-        next_page_token: if end < exposures.len() {
-            end.to_string()
-        } else {
-            String::new()
-        },
-        total: exposures.len() as u64,
     }
 }

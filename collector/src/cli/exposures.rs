@@ -86,7 +86,7 @@ pub(super) fn render(
                     json!({
                         "cluster": key.cluster,
                         "namespace": key.namespace,
-                        "exposures": rows.iter().map(|row| exposure_json(row)).collect::<Vec<_>>(),
+                        "exposures": rows.iter().map(exposure_json).collect::<Vec<_>>(),
                     })
                 })
                 .collect();
@@ -147,7 +147,7 @@ pub(super) fn report(
                 clusters.entry(&key.cluster).or_default().push(json!({
                     "namespace": key.namespace,
                     "running": key.running,
-                    "exposures": rows.iter().map(|row| exposure_json(row)).collect::<Vec<_>>(),
+                    "exposures": rows.iter().map(exposure_json).collect::<Vec<_>>(),
                 }));
             }
             let clusters: Vec<Value> = clusters

@@ -230,9 +230,9 @@ fn wanted(finding: &Finding, in_kev: bool, filter: &ExposureFilter) -> bool {
     {
         return false;
     }
-    !filter
+    filter
         .min_severity
-        .is_some_and(|floor| !vulnerability.severity.at_least(floor))
+        .is_none_or(|floor| vulnerability.severity.at_least(floor))
 }
 
 /// The catalog's entry for any CVE id of the finding's vulnerability.
