@@ -309,6 +309,7 @@ COLLECTOR_FULL = {
     "tls": {"existingSecret": "collector-cert", "clientCAKey": "ca.crt"},
     "clusterTokens": {"existingSecret": "fleet-tokens", "key": "tokens.txt"},
     "queryTokens": {"existingSecret": "query-tokens"},
+    "notifications": {"webhooks": {"existingSecret": "webhooks"}, "minEpss": 0.2},
     "dtrack": {
         "url": "https://dtrack.example.com",
         "apiKey": {"existingSecret": "dtrack-key", "key": "key"},
@@ -574,6 +575,11 @@ class TestCollectorChart:
         assert not any(e["name"] == "NODEBOM_STORE" for e in container["env"])
         assert env(container, "NODEBOM_QUERY_TOKENS")["valueFrom"] == {
             "secretKeyRef": {"name": "query-tokens", "key": "tokens"}}
+        # Webhook URLs are secrets: from the Secret, never in the arguments.
+        assert env(container, "NODEBOM_WEBHOOKS")["valueFrom"] == {
+            "secretKeyRef": {"name": "webhooks", "key": "webhooks"}}
+        assert "--notify-min-epss=0.2" in args
+        assert "--notify-interval=1m" in args
         assert not any(v["name"] == "data" for v in pod["volumes"])
         assert "--tls-client-ca=/etc/nodebom/tls/ca.crt" in args
         assert volume(pod, "tls")["secret"]["secretName"] == "collector-cert"

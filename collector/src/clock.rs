@@ -35,6 +35,11 @@ impl Timestamp {
         Self(self.0.saturating_sub(millis(duration)))
     }
 
+    /// As a system time (the epoch for times before it).
+    pub fn to_system_time(self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(u64::try_from(self.0).unwrap_or(0))
+    }
+
     /// As a protobuf timestamp.
     pub fn to_proto(self) -> prost_types::Timestamp {
         prost_types::Timestamp {

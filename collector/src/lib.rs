@@ -25,6 +25,7 @@ pub mod feed;
 pub mod inventory;
 pub mod kev;
 pub mod metrics;
+pub mod notify;
 pub mod sbom;
 pub mod server;
 pub mod store;

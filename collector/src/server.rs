@@ -26,6 +26,7 @@ use crate::error::{Error, Result};
 use crate::inventory::{spawn_janitor, LiveSessions};
 use crate::kev::LatestKev;
 use crate::metrics::{self, Metrics, Observed};
+use crate::notify::spawn_notifier;
 use crate::store::instrumented::InstrumentedStore;
 use crate::store::{PostgresStore, SqliteStore, Store};
 
@@ -43,8 +44,8 @@ pub struct Collector {
     shutdown: CancellationToken,
     server: JoinHandle<Result<()>>,
     janitor: JoinHandle<()>,
-    /// Dependency-Track forwarder and KEV policy tasks, when configured.
-    dtrack: Vec<JoinHandle<()>>,
+    /// Dependency-Track forwarder, KEV policy and notifier tasks, when configured.
+    jobs: Vec<JoinHandle<()>>,
     metrics_addr: Option<SocketAddr>,
     metrics: Option<JoinHandle<()>>,
     health: HealthReporter,
@@ -181,7 +182,19 @@ pub async fn start_with_store(config: ServeConfig, store: Arc<dyn Store>) -> Res
             .await
             .map_err(Error::from)
     });
-    let dtrack = spawn_dtrack(forwarder, kev, &metrics, &shutdown);
+    let mut jobs = spawn_dtrack(forwarder, kev.clone(), &metrics, &shutdown);
+    if let Some(settings) = config.notify.clone() {
+        tracing::info!(
+            webhooks = settings.webhooks.len(),
+            "notifying webhooks of exposures"
+        );
+        jobs.push(spawn_notifier(
+            Arc::clone(&store),
+            kev,
+            settings,
+            shutdown.clone(),
+        )?);
+    }
     let janitor = spawn_janitor(store, sessions, config.janitor, shutdown.clone());
 
     let clusters = if config.cluster_tokens.is_open() {
@@ -210,7 +223,7 @@ pub async fn start_with_store(config: ServeConfig, store: Arc<dyn Store>) -> Res
         shutdown,
         server,
         janitor,
-        dtrack,
+        jobs,
         metrics: metrics_task,
         health,
     })
@@ -273,7 +286,7 @@ impl Collector {
             }
         };
         let _ = self.janitor.await;
-        for task in self.dtrack.drain(..).chain(self.metrics.take()) {
+        for task in self.jobs.drain(..).chain(self.metrics.take()) {
             let _ = task.await;
         }
         tracing::info!("nodebom collector stopped");

@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{
@@ -55,11 +56,16 @@ fn dependency_track() -> DtServer {
 }
 
 async fn start(dt: &DtServer, key_dir: &std::path::Path) -> TestCollector {
+    start_with(dt, key_dir, &[]).await
+}
+
+async fn start_with(dt: &DtServer, key_dir: &std::path::Path, extra: &[&str]) -> TestCollector {
     let key = key_dir.join("dtrack-api-key");
     std::fs::write(&key, dt.api_key()).unwrap();
-    TestCollector::start(&[
+    let url = dt.url();
+    let mut args = vec![
         "--dtrack-url",
-        &dt.url(),
+        &url,
         "--dtrack-api-key-file",
         key.to_str().unwrap(),
         "--dtrack-all-images",
@@ -73,8 +79,9 @@ async fn start(dt: &DtServer, key_dir: &std::path::Path) -> TestCollector {
         "100ms",
         "--dtrack-retry-max",
         "500ms",
-    ])
-    .await
+    ];
+    args.extend_from_slice(extra);
+    TestCollector::start(&args).await
 }
 
 /// Reports `images` and `workloads` for the agent's node and uploads the SBOMs the
@@ -356,5 +363,125 @@ async fn malformed_findings_are_retried_and_what_was_read_stays() {
     .unwrap();
     assert_eq!(wait_for(&collector, 2).await.len(), 2);
     assert!(dt.findings_requests(project.uuid).len() > reads);
+    collector.stop().await;
+}
+
+/// A webhook receiver: records every call's path and body, and answers 503 to the
+/// first `failures` calls on `/json`.
+struct Receiver {
+    url: String,
+    calls: Arc<Mutex<Vec<(String, serde_json::Value, u16)>>>,
+}
+
+impl Receiver {
+    async fn start(failures: usize) -> Receiver {
+        let calls: Arc<Mutex<Vec<(String, serde_json::Value, u16)>>> = Arc::default();
+        let recorded = Arc::clone(&calls);
+        let app = axum::Router::new().route(
+            "/{hook}",
+            axum::routing::post(
+                move |axum::extract::Path(hook): axum::extract::Path<String>, body: String| {
+                    let recorded = Arc::clone(&recorded);
+                    async move {
+                        let mut calls = recorded.lock().unwrap();
+                        let failed = calls.iter().filter(|c| c.0 == "json").count() < failures
+                            && hook == "json";
+                        let status = if failed { 503 } else { 200 };
+                        let body = serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
+                        calls.push((hook, body, status));
+                        axum::http::StatusCode::from_u16(status).unwrap()
+                    }
+                },
+            ),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Receiver { url, calls }
+    }
+
+    /// The bodies `hook` accepted.
+    fn accepted(&self, hook: &str) -> Vec<serde_json::Value> {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c.0 == hook && c.2 == 200)
+            .map(|c| c.1.clone())
+            .collect()
+    }
+
+    /// Waits until `hook` accepted `count` calls; returns them.
+    async fn wait_for(&self, hook: &str, count: usize) -> Vec<serde_json::Value> {
+        let deadline = tokio::time::Instant::now() + PATIENCE * 3;
+        while self.accepted(hook).len() < count && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.accepted(hook)
+    }
+}
+
+#[tokio::test]
+async fn a_kev_exposure_is_announced_once_and_so_is_its_resolution() {
+    let dt = dependency_track();
+    let keys = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start(2).await;
+    let json_hook = format!("json={}/json", receiver.url);
+    let slack_hook = format!("slack={}/slack", receiver.url);
+    // Only KEV is worth a call here: the other vulnerabilities' EPSS is below 0.9.
+    let collector = start_with(
+        &dt,
+        keys.path(),
+        &[
+            "--webhook",
+            &json_hook,
+            "--webhook",
+            &slack_hook,
+            "--notify-interval",
+            "200ms",
+            "--notify-min-epss",
+            "0.9",
+        ],
+    )
+    .await;
+    let web = image("web", &["registry.example/shop/web:1.0"]);
+    let mut a = Agent::connect(&collector, Some(TOKEN_A), "prod-a", "node-1")
+        .await
+        .unwrap();
+    let mut b = Agent::connect(&collector, Some(TOKEN_B), "prod-b", "node-7")
+        .await
+        .unwrap();
+    let images = std::slice::from_ref(&web);
+    report(&collector, &mut a, TOKEN_A, images, &[workload("shop", "web-0", "web", &web)]).await;
+    report(&collector, &mut b, TOKEN_B, images, &[workload("shop", "web-0", "web", &web)]).await;
+
+    // Announced after the receiver's two failures, once, to each webhook.
+    let appeared = receiver.wait_for("json", 1).await;
+    assert_eq!(appeared.len(), 1, "{appeared:#?}");
+    let call = &appeared[0];
+    assert_eq!(call["event"], "exposure-appeared");
+    assert_eq!(call["exposure"]["vulnerability"], KEV_CVE);
+    assert_eq!(call["exposure"]["clusters"], serde_json::json!(["prod-a", "prod-b"]));
+    assert_eq!(call["exposure"]["kev_due_date"], "2021-12-24");
+    assert_eq!(call["exposure"]["manifest_digest"], web.manifest_digest.as_str());
+    let slack = receiver.wait_for("slack", 1).await;
+    let text = slack[0]["text"].as_str().unwrap();
+    assert!(text.contains(KEV_CVE) && text.contains("prod-a/shop/web-0"), "{text}");
+    // Seen again and again, said once.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(receiver.accepted("json").len(), 1);
+    assert_eq!(receiver.accepted("slack").len(), 1);
+
+    // The pods are deleted; the image stays on the nodes.
+    a.full(images, &[]).await.unwrap();
+    b.full(images, &[]).await.unwrap();
+    let calls = receiver.wait_for("json", 2).await;
+    assert_eq!(calls.len(), 2, "{calls:#?}");
+    assert_eq!(calls[1]["event"], "exposure-resolved");
+    assert_eq!(calls[1]["exposure"]["vulnerability"], KEV_CVE);
+    let slack = receiver.wait_for("slack", 2).await;
+    assert!(slack[1]["text"].as_str().unwrap().starts_with(":white_check_mark:"));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(receiver.accepted("json").len(), 2);
     collector.stop().await;
 }

@@ -158,6 +158,10 @@ spec:
         - {{ printf "--kev-catalog=%s" . | quote }}
         {{- end }}
         {{- end }}
+        {{- if .Values.notifications.webhooks.existingSecret }}
+        - --notify-min-epss={{ .Values.notifications.minEpss }}
+        - --notify-interval={{ .Values.notifications.interval }}
+        {{- end }}
         {{- range .Values.extraArgs }}
         - {{ . | quote }}
         {{- end }}
@@ -180,6 +184,13 @@ spec:
               name: {{ $.Values.store.postgres.existingSecret }}
               key: {{ . }}
         {{- end }}
+        {{- end }}
+        {{- if .Values.notifications.webhooks.existingSecret }}
+        - name: NODEBOM_WEBHOOKS
+          valueFrom:
+            secretKeyRef:
+              name: {{ .Values.notifications.webhooks.existingSecret }}
+              key: {{ .Values.notifications.webhooks.key }}
         {{- end }}
         {{- if .Values.queryTokens.existingSecret }}
         - name: NODEBOM_QUERY_TOKENS

@@ -160,6 +160,9 @@ pub struct ServeArgs {
     /// Dependency-Track forwarding and the KEV policy.
     #[command(flatten)]
     pub dtrack: crate::dtrack::DtrackArgs,
+    /// Webhook notifications of exposures.
+    #[command(flatten)]
+    pub notify: crate::notify::NotifyArgs,
 }
 
 #[derive(Debug, Parser)]
@@ -284,6 +287,10 @@ impl ServeArgs {
             max_message_bytes: usize::try_from(self.max_message_bytes).unwrap_or(usize::MAX),
             max_concurrent_uploads: self.max_concurrent_uploads,
             dtrack: self.dtrack.resolve()?,
+            notify: self.notify.resolve(nodebom_proto::retry::Backoff::new(
+                self.dtrack.dtrack_retry_first,
+                self.dtrack.dtrack_retry_max,
+            ))?,
         })
     }
 }
@@ -424,6 +431,8 @@ pub struct ServeConfig {
     pub max_concurrent_uploads: usize,
     /// Dependency-Track forwarding; `None`: nothing is forwarded.
     pub dtrack: Option<crate::dtrack::DtrackSettings>,
+    /// Webhook notifications; `None`: no webhooks.
+    pub notify: Option<crate::notify::NotifySettings>,
 }
 
 #[cfg(test)]

@@ -10,9 +10,10 @@ use tokio::sync::watch;
 
 use super::outbox::{Failure, OutboxItem, Plan, ProjectState, Usage};
 use super::{
-    ClaimPolicy, Claims, ComponentMatches, ComponentSearch, DtrackStore, Event, EventStore,
-    FindingStore, ImageFilter, ImagePage, InventoryStore, Pruned, PutOutcome, SbomStore, Session,
-    SingletonJob, StatsStore, Store, StoreStats, StoredFinding, StoredSbom, UploadPermit,
+    AlertStore, ClaimPolicy, Claims, ComponentMatches, ComponentSearch, Delivery, DtrackStore,
+    Event, EventStore, FindingStore, ImageFilter, ImagePage, InventoryStore, NewDelivery,
+    OpenAlert, Pruned, PutOutcome, SbomStore, Session, SingletonJob, StatsStore, Store, StoreStats,
+    StoredFinding, StoredSbom, UploadPermit,
 };
 use crate::clock::Timestamp;
 use crate::digest::Digest;
@@ -237,6 +238,53 @@ impl FindingStore for InstrumentedStore {
     async fn findings_known_as(&self, id: &str) -> Result<Vec<StoredFinding>> {
         self.timed("findings_known_as", self.inner.findings_known_as(id))
             .await
+    }
+}
+
+#[async_trait]
+impl AlertStore for InstrumentedStore {
+    async fn alerts_open(&self) -> Result<Vec<OpenAlert>> {
+        self.timed("alerts_open", self.inner.alerts_open()).await
+    }
+
+    async fn alerts_apply(
+        &self,
+        opened: Vec<OpenAlert>,
+        resolved: Vec<String>,
+        deliveries: Vec<NewDelivery>,
+        now: Timestamp,
+    ) -> Result<()> {
+        self.timed(
+            "alerts_apply",
+            self.inner.alerts_apply(opened, resolved, deliveries, now),
+        )
+        .await
+    }
+
+    async fn deliveries_take(
+        &self,
+        now: Timestamp,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<Delivery>> {
+        self.timed(
+            "deliveries_take",
+            self.inner.deliveries_take(now, limit, lease),
+        )
+        .await
+    }
+
+    async fn delivery_done(&self, id: i64) -> Result<()> {
+        self.timed("delivery_done", self.inner.delivery_done(id))
+            .await
+    }
+
+    async fn delivery_retry(&self, id: i64, next_at: Timestamp, error: String) -> Result<()> {
+        self.timed(
+            "delivery_retry",
+            self.inner.delivery_retry(id, next_at, error),
+        )
+        .await
     }
 }
 

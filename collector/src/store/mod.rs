@@ -431,6 +431,8 @@ pub enum SingletonJob {
     DtrackPlanner,
     /// Keeping the KEV policy in Dependency-Track.
     KevPolicy,
+    /// Comparing exposures with the open alerts and queueing notifications.
+    Notifier,
 }
 
 /// Nodes, their sessions, images and workloads, and the build claims made for them.
@@ -632,6 +634,65 @@ pub struct StoredFinding {
     pub first_seen: Timestamp,
 }
 
+/// Open exposure alerts and the webhook calls queued about them.
+#[async_trait]
+pub trait AlertStore: Send + Sync + 'static {
+    /// Every open alert.
+    async fn alerts_open(&self) -> Result<Vec<OpenAlert>>;
+
+    /// Opens `opened`, closes `resolved` (by key) and queues `deliveries`, in one
+    /// transaction.
+    async fn alerts_apply(
+        &self,
+        opened: Vec<OpenAlert>,
+        resolved: Vec<String>,
+        deliveries: Vec<NewDelivery>,
+        now: Timestamp,
+    ) -> Result<()>;
+
+    /// Leases the oldest due delivery of each target for `lease`.
+    async fn deliveries_take(
+        &self,
+        now: Timestamp,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<Delivery>>;
+
+    /// Removes a delivery that was made, or that is given up (`error` says why).
+    async fn delivery_done(&self, id: i64) -> Result<()>;
+
+    /// Puts a delivery off until `next_at`, counting a failed try.
+    async fn delivery_retry(&self, id: i64, next_at: Timestamp, error: String) -> Result<()>;
+}
+
+/// An exposure alert that is open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenAlert {
+    /// What identifies the exposure.
+    pub key: String,
+    /// What was said when it opened (JSON).
+    pub payload: String,
+}
+
+/// A webhook call to queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDelivery {
+    /// The webhook's name (a hash of its configuration).
+    pub target: String,
+    /// The request body.
+    pub body: String,
+}
+
+/// A queued webhook call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub id: i64,
+    pub target: String,
+    pub body: String,
+    /// Failed tries so far.
+    pub attempts: u32,
+}
+
 #[async_trait]
 pub trait StatsStore: Send + Sync + 'static {
     /// Totals as of `now` (claims and actions are timed against it).
@@ -641,17 +702,24 @@ pub trait StatsStore: Send + Sync + 'static {
 /// The store traits, for callers that hold a concrete store rather than `dyn Store`.
 pub mod prelude {
     pub use super::{
-        DtrackStore, EventStore, FindingStore, InventoryStore, SbomStore, StatsStore, Store,
+        AlertStore, DtrackStore, EventStore, FindingStore, InventoryStore, SbomStore, StatsStore,
+        Store,
     };
 }
 
 /// The collector's persistence: every aggregate's store.
 pub trait Store:
-    InventoryStore + SbomStore + EventStore + DtrackStore + FindingStore + StatsStore
+    InventoryStore + SbomStore + EventStore + DtrackStore + FindingStore + AlertStore + StatsStore
 {
 }
 
-impl<T: InventoryStore + SbomStore + EventStore + DtrackStore + FindingStore + StatsStore> Store
-    for T
+impl<T> Store for T where
+    T: InventoryStore
+        + SbomStore
+        + EventStore
+        + DtrackStore
+        + FindingStore
+        + AlertStore
+        + StatsStore
 {
 }

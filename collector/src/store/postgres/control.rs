@@ -44,6 +44,7 @@ fn job_key(job: SingletonJob) -> i64 {
             SingletonJob::Janitor => 0,
             SingletonJob::DtrackPlanner => 1,
             SingletonJob::KevPolicy => 2,
+            SingletonJob::Notifier => 3,
         }
 }
 

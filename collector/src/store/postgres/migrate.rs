@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_findings.sql"),
+    include_str!("migrations/0003_alerts.sql"),
 ];
 
 /// Brings the database to the newest schema, one transaction per migration.

@@ -14,6 +14,7 @@
 //!   session advisory lock is held, on a control connection that also `LISTEN`s for
 //!   events; when that replica dies its locks go with its connection.
 
+mod alerts;
 mod control;
 mod dtrack;
 mod events;
@@ -38,9 +39,10 @@ use tokio_postgres::{NoTls, Row, Statement};
 pub use settings::PostgresSettings;
 
 use super::{
-    ClaimPolicy, Claims, ComponentMatches, ComponentSearch, DtrackStore, Event, EventStore,
-    FindingStore, ImageFilter, ImagePage, InventoryStore, Pruned, PutOutcome, SbomStore, Session,
-    SingletonJob, StatsStore, StoreStats, StoredFinding, StoredSbom, UploadPermit,
+    AlertStore, ClaimPolicy, Claims, ComponentMatches, ComponentSearch, Delivery, DtrackStore,
+    Event, EventStore, FindingStore, ImageFilter, ImagePage, InventoryStore, NewDelivery,
+    OpenAlert, Pruned, PutOutcome, SbomStore, Session, SingletonJob, StatsStore, StoreStats,
+    StoredFinding, StoredSbom, UploadPermit,
 };
 use crate::clock::Timestamp;
 use crate::digest::Digest;
@@ -621,6 +623,50 @@ impl FindingStore for PostgresStore {
     async fn findings_known_as(&self, id: &str) -> Result<Vec<StoredFinding>> {
         read!(self, "finding a vulnerability", |tx| async {
             findings::known_as(tx, id).await
+        })
+    }
+}
+
+#[async_trait]
+impl AlertStore for PostgresStore {
+    async fn alerts_open(&self) -> Result<Vec<OpenAlert>> {
+        read!(self, "reading open alerts", |tx| async {
+            alerts::open(tx).await
+        })
+    }
+
+    async fn alerts_apply(
+        &self,
+        opened: Vec<OpenAlert>,
+        resolved: Vec<String>,
+        deliveries: Vec<NewDelivery>,
+        now: Timestamp,
+    ) -> Result<()> {
+        write!(self, "recording alerts", |tx| async {
+            alerts::apply(tx, &opened, &resolved, &deliveries, now).await
+        })
+    }
+
+    async fn deliveries_take(
+        &self,
+        now: Timestamp,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<Delivery>> {
+        write!(self, "taking due webhook calls", |tx| async {
+            alerts::take(tx, &self.replica, now, limit, lease).await
+        })
+    }
+
+    async fn delivery_done(&self, id: i64) -> Result<()> {
+        write!(self, "completing a webhook call", |tx| async {
+            alerts::done(tx, id).await
+        })
+    }
+
+    async fn delivery_retry(&self, id: i64, next_at: Timestamp, error: String) -> Result<()> {
+        write!(self, "postponing a webhook call", |tx| async {
+            alerts::retry(tx, id, next_at, &error).await
         })
     }
 }

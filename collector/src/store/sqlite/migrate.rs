@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_dtrack.sql"),
     include_str!("migrations/0003_trust.sql"),
     include_str!("migrations/0004_findings.sql"),
+    include_str!("migrations/0005_alerts.sql"),
 ];
 
 /// Brings the database to the newest schema, one transaction per migration.

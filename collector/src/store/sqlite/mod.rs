@@ -8,6 +8,7 @@
 //! group committed with `synchronous = FULL`: an acknowledgement means it is on disk.
 //! Readers use their own connections and never block the writer.
 
+mod alerts;
 mod dtrack;
 mod events;
 mod findings;
@@ -27,9 +28,10 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 
 use super::{
-    ClaimPolicy, Claims, ComponentMatches, ComponentSearch, DtrackStore, Event, EventStore,
-    FindingStore, ImageFilter, ImagePage, InventoryStore, Pruned, PutOutcome, SbomStore, Session,
-    SingletonJob, StatsStore, StoreStats, StoredFinding, StoredSbom, UploadPermit,
+    AlertStore, ClaimPolicy, Claims, ComponentMatches, ComponentSearch, Delivery, DtrackStore,
+    Event, EventStore, FindingStore, ImageFilter, ImagePage, InventoryStore, NewDelivery,
+    OpenAlert, Pruned, PutOutcome, SbomStore, Session, SingletonJob, StatsStore, StoreStats,
+    StoredFinding, StoredSbom, UploadPermit,
 };
 use crate::clock::Timestamp;
 use crate::digest::Digest;
@@ -680,6 +682,43 @@ impl FindingStore for SqliteStore {
             findings::known_as(tx, &id)
         })
         .await
+    }
+}
+
+#[async_trait]
+impl AlertStore for SqliteStore {
+    async fn alerts_open(&self) -> Result<Vec<OpenAlert>> {
+        self.read("reading open alerts", alerts::open).await
+    }
+
+    async fn alerts_apply(
+        &self,
+        opened: Vec<OpenAlert>,
+        resolved: Vec<String>,
+        deliveries: Vec<NewDelivery>,
+        now: Timestamp,
+    ) -> Result<()> {
+        self.write(move |tx| alerts::apply(tx, &opened, &resolved, &deliveries, now))
+            .await
+    }
+
+    async fn deliveries_take(
+        &self,
+        now: Timestamp,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<Delivery>> {
+        self.write(move |tx| alerts::take(tx, now, limit, lease))
+            .await
+    }
+
+    async fn delivery_done(&self, id: i64) -> Result<()> {
+        self.write(move |tx| alerts::done(tx, id)).await
+    }
+
+    async fn delivery_retry(&self, id: i64, next_at: Timestamp, error: String) -> Result<()> {
+        self.write(move |tx| alerts::retry(tx, id, next_at, &error))
+            .await
     }
 }
 

@@ -1,0 +1,155 @@
+//! Notifications: webhooks (generic JSON, or Slack-compatible) when an exposure worth
+//! acting on now — a vulnerability in CISA KEV, or likely to be exploited (EPSS at or
+//! above `--notify-min-epss`), in a running workload — appears, and when it is resolved
+//! (the image no longer runs, or the finding went).
+//!
+//! One replica at a time compares the exposures with the open alerts in the store
+//! (`SingletonJob::Notifier`) and, in the same transaction as the alert changes, queues
+//! one call per webhook: an exposure is announced once however often it is seen, and
+//! a restart loses nothing. Every replica sends due calls, in order per webhook,
+//! retried with backoff while the receiver fails (5xx, 429, timeouts, refused
+//! connections) and dropped with a warning when it refuses them (other 4xx).
+
+mod alert;
+mod config;
+mod webhook;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Timestamp;
+use crate::error::Result;
+use crate::exposure::query::list;
+use crate::exposure::ExposureFilter;
+use crate::kev::LatestKev;
+use crate::store::{NewDelivery, OpenAlert, SingletonJob, Store};
+
+pub use alert::Alert;
+pub use config::{NotifyArgs, NotifySettings, Webhook, WebhookFormat};
+
+/// Calls sent per pass.
+const BATCH: usize = 16;
+/// How long a replica may take to send one call before another one may.
+const LEASE: Duration = Duration::from_secs(60);
+/// How often the queue is looked at.
+const TICK: Duration = Duration::from_millis(500);
+
+/// Runs the notifier until `cancel`.
+pub fn spawn_notifier(
+    store: Arc<dyn Store>,
+    kev: LatestKev,
+    settings: NotifySettings,
+    cancel: CancellationToken,
+) -> Result<JoinHandle<()>> {
+    let sender = webhook::Sender::new(&settings)?;
+    Ok(tokio::spawn(async move {
+        let mut last_check: Option<tokio::time::Instant> = None;
+        loop {
+            if last_check.is_none_or(|at| at.elapsed() >= settings.interval) {
+                last_check = Some(tokio::time::Instant::now());
+                let checked = tokio::select! {
+                    () = cancel.cancelled() => return,
+                    checked = check(store.as_ref(), &kev, &settings, Timestamp::now()) => checked,
+                };
+                if let Err(err) = checked {
+                    tracing::warn!(error = %err, "comparing exposures with open alerts failed");
+                }
+            }
+            let sent = tokio::select! {
+                () = cancel.cancelled() => return,
+                sent = sender.send_due(store.as_ref(), Timestamp::now()) => sent,
+            };
+            match sent {
+                Ok(0) => {}
+                Ok(_) => continue,
+                Err(err) => tracing::warn!(error = %err, "sending webhook calls failed"),
+            }
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                () = tokio::time::sleep(TICK) => {}
+            }
+        }
+    }))
+}
+
+/// Compares the exposures worth an alert with the open alerts and queues what changed.
+/// Returns how many alerts opened and how many were resolved.
+pub async fn check(
+    store: &dyn Store,
+    kev: &LatestKev,
+    settings: &NotifySettings,
+    now: Timestamp,
+) -> Result<(usize, usize)> {
+    if !store.hold_singleton(SingletonJob::Notifier).await? {
+        return Ok((0, 0));
+    }
+    let catalog = kev.get();
+    let running = ExposureFilter {
+        running_only: true,
+        ..ExposureFilter::default()
+    };
+    let exposures = list(store, catalog.as_deref(), &running).await?;
+    let mut current: BTreeMap<String, Alert> = BTreeMap::new();
+    for exposure in exposures
+        .iter()
+        .filter(|e| alert::notable(e, settings.min_epss))
+    {
+        let alert = Alert::of(exposure);
+        current.entry(alert.key.clone()).or_insert(alert);
+    }
+    let open = store.alerts_open().await?;
+    let open_keys: BTreeMap<&str, &OpenAlert> = open
+        .iter()
+        .map(|alert| (alert.key.as_str(), alert))
+        .collect();
+    let mut opened = Vec::new();
+    let mut deliveries = Vec::new();
+    for (key, alert) in &current {
+        if open_keys.contains_key(key.as_str()) {
+            continue;
+        }
+        let payload = alert.to_json()?;
+        deliveries.extend(settings.webhooks.iter().map(|webhook| NewDelivery {
+            target: webhook.name(),
+            body: webhook.body(webhook::Event::Appeared, alert, now),
+        }));
+        opened.push(OpenAlert {
+            key: key.clone(),
+            payload,
+        });
+    }
+    let mut resolved = Vec::new();
+    for (key, open) in &open_keys {
+        if current.contains_key(*key) {
+            continue;
+        }
+        // Said as it was said when it opened.
+        match Alert::from_json(&open.payload) {
+            Ok(alert) => deliveries.extend(settings.webhooks.iter().map(|webhook| NewDelivery {
+                target: webhook.name(),
+                body: webhook.body(webhook::Event::Resolved, &alert, now),
+            })),
+            Err(err) => {
+                tracing::warn!(error = %err, "an open alert cannot be read; closed without a call")
+            }
+        }
+        resolved.push((*key).to_owned());
+    }
+    let changes = (opened.len(), resolved.len());
+    if changes != (0, 0) {
+        tracing::info!(
+            opened = changes.0,
+            resolved = changes.1,
+            calls = deliveries.len(),
+            "exposure alerts changed"
+        );
+        store
+            .alerts_apply(opened, resolved, deliveries, now)
+            .await?;
+    }
+    Ok(changes)
+}
