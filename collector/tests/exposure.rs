@@ -452,8 +452,22 @@ async fn a_kev_exposure_is_announced_once_and_so_is_its_resolution() {
         .await
         .unwrap();
     let images = std::slice::from_ref(&web);
-    report(&collector, &mut a, TOKEN_A, images, &[workload("shop", "web-0", "web", &web)]).await;
-    report(&collector, &mut b, TOKEN_B, images, &[workload("shop", "web-0", "web", &web)]).await;
+    report(
+        &collector,
+        &mut a,
+        TOKEN_A,
+        images,
+        &[workload("shop", "web-0", "web", &web)],
+    )
+    .await;
+    report(
+        &collector,
+        &mut b,
+        TOKEN_B,
+        images,
+        &[workload("shop", "web-0", "web", &web)],
+    )
+    .await;
 
     // Announced after the receiver's two failures, once, to each webhook.
     let appeared = receiver.wait_for("json", 1).await;
@@ -461,12 +475,21 @@ async fn a_kev_exposure_is_announced_once_and_so_is_its_resolution() {
     let call = &appeared[0];
     assert_eq!(call["event"], "exposure-appeared");
     assert_eq!(call["exposure"]["vulnerability"], KEV_CVE);
-    assert_eq!(call["exposure"]["clusters"], serde_json::json!(["prod-a", "prod-b"]));
+    assert_eq!(
+        call["exposure"]["clusters"],
+        serde_json::json!(["prod-a", "prod-b"])
+    );
     assert_eq!(call["exposure"]["kev_due_date"], "2021-12-24");
-    assert_eq!(call["exposure"]["manifest_digest"], web.manifest_digest.as_str());
+    assert_eq!(
+        call["exposure"]["manifest_digest"],
+        web.manifest_digest.as_str()
+    );
     let slack = receiver.wait_for("slack", 1).await;
     let text = slack[0]["text"].as_str().unwrap();
-    assert!(text.contains(KEV_CVE) && text.contains("prod-a/shop/web-0"), "{text}");
+    assert!(
+        text.contains(KEV_CVE) && text.contains("prod-a/shop/web-0"),
+        "{text}"
+    );
     // Seen again and again, said once.
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(receiver.accepted("json").len(), 1);
@@ -480,7 +503,10 @@ async fn a_kev_exposure_is_announced_once_and_so_is_its_resolution() {
     assert_eq!(calls[1]["event"], "exposure-resolved");
     assert_eq!(calls[1]["exposure"]["vulnerability"], KEV_CVE);
     let slack = receiver.wait_for("slack", 2).await;
-    assert!(slack[1]["text"].as_str().unwrap().starts_with(":white_check_mark:"));
+    assert!(slack[1]["text"]
+        .as_str()
+        .unwrap()
+        .starts_with(":white_check_mark:"));
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(receiver.accepted("json").len(), 2);
     collector.stop().await;
