@@ -509,5 +509,31 @@ async fn a_kev_exposure_is_announced_once_and_so_is_its_resolution() {
         .starts_with(":white_check_mark:"));
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(receiver.accepted("json").len(), 2);
+
+    // Watch told the same story.
+    let told: Vec<(i32, String, String)> = common::events_after(&collector, 0)
+        .await
+        .into_iter()
+        .filter(|e| {
+            e.kind == pb::EventKind::ExposureAppeared as i32
+                || e.kind == pb::EventKind::ExposureResolved as i32
+        })
+        .map(|e| (e.kind, e.vulnerability, e.package))
+        .collect();
+    assert_eq!(
+        told,
+        [
+            (
+                pb::EventKind::ExposureAppeared as i32,
+                KEV_CVE.to_owned(),
+                CERTIFI.to_owned()
+            ),
+            (
+                pb::EventKind::ExposureResolved as i32,
+                KEV_CVE.to_owned(),
+                CERTIFI.to_owned()
+            ),
+        ]
+    );
     collector.stop().await;
 }

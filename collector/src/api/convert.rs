@@ -480,6 +480,8 @@ pub fn event(event: Event) -> pb::Event {
         EventKind::WorkloadStarted => pb::EventKind::WorkloadStarted,
         EventKind::WorkloadStopped => pb::EventKind::WorkloadStopped,
         EventKind::SbomConflict => pb::EventKind::SbomConflict,
+        EventKind::ExposureAppeared => pb::EventKind::ExposureAppeared,
+        EventKind::ExposureResolved => pb::EventKind::ExposureResolved,
     };
     pb::Event {
         sequence: event.sequence,
@@ -490,6 +492,17 @@ pub fn event(event: Event) -> pb::Event {
         node: event.node,
         workload: event.workload.as_ref().map(workload_message),
         component_count: event.component_count,
+        vulnerability: event
+            .exposure
+            .as_ref()
+            .map(|e| e.vulnerability.clone())
+            .unwrap_or_default(),
+        package: event
+            .exposure
+            .as_ref()
+            .map(|e| e.package.clone())
+            .unwrap_or_default(),
+        image: event.exposure.map(|e| e.image).unwrap_or_default(),
     }
 }
 

@@ -345,6 +345,8 @@ fn kind(event: &pb::Event) -> &'static str {
         Ok(pb::EventKind::WorkloadStarted) => "workload-started",
         Ok(pb::EventKind::WorkloadStopped) => "workload-stopped",
         Ok(pb::EventKind::SbomConflict) => "sbom-conflict",
+        Ok(pb::EventKind::ExposureAppeared) => "exposure-appeared",
+        Ok(pb::EventKind::ExposureResolved) => "exposure-resolved",
         Ok(pb::EventKind::Unspecified) | Err(_) => "unknown",
     }
 }
@@ -373,10 +375,26 @@ pub fn event(event: &pb::Event, format: Format, out: &mut (dyn Write + Send)) ->
                 "container": w.container, "container_id": w.container_id, "image": w.image,
             })),
             "component_count": event.component_count,
+            "vulnerability": event.vulnerability,
+            "package": event.package,
+            "image": event.image,
         });
         return write_line(out, &value.to_string());
     }
-    let place = if event.workload.is_some() {
+    let exposure = matches!(
+        pb::EventKind::try_from(event.kind),
+        Ok(pb::EventKind::ExposureAppeared | pb::EventKind::ExposureResolved)
+    );
+    let place = if exposure {
+        // From an image and from Dependency-Track: one line whatever they hold.
+        let line = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
+        format!(
+            "{} in {} of {}",
+            line(&event.vulnerability),
+            line(&event.package),
+            line(&event.image)
+        )
+    } else if event.workload.is_some() {
         format!(
             "{}/{}/{}/{} on {}",
             event.cluster, workload.namespace, workload.pod, workload.container, event.node

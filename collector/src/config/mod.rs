@@ -286,11 +286,14 @@ impl ServeArgs {
             max_sbom_bytes: self.max_sbom_bytes,
             max_message_bytes: usize::try_from(self.max_message_bytes).unwrap_or(usize::MAX),
             max_concurrent_uploads: self.max_concurrent_uploads,
+            notify: self.notify.resolve(
+                self.dtrack.dtrack_url.is_some(),
+                nodebom_proto::retry::Backoff::new(
+                    self.dtrack.dtrack_retry_first,
+                    self.dtrack.dtrack_retry_max,
+                ),
+            )?,
             dtrack: self.dtrack.resolve()?,
-            notify: self.notify.resolve(nodebom_proto::retry::Backoff::new(
-                self.dtrack.dtrack_retry_first,
-                self.dtrack.dtrack_retry_max,
-            ))?,
         })
     }
 }
@@ -431,7 +434,7 @@ pub struct ServeConfig {
     pub max_concurrent_uploads: usize,
     /// Dependency-Track forwarding; `None`: nothing is forwarded.
     pub dtrack: Option<crate::dtrack::DtrackSettings>,
-    /// Webhook notifications; `None`: no webhooks.
+    /// Exposure events and webhook notifications; `None` without Dependency-Track.
     pub notify: Option<crate::notify::NotifySettings>,
 }
 

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::exposure::Exposure;
+use crate::store::ExposureChange;
 
 /// Workloads named in one alert; the rest are counted.
 const MAX_WORKLOADS: usize = 20;
@@ -72,6 +73,19 @@ impl Alert {
             clusters: placements.clusters.clone(),
             workloads,
             workload_count,
+        }
+    }
+
+    /// What its `Watch` events say.
+    pub fn change(&self) -> ExposureChange {
+        ExposureChange {
+            vulnerability: self.vulnerability.clone(),
+            package: if self.purl.is_empty() {
+                self.package.replace(' ', "@")
+            } else {
+                self.purl.clone()
+            },
+            image: self.image.clone(),
         }
     }
 

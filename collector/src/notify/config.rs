@@ -94,16 +94,24 @@ impl Webhook {
 }
 
 impl NotifyArgs {
-    /// The settings; `None` without webhooks.
-    pub fn resolve(&self, backoff: Backoff) -> Result<Option<NotifySettings>> {
+    /// The settings, when exposures are known (`dtrack`: the collector forwards to
+    /// Dependency-Track, whose findings they come from); webhooks without it are an
+    /// error.
+    pub fn resolve(&self, dtrack: bool, backoff: Backoff) -> Result<Option<NotifySettings>> {
         let webhooks = self
             .webhooks
             .iter()
             .filter(|text| !text.trim().is_empty())
             .map(|text| Webhook::parse(text))
             .collect::<Result<Vec<_>>>()?;
-        if webhooks.is_empty() {
-            return Ok(None);
+        if !dtrack {
+            if webhooks.is_empty() {
+                return Ok(None);
+            }
+            return Err(Error::Config(
+                "--webhook needs --dtrack-url: exposures come from Dependency-Track's findings"
+                    .into(),
+            ));
         }
         if !(0.0..=1.0).contains(&self.notify_min_epss) {
             return Err(Error::Config(
@@ -122,6 +130,25 @@ impl NotifyArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn webhooks_need_dependency_track_and_an_epss_score_between_0_and_1() {
+        let args = |webhooks: &[&str], min_epss: f64| NotifyArgs {
+            webhooks: webhooks.iter().map(|w| w.to_string()).collect(),
+            notify_min_epss: min_epss,
+            notify_interval: Duration::from_secs(60),
+        };
+        let backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(2));
+        let err = args(&["https://x.example"], 0.5)
+            .resolve(false, backoff)
+            .unwrap_err();
+        assert!(err.to_string().contains("--dtrack-url"), "{err}");
+        assert_eq!(args(&[], 0.5).resolve(false, backoff).unwrap(), None);
+        // With Dependency-Track, exposure events are recorded even without webhooks.
+        let settings = args(&[], 0.5).resolve(true, backoff).unwrap().unwrap();
+        assert!(settings.webhooks.is_empty());
+        assert!(args(&[], 1.5).resolve(true, backoff).is_err());
+    }
 
     #[test]
     fn webhooks_name_their_format_or_are_json() {

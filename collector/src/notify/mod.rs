@@ -1,7 +1,8 @@
-//! Notifications: webhooks (generic JSON, or Slack-compatible) when an exposure worth
-//! acting on now — a vulnerability in CISA KEV, or likely to be exploited (EPSS at or
-//! above `--notify-min-epss`), in a running workload — appears, and when it is resolved
-//! (the image no longer runs, or the finding went).
+//! Notifications: a `Watch` event, and a call to each webhook (generic JSON, or
+//! Slack-compatible), when an exposure worth acting on now — a vulnerability in CISA
+//! KEV, or likely to be exploited (EPSS at or above `--notify-min-epss`), in a running
+//! workload — appears, and when it is resolved (the image no longer runs, or the
+//! finding went).
 //!
 //! One replica at a time compares the exposures with the open alerts in the store
 //! (`SingletonJob::Notifier`) and, in the same transaction as the alert changes, queues
@@ -26,7 +27,7 @@ use crate::error::Result;
 use crate::exposure::query::list;
 use crate::exposure::ExposureFilter;
 use crate::kev::LatestKev;
-use crate::store::{NewDelivery, OpenAlert, SingletonJob, Store};
+use crate::store::{AlertChanges, NewDelivery, OpenAlert, SingletonJob, Store};
 
 pub use alert::Alert;
 pub use config::{NotifyArgs, NotifySettings, Webhook, WebhookFormat};
@@ -106,50 +107,57 @@ pub async fn check(
         .iter()
         .map(|alert| (alert.key.as_str(), alert))
         .collect();
-    let mut opened = Vec::new();
-    let mut deliveries = Vec::new();
+    let mut changes = AlertChanges::default();
     for (key, alert) in &current {
         if open_keys.contains_key(key.as_str()) {
             continue;
         }
-        let payload = alert.to_json()?;
-        deliveries.extend(settings.webhooks.iter().map(|webhook| NewDelivery {
-            target: webhook.name(),
-            body: webhook.body(webhook::Event::Appeared, alert, now),
-        }));
-        opened.push(OpenAlert {
+        changes
+            .deliveries
+            .extend(settings.webhooks.iter().map(|webhook| NewDelivery {
+                target: webhook.name(),
+                body: webhook.body(webhook::Event::Appeared, alert, now),
+            }));
+        changes
+            .events
+            .push((true, alert.manifest_digest.clone(), alert.change()));
+        changes.opened.push(OpenAlert {
             key: key.clone(),
-            payload,
+            payload: alert.to_json()?,
         });
     }
-    let mut resolved = Vec::new();
     for (key, open) in &open_keys {
         if current.contains_key(*key) {
             continue;
         }
         // Said as it was said when it opened.
         match Alert::from_json(&open.payload) {
-            Ok(alert) => deliveries.extend(settings.webhooks.iter().map(|webhook| NewDelivery {
-                target: webhook.name(),
-                body: webhook.body(webhook::Event::Resolved, &alert, now),
-            })),
+            Ok(alert) => {
+                changes
+                    .deliveries
+                    .extend(settings.webhooks.iter().map(|webhook| NewDelivery {
+                        target: webhook.name(),
+                        body: webhook.body(webhook::Event::Resolved, &alert, now),
+                    }));
+                changes
+                    .events
+                    .push((false, alert.manifest_digest.clone(), alert.change()));
+            }
             Err(err) => {
                 tracing::warn!(error = %err, "an open alert cannot be read; closed without a call")
             }
         }
-        resolved.push((*key).to_owned());
+        changes.resolved.push((*key).to_owned());
     }
-    let changes = (opened.len(), resolved.len());
-    if changes != (0, 0) {
+    let counts = (changes.opened.len(), changes.resolved.len());
+    if counts != (0, 0) {
         tracing::info!(
-            opened = changes.0,
-            resolved = changes.1,
-            calls = deliveries.len(),
+            opened = counts.0,
+            resolved = counts.1,
+            calls = changes.deliveries.len(),
             "exposure alerts changed"
         );
-        store
-            .alerts_apply(opened, resolved, deliveries, now)
-            .await?;
+        store.alerts_apply(changes, now).await?;
     }
-    Ok(changes)
+    Ok(counts)
 }

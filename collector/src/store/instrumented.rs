@@ -10,8 +10,8 @@ use tokio::sync::watch;
 
 use super::outbox::{Failure, OutboxItem, Plan, ProjectState, Usage};
 use super::{
-    AlertStore, ClaimPolicy, Claims, ComponentMatches, ComponentSearch, Delivery, DtrackStore,
-    Event, EventStore, FindingStore, ImageFilter, ImagePage, InventoryStore, NewDelivery,
+    AlertChanges, AlertStore, ClaimPolicy, Claims, ComponentMatches, ComponentSearch, Delivery,
+    DtrackStore, Event, EventStore, FindingStore, ImageFilter, ImagePage, InventoryStore,
     OpenAlert, Pruned, PutOutcome, SbomStore, Session, SingletonJob, StatsStore, Store, StoreStats,
     StoredFinding, StoredSbom, UploadPermit,
 };
@@ -247,18 +247,9 @@ impl AlertStore for InstrumentedStore {
         self.timed("alerts_open", self.inner.alerts_open()).await
     }
 
-    async fn alerts_apply(
-        &self,
-        opened: Vec<OpenAlert>,
-        resolved: Vec<String>,
-        deliveries: Vec<NewDelivery>,
-        now: Timestamp,
-    ) -> Result<()> {
-        self.timed(
-            "alerts_apply",
-            self.inner.alerts_apply(opened, resolved, deliveries, now),
-        )
-        .await
+    async fn alerts_apply(&self, changes: AlertChanges, now: Timestamp) -> Result<()> {
+        self.timed("alerts_apply", self.inner.alerts_apply(changes, now))
+            .await
     }
 
     async fn deliveries_take(

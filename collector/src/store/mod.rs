@@ -274,6 +274,8 @@ pub enum EventKind {
     /// A cluster built an image whose fleet copy (built by another cluster with the same
     /// agent version) has other contents.
     SbomConflict,
+    ExposureAppeared,
+    ExposureResolved,
 }
 
 impl EventKind {
@@ -284,6 +286,8 @@ impl EventKind {
             Self::WorkloadStarted => 2,
             Self::WorkloadStopped => 3,
             Self::SbomConflict => 4,
+            Self::ExposureAppeared => 5,
+            Self::ExposureResolved => 6,
         }
     }
 
@@ -294,6 +298,8 @@ impl EventKind {
             2 => Some(Self::WorkloadStarted),
             3 => Some(Self::WorkloadStopped),
             4 => Some(Self::SbomConflict),
+            5 => Some(Self::ExposureAppeared),
+            6 => Some(Self::ExposureResolved),
             _ => None,
         }
     }
@@ -318,6 +324,19 @@ pub struct Event {
     pub workload: Option<WorkloadPlacement>,
     /// For SBOM events.
     pub component_count: u64,
+    /// For exposure events.
+    pub exposure: Option<ExposureChange>,
+}
+
+/// What an exposure event is about.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExposureChange {
+    /// The vulnerability's id.
+    pub vulnerability: String,
+    /// The package's purl, else `name@version`.
+    pub package: String,
+    /// The image's name.
+    pub image: String,
 }
 
 /// The columns of a stored event, as both stores keep them.
@@ -336,6 +355,8 @@ pub(crate) struct StoredEvent {
     pub image: String,
     pub container_id: String,
     pub component_count: i64,
+    pub vulnerability: String,
+    pub package: String,
 }
 
 impl StoredEvent {
@@ -346,8 +367,20 @@ impl StoredEvent {
         let kind = EventKind::from_code(self.kind).ok_or_else(|| {
             crate::error::Error::Corrupt(format!("event {sequence} has unknown kind {}", self.kind))
         })?;
+        let exposure = matches!(
+            kind,
+            EventKind::ExposureAppeared | EventKind::ExposureResolved
+        )
+        .then(|| ExposureChange {
+            vulnerability: self.vulnerability,
+            package: self.package,
+            image: self.image.clone(),
+        });
         let workload = match kind {
-            EventKind::SbomStored | EventKind::SbomConflict => None,
+            EventKind::SbomStored
+            | EventKind::SbomConflict
+            | EventKind::ExposureAppeared
+            | EventKind::ExposureResolved => None,
             EventKind::WorkloadStarted | EventKind::WorkloadStopped => Some(WorkloadPlacement {
                 cluster: self.cluster.clone(),
                 node: self.node.clone(),
@@ -372,6 +405,7 @@ impl StoredEvent {
             node: self.node,
             workload,
             component_count: self.component_count.max(0) as u64,
+            exposure,
         })
     }
 }
@@ -640,15 +674,9 @@ pub trait AlertStore: Send + Sync + 'static {
     /// Every open alert.
     async fn alerts_open(&self) -> Result<Vec<OpenAlert>>;
 
-    /// Opens `opened`, closes `resolved` (by key) and queues `deliveries`, in one
-    /// transaction.
-    async fn alerts_apply(
-        &self,
-        opened: Vec<OpenAlert>,
-        resolved: Vec<String>,
-        deliveries: Vec<NewDelivery>,
-        now: Timestamp,
-    ) -> Result<()>;
+    /// Opens `opened`, closes `resolved` (by key), queues `deliveries` and records
+    /// `changes` as exposure events for `Watch`, in one transaction.
+    async fn alerts_apply(&self, apply: AlertChanges, now: Timestamp) -> Result<()>;
 
     /// Leases the oldest due delivery of each target for `lease`.
     async fn deliveries_take(
@@ -663,6 +691,17 @@ pub trait AlertStore: Send + Sync + 'static {
 
     /// Puts a delivery off until `next_at`, counting a failed try.
     async fn delivery_retry(&self, id: i64, next_at: Timestamp, error: String) -> Result<()>;
+}
+
+/// What one notifier pass changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlertChanges {
+    pub opened: Vec<OpenAlert>,
+    /// Keys of the alerts that close.
+    pub resolved: Vec<String>,
+    pub deliveries: Vec<NewDelivery>,
+    /// Each exposure event: appeared (true) or resolved, the image digest and what.
+    pub events: Vec<(bool, String, ExposureChange)>,
 }
 
 /// An exposure alert that is open.

@@ -2,10 +2,11 @@
 
 use std::time::Duration;
 
+use super::events::NewEvent;
 use super::Tx;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::store::{Delivery, NewDelivery, OpenAlert};
+use crate::store::{AlertChanges, Delivery, EventKind, OpenAlert};
 
 pub(super) async fn open(tx: &Tx<'_>) -> Result<Vec<OpenAlert>> {
     let context = "reading open alerts";
@@ -26,16 +27,10 @@ pub(super) async fn open(tx: &Tx<'_>) -> Result<Vec<OpenAlert>> {
         .collect()
 }
 
-pub(super) async fn apply(
-    tx: &Tx<'_>,
-    opened: &[OpenAlert],
-    resolved: &[String],
-    deliveries: &[NewDelivery],
-    now: Timestamp,
-) -> Result<()> {
+pub(super) async fn apply(tx: &mut Tx<'_>, changes: &AlertChanges, now: Timestamp) -> Result<()> {
     let context = "recording alerts";
-    let keys: Vec<&str> = opened.iter().map(|a| a.key.as_str()).collect();
-    let payloads: Vec<&str> = opened.iter().map(|a| a.payload.as_str()).collect();
+    let keys: Vec<&str> = changes.opened.iter().map(|a| a.key.as_str()).collect();
+    let payloads: Vec<&str> = changes.opened.iter().map(|a| a.payload.as_str()).collect();
     tx.execute(
         context,
         "INSERT INTO exposure_alerts (alert_key, payload, opened_at)
@@ -47,11 +42,15 @@ pub(super) async fn apply(
     tx.execute(
         context,
         "DELETE FROM exposure_alerts WHERE alert_key = ANY($1)",
-        &[&resolved],
+        &[&changes.resolved],
     )
     .await?;
-    let targets: Vec<&str> = deliveries.iter().map(|d| d.target.as_str()).collect();
-    let bodies: Vec<&str> = deliveries.iter().map(|d| d.body.as_str()).collect();
+    let targets: Vec<&str> = changes
+        .deliveries
+        .iter()
+        .map(|d| d.target.as_str())
+        .collect();
+    let bodies: Vec<&str> = changes.deliveries.iter().map(|d| d.body.as_str()).collect();
     tx.execute(
         context,
         "INSERT INTO webhook_deliveries (target, body, next_at)
@@ -61,6 +60,19 @@ pub(super) async fn apply(
         &[&targets, &bodies, &now.unix_millis()],
     )
     .await?;
+    for (appeared, digest, exposure) in &changes.events {
+        let kind = if *appeared {
+            EventKind::ExposureAppeared
+        } else {
+            EventKind::ExposureResolved
+        };
+        tx.event(NewEvent {
+            image: exposure.image.clone(),
+            vulnerability: exposure.vulnerability.clone(),
+            package: exposure.package.clone(),
+            ..NewEvent::new(kind, digest, "", "", now)
+        });
+    }
     Ok(())
 }
 

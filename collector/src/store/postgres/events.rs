@@ -22,6 +22,8 @@ pub(super) struct NewEvent {
     pub image: String,
     pub container_id: String,
     pub component_count: i64,
+    pub vulnerability: String,
+    pub package: String,
 }
 
 impl NewEvent {
@@ -62,12 +64,15 @@ pub(super) async fn insert_all(
             "WITH locked AS MATERIALIZED (SELECT pg_advisory_xact_lock($13)),
              inserted AS (
                  INSERT INTO events (at, kind, digest, cluster, node, namespace, pod, pod_uid,
-                                     container, image, container_id, component_count)
+                                     container, image, container_id, component_count,
+                                     vulnerability, package)
                  SELECT e.* FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[],
                                         $5::text[], $6::text[], $7::text[], $8::text[],
-                                        $9::text[], $10::text[], $11::text[], $12::bigint[])
+                                        $9::text[], $10::text[], $11::text[], $12::bigint[],
+                                        $15::text[], $16::text[])
                                  AS e (at, kind, digest, cluster, node, namespace, pod, pod_uid,
-                                       container, image, container_id, component_count)
+                                       container, image, container_id, component_count,
+                                       vulnerability, package)
                       CROSS JOIN locked
                  RETURNING seq),
              newest AS (SELECT max(seq) AS seq FROM inserted)
@@ -93,6 +98,8 @@ pub(super) async fn insert_all(
                 &count,
                 &lock_keys::EVENTS,
                 &EVENTS_CHANNEL,
+                &column(|e| &e.vulnerability),
+                &column(|e| &e.package),
             ],
         )
         .await
@@ -150,7 +157,7 @@ pub(super) async fn after(tx: &Tx<'_>, after: u64, limit: usize) -> Result<Vec<E
         .query(
             context,
             "SELECT seq, at, kind, digest, cluster, node, namespace, pod, pod_uid, container, image,
-                    container_id, component_count
+                    container_id, component_count, vulnerability, package
              FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
             &[&(after as i64), &(limit as i64)],
         )
@@ -179,6 +186,8 @@ fn event_from_row(row: &tokio_postgres::Row) -> Result<StoredEvent, tokio_postgr
         image: row.try_get(10)?,
         container_id: row.try_get(11)?,
         component_count: row.try_get(12)?,
+        vulnerability: row.try_get(13)?,
+        package: row.try_get(14)?,
     })
 }
 

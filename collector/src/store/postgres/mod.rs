@@ -39,8 +39,8 @@ use tokio_postgres::{NoTls, Row, Statement};
 pub use settings::PostgresSettings;
 
 use super::{
-    AlertStore, ClaimPolicy, Claims, ComponentMatches, ComponentSearch, Delivery, DtrackStore,
-    Event, EventStore, FindingStore, ImageFilter, ImagePage, InventoryStore, NewDelivery,
+    AlertChanges, AlertStore, ClaimPolicy, Claims, ComponentMatches, ComponentSearch, Delivery,
+    DtrackStore, Event, EventStore, FindingStore, ImageFilter, ImagePage, InventoryStore,
     OpenAlert, Pruned, PutOutcome, SbomStore, Session, SingletonJob, StatsStore, StoreStats,
     StoredFinding, StoredSbom, UploadPermit,
 };
@@ -635,15 +635,9 @@ impl AlertStore for PostgresStore {
         })
     }
 
-    async fn alerts_apply(
-        &self,
-        opened: Vec<OpenAlert>,
-        resolved: Vec<String>,
-        deliveries: Vec<NewDelivery>,
-        now: Timestamp,
-    ) -> Result<()> {
+    async fn alerts_apply(&self, changes: AlertChanges, now: Timestamp) -> Result<()> {
         write!(self, "recording alerts", |tx| async {
-            alerts::apply(tx, &opened, &resolved, &deliveries, now).await
+            alerts::apply(tx, &changes, now).await
         })
     }
 

@@ -4,9 +4,10 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection};
 
+use super::events::{self, NewEvent};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::store::{Delivery, NewDelivery, OpenAlert};
+use crate::store::{AlertChanges, Delivery, EventKind, OpenAlert};
 
 pub(super) fn open(conn: &Connection) -> Result<Vec<OpenAlert>> {
     let context = "reading open alerts";
@@ -25,15 +26,9 @@ pub(super) fn open(conn: &Connection) -> Result<Vec<OpenAlert>> {
         .map_err(Error::database(context))
 }
 
-pub(super) fn apply(
-    conn: &Connection,
-    opened: &[OpenAlert],
-    resolved: &[String],
-    deliveries: &[NewDelivery],
-    now: Timestamp,
-) -> Result<()> {
+pub(super) fn apply(conn: &Connection, changes: &AlertChanges, now: Timestamp) -> Result<()> {
     let context = "recording alerts";
-    for alert in opened {
+    for alert in &changes.opened {
         conn.prepare_cached(
             "INSERT INTO exposure_alerts (alert_key, payload, opened_at) VALUES (?1, ?2, ?3)
              ON CONFLICT (alert_key) DO UPDATE SET payload = excluded.payload",
@@ -41,12 +36,12 @@ pub(super) fn apply(
         .and_then(|mut insert| insert.execute(params![alert.key, alert.payload, now.unix_millis()]))
         .map_err(Error::database(context))?;
     }
-    for key in resolved {
+    for key in &changes.resolved {
         conn.prepare_cached("DELETE FROM exposure_alerts WHERE alert_key = ?1")
             .and_then(|mut delete| delete.execute([key]))
             .map_err(Error::database(context))?;
     }
-    for delivery in deliveries {
+    for delivery in &changes.deliveries {
         conn.prepare_cached(
             "INSERT INTO webhook_deliveries (target, body, next_at) VALUES (?1, ?2, ?3)",
         )
@@ -54,6 +49,23 @@ pub(super) fn apply(
             insert.execute(params![delivery.target, delivery.body, now.unix_millis()])
         })
         .map_err(Error::database(context))?;
+    }
+    for (appeared, digest, exposure) in &changes.events {
+        let kind = if *appeared {
+            EventKind::ExposureAppeared
+        } else {
+            EventKind::ExposureResolved
+        };
+        let event = NewEvent {
+            kind,
+            digest,
+            cluster: "",
+            node: "",
+            workload: None,
+            component_count: 0,
+            exposure: Some(exposure),
+        };
+        events::insert(conn, &event, now)?;
     }
     Ok(())
 }

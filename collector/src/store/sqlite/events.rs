@@ -2,7 +2,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::super::{Event, EventKind, Pruned, StoredEvent};
+use super::super::{Event, EventKind, ExposureChange, Pruned, StoredEvent};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 
@@ -16,6 +16,7 @@ pub(super) struct NewEvent<'a> {
     pub node: &'a str,
     pub workload: Option<WorkloadFields<'a>>,
     pub component_count: u64,
+    pub exposure: Option<&'a ExposureChange>,
 }
 
 /// The workload columns of an event.
@@ -38,10 +39,13 @@ pub(super) fn insert(conn: &Connection, event: &NewEvent<'_>, now: Timestamp) ->
         container_id: "",
     };
     let workload = event.workload.as_ref().unwrap_or(&empty);
+    let image = event
+        .exposure
+        .map_or(workload.image, |exposure| exposure.image.as_str());
     conn.prepare_cached(
         "INSERT INTO events (at, kind, digest, cluster, node, namespace, pod, pod_uid, container,
-                             image, container_id, component_count)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                             image, container_id, component_count, vulnerability, package)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )
     .and_then(|mut insert| {
         insert.execute(params![
@@ -54,9 +58,11 @@ pub(super) fn insert(conn: &Connection, event: &NewEvent<'_>, now: Timestamp) ->
             workload.pod,
             workload.pod_uid,
             workload.container,
-            workload.image,
+            image,
             workload.container_id,
             event.component_count as i64,
+            event.exposure.map_or("", |e| e.vulnerability.as_str()),
+            event.exposure.map_or("", |e| e.package.as_str()),
         ])
     })
     .map_err(Error::database("recording an event"))?;
@@ -99,7 +105,7 @@ pub(super) fn after(conn: &Connection, after: u64, limit: usize) -> Result<Vec<E
     let mut select = conn
         .prepare_cached(
             "SELECT seq, at, kind, digest, cluster, node, namespace, pod, pod_uid, container, image,
-                    container_id, component_count
+                    container_id, component_count, vulnerability, package
              FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
         )
         .map_err(Error::database("reading events"))?;
@@ -131,6 +137,8 @@ fn event_from_row(row: &Row<'_>) -> rusqlite::Result<StoredEvent> {
         image: row.get(10)?,
         container_id: row.get(11)?,
         component_count: row.get(12)?,
+        vulnerability: row.get(13)?,
+        package: row.get(14)?,
     })
 }
 

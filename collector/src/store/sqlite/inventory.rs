@@ -274,6 +274,7 @@ fn workload_event(
             node: &session.node.node,
             workload: Some(fields),
             component_count: 0,
+            exposure: None,
         },
         now,
     )

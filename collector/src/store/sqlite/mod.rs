@@ -28,8 +28,8 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 
 use super::{
-    AlertStore, ClaimPolicy, Claims, ComponentMatches, ComponentSearch, Delivery, DtrackStore,
-    Event, EventStore, FindingStore, ImageFilter, ImagePage, InventoryStore, NewDelivery,
+    AlertChanges, AlertStore, ClaimPolicy, Claims, ComponentMatches, ComponentSearch, Delivery,
+    DtrackStore, Event, EventStore, FindingStore, ImageFilter, ImagePage, InventoryStore,
     OpenAlert, Pruned, PutOutcome, SbomStore, Session, SingletonJob, StatsStore, StoreStats,
     StoredFinding, StoredSbom, UploadPermit,
 };
@@ -691,15 +691,8 @@ impl AlertStore for SqliteStore {
         self.read("reading open alerts", alerts::open).await
     }
 
-    async fn alerts_apply(
-        &self,
-        opened: Vec<OpenAlert>,
-        resolved: Vec<String>,
-        deliveries: Vec<NewDelivery>,
-        now: Timestamp,
-    ) -> Result<()> {
-        self.write(move |tx| alerts::apply(tx, &opened, &resolved, &deliveries, now))
-            .await
+    async fn alerts_apply(&self, changes: AlertChanges, now: Timestamp) -> Result<()> {
+        self.write(move |tx| alerts::apply(tx, &changes, now)).await
     }
 
     async fn deliveries_take(

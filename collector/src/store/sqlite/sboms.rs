@@ -303,6 +303,7 @@ pub(super) fn put(
                     node: &node.node,
                     workload: None,
                     component_count: sbom.components.len() as u64,
+                    exposure: None,
                 },
                 now,
             )?;
@@ -365,6 +366,7 @@ pub(super) fn put(
             node: &node.node,
             workload: None,
             component_count: record.component_count,
+            exposure: None,
         },
         now,
     )?;

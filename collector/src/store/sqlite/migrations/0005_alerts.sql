@@ -21,3 +21,8 @@ CREATE TABLE webhook_deliveries (
     last_error   TEXT
 );
 CREATE INDEX webhook_deliveries_by_target ON webhook_deliveries (target, id);
+
+-- Exposure events (EVENT_KIND_EXPOSURE_APPEARED, _RESOLVED) name the vulnerability and
+-- the package; `image` holds the image's name.
+ALTER TABLE events ADD COLUMN vulnerability TEXT NOT NULL DEFAULT '';
+ALTER TABLE events ADD COLUMN package TEXT NOT NULL DEFAULT '';
