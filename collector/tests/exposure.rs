@@ -36,6 +36,7 @@ fn dependency_track() -> DtServer {
     dt.add_vulnerability(
         NewVulnerability::new(KEV_CVE, VulnSource::Nvd, Severity::Low)
             .alias(KEV_GHSA)
+            .patched("2026.7.4")
             .affects("pkg:pypi/certifi", ["2026.5.20"]),
     )
     .unwrap();
@@ -194,6 +195,19 @@ async fn kev_exposure_in_two_clusters_comes_first_and_goes_when_suppressed_in_dt
     assert_eq!(kev.date_added, "2021-12-10");
     assert!(kev.ransomware);
     assert_eq!(first.package.as_ref().unwrap().purl, CERTIFI);
+    // From DT's vulnerability record: its findings do not say.
+    assert_eq!(first.fixed_versions, "2026.7.4");
+    assert!(
+        first.reasons.contains(&"fixed in 2026.7.4".to_owned()),
+        "{:?}",
+        first.reasons
+    );
+    assert_eq!(
+        found[2].fixed_versions,
+        "",
+        "no fix known for {}",
+        id(&found[2])
+    );
     assert!(
         first.reasons[0].starts_with("in CISA KEV since 2021-12-10"),
         "{:?}",

@@ -304,6 +304,27 @@ impl DtClient {
         .await
     }
 
+    /// The versions that fix the vulnerability `vuln_id` of `source`, as DT words them
+    /// (its findings do not say); empty when DT knows none, `None` when DT does not
+    /// know the vulnerability.
+    pub async fn patched_versions(&self, source: &str, vuln_id: &str) -> DtResult<Option<String>> {
+        self.observed("vulnerability", async {
+            let request = self.request(
+                Method::GET,
+                &["vulnerability", "source", source, "vuln", vuln_id],
+            )?;
+            match send(request).await {
+                Ok(response) => {
+                    let answer: VulnerabilityAnswer = read_json(response).await?;
+                    Ok(Some(answer.patched_versions.unwrap_or_default()))
+                }
+                Err(DtError::Refused { status: 404, .. }) => Ok(None),
+                Err(err) => Err(err),
+            }
+        })
+        .await
+    }
+
     /// The policy named exactly `name`.
     pub async fn find_policy(&self, name: &str) -> DtResult<Option<PolicyView>> {
         self.observed("find_policy", async {
@@ -399,6 +420,13 @@ impl DtClient {
             .request(method, url)
             .header("X-Api-Key", &self.api_key))
     }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct VulnerabilityAnswer {
+    #[serde(default)]
+    patched_versions: Option<String>,
 }
 
 /// An HTTP client with rustls and a `timeout` per request.

@@ -13,6 +13,7 @@
 pub mod client;
 pub mod config;
 pub mod findings;
+mod fixes;
 pub mod kev_policy;
 pub mod reconcile;
 pub mod template;
@@ -66,6 +67,7 @@ impl Forwarder {
             backoff: settings.backoff,
             lease: settings.lease,
             metrics: Metrics::new(),
+            fixes: fixes::FixedVersions::default(),
         };
         Ok(Self {
             store,

@@ -32,6 +32,7 @@ pub(super) struct Worker {
     pub backoff: Backoff,
     pub lease: Duration,
     pub metrics: Metrics,
+    pub fixes: super::fixes::FixedVersions,
 }
 
 /// What one drain pass did.
@@ -210,10 +211,11 @@ impl Worker {
             Ok(None) => return Outcome::Done(None),
             Err(err) => return Outcome::Error(err),
         };
-        let read = match self.client.findings(&project.uuid).await {
+        let mut read = match self.client.findings(&project.uuid).await {
             Ok(read) => read,
             Err(err) => return Outcome::Error(err),
         };
+        self.fixes.fill(&self.client, &mut read.findings).await;
         if read.skipped > 0 {
             tracing::warn!(
                 project = %format!("{}@{}", item.name, item.version),

@@ -657,6 +657,43 @@ pub(crate) fn finding(
     })
 }
 
+/// A vulnerability as `GET /api/v1/vulnerability/source/{source}/vuln/{vuln}` shows
+/// it: only keys with a value, `patchedVersions` among them.
+pub(crate) fn vulnerability(vulnerability: &Vulnerability) -> Value {
+    let spec = &vulnerability.spec;
+    let mut vuln = Map::new();
+    let mut put = |key: &str, value: Option<Value>| {
+        if let Some(value) = value {
+            vuln.insert(key.into(), value);
+        }
+    };
+    put("uuid", Some(vulnerability.uuid.to_string().into()));
+    put("vulnId", Some(spec.vuln_id.clone().into()));
+    put("friendlyVulnId", Some(spec.vuln_id.clone().into()));
+    put("source", Some(enum_name(spec.source).into()));
+    put("title", spec.title.clone().map(Value::String));
+    put(
+        "recommendation",
+        spec.recommendation.clone().map(Value::String),
+    );
+    put("severity", Some(enum_name(spec.severity).into()));
+    put("cvssV3BaseScore", spec.cvss_v3_base_score.map(Value::from));
+    put("epssScore", spec.epss.map(|(score, _)| score.into()));
+    put(
+        "epssPercentile",
+        spec.epss.map(|(_, percentile)| percentile.into()),
+    );
+    put(
+        "patchedVersions",
+        spec.patched_versions.clone().map(Value::String),
+    );
+    put(
+        "aliases",
+        Some(aliases(spec.source, &spec.vuln_id, &spec.aliases)),
+    );
+    Value::Object(vuln)
+}
+
 /// Dependency-Track's alias records pair the vulnerability's own id (under its
 /// source's key) with each alias (under the key its form implies).
 fn aliases(source: VulnSource, vuln_id: &str, aliases: &[String]) -> Value {

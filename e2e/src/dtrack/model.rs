@@ -381,6 +381,9 @@ pub struct NewVulnerability {
     /// CWE id and name.
     pub cwes: Vec<(u32, String)>,
     pub affects: Vec<Affected>,
+    /// Versions that fix it, as the source words them (`patchedVersions`: shown with
+    /// the vulnerability, never in findings).
+    pub patched_versions: Option<String>,
 }
 
 /// Versions of one package a vulnerability affects.
@@ -408,6 +411,7 @@ impl NewVulnerability {
             epss: None,
             cwes: Vec::new(),
             affects: Vec::new(),
+            patched_versions: None,
         }
     }
 
@@ -433,6 +437,12 @@ impl NewVulnerability {
 
     pub fn epss(mut self, score: f64, percentile: f64) -> Self {
         self.epss = Some((score, percentile));
+        self
+    }
+
+    /// Versions that fix it, e.g. `3.0.14-1~deb12u1`.
+    pub fn patched(mut self, versions: impl Into<String>) -> Self {
+        self.patched_versions = Some(versions.into());
         self
     }
 

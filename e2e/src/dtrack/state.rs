@@ -15,7 +15,7 @@ use super::error::ApiError;
 use super::model::{
     Analysis, Component, ConditionOperator, ConditionSubject, Counters, Finding, NewPolicy,
     NewProject, NewVulnerability, Policy, PolicyCondition, PolicyOperator, Project, Upload,
-    UploadVia, ViolationState,
+    UploadVia, ViolationState, VulnSource,
 };
 use super::options::Permission;
 use super::vulns::{AnalysisDecision, Vulnerability, Vulns};
@@ -868,6 +868,18 @@ impl State {
 
     pub(crate) fn vulnerability(&self, uuid: Uuid) -> Option<&Vulnerability> {
         self.vulns.vulnerability(uuid)
+    }
+
+    /// The vulnerability `vuln_id` of `source`.
+    pub(crate) fn vulnerability_by_id(
+        &self,
+        source: VulnSource,
+        vuln_id: &str,
+    ) -> Option<&Vulnerability> {
+        self.vulns
+            .with_id(vuln_id)
+            .into_iter()
+            .find(|v| v.spec.source == source)
     }
 
     /// The scheduled portfolio analysis: every active project's components, at `wall`.

@@ -10,6 +10,7 @@ mod policy;
 mod project;
 mod tag;
 mod version;
+mod vulnerability;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -101,6 +102,10 @@ pub(crate) fn router(app: Arc<AppState>) -> Router {
         .route("/api/v1/analysis", get(analysis::get).put(analysis::put))
         .route("/api/v1/event/token/{uuid}", get(event::token))
         .route("/api/v1/finding/project/{uuid}", get(finding::by_project))
+        .route(
+            "/api/v1/vulnerability/source/{source}/vuln/{vuln}",
+            get(vulnerability::by_id),
+        )
         .route("/api/v1/project", get(project::list).post(project::replace))
         .route("/api/v1/project/lookup", get(project::lookup))
         .route("/api/v1/project/tag/{tag}", get(project::by_tag))
