@@ -33,6 +33,8 @@
 //! - `Analysis` requires `analysisDetails`, which Dependency-Track leaves out of an
 //!   answer until details are recorded.
 //! - Operations without `security` (`/version`) need no API key.
+//! - Java's `\p{Alnum}` (in two patterns, inside brackets) becomes `A-Za-z0-9`, which
+//!   every regex dialect reads alike.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -615,6 +617,10 @@ fn convert(schema: &mut Value, close: bool) {
         return;
     }
     map.remove("required");
+    if let Some(Value::String(pattern)) = map.get_mut("pattern") {
+        // Java's POSIX class (ASCII letters and digits), always inside brackets here.
+        *pattern = pattern.replace("\\p{Alnum}", "A-Za-z0-9");
+    }
     if map.remove("nullable") == Some(Value::Bool(true)) {
         if let Some(kind) = map.get("type").cloned() {
             map.insert("type".into(), json!([kind, "null"]));

@@ -692,3 +692,43 @@ fn sarif_findings_are_not_implemented() {
     assert_eq!(response.status(), StatusCode::NOT_IMPLEMENTED);
     assert_eq!(dt.violations().len(), 1);
 }
+
+#[test]
+fn a_vulnerability_record_says_which_versions_fix_it_which_findings_do_not() {
+    let (dt, api) = start();
+    dt.add_vulnerability(openssl_cve().patched("3.0.14-1~deb12u1"))
+        .unwrap();
+    dt.add_vulnerability(lodash_ghsa()).unwrap();
+    let get = |path: &str| api.request(Method::GET, path).send().unwrap();
+    let record: Value = get("/api/v1/vulnerability/source/NVD/vuln/CVE-2024-5535")
+        .json()
+        .unwrap();
+    assert_eq!(record["vulnId"], "CVE-2024-5535");
+    assert_eq!(record["patchedVersions"], "3.0.14-1~deb12u1");
+    assert_eq!(record["epssScore"], 0.0042);
+    let unpatched: Value = get("/api/v1/vulnerability/source/GITHUB/vuln/GHSA-35jh-r3h4-6jhm")
+        .json()
+        .unwrap();
+    assert!(unpatched.get("patchedVersions").is_none(), "{unpatched}");
+    // The id under another source, an unknown id, an unknown source.
+    for path in [
+        "/api/v1/vulnerability/source/GITHUB/vuln/CVE-2024-5535",
+        "/api/v1/vulnerability/source/NVD/vuln/CVE-1999-0001",
+        "/api/v1/vulnerability/source/NOPE/vuln/CVE-2024-5535",
+    ] {
+        assert_eq!(get(path).status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    // Findings never carry it.
+    let token = api.upload_new(
+        "app",
+        "1",
+        &bom(&[("openssl", "3.0.11-1~deb12u2", OPENSSL)]),
+    );
+    api.wait(&token);
+    let findings = api.findings(api.project_uuid("app", "1"), &[]);
+    assert_eq!(findings.len(), 1);
+    assert!(findings[0]["vulnerability"]
+        .get("patchedVersions")
+        .is_none());
+    dt.assert_conformant();
+}
