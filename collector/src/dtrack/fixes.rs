@@ -17,10 +17,13 @@ const MAX_KEPT: usize = 200_000;
 /// next read.
 const MAX_LOOKUPS: usize = 500;
 
-/// Known fixed versions, by (source, vulnerability id).
+/// A vulnerability: its source and id.
+type VulnerabilityKey = (String, String);
+
+/// Known fixed versions, each with when it was read.
 #[derive(Debug, Clone, Default)]
 pub struct FixedVersions {
-    known: Arc<Mutex<HashMap<(String, String), (Instant, String)>>>,
+    known: Arc<Mutex<HashMap<VulnerabilityKey, (Instant, String)>>>,
 }
 
 impl FixedVersions {
@@ -57,7 +60,7 @@ impl FixedVersions {
         }
     }
 
-    fn get(&self, key: &(String, String)) -> Option<String> {
+    fn get(&self, key: &VulnerabilityKey) -> Option<String> {
         let known = self.known.lock().unwrap_or_else(|p| p.into_inner());
         known
             .get(key)
@@ -65,7 +68,7 @@ impl FixedVersions {
             .map(|(_, fixed)| fixed.clone())
     }
 
-    fn put(&self, key: (String, String), fixed: String) {
+    fn put(&self, key: VulnerabilityKey, fixed: String) {
         let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
         if known.len() >= MAX_KEPT {
             known.clear();
