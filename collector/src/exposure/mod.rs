@@ -18,7 +18,7 @@ use std::sync::Arc;
 use crate::clock::Timestamp;
 use crate::kev::{KevCatalog, KevEntry};
 use crate::store::outbox::split_project_key;
-use crate::store::{ImageSummary, NodePresence, StoredFinding, WorkloadPlacement};
+use crate::store::{ImagePlacements, NodePresence, StoredFinding, WorkloadPlacement};
 use finding::{Finding, Severity};
 pub use rank::Rank;
 
@@ -113,12 +113,12 @@ impl Exposure {
 /// The exposures of `findings` on `images` (each with its placements within the
 /// filter's scope already), filtered, most urgent first.
 pub fn exposures(
-    images: &[ImageSummary],
+    images: &[ImagePlacements],
     findings: Vec<StoredFinding>,
     kev: Option<&KevCatalog>,
     filter: &ExposureFilter,
 ) -> Vec<Exposure> {
-    let images: BTreeMap<&str, &ImageSummary> = images
+    let images: BTreeMap<&str, &ImagePlacements> = images
         .iter()
         .map(|image| (image.manifest_digest.as_str(), image))
         .collect();
@@ -189,7 +189,7 @@ fn tie(exposure: &Exposure) -> (&str, &str, &str) {
 /// The placements of `image` that take their findings from the project of
 /// `own_copy_of` (a cluster's own copy) or, when `None`, from the fleet copy (every
 /// cluster but those in `owned`).
-fn place(image: &ImageSummary, own_copy_of: Option<&str>, owned: &[String]) -> Placements {
+fn place(image: &ImagePlacements, own_copy_of: Option<&str>, owned: &[String]) -> Placements {
     let applies = |cluster: &str| match own_copy_of {
         Some(own) => cluster == own,
         None => !owned.iter().any(|c| c == cluster),

@@ -6,13 +6,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{exposures, image_matches, Exposure, ExposureFilter};
-use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::kev::KevCatalog;
-use crate::store::{ImageFilter, ImageSummary, Store};
+use crate::store::{ImageFilter, ImagePlacements, Store};
 
-/// Images read per store call.
-const IMAGE_PAGE: usize = 500;
 /// Most images an exposure query considers.
 const MAX_IMAGES: usize = 200_000;
 /// How long an answer is kept for its next pages.
@@ -116,31 +113,24 @@ pub async fn list(
 
 /// The images on nodes or in workloads within the filter's cluster and namespace, with
 /// their placements there.
-async fn images_in_scope(store: &dyn Store, filter: &ExposureFilter) -> Result<Vec<ImageSummary>> {
+async fn images_in_scope(
+    store: &dyn Store,
+    filter: &ExposureFilter,
+) -> Result<Vec<ImagePlacements>> {
     let scope = ImageFilter {
         cluster: filter.cluster.clone(),
         namespace: filter.namespace.clone(),
         node: None,
         running_only: filter.running_only,
     };
-    let mut images = Vec::new();
-    let mut after: Option<Digest> = None;
-    loop {
-        let page = store.list_images(scope.clone(), after, IMAGE_PAGE).await?;
-        images.extend(page.images.into_iter().filter(|image| {
-            filter
-                .image
-                .as_deref()
-                .is_none_or(|wanted| image_matches(wanted, &image.manifest_digest, &image.names))
-        }));
-        if images.len() > MAX_IMAGES {
-            return Err(Error::ResourceExhausted(format!(
-                "more than {MAX_IMAGES} images in scope; narrow it by cluster or namespace"
-            )));
-        }
-        match page.next_after {
-            Some(next) => after = Some(crate::digest::parse("page token", &next)?),
-            None => return Ok(images),
-        }
+    let mut images = store.placements(scope, MAX_IMAGES + 1).await?;
+    if images.len() > MAX_IMAGES {
+        return Err(Error::ResourceExhausted(format!(
+            "more than {MAX_IMAGES} images in scope; narrow it by cluster or namespace"
+        )));
     }
+    if let Some(wanted) = filter.image.as_deref() {
+        images.retain(|image| image_matches(wanted, &image.manifest_digest, &image.names));
+    }
+    Ok(images)
 }

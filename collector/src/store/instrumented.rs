@@ -11,9 +11,9 @@ use tokio::sync::watch;
 use super::outbox::{Failure, OutboxItem, Plan, ProjectState, Usage};
 use super::{
     AlertChanges, AlertStore, ClaimPolicy, Claims, ComponentMatches, ComponentSearch, Delivery,
-    DtrackStore, Event, EventStore, FindingStore, ImageFilter, ImagePage, InventoryStore,
-    OpenAlert, Pruned, PutOutcome, SbomStore, Session, SingletonJob, StatsStore, Store, StoreStats,
-    StoredFinding, StoredSbom, UploadPermit,
+    DtrackStore, Event, EventStore, FindingStore, ImageFilter, ImagePage, ImagePlacements,
+    InventoryStore, OpenAlert, Pruned, PutOutcome, SbomStore, Session, SingletonJob, StatsStore,
+    Store, StoreStats, StoredFinding, StoredSbom, UploadPermit,
 };
 use crate::clock::Timestamp;
 use crate::digest::Digest;
@@ -185,6 +185,11 @@ impl SbomStore for InstrumentedStore {
 
     async fn find_components(&self, search: ComponentSearch) -> Result<ComponentMatches> {
         self.timed("find_components", self.inner.find_components(search))
+            .await
+    }
+
+    async fn placements(&self, filter: ImageFilter, limit: usize) -> Result<Vec<ImagePlacements>> {
+        self.timed("placements", self.inner.placements(filter, limit))
             .await
     }
 }

@@ -571,6 +571,24 @@ pub trait SbomStore: Send + Sync + 'static {
 
     /// Images whose SBOM contains matching components.
     async fn find_components(&self, search: ComponentSearch) -> Result<ComponentMatches>;
+
+    /// Every image that a node holds or a workload runs within `filter` (its cluster,
+    /// namespace and running-only; not its node), with its names, the nodes holding it
+    /// and the workloads running it there: what exposures join findings with. At most
+    /// `limit` images.
+    async fn placements(&self, filter: ImageFilter, limit: usize) -> Result<Vec<ImagePlacements>>;
+}
+
+/// Where one image is, within a filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImagePlacements {
+    pub manifest_digest: String,
+    /// Its names, fleet-wide and as the nodes in scope know it.
+    pub names: Vec<String>,
+    /// Nodes holding it.
+    pub nodes: Vec<NodePresence>,
+    /// Workloads running it.
+    pub workloads: Vec<WorkloadPlacement>,
 }
 
 /// The event log, and the jobs that one replica at a time runs.

@@ -1,9 +1,9 @@
 //! What both stores' read models share: which placements a summary shows, and the
 //! bounds and escaping of component searches.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use super::WorkloadPlacement;
+use super::{ImageFilter, ImagePlacements, NodePresence, WorkloadPlacement};
 use crate::error::{Error, Result};
 
 /// The names an image is known by: the fleet's record's and every node's. Nodes mostly
@@ -87,5 +87,66 @@ mod tests {
     #[test]
     fn like_wildcards_in_user_input_are_literal() {
         assert_eq!(like_literal("a_b%c\\d"), "a\\_b\\%c\\\\d");
+    }
+}
+
+/// Assembles [`ImagePlacements`] from the rows both stores read: nodes holding images,
+/// running workloads, and the images' own names.
+#[derive(Debug, Default)]
+pub struct PlacementRows {
+    images: BTreeMap<String, (ImageNames, ImagePlacements)>,
+}
+
+impl PlacementRows {
+    fn image(&mut self, digest: &str) -> &mut (ImageNames, ImagePlacements) {
+        self.images.entry(digest.to_owned()).or_insert_with(|| {
+            let placements = ImagePlacements {
+                manifest_digest: digest.to_owned(),
+                ..ImagePlacements::default()
+            };
+            (ImageNames::default(), placements)
+        })
+    }
+
+    /// A node holding `digest`, which knows it by the JSON list `names`.
+    pub fn node(&mut self, digest: &str, node: NodePresence, names: &str) -> Result<()> {
+        let (known, image) = self.image(digest);
+        known.add_json(names)?;
+        image.nodes.push(node);
+        Ok(())
+    }
+
+    /// A workload running its image.
+    pub fn workload(&mut self, workload: WorkloadPlacement) {
+        let digest = workload.manifest_digest.clone();
+        self.image(&digest).1.workloads.push(workload);
+    }
+
+    /// The digests seen so far.
+    pub fn digests(&self) -> Vec<String> {
+        self.images.keys().cloned().collect()
+    }
+
+    /// The fleet-wide JSON list of names of `digest`.
+    pub fn image_names(&mut self, digest: &str, names: &str) -> Result<()> {
+        if let Some((known, _)) = self.images.get_mut(digest) {
+            known.add_json(names)?;
+        }
+        Ok(())
+    }
+
+    /// The images in `filter`'s scope: with a namespace or running only, those that a
+    /// workload runs; else every one seen. At most `limit`.
+    pub fn finish(self, filter: &ImageFilter, limit: usize) -> Vec<ImagePlacements> {
+        let by_workload = filter.namespace.is_some() || filter.running_only;
+        self.images
+            .into_values()
+            .filter(|(_, image)| !by_workload || !image.workloads.is_empty())
+            .take(limit)
+            .map(|(names, mut image)| {
+                image.names = names.into_sorted();
+                image
+            })
+            .collect()
     }
 }

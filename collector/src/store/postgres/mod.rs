@@ -40,9 +40,9 @@ pub use settings::PostgresSettings;
 
 use super::{
     AlertChanges, AlertStore, ClaimPolicy, Claims, ComponentMatches, ComponentSearch, Delivery,
-    DtrackStore, Event, EventStore, FindingStore, ImageFilter, ImagePage, InventoryStore,
-    OpenAlert, Pruned, PutOutcome, SbomStore, Session, SingletonJob, StatsStore, StoreStats,
-    StoredFinding, StoredSbom, UploadPermit,
+    DtrackStore, Event, EventStore, FindingStore, ImageFilter, ImagePage, ImagePlacements,
+    InventoryStore, OpenAlert, Pruned, PutOutcome, SbomStore, Session, SingletonJob, StatsStore,
+    StoreStats, StoredFinding, StoredSbom, UploadPermit,
 };
 use crate::clock::Timestamp;
 use crate::digest::Digest;
@@ -496,6 +496,12 @@ impl SbomStore for PostgresStore {
     async fn find_components(&self, search: ComponentSearch) -> Result<ComponentMatches> {
         read!(self, "finding components", |tx| async {
             query::find_components(tx, &search).await
+        })
+    }
+
+    async fn placements(&self, filter: ImageFilter, limit: usize) -> Result<Vec<ImagePlacements>> {
+        read!(self, "reading placements", |tx| async {
+            query::placements(tx, &filter, limit).await
         })
     }
 }

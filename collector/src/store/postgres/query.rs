@@ -6,7 +6,7 @@ use tokio_postgres::types::ToSql;
 
 use super::super::{
     ComponentMatch, ComponentMatches, ComponentQuery, ComponentSearch, ImageFilter, ImagePage,
-    ImageSummary, NodePresence, WorkloadPlacement,
+    ImagePlacements, ImageSummary, NodePresence, WorkloadPlacement,
 };
 use super::{sboms, Tx};
 use crate::clock::Timestamp;
@@ -14,7 +14,7 @@ use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::sbom::Component;
 use crate::store::query_model::{
-    like_literal, ImageNames, PlacementFilter, MAX_MATCHING_COMPONENTS,
+    like_literal, ImageNames, PlacementFilter, PlacementRows, MAX_MATCHING_COMPONENTS,
 };
 
 /// The image `digest` with the nodes and workloads that pass `filter`.
@@ -321,4 +321,85 @@ pub(super) async fn find_components(
         found.matches.push(ComponentMatch { image, components });
     }
     Ok(found)
+}
+
+/// The images within `filter` with their nodes and running workloads, in three
+/// statements however many images there are.
+pub(super) async fn placements(
+    tx: &Tx<'_>,
+    filter: &ImageFilter,
+    limit: usize,
+) -> Result<Vec<ImagePlacements>> {
+    let context = "reading placements";
+    let mut rows = PlacementRows::default();
+    let cluster = filter.cluster.as_deref();
+    for row in tx
+        .query(
+            context,
+            "SELECT ni.digest, n.cluster, n.name, ni.first_seen, n.last_seen, ni.names
+             FROM node_images ni JOIN nodes n ON n.id = ni.node_id
+             WHERE $1::text IS NULL OR n.cluster = $1
+             ORDER BY ni.digest, n.cluster, n.name",
+            &[&cluster],
+        )
+        .await?
+    {
+        let text =
+            |index| -> Result<String> { row.try_get(index).map_err(Error::postgres(context)) };
+        let number =
+            |index| -> Result<i64> { row.try_get(index).map_err(Error::postgres(context)) };
+        let node = NodePresence {
+            cluster: text(1)?,
+            node: text(2)?,
+            first_seen: Timestamp::from_unix_millis(number(3)?),
+            last_seen: Timestamp::from_unix_millis(number(4)?),
+        };
+        rows.node(&text(0)?, node, &text(5)?)?;
+    }
+    for row in tx
+        .query(
+            context,
+            "SELECT w.digest, n.cluster, n.name, w.namespace, w.pod, w.pod_uid, w.container,
+                    w.image, w.container_id, w.first_seen, n.last_seen
+             FROM workloads w JOIN nodes n ON n.id = w.node_id
+             WHERE w.running AND ($1::text IS NULL OR n.cluster = $1)
+               AND ($2::text IS NULL OR w.namespace = $2)
+             ORDER BY w.digest, n.cluster, w.namespace, w.pod, w.container",
+            &[&cluster, &filter.namespace.as_deref()],
+        )
+        .await?
+    {
+        let text =
+            |index| -> Result<String> { row.try_get(index).map_err(Error::postgres(context)) };
+        let number =
+            |index| -> Result<i64> { row.try_get(index).map_err(Error::postgres(context)) };
+        rows.workload(WorkloadPlacement {
+            manifest_digest: text(0)?,
+            cluster: text(1)?,
+            node: text(2)?,
+            namespace: text(3)?,
+            pod: text(4)?,
+            pod_uid: text(5)?,
+            container: text(6)?,
+            image: text(7)?,
+            container_id: text(8)?,
+            running: true,
+            first_seen: Timestamp::from_unix_millis(number(9)?),
+            last_seen: Timestamp::from_unix_millis(number(10)?),
+        });
+    }
+    let digests = rows.digests();
+    for row in tx
+        .query(
+            context,
+            "SELECT digest, names FROM images WHERE digest = ANY($1)",
+            &[&digests],
+        )
+        .await?
+    {
+        let digest: String = row.try_get(0).map_err(Error::postgres(context))?;
+        let names: String = row.try_get(1).map_err(Error::postgres(context))?;
+        rows.image_names(&digest, &names)?;
+    }
+    Ok(rows.finish(filter, limit))
 }

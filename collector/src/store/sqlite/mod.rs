@@ -29,9 +29,9 @@ use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 
 use super::{
     AlertChanges, AlertStore, ClaimPolicy, Claims, ComponentMatches, ComponentSearch, Delivery,
-    DtrackStore, Event, EventStore, FindingStore, ImageFilter, ImagePage, InventoryStore,
-    OpenAlert, Pruned, PutOutcome, SbomStore, Session, SingletonJob, StatsStore, StoreStats,
-    StoredFinding, StoredSbom, UploadPermit,
+    DtrackStore, Event, EventStore, FindingStore, ImageFilter, ImagePage, ImagePlacements,
+    InventoryStore, OpenAlert, Pruned, PutOutcome, SbomStore, Session, SingletonJob, StatsStore,
+    StoreStats, StoredFinding, StoredSbom, UploadPermit,
 };
 use crate::clock::Timestamp;
 use crate::digest::Digest;
@@ -562,6 +562,13 @@ impl SbomStore for SqliteStore {
     async fn find_components(&self, search: ComponentSearch) -> Result<ComponentMatches> {
         self.read("finding components", move |conn| {
             query::find_components(conn, &search)
+        })
+        .await
+    }
+
+    async fn placements(&self, filter: ImageFilter, limit: usize) -> Result<Vec<ImagePlacements>> {
+        self.read("reading placements", move |conn| {
+            query::placements(conn, &filter, limit)
         })
         .await
     }

@@ -7,7 +7,7 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 
 use super::super::{
     ComponentMatch, ComponentMatches, ComponentQuery, ComponentSearch, ImageFilter, ImagePage,
-    ImageSummary, NodePresence, WorkloadPlacement,
+    ImagePlacements, ImageSummary, NodePresence, WorkloadPlacement,
 };
 use super::sboms;
 use crate::clock::Timestamp;
@@ -15,7 +15,7 @@ use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::sbom::Component;
 use crate::store::query_model::{
-    like_literal, ImageNames, PlacementFilter, MAX_MATCHING_COMPONENTS,
+    like_literal, ImageNames, PlacementFilter, PlacementRows, MAX_MATCHING_COMPONENTS,
 };
 
 /// The image `digest` with the nodes and workloads that pass `filter`.
@@ -327,4 +327,89 @@ pub(super) fn find_components(
         found.matches.push(ComponentMatch { image, components });
     }
     Ok(found)
+}
+
+/// The images within `filter` with their nodes and running workloads, in three
+/// statements however many images there are.
+pub(super) fn placements(
+    conn: &Connection,
+    filter: &ImageFilter,
+    limit: usize,
+) -> Result<Vec<ImagePlacements>> {
+    let context = "reading placements";
+    let mut rows = PlacementRows::default();
+    let cluster = filter.cluster.as_deref();
+    {
+        let mut select = conn
+            .prepare_cached(
+                "SELECT ni.digest, n.cluster, n.name, ni.first_seen, n.last_seen, ni.names
+                 FROM node_images ni JOIN nodes n ON n.id = ni.node_id
+                 WHERE ?1 IS NULL OR n.cluster = ?1
+                 ORDER BY ni.digest, n.cluster, n.name",
+            )
+            .map_err(Error::database(context))?;
+        let mut found = select.query([cluster]).map_err(Error::database(context))?;
+        while let Some(row) = found.next().map_err(Error::database(context))? {
+            let read = || -> rusqlite::Result<(String, NodePresence, String)> {
+                Ok((
+                    row.get(0)?,
+                    NodePresence {
+                        cluster: row.get(1)?,
+                        node: row.get(2)?,
+                        first_seen: Timestamp::from_unix_millis(row.get(3)?),
+                        last_seen: Timestamp::from_unix_millis(row.get(4)?),
+                    },
+                    row.get(5)?,
+                ))
+            };
+            let (digest, node, names) = read().map_err(Error::database(context))?;
+            rows.node(&digest, node, &names)?;
+        }
+    }
+    {
+        let mut select = conn
+            .prepare_cached(
+                "SELECT w.digest, n.cluster, n.name, w.namespace, w.pod, w.pod_uid, w.container,
+                        w.image, w.container_id, w.first_seen, n.last_seen
+                 FROM workloads w JOIN nodes n ON n.id = w.node_id
+                 WHERE w.running AND (?1 IS NULL OR n.cluster = ?1)
+                   AND (?2 IS NULL OR w.namespace = ?2)
+                 ORDER BY w.digest, n.cluster, w.namespace, w.pod, w.container",
+            )
+            .map_err(Error::database(context))?;
+        let found = select
+            .query_map(params![cluster, filter.namespace.as_deref()], |row| {
+                Ok(WorkloadPlacement {
+                    manifest_digest: row.get(0)?,
+                    cluster: row.get(1)?,
+                    node: row.get(2)?,
+                    namespace: row.get(3)?,
+                    pod: row.get(4)?,
+                    pod_uid: row.get(5)?,
+                    container: row.get(6)?,
+                    image: row.get(7)?,
+                    container_id: row.get(8)?,
+                    running: true,
+                    first_seen: Timestamp::from_unix_millis(row.get(9)?),
+                    last_seen: Timestamp::from_unix_millis(row.get(10)?),
+                })
+            })
+            .map_err(Error::database(context))?;
+        for workload in found {
+            rows.workload(workload.map_err(Error::database(context))?);
+        }
+    }
+    let mut select = conn
+        .prepare_cached("SELECT names FROM images WHERE digest = ?1")
+        .map_err(Error::database(context))?;
+    for digest in rows.digests() {
+        let names: Option<String> = select
+            .query_row([&digest], |row| row.get(0))
+            .optional()
+            .map_err(Error::database(context))?;
+        if let Some(names) = names {
+            rows.image_names(&digest, &names)?;
+        }
+    }
+    Ok(rows.finish(filter, limit))
 }
