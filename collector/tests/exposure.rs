@@ -233,6 +233,19 @@ async fn kev_exposure_in_two_clusters_comes_first_and_goes_when_suppressed_in_dt
         .iter()
         .all(|e| e.manifest_digest == web_digest && e.clusters == ["prod-b"]));
     assert_eq!(prod_b.len(), 3);
+    // A namespace holds what its workloads run: not the image only on disk.
+    let shop = exposures(
+        &collector,
+        pb::ListExposuresRequest {
+            namespace: "shop".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(shop.len(), 3, "{shop:#?}");
+    assert!(shop
+        .iter()
+        .all(|e| e.manifest_digest == web_digest && e.running));
     let kev_running = exposures(
         &collector,
         pb::ListExposuresRequest {

@@ -533,7 +533,7 @@ pub fn list_exposures(request: pb::ListExposuresRequest) -> Result<(ExposureFilt
         min_epss: (request.min_epss > 0.0).then_some(request.min_epss),
         min_severity,
         running_only: request.running_only,
-        vulnerability: None,
+        ..ExposureFilter::default()
     };
     Ok((filter, start, page_size(request.page_size)))
 }

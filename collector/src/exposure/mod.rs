@@ -40,6 +40,9 @@ pub struct ExposureFilter {
     pub running_only: bool,
     /// Only the vulnerability known as this id or alias.
     pub vulnerability: Option<String>,
+    /// Only vulnerabilities in the KEV catalog or with at least this EPSS score (what
+    /// alerts are about).
+    pub kev_or_min_epss: Option<f64>,
 }
 
 /// Where one image is, within a filter's scope.
@@ -222,6 +225,12 @@ fn wanted(finding: &Finding, in_kev: bool, filter: &ExposureFilter) -> bool {
         return false;
     }
     if filter.kev_only && !in_kev {
+        return false;
+    }
+    if filter
+        .kev_or_min_epss
+        .is_some_and(|floor| !in_kev && vulnerability.epss.is_none_or(|epss| epss < floor))
+    {
         return false;
     }
     if filter

@@ -42,14 +42,16 @@ impl ExposureCache {
         first_page: bool,
     ) -> Result<Arc<Vec<Exposure>>> {
         let key = format!("{filter:?}");
-        if !first_page {
-            let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        {
+            let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(cached) = entries
                 .iter()
-                .find(|c| c.filter == key && c.at.elapsed() < CACHE_TTL)
+                .find(|c| !first_page && c.filter == key && c.at.elapsed() < CACHE_TTL)
             {
                 return Ok(Arc::clone(&cached.exposures));
             }
+            // Not kept while the new answer is computed: two would be held at once.
+            entries.retain(|c| c.filter != key && c.at.elapsed() < CACHE_TTL);
         }
         let exposures = Arc::new(list(store, kev, filter).await?);
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());

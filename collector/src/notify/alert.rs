@@ -10,11 +10,10 @@ use crate::store::ExposureChange;
 /// Workloads named in one alert; the rest are counted.
 const MAX_WORKLOADS: usize = 20;
 
-/// Whether `exposure` is worth an alert: in KEV, or EPSS at least `min_epss`, and
-/// running.
-pub fn notable(exposure: &Exposure, min_epss: f64) -> bool {
-    exposure.rank.running
-        && (exposure.rank.kev || exposure.rank.epss.is_some_and(|epss| epss >= min_epss))
+/// What identifies an exposure's alert: the vulnerability and the package (hashed) and
+/// the image, one alert for all the places the image runs.
+pub fn key(exposure: &Exposure) -> String {
+    format!("{} {}", exposure.finding.key(), exposure.placements.digest)
 }
 
 /// One exposure, as alerts tell it.
@@ -54,7 +53,7 @@ impl Alert {
         let workload_count = workloads.len();
         workloads.truncate(MAX_WORKLOADS);
         Alert {
-            key: format!("{} {}", finding.key(), placements.digest),
+            key: key(exposure),
             vulnerability: finding.vulnerability.id.clone(),
             aliases: finding.vulnerability.aliases.clone(),
             severity: finding.vulnerability.severity.name().to_owned(),

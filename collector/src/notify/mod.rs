@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::Timestamp;
 use crate::error::Result;
 use crate::exposure::query::list;
-use crate::exposure::ExposureFilter;
+use crate::exposure::{Exposure, ExposureFilter};
 use crate::kev::LatestKev;
 use crate::store::{AlertChanges, NewDelivery, OpenAlert, SingletonJob, Store};
 
@@ -38,6 +38,8 @@ const BATCH: usize = 16;
 const LEASE: Duration = Duration::from_secs(60);
 /// How often the queue is looked at.
 const TICK: Duration = Duration::from_millis(500);
+/// Alerts opened, and alerts resolved, in one pass: the rest wait for the next.
+const MAX_CHANGES: usize = 1000;
 
 /// Runs the notifier until `cancel`.
 pub fn spawn_notifier(
@@ -89,18 +91,22 @@ pub async fn check(
         return Ok((0, 0));
     }
     let catalog = kev.get();
-    let running = ExposureFilter {
+    let notable = ExposureFilter {
         running_only: true,
+        kev_or_min_epss: Some(settings.min_epss),
         ..ExposureFilter::default()
     };
-    let exposures = list(store, catalog.as_deref(), &running).await?;
-    let mut current: BTreeMap<String, Alert> = BTreeMap::new();
-    for exposure in exposures
-        .iter()
-        .filter(|e| alert::notable(e, settings.min_epss))
-    {
-        let alert = Alert::of(exposure);
-        current.entry(alert.key.clone()).or_insert(alert);
+    let exposures = list(store, catalog.as_deref(), &notable).await?;
+    // Most urgent first: when more change than one pass takes, those go first.
+    let mut current: BTreeMap<String, &Exposure> = BTreeMap::new();
+    let mut by_rank: Vec<String> = Vec::new();
+    for exposure in &exposures {
+        if let std::collections::btree_map::Entry::Vacant(entry) =
+            current.entry(alert::key(exposure))
+        {
+            by_rank.push(entry.key().clone());
+            entry.insert(exposure);
+        }
     }
     let open = store.alerts_open().await?;
     let open_keys: BTreeMap<&str, &OpenAlert> = open
@@ -108,10 +114,21 @@ pub async fn check(
         .map(|alert| (alert.key.as_str(), alert))
         .collect();
     let mut changes = AlertChanges::default();
-    for (key, alert) in &current {
-        if open_keys.contains_key(key.as_str()) {
+    let appeared: Vec<&String> = by_rank
+        .iter()
+        .filter(|key| !open_keys.contains_key(key.as_str()))
+        .collect();
+    if appeared.len() > MAX_CHANGES {
+        tracing::warn!(
+            appeared = appeared.len(),
+            "more exposures appeared than one pass announces; the most urgent go first"
+        );
+    }
+    for key in appeared.into_iter().take(MAX_CHANGES) {
+        let Some(exposure) = current.get(key) else {
             continue;
-        }
+        };
+        let alert = &Alert::of(exposure);
         changes
             .deliveries
             .extend(settings.webhooks.iter().map(|webhook| NewDelivery {
@@ -126,10 +143,11 @@ pub async fn check(
             payload: alert.to_json()?,
         });
     }
-    for (key, open) in &open_keys {
-        if current.contains_key(*key) {
-            continue;
-        }
+    let gone: Vec<(&&str, &&OpenAlert)> = open_keys
+        .iter()
+        .filter(|(key, _)| !current.contains_key(**key))
+        .collect();
+    for (key, open) in gone.into_iter().take(MAX_CHANGES) {
         // Said as it was said when it opened.
         match Alert::from_json(&open.payload) {
             Ok(alert) => {
