@@ -129,6 +129,14 @@ async fn wait_for(collector: &TestCollector, wanted: usize) -> Vec<pb::Exposure>
     }
 }
 
+/// The DT project of the `web` image the tests run.
+fn web_project(dt: &DtServer) -> nodebom_e2e::dtrack::Project {
+    dt.projects()
+        .into_iter()
+        .find(|p| p.name == "registry.example/shop/web")
+        .expect("web's project")
+}
+
 fn id(exposure: &pb::Exposure) -> &str {
     exposure
         .vulnerability
@@ -296,11 +304,7 @@ async fn kev_exposure_in_two_clusters_comes_first_and_goes_when_suppressed_in_dt
 
     // A DT user suppresses the finding in prod-a's and prod-b's project of `web`: at
     // the next refresh it is no exposure any more.
-    let project = dt
-        .projects()
-        .into_iter()
-        .find(|p| p.name == "registry.example/shop/web")
-        .expect("web's project");
+    let project = web_project(&dt);
     dt.set_analysis(
         project.uuid,
         CERTIFI,
@@ -364,11 +368,7 @@ async fn malformed_findings_are_retried_and_what_was_read_stays() {
         0,
         "the collector stopped reading findings"
     );
-    let project = dt
-        .projects()
-        .into_iter()
-        .find(|p| p.name == "registry.example/shop/web")
-        .unwrap();
+    let project = web_project(&dt);
     let reads = dt.findings_requests(project.uuid).len();
     let failures = collector
         .query()

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::error::ApiError;
 use super::form::FormField;
 use super::model::{
-    Analysis, AnalysisJustification, AnalysisResponse, AnalysisState, ConditionOperator,
+    enum_name, Analysis, AnalysisJustification, AnalysisResponse, AnalysisState, ConditionOperator,
     ConditionSubject, Finding, Policy, PolicyCondition, PolicyOperator, Project, ViolationState,
     VulnSource,
 };
@@ -737,14 +737,6 @@ fn alias_key(alias: &str) -> &'static str {
         "vulnDbId"
     } else {
         "osvId"
-    }
-}
-
-/// An enum value as Dependency-Track writes it (`NOT_SET`).
-pub(crate) fn enum_name<T: Serialize>(value: T) -> String {
-    match serde_json::to_value(value) {
-        Ok(Value::String(name)) => name,
-        _ => String::new(),
     }
 }
 

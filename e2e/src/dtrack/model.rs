@@ -507,3 +507,11 @@ pub struct AnalysisComment {
     pub comment: String,
     pub commenter: Option<String>,
 }
+
+/// An enum value as Dependency-Track writes it (`NOT_SET`).
+pub(crate) fn enum_name<T: Serialize>(value: T) -> String {
+    match serde_json::to_value(value) {
+        Ok(Value::String(name)) => name,
+        _ => String::new(),
+    }
+}

@@ -16,10 +16,9 @@ use std::str::FromStr;
 use packageurl::PackageUrl;
 use uuid::Uuid;
 
-use super::json::enum_name;
 use super::model::{
-    Analysis, AnalysisComment, AnalysisJustification, AnalysisResponse, AnalysisState, Component,
-    Finding, NewVulnerability,
+    enum_name, Analysis, AnalysisComment, AnalysisJustification, AnalysisResponse, AnalysisState,
+    Component, Finding, NewVulnerability,
 };
 
 /// A vulnerability in the database.
