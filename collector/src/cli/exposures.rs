@@ -258,6 +258,12 @@ fn group(exposures: &[pb::Exposure], by: Option<GroupBy>) -> Vec<(GroupKey, Vec<
     let mut groups: BTreeMap<GroupKey, Vec<pb::Exposure>> = BTreeMap::new();
     for exposure in exposures {
         let mut sections: BTreeMap<GroupKey, pb::Exposure> = BTreeMap::new();
+        // The exposure as one section shows it, before its own placements are added.
+        let section = || pb::Exposure {
+            workloads: Vec::new(),
+            nodes: Vec::new(),
+            ..exposure.clone()
+        };
         for workload in &exposure.workloads {
             let namespace = match by {
                 GroupBy::Cluster => String::new(),
@@ -274,11 +280,7 @@ fn group(exposures: &[pb::Exposure], by: Option<GroupBy>) -> Vec<(GroupKey, Vec<
             };
             sections
                 .entry(key)
-                .or_insert_with(|| pb::Exposure {
-                    workloads: Vec::new(),
-                    nodes: Vec::new(),
-                    ..exposure.clone()
-                })
+                .or_insert_with(section)
                 .workloads
                 .push(workload.clone());
         }
@@ -291,11 +293,7 @@ fn group(exposures: &[pb::Exposure], by: Option<GroupBy>) -> Vec<(GroupKey, Vec<
                 };
                 sections
                     .entry(key)
-                    .or_insert_with(|| pb::Exposure {
-                        workloads: Vec::new(),
-                        nodes: Vec::new(),
-                        ..exposure.clone()
-                    })
+                    .or_insert_with(section)
                     .nodes
                     .push(node.clone());
             }
