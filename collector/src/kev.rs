@@ -48,8 +48,9 @@ impl KevSource {
 pub struct KevCatalog {
     /// Catalog version, e.g. `2025.08.25`.
     pub version: String,
-    /// Entries by CVE id, as DT compares them (case-sensitive).
-    pub entries: BTreeMap<String, KevEntry>,
+    /// Entries by CVE id, as DT compares them (case-sensitive); shared by the
+    /// exposures they rank.
+    pub entries: BTreeMap<String, Arc<KevEntry>>,
 }
 
 /// What the catalog says of one CVE.
@@ -102,7 +103,7 @@ impl KevCatalog {
                         .trim()
                         .eq_ignore_ascii_case("known"),
                 };
-                (entry.cve_id.trim().to_owned(), kev)
+                (entry.cve_id.trim().to_owned(), Arc::new(kev))
             })
             .filter(|(id, _)| valid_id(id))
             .collect();

@@ -16,7 +16,6 @@ use nodebom_collector::digest::Digest;
 use nodebom_collector::dtrack::kev_policy::{sync_kev_policy, KevCatalog, KevSettings, KevSource};
 use nodebom_collector::dtrack::{DtClient, DtrackSettings, Forwarder};
 use nodebom_collector::inventory::{FullInventory, Image, Limits, NodeKey, Workload, WorkloadKey};
-use nodebom_collector::kev::KevEntry;
 use nodebom_collector::sbom::upload::{Assembler, UploadHeader};
 use nodebom_collector::server;
 use nodebom_collector::store::outbox::{Action, Plan};
@@ -636,11 +635,9 @@ fn catalog_changed(drop: usize, extra: &[&str]) -> KevCatalog {
     for cve in dropped {
         catalog.entries.remove(&cve);
     }
-    catalog.entries.extend(
-        extra
-            .iter()
-            .map(|cve| (cve.to_string(), KevEntry::default())),
-    );
+    catalog
+        .entries
+        .extend(extra.iter().map(|cve| (cve.to_string(), Arc::default())));
     catalog
 }
 

@@ -600,19 +600,21 @@ pub fn exposure(exposure: &Exposure, rank: usize) -> pb::Exposure {
             purl: exposure.finding.package.purl.clone(),
         }),
         fixed_versions: exposure.finding.fixed_versions.clone(),
-        manifest_digest: placements.digest.clone(),
-        image_names: placements.names.clone(),
+        manifest_digest: placements.image.manifest_digest.clone(),
+        image_names: placements.image.names.clone(),
         running: exposure.rank.running,
         workloads: placements
-            .running
+            .image
+            .workloads
             .iter()
             .take(MAX_PLACEMENTS_PER_EXPOSURE)
             .cloned()
             .map(placement)
             .collect(),
-        workload_count: u32::try_from(placements.running.len()).unwrap_or(u32::MAX),
-        node_count: u32::try_from(placements.nodes.len()).unwrap_or(u32::MAX),
+        workload_count: u32::try_from(placements.image.workloads.len()).unwrap_or(u32::MAX),
+        node_count: u32::try_from(placements.image.nodes.len()).unwrap_or(u32::MAX),
         nodes: placements
+            .image
             .nodes
             .iter()
             .take(MAX_PLACEMENTS_PER_EXPOSURE)

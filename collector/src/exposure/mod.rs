@@ -12,13 +12,13 @@ pub mod finding;
 pub mod query;
 pub mod rank;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::clock::Timestamp;
 use crate::kev::{KevCatalog, KevEntry};
 use crate::store::outbox::split_project_key;
-use crate::store::{ImagePlacements, NodePresence, StoredFinding, WorkloadPlacement};
+use crate::store::{ImagePlacements, StoredFinding};
 use finding::{Finding, Severity};
 pub use rank::Rank;
 
@@ -45,15 +45,12 @@ pub struct ExposureFilter {
     pub kev_or_min_epss: Option<f64>,
 }
 
-/// Where one image is, within a filter's scope.
+/// Where one image is, within a filter's scope and for one of its projects, with what
+/// ranking needs of it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Placements {
-    pub digest: String,
-    pub names: Vec<String>,
-    /// Workloads running it now.
-    pub running: Vec<WorkloadPlacement>,
-    /// Nodes holding it.
-    pub nodes: Vec<NodePresence>,
+    /// Its names, the nodes holding it and the workloads running it.
+    pub image: ImagePlacements,
     /// Clusters it runs in, or else lies on disk in, sorted.
     pub clusters: Vec<String>,
     /// Pods running it.
@@ -61,21 +58,16 @@ pub struct Placements {
 }
 
 impl Placements {
-    /// The placements of image `digest` known as `names`.
-    pub fn new(
-        digest: String,
-        names: Vec<String>,
-        running: Vec<WorkloadPlacement>,
-        nodes: Vec<NodePresence>,
-    ) -> Self {
-        let mut clusters: Vec<String> = if running.is_empty() {
-            nodes.iter().map(|n| n.cluster.clone()).collect()
+    pub fn new(image: ImagePlacements) -> Self {
+        let mut clusters: Vec<String> = if image.workloads.is_empty() {
+            image.nodes.iter().map(|n| n.cluster.clone()).collect()
         } else {
-            running.iter().map(|w| w.cluster.clone()).collect()
+            image.workloads.iter().map(|w| w.cluster.clone()).collect()
         };
         clusters.sort_unstable();
         clusters.dedup();
-        let mut pods: Vec<(&str, &str)> = running
+        let mut pods: Vec<(&str, &str)> = image
+            .workloads
             .iter()
             .map(|w| (w.cluster.as_str(), w.pod_uid.as_str()))
             .collect();
@@ -83,13 +75,15 @@ impl Placements {
         pods.dedup();
         let pods = pods.len();
         Self {
-            digest,
-            names,
-            running,
-            nodes,
+            image,
             clusters,
             pods,
         }
+    }
+
+    /// Whether a workload runs the image.
+    pub fn running(&self) -> bool {
+        !self.image.workloads.is_empty()
     }
 }
 
@@ -136,21 +130,13 @@ pub fn exposures(
         }
     }
     let mut placements: BTreeMap<Arc<str>, Arc<Placements>> = BTreeMap::new();
-    // Many images share one finding: its KEV entry is looked up once.
-    let mut kev_entries: HashMap<*const Finding, Option<Arc<KevEntry>>> = HashMap::new();
     let mut found = Vec::new();
     for stored in findings {
         let (digest, own_copy_of) = split_project_key(&stored.project);
         let Some(image) = images.get(digest) else {
             continue;
         };
-        let kev = kev_entries
-            .entry(Arc::as_ptr(&stored.finding))
-            .or_insert_with(|| {
-                kev.and_then(|catalog| entry(catalog, &stored.finding))
-                    .map(Arc::new)
-            })
-            .clone();
+        let kev = kev.and_then(|catalog| entry(catalog, &stored.finding));
         if !wanted(&stored.finding, kev.is_some(), filter) {
             continue;
         }
@@ -163,7 +149,7 @@ pub fn exposures(
                 placed
             }
         };
-        if placed.running.is_empty() && (filter.running_only || placed.nodes.is_empty()) {
+        if !placed.running() && (filter.running_only || placed.image.nodes.is_empty()) {
             continue;
         }
         let rank = Rank::of(&stored.finding, kev.as_deref(), &placed);
@@ -184,7 +170,7 @@ pub fn exposures(
 fn tie(exposure: &Exposure) -> (&str, &str, &str) {
     (
         &exposure.finding.vulnerability.id,
-        &exposure.placements.digest,
+        &exposure.placements.image.manifest_digest,
         &exposure.finding.package.purl,
     )
 }
@@ -197,22 +183,22 @@ fn place(image: &ImagePlacements, own_copy_of: Option<&str>, owned: &[String]) -
         Some(own) => cluster == own,
         None => !owned.iter().any(|c| c == cluster),
     };
-    Placements::new(
-        image.manifest_digest.clone(),
-        image.names.clone(),
-        image
+    Placements::new(ImagePlacements {
+        manifest_digest: image.manifest_digest.clone(),
+        names: image.names.clone(),
+        workloads: image
             .workloads
             .iter()
-            .filter(|w| w.running && applies(&w.cluster))
+            .filter(|w| applies(&w.cluster))
             .cloned()
             .collect(),
-        image
+        nodes: image
             .nodes
             .iter()
             .filter(|n| applies(&n.cluster))
             .cloned()
             .collect(),
-    )
+    })
 }
 
 fn wanted(finding: &Finding, in_kev: bool, filter: &ExposureFilter) -> bool {
@@ -245,7 +231,7 @@ fn wanted(finding: &Finding, in_kev: bool, filter: &ExposureFilter) -> bool {
 }
 
 /// The catalog's entry for any CVE id of the finding's vulnerability.
-fn entry(catalog: &KevCatalog, finding: &Finding) -> Option<KevEntry> {
+fn entry(catalog: &KevCatalog, finding: &Finding) -> Option<Arc<KevEntry>> {
     finding
         .vulnerability
         .cve_ids()

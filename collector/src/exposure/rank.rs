@@ -34,7 +34,7 @@ impl Rank {
             epss: vulnerability.epss,
             severity: vulnerability.severity,
             cvss: vulnerability.cvss,
-            running: !placements.running.is_empty(),
+            running: placements.running(),
             clusters: placements.clusters.len(),
             pods: placements.pods,
             fixable: !finding.fixed_versions.trim().is_empty(),
@@ -72,8 +72,8 @@ pub fn reasons(finding: &Finding, kev: Option<&KevEntry>, placements: &Placement
         None => format!("severity {}", vulnerability.severity.name()),
     });
     let clusters = placements.clusters.len();
-    reasons.push(if placements.running.is_empty() {
-        let nodes = placements.nodes.len();
+    reasons.push(if !placements.running() {
+        let nodes = placements.image.nodes.len();
         format!(
             "not running; on disk on {nodes} node{} in {clusters} cluster{}",
             plural(nodes),
@@ -138,7 +138,7 @@ mod tests {
     use super::*;
     use crate::clock::Timestamp;
     use crate::exposure::finding::Vulnerability;
-    use crate::store::{NodePresence, WorkloadPlacement};
+    use crate::store::{ImagePlacements, NodePresence, WorkloadPlacement};
 
     fn finding(id: &str, severity: Severity, epss: Option<f64>, fixed: &str) -> Finding {
         Finding {
@@ -171,8 +171,10 @@ mod tests {
     }
 
     fn running(pods: &[(&str, &str)]) -> Placements {
-        let running = pods.iter().map(|(c, u)| pod(c, u)).collect();
-        Placements::new("d".into(), Vec::new(), running, Vec::new())
+        Placements::new(ImagePlacements {
+            workloads: pods.iter().map(|(c, u)| pod(c, u)).collect(),
+            ..ImagePlacements::default()
+        })
     }
 
     fn on_disk(nodes: usize) -> Placements {
@@ -184,7 +186,10 @@ mod tests {
                 last_seen: Timestamp::from_unix_millis(0),
             })
             .collect();
-        Placements::new("d".into(), Vec::new(), Vec::new(), nodes)
+        Placements::new(ImagePlacements {
+            nodes,
+            ..ImagePlacements::default()
+        })
     }
 
     #[test]

@@ -13,7 +13,11 @@ const MAX_WORKLOADS: usize = 20;
 /// What identifies an exposure's alert: the vulnerability and the package (hashed) and
 /// the image, one alert for all the places the image runs.
 pub fn key(exposure: &Exposure) -> String {
-    format!("{} {}", exposure.finding.key(), exposure.placements.digest)
+    format!(
+        "{} {}",
+        exposure.finding.key(),
+        exposure.placements.image.manifest_digest
+    )
 }
 
 /// One exposure, as alerts tell it.
@@ -45,7 +49,8 @@ impl Alert {
         let finding = &exposure.finding;
         let placements = &exposure.placements;
         let mut workloads: Vec<String> = placements
-            .running
+            .image
+            .workloads
             .iter()
             .map(|w| format!("{}/{}/{}", w.cluster, w.namespace, w.pod))
             .collect();
@@ -63,12 +68,13 @@ impl Alert {
             package: format!("{} {}", finding.package.name, finding.package.version),
             purl: finding.package.purl.clone(),
             fixed_versions: finding.fixed_versions.clone(),
-            manifest_digest: placements.digest.clone(),
+            manifest_digest: placements.image.manifest_digest.clone(),
             image: placements
+                .image
                 .names
                 .first()
                 .cloned()
-                .unwrap_or_else(|| placements.digest.clone()),
+                .unwrap_or_else(|| placements.image.manifest_digest.clone()),
             clusters: placements.clusters.clone(),
             workloads,
             workload_count,
