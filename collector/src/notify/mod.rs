@@ -15,7 +15,7 @@ mod alert;
 mod config;
 mod webhook;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -97,15 +97,14 @@ pub async fn check(
         ..ExposureFilter::default()
     };
     let exposures = list(store, catalog.as_deref(), &notable).await?;
-    // Most urgent first: when more change than one pass takes, those go first.
-    let mut current: BTreeMap<String, &Exposure> = BTreeMap::new();
-    let mut by_rank: Vec<String> = Vec::new();
+    // Most urgent first: when more change than one pass takes, those go first. An
+    // exposure seen under two projects (a cluster's own copy) is one alert.
+    let mut current: BTreeSet<String> = BTreeSet::new();
+    let mut by_rank: Vec<(String, &Exposure)> = Vec::new();
     for exposure in &exposures {
-        if let std::collections::btree_map::Entry::Vacant(entry) =
-            current.entry(alert::key(exposure))
-        {
-            by_rank.push(entry.key().clone());
-            entry.insert(exposure);
+        let key = alert::key(exposure);
+        if current.insert(key.clone()) {
+            by_rank.push((key, exposure));
         }
     }
     let open = store.alerts_open().await?;
@@ -114,9 +113,9 @@ pub async fn check(
         .map(|alert| (alert.key.as_str(), alert))
         .collect();
     let mut changes = AlertChanges::default();
-    let appeared: Vec<&String> = by_rank
+    let appeared: Vec<&(String, &Exposure)> = by_rank
         .iter()
-        .filter(|key| !open_keys.contains_key(key.as_str()))
+        .filter(|(key, _)| !open_keys.contains_key(key.as_str()))
         .collect();
     if appeared.len() > MAX_CHANGES {
         tracing::warn!(
@@ -124,43 +123,31 @@ pub async fn check(
             "more exposures appeared than one pass announces; the most urgent go first"
         );
     }
-    for key in appeared.into_iter().take(MAX_CHANGES) {
-        let Some(exposure) = current.get(key) else {
-            continue;
-        };
-        let alert = &Alert::of(exposure);
-        changes
-            .deliveries
-            .extend(settings.webhooks.iter().map(|webhook| NewDelivery {
-                target: webhook.name(),
-                body: webhook.body(webhook::Event::Appeared, alert, now),
-            }));
-        changes
-            .events
-            .push((true, alert.manifest_digest.clone(), alert.change()));
+    for (key, exposure) in appeared.into_iter().take(MAX_CHANGES) {
+        let alert = Alert::of(exposure);
+        announce(
+            &mut changes,
+            settings,
+            webhook::Event::Appeared,
+            &alert,
+            now,
+        );
         changes.opened.push(OpenAlert {
             key: key.clone(),
             payload: alert.to_json()?,
         });
     }
-    let gone: Vec<(&&str, &&OpenAlert)> = open_keys
-        .iter()
-        .filter(|(key, _)| !current.contains_key(**key))
-        .collect();
-    for (key, open) in gone.into_iter().take(MAX_CHANGES) {
+    let gone = open_keys.iter().filter(|(key, _)| !current.contains(**key));
+    for (key, open) in gone.take(MAX_CHANGES) {
         // Said as it was said when it opened.
         match Alert::from_json(&open.payload) {
-            Ok(alert) => {
-                changes
-                    .deliveries
-                    .extend(settings.webhooks.iter().map(|webhook| NewDelivery {
-                        target: webhook.name(),
-                        body: webhook.body(webhook::Event::Resolved, &alert, now),
-                    }));
-                changes
-                    .events
-                    .push((false, alert.manifest_digest.clone(), alert.change()));
-            }
+            Ok(alert) => announce(
+                &mut changes,
+                settings,
+                webhook::Event::Resolved,
+                &alert,
+                now,
+            ),
             Err(err) => {
                 tracing::warn!(error = %err, "an open alert cannot be read; closed without a call")
             }
@@ -178,4 +165,23 @@ pub async fn check(
         store.alerts_apply(changes, now).await?;
     }
     Ok(counts)
+}
+
+/// Queues the `Watch` event and one call per webhook that say `event` of `alert`.
+fn announce(
+    changes: &mut AlertChanges,
+    settings: &NotifySettings,
+    event: webhook::Event,
+    alert: &Alert,
+    now: Timestamp,
+) {
+    changes
+        .deliveries
+        .extend(settings.webhooks.iter().map(|webhook| NewDelivery {
+            target: webhook.name(),
+            body: webhook.body(event, alert, now),
+        }));
+    changes
+        .events
+        .push((event.kind(), alert.manifest_digest.clone(), alert.change()));
 }

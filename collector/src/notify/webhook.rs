@@ -8,7 +8,7 @@ use serde_json::json;
 use super::{Alert, NotifySettings, Webhook, WebhookFormat, BATCH, LEASE};
 use crate::clock::Timestamp;
 use crate::error::Result;
-use crate::store::{Delivery, Store};
+use crate::store::{Delivery, EventKind, Store};
 
 /// How long one call may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -23,6 +23,14 @@ pub enum Event {
 }
 
 impl Event {
+    /// The `Watch` event that says it.
+    pub fn kind(self) -> EventKind {
+        match self {
+            Event::Appeared => EventKind::ExposureAppeared,
+            Event::Resolved => EventKind::ExposureResolved,
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Event::Appeared => "exposure-appeared",

@@ -718,8 +718,9 @@ pub struct AlertChanges {
     /// Keys of the alerts that close.
     pub resolved: Vec<String>,
     pub deliveries: Vec<NewDelivery>,
-    /// Each exposure event: appeared (true) or resolved, the image digest and what.
-    pub events: Vec<(bool, String, ExposureChange)>,
+    /// Each exposure event (`ExposureAppeared` or `ExposureResolved`), with the image
+    /// digest and what.
+    pub events: Vec<(EventKind, String, ExposureChange)>,
 }
 
 /// An exposure alert that is open.

@@ -6,7 +6,7 @@ use super::events::NewEvent;
 use super::Tx;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::store::{AlertChanges, Delivery, EventKind, OpenAlert};
+use crate::store::{AlertChanges, Delivery, OpenAlert};
 
 pub(super) async fn open(tx: &Tx<'_>) -> Result<Vec<OpenAlert>> {
     let context = "reading open alerts";
@@ -60,17 +60,12 @@ pub(super) async fn apply(tx: &mut Tx<'_>, changes: &AlertChanges, now: Timestam
         &[&targets, &bodies, &now.unix_millis()],
     )
     .await?;
-    for (appeared, digest, exposure) in &changes.events {
-        let kind = if *appeared {
-            EventKind::ExposureAppeared
-        } else {
-            EventKind::ExposureResolved
-        };
+    for (kind, digest, exposure) in &changes.events {
         tx.event(NewEvent {
             image: exposure.image.clone(),
             vulnerability: exposure.vulnerability.clone(),
             package: exposure.package.clone(),
-            ..NewEvent::new(kind, digest, "", "", now)
+            ..NewEvent::new(*kind, digest, "", "", now)
         });
     }
     Ok(())

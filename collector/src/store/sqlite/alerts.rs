@@ -7,7 +7,7 @@ use rusqlite::{params, Connection};
 use super::events::{self, NewEvent};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::store::{AlertChanges, Delivery, EventKind, OpenAlert};
+use crate::store::{AlertChanges, Delivery, OpenAlert};
 
 pub(super) fn open(conn: &Connection) -> Result<Vec<OpenAlert>> {
     let context = "reading open alerts";
@@ -50,14 +50,9 @@ pub(super) fn apply(conn: &Connection, changes: &AlertChanges, now: Timestamp) -
         })
         .map_err(Error::database(context))?;
     }
-    for (appeared, digest, exposure) in &changes.events {
-        let kind = if *appeared {
-            EventKind::ExposureAppeared
-        } else {
-            EventKind::ExposureResolved
-        };
+    for (kind, digest, exposure) in &changes.events {
         let event = NewEvent {
-            kind,
+            kind: *kind,
             digest,
             cluster: "",
             node: "",
