@@ -151,14 +151,21 @@ impl Worker {
         }
     }
 
+    /// While DT still processes the project's last upload (and analyses it): what to
+    /// answer instead of going on.
+    async fn previous_upload_processing(&self, item: &OutboxItem) -> Option<Outcome> {
+        let token = item.token.as_ref()?;
+        match self.client.processing(token).await {
+            Ok(true) => Some(Outcome::Wait),
+            Ok(false) => None,
+            Err(err) => Some(Outcome::Error(err)),
+        }
+    }
+
     /// Uploads the stored SBOM once the project's previous upload is processed.
     async fn upload(&self, item: &OutboxItem) -> Outcome {
-        if let Some(token) = &item.token {
-            match self.client.processing(token).await {
-                Ok(true) => return Outcome::Wait,
-                Ok(false) => {}
-                Err(err) => return Outcome::Error(err),
-            }
+        if let Some(waiting) = self.previous_upload_processing(item).await {
+            return waiting;
         }
         let document = match self.document(&item.digest).await {
             Ok(document) => document,
@@ -198,12 +205,8 @@ impl Worker {
 
     /// Reads the project's findings into the store once its last upload is processed.
     async fn findings(&self, item: &OutboxItem, now: Timestamp) -> Outcome {
-        if let Some(token) = &item.token {
-            match self.client.processing(token).await {
-                Ok(true) => return Outcome::Wait,
-                Ok(false) => {}
-                Err(err) => return Outcome::Error(err),
-            }
+        if let Some(waiting) = self.previous_upload_processing(item).await {
+            return waiting;
         }
         let project = match self.client.lookup_project(&item.name, &item.version).await {
             Ok(Some(project)) => project,
