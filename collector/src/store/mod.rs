@@ -111,6 +111,18 @@ pub struct SbomRecord {
     pub checks: Vec<SbomCheck>,
 }
 
+impl SbomRecord {
+    /// What the dedup policy compares a cluster's build with, when this is the fleet
+    /// copy.
+    pub fn fleet_copy(&self) -> crate::dedup::FleetCopy<'_> {
+        crate::dedup::FleetCopy {
+            content_hash: &self.content_hash,
+            agent_version: &self.agent_version,
+            incomplete: self.incomplete,
+        }
+    }
+}
+
 /// A stored SBOM with its document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredSbom {

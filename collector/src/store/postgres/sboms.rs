@@ -272,16 +272,7 @@ pub(super) async fn put(
     let reasons = serde_json::to_string(&sbom.completeness.reasons)
         .map_err(|err| Error::Internal(format!("encoding incompleteness reasons: {err}")))?;
     if let Some(mut fleet) = record(tx, digest.as_str()).await? {
-        let check = dedup::check_against(
-            dedup::FleetCopy {
-                content_hash: &fleet.content_hash,
-                agent_version: &fleet.agent_version,
-                incomplete: fleet.incomplete,
-            },
-            node,
-            sbom,
-            now,
-        );
+        let check = dedup::check_against(fleet.fleet_copy(), node, sbom, now);
         let own_copy = check.status != CheckStatus::Verified;
         tx.execute(
             context,
