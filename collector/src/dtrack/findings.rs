@@ -6,7 +6,7 @@
 use serde::Deserialize;
 
 use crate::exposure::finding::{
-    bounded_aliases, bounded_text, score, Analysis, Finding, Package, Severity, Vulnerability,
+    bounded_aliases, clipped, score, Analysis, Finding, Package, Severity, Vulnerability,
     MAX_FINDINGS,
 };
 
@@ -86,7 +86,7 @@ pub fn read(json: &[u8]) -> Result<ReadFindings, String> {
 
 fn finding(raw: RawFinding) -> Option<Finding> {
     let vulnerability = raw.vulnerability;
-    let id = bounded_text(vulnerability.vuln_id.as_deref().unwrap_or("").trim());
+    let id = clipped(vulnerability.vuln_id.as_deref().unwrap_or("").trim());
     if id.is_empty() {
         return None;
     }
@@ -104,7 +104,7 @@ fn finding(raw: RawFinding) -> Option<Finding> {
     Some(Finding {
         vulnerability: Vulnerability {
             aliases: bounded_aliases(&id, aliases),
-            source: bounded_text(vulnerability.source.as_deref().unwrap_or("")),
+            source: clipped(vulnerability.source.as_deref().unwrap_or("")),
             severity: Severity::from_name(vulnerability.severity.as_deref().unwrap_or("")),
             cvss: score(vulnerability.cvss_v3_base_score, 10.0)
                 .or_else(|| score(vulnerability.cvss_v2_base_score, 10.0)),
@@ -113,11 +113,11 @@ fn finding(raw: RawFinding) -> Option<Finding> {
             id,
         },
         package: Package {
-            name: bounded_text(&name),
-            version: bounded_text(component.version.as_deref().unwrap_or("")),
-            purl: bounded_text(component.purl.as_deref().unwrap_or("")),
+            name: clipped(&name),
+            version: clipped(component.version.as_deref().unwrap_or("")),
+            purl: clipped(component.purl.as_deref().unwrap_or("")),
         },
-        fixed_versions: bounded_text(vulnerability.patched_versions.as_deref().unwrap_or("")),
+        fixed_versions: clipped(vulnerability.patched_versions.as_deref().unwrap_or("")),
     })
 }
 

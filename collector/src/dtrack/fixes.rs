@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::DtClient;
-use crate::exposure::finding::{bounded_text, Finding};
+use crate::exposure::finding::{clipped, Finding};
 
 /// How long an answer is kept.
 const KEEP: Duration = Duration::from_secs(24 * 3600);
@@ -46,7 +46,7 @@ impl FixedVersions {
             lookups += 1;
             match client.patched_versions(&key.0, &key.1).await {
                 Ok(fixed) => {
-                    let fixed = bounded_text(fixed.unwrap_or_default().trim());
+                    let fixed = clipped(fixed.unwrap_or_default().trim());
                     finding.fixed_versions = fixed.clone();
                     self.put(key, fixed);
                 }

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::digest::Digest;
+use crate::error::without_nul;
 
 /// Most findings kept per project (DT lists every finding in one answer).
 pub const MAX_FINDINGS: usize = 100_000;
@@ -164,19 +165,17 @@ impl Analysis {
     }
 }
 
-/// At most [`MAX_TEXT_CHARS`] characters of `text`, without NUL.
-pub fn bounded_text(text: &str) -> String {
-    text.chars()
-        .filter(|c| *c != '\0')
-        .take(MAX_TEXT_CHARS)
-        .collect()
+/// At most [`MAX_TEXT_CHARS`] characters of DT's `text`, as every store can keep it
+/// ([`without_nul`]).
+pub fn clipped(text: &str) -> String {
+    without_nul(text).chars().take(MAX_TEXT_CHARS).collect()
 }
 
 /// At most [`MAX_ALIASES`] distinct aliases other than `id`, sorted.
 pub fn bounded_aliases(id: &str, aliases: impl IntoIterator<Item = String>) -> Vec<String> {
     let mut kept: Vec<String> = aliases
         .into_iter()
-        .map(|alias| bounded_text(alias.trim()))
+        .map(|alias| clipped(alias.trim()))
         .filter(|alias| !alias.is_empty() && !alias.eq_ignore_ascii_case(id))
         .collect();
     kept.sort();
