@@ -317,6 +317,12 @@ COLLECTOR_FULL = {
         "tags": {"grace": "6h"},
         "findings": {"refresh": "30m"},
         "kev": {"catalog": "/etc/nodebom/kev/known_exploited_vulnerabilities.json"},
+        "policies": [
+            {"name": "nodebom-likely-exploited", "when": {"kev": True, "epss": 0.5}},
+            {"name": "nodebom-copyleft", "state": "INFO", "tags": ["cluster:prod-a"],
+             "when": {"severity": "high", "licenseGroups": ["Copyleft"]}},
+        ],
+        "policyInterval": "5m",
     },
     "networkPolicy": {"enabled": True,
                       "from": [{"namespaceSelector": {"matchLabels": {"nodebom/agents": "true"}}}]},
@@ -597,6 +603,14 @@ class TestCollectorChart:
         assert volume(pod, "dtrack")["secret"]["secretName"] == "dtrack-key"
         assert volume(pod, "kev") == {"name": "kev", "configMap": {"name": "cisa-kev"}}
         assert mount(container, "kev") == {"name": "kev", "mountPath": "/etc/nodebom/kev", "readOnly": True}
+        # The policies arrive as the collector's policy file, from a ConfigMap.
+        assert "--dtrack-policies=/etc/nodebom/policies/policies.yaml" in args
+        assert "--dtrack-policy-interval=5m" in args
+        policies = release.one("ConfigMap")
+        assert volume(pod, "policies")["configMap"]["name"] == policies["metadata"]["name"]
+        assert mount(container, "policies")["mountPath"] == "/etc/nodebom/policies"
+        assert yaml.safe_load(policies["data"]["policies.yaml"]) == {
+            "policies": COLLECTOR_FULL["dtrack"]["policies"]}
 
         policy = release.one("NetworkPolicy")
         assert policy["spec"]["ingress"] == [
@@ -633,6 +647,18 @@ class TestCollectorChart:
         with pytest.raises(helm_sdkpy.InstallError, match="projectName"):
             install(COLLECTOR, {"dtrack": {"projectName": "${repository}"}}, tmp_path,
                     "nodebom-collector")
+
+    @pytest.mark.parametrize("policy, field", [
+        ({"name": "p", "when": {"epss": 1.5}}, "epss"),
+        ({"name": "p", "when": {"severity": "urgent"}}, "severity"),
+        ({"name": "p", "when": {"cvss": 9}}, "cvss"),
+        ({"name": "p", "state": "DENY", "when": {"kev": True}}, "state"),
+        ({"name": "p"}, "when"),
+    ])
+    def test_schema_rejects_a_bad_policy(self, tmp_path, policy, field):
+        values = {"dtrack": {"url": "https://dtrack.example.com", "policies": [policy]}}
+        with pytest.raises(helm_sdkpy.InstallError, match=field):
+            install(COLLECTOR, values, tmp_path, "nodebom-collector")
 
     def test_schema_rejects_a_replica_count_given_as_text(self, tmp_path):
         with pytest.raises(helm_sdkpy.InstallError, match="replicas"):
@@ -678,7 +704,7 @@ RENDERINGS = {
     # NetworkPolicy, mTLS, query tokens, Dependency-Track, LoadBalancer, extra volumes.
     # Metrics Service and ServiceMonitor.
     "collector-full": (COLLECTOR, COLLECTOR_FULL,
-                       ["NetworkPolicy", "Service", "Service", "ServiceAccount", "ServiceMonitor",
+                       ["ConfigMap", "NetworkPolicy", "Service", "Service", "ServiceAccount", "ServiceMonitor",
                         "StatefulSet"]),
     # Plaintext (gRPC probes), the database in an emptyDir.
     "collector-ephemeral": (COLLECTOR, COLLECTOR_EPHEMERAL, ["Service", "StatefulSet"]),
@@ -756,7 +782,7 @@ def test_rendered_objects_are_valid_kubernetes(renderings, version):
     # Every object but the ServiceMonitors of agent-k3s and collector-full.
     skipped = {kind for _api, kind in NOT_IN_KUBERNETES}
     expected = sum(k not in skipped for _c, _v, kinds in RENDERINGS.values() for k in kinds)
-    assert validated == expected == 22
+    assert validated == expected == 23
 
 
 def test_kubernetes_validation_finds_errors(renderings):

@@ -1,5 +1,5 @@
 //! CISA's Known Exploited Vulnerabilities (KEV) catalog: read from a file or a URL,
-//! kept in Dependency-Track as a policy ([`crate::dtrack::kev_policy`]) and used to rank
+//! kept in Dependency-Track as a policy ([`crate::dtrack::policy`]) and used to rank
 //! exposures ([`crate::exposure`]).
 
 use std::collections::BTreeMap;

@@ -91,7 +91,7 @@ fn dtrack_histogram() -> Histogram {
 }
 
 /// KEV policy syncs (one DT call per changed condition): 0.1 s up to about 14 minutes.
-fn kev_histogram() -> Histogram {
+fn policy_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.1, 2.0, 14))
 }
 
@@ -179,8 +179,8 @@ pub struct Metrics {
     uploads_rejected: Family<ReasonLabels, Counter>,
     dtrack_calls: Histograms<CallLabels>,
     dtrack_refused: Family<ActionLabels, Counter>,
-    kev_syncs: Histograms<OutcomeLabels>,
-    kev_last_success: SecondsGauge,
+    policy_syncs: Histograms<OutcomeLabels>,
+    policy_last_success: SecondsGauge,
     store_calls: Histograms<OperationLabels>,
     store: StoreGauges,
 }
@@ -301,20 +301,20 @@ impl Metrics {
             &dtrack_refused,
             ["upload", "update"].map(|action| ActionLabels { action }),
         );
-        let kev_syncs: Histograms<OutcomeLabels> =
-            Family::new_with_constructor(kev_histogram as fn() -> Histogram);
+        let policy_syncs: Histograms<OutcomeLabels> =
+            Family::new_with_constructor(policy_histogram as fn() -> Histogram);
         registry.register_with_unit(
-            "kev_policy_sync_duration",
-            "KEV policy syncs (read the catalog, bring the Dependency-Track policy in line), by outcome (ok, error)",
+            "dtrack_policy_sync_duration",
+            "Passes over nodebom's Dependency-Track policies (KEV and the policy file's, brought in line), by outcome (ok, error: some policy could not be synced)",
             Unit::Seconds,
-            kev_syncs.clone(),
+            policy_syncs.clone(),
         );
-        let kev_last_success = SecondsGauge::default();
+        let policy_last_success = SecondsGauge::default();
         registry.register_with_unit(
-            "kev_policy_last_success_timestamp",
-            "When the KEV policy was last in sync with the catalog, as Unix time (0: not yet)",
+            "dtrack_policy_last_success_timestamp",
+            "When every nodebom policy was last in sync in Dependency-Track, as Unix time (0: not yet)",
             Unit::Seconds,
-            kev_last_success.clone(),
+            policy_last_success.clone(),
         );
 
         let store_calls: Histograms<OperationLabels> =
@@ -339,8 +339,8 @@ impl Metrics {
             uploads_rejected,
             dtrack_calls,
             dtrack_refused,
-            kev_syncs,
-            kev_last_success,
+            policy_syncs,
+            policy_last_success,
             store_calls,
             store,
         }
@@ -471,14 +471,15 @@ impl Metrics {
             .inc();
     }
 
-    /// Records a KEV policy sync that ended at `at`.
-    pub fn kev_policy_synced(&self, succeeded: bool, took: Duration, at: Timestamp) {
+    /// Records a pass over nodebom's Dependency-Track policies that ended at `at`.
+    pub fn policies_synced(&self, succeeded: bool, took: Duration, at: Timestamp) {
         let outcome = if succeeded { "ok" } else { "error" };
-        self.kev_syncs
+        self.policy_syncs
             .get_or_create(&OutcomeLabels { outcome })
             .observe(took.as_secs_f64());
         if succeeded {
-            self.kev_last_success.set(at.unix_millis() as f64 / 1000.0);
+            self.policy_last_success
+                .set(at.unix_millis() as f64 / 1000.0);
         }
     }
 
@@ -598,7 +599,7 @@ mod tests {
             "nodebom_collector_sboms_stored_bytes_total{copy=\"own\"}",
             "nodebom_collector_sbom_uploads_rejected_total{reason=\"not_assigned\"}",
             "nodebom_collector_dtrack_actions_refused_total{action=\"upload\"}",
-            "nodebom_collector_kev_policy_last_success_timestamp_seconds",
+            "nodebom_collector_dtrack_policy_last_success_timestamp_seconds",
             "nodebom_collector_store_nodes",
             "nodebom_collector_store_sbom_bytes{copy=\"fleet\"}",
             "nodebom_collector_store_build_claims{state=\"expired\"}",

@@ -20,7 +20,7 @@ use tonic_health::server::HealthReporter;
 
 use crate::api::{ApiState, IngestService, QueryService};
 use crate::config::{ServeConfig, StoreUrl};
-use crate::dtrack::kev_policy::spawn_kev_policy;
+use crate::dtrack::policy::spawn_policies;
 use crate::dtrack::Forwarder;
 use crate::error::{Error, Result};
 use crate::inventory::{spawn_janitor, LiveSessions};
@@ -229,7 +229,7 @@ pub async fn start_with_store(config: ServeConfig, store: Arc<dyn Store>) -> Res
     })
 }
 
-/// Starts the Dependency-Track forwarder and the KEV policy sync, when configured.
+/// Starts the Dependency-Track forwarder and the policy keeping, when configured.
 fn spawn_dtrack(
     forwarder: Option<Forwarder>,
     kev: LatestKev,
@@ -241,8 +241,8 @@ fn spawn_dtrack(
     };
     tracing::info!(url = %forwarder.settings().url, "forwarding SBOMs to Dependency-Track");
     let mut tasks = Vec::new();
-    if let Some(settings) = forwarder.settings().kev.clone() {
-        tasks.push(spawn_kev_policy(
+    if let Some(settings) = forwarder.settings().policies.clone() {
+        tasks.push(spawn_policies(
             forwarder.client().clone(),
             settings,
             forwarder.store(),

@@ -13,23 +13,17 @@ use nodebom_collector::clock::Timestamp;
 use nodebom_collector::config::ServeArgs;
 use nodebom_collector::config::StoreUrl;
 use nodebom_collector::digest::Digest;
-use nodebom_collector::dtrack::kev_policy::{sync_kev_policy, KevCatalog, KevSettings, KevSource};
-use nodebom_collector::dtrack::{DtClient, DtrackSettings, Forwarder};
+use nodebom_collector::dtrack::{DtrackSettings, Forwarder};
 use nodebom_collector::inventory::{FullInventory, Image, Limits, NodeKey, Workload, WorkloadKey};
 use nodebom_collector::sbom::upload::{Assembler, UploadHeader};
 use nodebom_collector::server;
 use nodebom_collector::store::outbox::{Action, Plan};
 use nodebom_collector::store::{ClaimPolicy, Store};
-use nodebom_e2e::dtrack::{
-    ConditionOperator, ConditionSubject, DtOptions, DtServer, Fault, NewPolicy, NewProject,
-    Permission, PolicyOperator, ViolationState,
-};
+use nodebom_e2e::dtrack::{DtOptions, DtServer, Fault, NewProject, Permission};
 use sha2::{Digest as _, Sha256};
 
 /// syft 1.18.1, CycloneDX 1.6, of certifi and click.
 const SBOM: &[u8] = include_bytes!("../src/sbom/testdata/syft-1.18.1-python.cdx-1.6.json");
-/// CISA's KEV catalog of 2025-08-25 (1,404 CVEs).
-const KEV: &[u8] = include_bytes!("../../e2e/fixtures/dtrack/cisa-kev-2025-08-25.json");
 
 const NGINX: &str = "docker.io/library/nginx";
 
@@ -619,103 +613,6 @@ async fn serve_flags_start_the_forwarder() {
     dt.assert_conformant();
 }
 
-fn kev_settings(name: &str) -> KevSettings {
-    KevSettings {
-        source: KevSource::File("unused".into()),
-        policy: name.into(),
-        scope_tags: Vec::new(),
-        interval: Duration::from_secs(3600),
-    }
-}
-
-/// The fixture catalog without its first `drop` entries and with `extra` CVEs.
-fn catalog_changed(drop: usize, extra: &[&str]) -> KevCatalog {
-    let mut catalog = KevCatalog::parse(KEV).unwrap();
-    let dropped: Vec<String> = catalog.entries.keys().take(drop).cloned().collect();
-    for cve in dropped {
-        catalog.entries.remove(&cve);
-    }
-    catalog
-        .entries
-        .extend(extra.iter().map(|cve| (cve.to_string(), Arc::default())));
-    catalog
-}
-
-#[tokio::test]
-async fn kev_catalog_update_touches_only_the_changed_conditions() {
-    let dt = DtServer::start(DtOptions::default()).unwrap();
-    let client = DtClient::new(dt.url().parse().unwrap(), dt.api_key().into()).unwrap();
-    let settings = kev_settings("nodebom-kev");
-    let catalog = KevCatalog::parse(KEV).unwrap();
-
-    let first = sync_kev_policy(&client, &settings, &catalog).await.unwrap();
-    assert!(first.created);
-    assert_eq!(first.added, 1404);
-    let policy = dt.policy("nodebom-kev").unwrap();
-    assert_eq!(
-        (policy.operator, policy.violation_state),
-        (PolicyOperator::Any, ViolationState::Fail)
-    );
-    let values: BTreeSet<String> = policy.conditions.iter().map(|c| c.value.clone()).collect();
-    assert_eq!(values, catalog.entries.keys().cloned().collect());
-    assert!(policy
-        .conditions
-        .iter()
-        .all(|c| c.subject == ConditionSubject::VulnerabilityId
-            && c.operator == ConditionOperator::Is));
-
-    let before = dt.counters();
-    let again = sync_kev_policy(&client, &settings, &catalog).await.unwrap();
-    assert_eq!((again.created, again.added, again.removed), (false, 0, 0));
-
-    let updated = catalog_changed(2, &["CVE-2099-0001"]);
-    let third = sync_kev_policy(&client, &settings, &updated).await.unwrap();
-    assert_eq!((third.added, third.removed), (1, 2));
-    let after = dt.counters();
-    assert_eq!(after.conditions_created - before.conditions_created, 1);
-    assert_eq!(after.conditions_deleted - before.conditions_deleted, 2);
-    assert_eq!(after.policies_created, 1);
-    assert_eq!(after.policies_deleted, 0);
-    let policy = dt.policy("nodebom-kev").unwrap();
-    let values: BTreeSet<String> = policy.conditions.iter().map(|c| c.value.clone()).collect();
-    assert_eq!(values, updated.entries.keys().cloned().collect());
-    dt.assert_conformant();
-}
-
-#[tokio::test]
-async fn existing_kev_policy_is_kept_and_scoped_to_tags() {
-    let dt = DtServer::start(DtOptions::default()).unwrap();
-    let seeded = dt
-        .seed_policy(
-            NewPolicy::new("nodebom-kev", PolicyOperator::Any, ViolationState::Fail)
-                .condition(
-                    ConditionSubject::VulnerabilityId,
-                    ConditionOperator::Is,
-                    "CVE-2025-48384",
-                )
-                .condition(
-                    ConditionSubject::VulnerabilityId,
-                    ConditionOperator::Is,
-                    "CVE-1999-0001",
-                ),
-        )
-        .unwrap();
-    let client = DtClient::new(dt.url().parse().unwrap(), dt.api_key().into()).unwrap();
-    let mut settings = kev_settings("nodebom-kev");
-    settings.scope_tags = vec!["cluster:prod-a".into()];
-    let catalog = KevCatalog::parse(KEV).unwrap();
-
-    let sync = sync_kev_policy(&client, &settings, &catalog).await.unwrap();
-
-    assert_eq!((sync.created, sync.added, sync.removed), (false, 1403, 1));
-    let policy = dt.policy("nodebom-kev").unwrap();
-    assert_eq!(policy.uuid, seeded);
-    assert_eq!(policy.tags, tags(&["cluster:prod-a"]));
-    assert_eq!(policy.conditions.len(), 1404);
-    assert_eq!(dt.counters().policies_created, 0);
-    dt.assert_conformant();
-}
-
 #[tokio::test]
 async fn new_projects_go_under_the_configured_parent() {
     let dt = DtServer::start(DtOptions::default()).unwrap();
@@ -795,44 +692,5 @@ async fn a_token_lost_in_a_dependency_track_restart_does_not_block_the_next_uplo
     assert_eq!(uploads.len(), 2);
     assert!(uploads[0].lost);
     assert!(!uploads[1].overlapped);
-    dt.assert_conformant();
-}
-
-#[tokio::test]
-async fn kev_catalog_flag_keeps_the_policy() {
-    let dt = DtServer::start(DtOptions::default()).unwrap();
-    let fleet = Fleet::new().await;
-    let key = fleet.dir.path().join("key");
-    std::fs::write(&key, dt.api_key()).unwrap();
-    let catalog = fleet.dir.path().join("kev.json");
-    std::fs::write(&catalog, KEV).unwrap();
-    let args = [
-        "serve".to_owned(),
-        "--listen".into(),
-        "127.0.0.1:0".into(),
-        "--dtrack-url".into(),
-        dt.url(),
-        "--dtrack-api-key-file".into(),
-        key.display().to_string(),
-        "--kev-catalog".into(),
-        catalog.display().to_string(),
-    ];
-    let config = ServeArgs::try_parse_from(args).unwrap().resolve().unwrap();
-    let collector = nodebom_collector::server::start_with_store(config, Arc::clone(&fleet.store))
-        .await
-        .unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while dt
-        .policy("nodebom-kev")
-        .is_none_or(|policy| policy.conditions.len() < 1404)
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "KEV policy not kept"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    collector.shutdown().await.unwrap();
-    assert_eq!(dt.counters().policies_created, 1);
     dt.assert_conformant();
 }

@@ -446,13 +446,13 @@ async fn scraped_metrics_pass_promtool() {
     .await;
     let text = scrape_until(
         &collector,
-        "nodebom_collector_kev_policy_sync_duration_seconds_count{outcome=\"ok\"}",
+        "nodebom_collector_dtrack_policy_sync_duration_seconds_count{outcome=\"ok\"}",
         1.0,
     )
     .await;
     let synced_at = sample(
         &text,
-        "nodebom_collector_kev_policy_last_success_timestamp_seconds",
+        "nodebom_collector_dtrack_policy_last_success_timestamp_seconds",
     )
     .unwrap();
     let now = std::time::SystemTime::now()

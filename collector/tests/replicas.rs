@@ -134,7 +134,7 @@ async fn three_replicas_share_the_fleet_and_survive_a_kill_during_uploads_and_fo
     // One replica keeps the KEV policy; the nodes that build first talk to it.
     let mut kev_holder = None;
     eventually("a replica keeps the KEV policy", async || {
-        kev_holder = holder(&replicas, "KevPolicy");
+        kev_holder = holder(&replicas, "Policies");
         kev_holder.is_some()
     })
     .await;
@@ -259,7 +259,7 @@ async fn three_replicas_share_the_fleet_and_survive_a_kill_during_uploads_and_fo
     eventually("another replica takes the KEV policy over", async || {
         others
             .iter()
-            .any(|i| runs_job(replicas[*i].as_ref().unwrap(), "KevPolicy"))
+            .any(|i| runs_job(replicas[*i].as_ref().unwrap(), "Policies"))
     })
     .await;
 

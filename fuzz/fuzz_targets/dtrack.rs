@@ -7,7 +7,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use nodebom_collector::dtrack::client::{PolicyView, ProjectView};
-use nodebom_collector::dtrack::kev_policy::KevCatalog;
+use nodebom_collector::dtrack::policy::KevCatalog;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&kind, document)) = data.split_first() else {

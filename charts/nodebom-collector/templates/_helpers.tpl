@@ -157,6 +157,10 @@ spec:
         {{- with $.Values.dtrack.kev.catalog }}
         - {{ printf "--kev-catalog=%s" . | quote }}
         {{- end }}
+        {{- if $.Values.dtrack.policies }}
+        - --dtrack-policies=/etc/nodebom/policies/policies.yaml
+        {{- end }}
+        - --dtrack-policy-interval={{ $.Values.dtrack.policyInterval }}
         {{- end }}
         {{- if .Values.notifications.webhooks.existingSecret }}
         - --notify-min-epss={{ .Values.notifications.minEpss }}
@@ -253,6 +257,11 @@ spec:
         - name: dtrack
           mountPath: /etc/nodebom/dtrack
           readOnly: true
+        {{- if .Values.dtrack.policies }}
+        - name: policies
+          mountPath: /etc/nodebom/policies
+          readOnly: true
+        {{- end }}
         {{- end }}
         {{- if and $postgres .Values.store.postgres.ca.existingSecret }}
         - name: store-ca
@@ -288,6 +297,11 @@ spec:
         items:
           - key: {{ .Values.dtrack.apiKey.key }}
             path: {{ .Values.dtrack.apiKey.key }}
+    {{- if .Values.dtrack.policies }}
+    - name: policies
+      configMap:
+        name: {{ include "nodebom-collector.fullname" . }}-policies
+    {{- end }}
     {{- end }}
     {{- if and $postgres .Values.store.postgres.ca.existingSecret }}
     - name: store-ca

@@ -4,6 +4,7 @@
 //! that changes nothing.
 
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -11,6 +12,7 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::version::DtVersion;
 use crate::metrics::Metrics;
 
 /// How long one DT call may take.
@@ -24,8 +26,14 @@ const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 const MAX_ERROR_TEXT: usize = 500;
 /// Longest `Retry-After` honoured, in seconds.
 const MAX_RETRY_AFTER_SECS: u64 = 3600;
-/// Policies read per page.
+/// How long a release read from DT is trusted (DT may be upgraded meanwhile).
+const VERSION_TTL: Duration = Duration::from_secs(600);
+/// How soon the release is asked again when DT did not tell it.
+const VERSION_RETRY: Duration = Duration::from_secs(60);
+/// Policies (and licence groups) read per page.
 const POLICY_PAGE: usize = 100;
+/// Most licence groups read.
+const MAX_LICENSE_GROUPS: usize = 10_000;
 
 /// Why a DT call failed.
 #[derive(Debug, thiserror::Error)]
@@ -143,6 +151,18 @@ pub struct PolicyView {
     pub uuid: String,
     /// Name.
     pub name: String,
+    /// `ANY` or `ALL`.
+    #[serde(default)]
+    pub operator: String,
+    /// `FAIL`, `WARN` or `INFO`.
+    #[serde(default)]
+    pub violation_state: String,
+    /// Whether child projects inherit it (sent back unchanged on update).
+    #[serde(default)]
+    pub include_children: bool,
+    /// Whether only the latest version of projects is evaluated (sent back unchanged).
+    #[serde(default)]
+    pub only_latest_project_version: bool,
     /// Conditions.
     #[serde(default)]
     pub policy_conditions: Vec<ConditionView>,
@@ -181,6 +201,8 @@ pub struct DtClient {
     base: Url,
     api_key: String,
     metrics: Metrics,
+    /// The release last read, and until when it is trusted.
+    version: Arc<Mutex<Option<(DtVersion, Instant)>>>,
 }
 
 impl std::fmt::Debug for DtClient {
@@ -200,6 +222,7 @@ impl DtClient {
             base,
             api_key,
             metrics: Metrics::new(),
+            version: Arc::default(),
         })
     }
 
@@ -222,6 +245,48 @@ impl DtClient {
         self.metrics
             .dtrack_call(operation, outcome, started.elapsed());
         result
+    }
+
+    /// The DT release (`/api/version`), read again every [`VERSION_TTL`]; when DT does
+    /// not tell, the oldest supported release, so that only 4.11's API is used.
+    pub async fn version(&self) -> DtVersion {
+        let now = Instant::now();
+        if let Some((version, until)) = *self.version.lock().unwrap_or_else(|e| e.into_inner()) {
+            if now < until {
+                return version;
+            }
+        }
+        let (version, trusted) = match self.read_version().await {
+            Ok(version) => (version, VERSION_TTL),
+            Err(err) => {
+                tracing::warn!(error = %err, oldest = %DtVersion::OLDEST, "cannot tell the Dependency-Track release; using only what the oldest supported one offers");
+                (DtVersion::OLDEST, VERSION_RETRY)
+            }
+        };
+        *self.version.lock().unwrap_or_else(|e| e.into_inner()) = Some((version, now + trusted));
+        version
+    }
+
+    async fn read_version(&self) -> DtResult<DtVersion> {
+        #[derive(Deserialize)]
+        struct VersionAnswer {
+            version: String,
+        }
+        self.observed("version", async {
+            let mut url = self.base.clone();
+            url.path_segments_mut()
+                .map_err(|()| DtError::Invalid(format!("{} cannot be a base URL", self.base)))?
+                .pop_if_empty()
+                .extend(["api", "version"]);
+            let answer: VersionAnswer = read_json(send(self.http.get(url)).await?).await?;
+            DtVersion::parse(&answer.version).ok_or_else(|| {
+                DtError::Invalid(format!(
+                    "Dependency-Track release {:?} is not a version",
+                    answer.version
+                ))
+            })
+        })
+        .await
     }
 
     /// Uploads a BOM with `autoCreate`; returns the processing token.
@@ -363,6 +428,50 @@ impl DtClient {
         .await
     }
 
+    /// Sets a policy's operator and violation state (DT sets every scalar field from
+    /// the body, so the others are sent back as they are).
+    pub async fn update_policy(
+        &self,
+        policy: &PolicyView,
+        operator: &str,
+        state: &str,
+    ) -> DtResult<()> {
+        self.observed("update_policy", async {
+            let body = json!({
+                "uuid": policy.uuid,
+                "name": policy.name,
+                "operator": operator,
+                "violationState": state,
+                "includeChildren": policy.include_children,
+                "onlyLatestProjectVersion": policy.only_latest_project_version,
+            });
+            let request = self.request(Method::POST, &["policy"])?.json(&body);
+            send(request).await.map(drop)
+        })
+        .await
+    }
+
+    /// Every licence group, as `(name, uuid)`.
+    pub async fn license_groups(&self) -> DtResult<Vec<(String, String)>> {
+        self.observed("license_groups", async {
+            let mut groups = Vec::new();
+            for page in 1.. {
+                let request = self.request(Method::GET, &["licenseGroup"])?.query(&[
+                    ("pageNumber", page.to_string()),
+                    ("pageSize", POLICY_PAGE.to_string()),
+                ]);
+                let answer: Vec<LicenseGroupView> = read_json(send(request).await?).await?;
+                let last = answer.len() < POLICY_PAGE;
+                groups.extend(answer.into_iter().map(|group| (group.name, group.uuid)));
+                if last || groups.len() >= MAX_LICENSE_GROUPS {
+                    break;
+                }
+            }
+            Ok(groups)
+        })
+        .await
+    }
+
     /// Adds a condition to a policy.
     pub async fn add_condition(
         &self,
@@ -390,14 +499,17 @@ impl DtClient {
         .await
     }
 
-    /// Limits a policy to projects with `tag` (DT 4.12+), creating the tag first.
-    pub async fn tag_policy(&self, tag: &str, policy: &str) -> DtResult<()> {
+    /// Limits a policy to projects with `tag` (DT 4.12+), creating the tag first when
+    /// `create` (DT 4.13+).
+    pub async fn tag_policy(&self, tag: &str, policy: &str, create: bool) -> DtResult<()> {
         self.observed("tag_policy", async {
-            let create = self.request(Method::PUT, &["tag"])?.json(&[tag]);
-            match send(create).await {
-                // 409: the tag exists already.
-                Ok(_) | Err(DtError::Refused { status: 409, .. }) => {}
-                Err(err) => return Err(err),
+            if create {
+                let create = self.request(Method::PUT, &["tag"])?.json(&[tag]);
+                match send(create).await {
+                    // 409: the tag exists already.
+                    Ok(_) | Err(DtError::Refused { status: 409, .. }) => {}
+                    Err(err) => return Err(err),
+                }
             }
             let request = self
                 .request(Method::POST, &["tag", tag, "policy"])?
@@ -420,6 +532,12 @@ impl DtClient {
             .request(method, url)
             .header("X-Api-Key", &self.api_key))
     }
+}
+
+#[derive(Deserialize)]
+struct LicenseGroupView {
+    uuid: String,
+    name: String,
 }
 
 #[derive(Deserialize)]

@@ -7,7 +7,7 @@ use clap::Args;
 use nodebom_proto::retry::Backoff;
 use reqwest::Url;
 
-use super::kev_policy::{KevSettings, KevSource};
+use super::policy::{file as policy_file, KevSource, PolicySettings, PolicySpec};
 use super::reconcile::Rules;
 use crate::error::{Error, Result};
 
@@ -64,11 +64,12 @@ pub struct DtrackArgs {
     /// another replica takes it over (the first one died).
     #[arg(long, env = "NODEBOM_DTRACK_LEASE", default_value = "5m", value_parser = humantime::parse_duration)]
     pub dtrack_lease: Duration,
-    /// CISA KEV catalog (JSON) as a file or an http(s) URL; with it, the KEV policy is
+    /// CISA KEV catalog (JSON) as a file or an http(s) URL: ranks exposures and feeds
+    /// `kev: true` policies; without --dtrack-policies, a KEV policy (--kev-policy) is
     /// kept in Dependency-Track.
     #[arg(long, env = "NODEBOM_KEV_CATALOG", value_name = "FILE|URL")]
     pub kev_catalog: Option<String>,
-    /// Name of the KEV policy.
+    /// Name of the KEV policy kept without --dtrack-policies.
     #[arg(long, env = "NODEBOM_KEV_POLICY", default_value = "nodebom-kev")]
     pub kev_policy: String,
     /// Limit the KEV policy to projects with this tag; repeatable. Without, it applies
@@ -82,6 +83,14 @@ pub struct DtrackArgs {
     /// How often the KEV catalog is read again.
     #[arg(long, env = "NODEBOM_KEV_INTERVAL", default_value = "6h", value_parser = humantime::parse_duration)]
     pub kev_interval: Duration,
+    /// YAML file declaring the Dependency-Track policies nodebom keeps (KEV, EPSS,
+    /// severity, licence groups; see docs/configuration.md); read again before every
+    /// sync. It replaces the KEV policy of --kev-policy.
+    #[arg(long, env = "NODEBOM_DTRACK_POLICIES", value_name = "FILE")]
+    pub dtrack_policies: Option<PathBuf>,
+    /// How often nodebom's policies are brought in line in Dependency-Track.
+    #[arg(long, env = "NODEBOM_DTRACK_POLICY_INTERVAL", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub dtrack_policy_interval: Duration,
 }
 
 /// Checked Dependency-Track settings (`Debug` leaves the API key out).
@@ -103,8 +112,8 @@ pub struct DtrackSettings {
     pub backoff: Backoff,
     /// See `--dtrack-lease`.
     pub lease: Duration,
-    /// The KEV policy, when a catalog is given.
-    pub kev: Option<KevSettings>,
+    /// The policies kept in DT and the KEV catalog; `None` when there are neither.
+    pub policies: Option<PolicySettings>,
 }
 
 impl std::fmt::Debug for DtrackSettings {
@@ -115,7 +124,7 @@ impl std::fmt::Debug for DtrackSettings {
             .field("parent", &self.parent)
             .field("every_image", &self.every_image)
             .field("backoff", &self.backoff)
-            .field("kev", &self.kev)
+            .field("policies", &self.policies)
             .finish_non_exhaustive()
     }
 }
@@ -124,8 +133,10 @@ impl DtrackArgs {
     /// The settings, `None` without `--dtrack-url`.
     pub fn resolve(&self) -> Result<Option<DtrackSettings>> {
         let Some(url) = &self.dtrack_url else {
-            if self.kev_catalog.is_some() {
-                return Err(Error::Config("--kev-catalog needs --dtrack-url".into()));
+            if self.kev_catalog.is_some() || self.dtrack_policies.is_some() {
+                return Err(Error::Config(
+                    "--kev-catalog and --dtrack-policies need --dtrack-url".into(),
+                ));
             }
             return Ok(None);
         };
@@ -165,7 +176,7 @@ impl DtrackArgs {
                 max: self.dtrack_retry_max.max(self.dtrack_retry_first),
             },
             lease: self.dtrack_lease.max(Duration::from_secs(1)),
-            kev: self.kev()?,
+            policies: self.policies()?,
         }))
     }
 
@@ -186,23 +197,47 @@ impl DtrackArgs {
         Ok(key)
     }
 
-    fn kev(&self) -> Result<Option<KevSettings>> {
-        let Some(catalog) = &self.kev_catalog else {
-            return Ok(None);
+    fn policies(&self) -> Result<Option<PolicySettings>> {
+        let kev = self
+            .kev_catalog
+            .as_deref()
+            .map(|catalog| {
+                KevSource::parse(catalog)
+                    .map(|source| (source, self.kev_interval.max(Duration::from_secs(1))))
+            })
+            .transpose()?;
+        let policies = match (&self.dtrack_policies, &kev) {
+            (Some(file), _) => policy_file::read(file)?,
+            (None, Some(_)) => {
+                if self.kev_policy.trim().is_empty() {
+                    return Err(Error::Config("--kev-policy must not be empty".into()));
+                }
+                let scope_tags = self
+                    .kev_policy_tags
+                    .iter()
+                    .map(|tag| tag.trim().to_lowercase())
+                    .filter(|tag| !tag.is_empty())
+                    .collect();
+                vec![PolicySpec::kev_only(
+                    self.kev_policy.trim().to_owned(),
+                    scope_tags,
+                )]
+            }
+            (None, None) => return Ok(None),
         };
-        if self.kev_policy.trim().is_empty() {
-            return Err(Error::Config("--kev-policy must not be empty".into()));
+        if kev.is_none() {
+            if let Some(spec) = policies.iter().find(|spec| spec.kev) {
+                return Err(Error::Config(format!(
+                    "policy {:?} of --dtrack-policies uses kev: it needs --kev-catalog",
+                    spec.name
+                )));
+            }
         }
-        Ok(Some(KevSettings {
-            source: KevSource::parse(catalog)?,
-            policy: self.kev_policy.trim().to_owned(),
-            scope_tags: self
-                .kev_policy_tags
-                .iter()
-                .map(|tag| tag.trim().to_lowercase())
-                .filter(|tag| !tag.is_empty())
-                .collect(),
-            interval: self.kev_interval.max(Duration::from_secs(1)),
+        Ok(Some(PolicySettings {
+            kev,
+            file: self.dtrack_policies.clone(),
+            policies,
+            interval: self.dtrack_policy_interval.max(Duration::from_secs(1)),
         }))
     }
 }

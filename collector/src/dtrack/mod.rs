@@ -14,9 +14,10 @@ pub mod client;
 pub mod config;
 pub mod findings;
 mod fixes;
-pub mod kev_policy;
+pub mod policy;
 pub mod reconcile;
 pub mod template;
+pub mod version;
 mod worker;
 
 use std::sync::Arc;

@@ -475,8 +475,8 @@ pub enum SingletonJob {
     Janitor,
     /// Planning Dependency-Track changes (the outbox is worked by every replica).
     DtrackPlanner,
-    /// Keeping the KEV policy in Dependency-Track.
-    KevPolicy,
+    /// Keeping nodebom's policies (KEV and the policy file's) in Dependency-Track.
+    Policies,
     /// Comparing exposures with the open alerts and queueing notifications.
     Notifier,
 }

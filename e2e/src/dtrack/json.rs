@@ -374,6 +374,23 @@ pub(crate) fn policy(policy: &Policy) -> PolicyJson {
     }
 }
 
+/// A licence group as Dependency-Track returns it in a list (its licences left out).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct LicenseGroupJson {
+    uuid: Uuid,
+    name: String,
+    risk_weight: i32,
+}
+
+pub(crate) fn license_group(uuid: Uuid, name: &str) -> LicenseGroupJson {
+    LicenseGroupJson {
+        uuid,
+        name: name.to_string(),
+        risk_weight: 0,
+    }
+}
+
 pub(crate) fn condition(condition: &PolicyCondition) -> ConditionJson {
     ConditionJson {
         uuid: condition.uuid,

@@ -352,6 +352,11 @@ impl DtServer {
             .map_err(|e| anyhow!("seeding a project: {e:?}"))
     }
 
+    /// Adds a licence group, as an administrator would; returns its UUID.
+    pub fn seed_license_group(&self, name: &str) -> Uuid {
+        self.app.state().seed_license_group(name)
+    }
+
     /// Creates a policy with its conditions and tags directly (not counted).
     pub fn seed_policy(&self, policy: NewPolicy) -> Result<Uuid> {
         self.app

@@ -86,6 +86,11 @@ impl Release {
         self.minor < 12
     }
 
+    /// EPSS scores and the `EPSS` policy condition came with 4.12.
+    pub(crate) fn has_epss(self) -> bool {
+        self.minor >= 12
+    }
+
     /// The Alpine framework version of the release line.
     pub(crate) fn framework_version(self) -> &'static str {
         match self.minor {

@@ -140,6 +140,8 @@ pub(crate) struct State {
     projects: BTreeMap<Uuid, Project>,
     tags: BTreeSet<String>,
     policies: BTreeMap<Uuid, Policy>,
+    /// Licence groups: UUID → name.
+    license_groups: BTreeMap<Uuid, String>,
     uploads: Vec<Upload>,
     pending: Vec<Pending>,
     counters: Counters,
@@ -154,6 +156,7 @@ impl State {
             projects: BTreeMap::new(),
             tags: BTreeSet::new(),
             policies: BTreeMap::new(),
+            license_groups: BTreeMap::new(),
             uploads: Vec::new(),
             pending: Vec::new(),
             counters: Counters::default(),
@@ -699,6 +702,24 @@ impl State {
             .collect();
         policies.sort_by(|a, b| a.name.cmp(&b.name));
         policies
+    }
+
+    /// Adds a licence group (as an administrator would in DT's UI); returns its UUID.
+    pub(crate) fn seed_license_group(&mut self, name: &str) -> Uuid {
+        let uuid = Uuid::new_v4();
+        self.license_groups.insert(uuid, name.to_string());
+        uuid
+    }
+
+    /// `GET /api/v1/licenseGroup`: every group, ordered by name.
+    pub(crate) fn license_groups(&self) -> Vec<(Uuid, &str)> {
+        let mut groups: Vec<(Uuid, &str)> = self
+            .license_groups
+            .iter()
+            .map(|(uuid, name)| (*uuid, name.as_str()))
+            .collect();
+        groups.sort_by(|a, b| a.1.cmp(b.1));
+        groups
     }
 
     /// `PUT /api/v1/policy`. Conditions, projects and tags in the body are ignored, as

@@ -43,7 +43,7 @@ fn job_key(job: SingletonJob) -> i64 {
         + match job {
             SingletonJob::Janitor => 0,
             SingletonJob::DtrackPlanner => 1,
-            SingletonJob::KevPolicy => 2,
+            SingletonJob::Policies => 2,
             SingletonJob::Notifier => 3,
         }
 }

@@ -123,6 +123,7 @@ pub(crate) fn router(app: Arc<AppState>) -> Router {
             "/api/v1/policy",
             get(policy::list).put(policy::create).post(policy::update),
         )
+        .route("/api/v1/licenseGroup", get(policy::license_groups))
         .route("/api/v1/policy/condition", post(policy::update_condition))
         .route(
             "/api/v1/policy/condition/{uuid}",

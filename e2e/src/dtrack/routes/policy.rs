@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::{json, list_response, parse_body, AppState, ListQuery};
 use crate::dtrack::error::ApiError;
 use crate::dtrack::json::{self as wire, ConditionBody, PolicyBody};
+use crate::dtrack::model::ConditionSubject;
 
 pub(super) async fn list(
     State(app): State<Arc<AppState>>,
@@ -64,6 +65,20 @@ pub(super) async fn delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// `GET /api/v1/licenseGroup` (paged).
+pub(super) async fn license_groups(
+    State(app): State<Arc<AppState>>,
+    Query(query): Query<ListQuery>,
+) -> Response {
+    let state = app.state();
+    let groups: Vec<_> = state
+        .license_groups()
+        .into_iter()
+        .map(|(uuid, name)| wire::license_group(uuid, name))
+        .collect();
+    list_response(&query, groups)
+}
+
 /// `PUT /api/v1/policy/{uuid}/condition` → 201.
 pub(super) async fn create_condition(
     State(app): State<Arc<AppState>>,
@@ -71,7 +86,14 @@ pub(super) async fn create_condition(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let body: ConditionBody = parse_body(&body)?;
-    let condition = app.state().create_condition(policy, body.fields()?)?;
+    let fields = body.fields()?;
+    if fields.subject == ConditionSubject::Epss && !app.release.has_epss() {
+        // The subject came with EPSS in 4.12; Jackson refuses an unknown enum constant.
+        return Err(ApiError::bad_request(
+            "Cannot deserialize value of type `PolicyCondition$Subject` from String \"EPSS\"",
+        ));
+    }
+    let condition = app.state().create_condition(policy, fields)?;
     Ok(json(StatusCode::CREATED, &wire::condition(&condition)))
 }
 
