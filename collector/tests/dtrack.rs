@@ -518,6 +518,7 @@ async fn a_second_upload_waits_for_the_first_to_be_processed() {
     state.sbom_sha256 = "replaced".into();
     let again = Action::Upload {
         sbom_sha256: "replaced".into(),
+        tags: Vec::new(),
     };
     fleet
         .store
@@ -614,6 +615,59 @@ async fn serve_flags_start_the_forwarder() {
 }
 
 #[tokio::test]
+async fn from_4_12_a_new_project_has_its_tags_and_latest_flag_from_its_first_upload() {
+    for (release, with_upload) in [("4.11.7", false), ("4.12.0", true), ("4.14.2", true)] {
+        let dt = DtServer::start(DtOptions {
+            version: release.into(),
+            ..DtOptions::default()
+        })
+        .unwrap();
+        let fleet = Fleet::new().await;
+        let old = image("nginx-old", &["docker.io/library/nginx:1.26.0"]);
+        fleet.node("prod-a", "a1", &[&old], &[("web", &old)]).await;
+        fleet.sbom("prod-a", "a1", &old).await;
+        let forwarder = fleet.forwarder(&dt, &[]);
+        forwarder.reconcile(Timestamp::now()).await.unwrap();
+        // The upload only: its tag update and findings read are still queued.
+        fleet.settle_to(&forwarder, 2, Timestamp::now).await;
+        let created = dt.project(NGINX, "1.26.0").unwrap();
+        assert_eq!(
+            created.tags == tags(&["cluster:prod-a"]),
+            with_upload,
+            "{release}: {:?}",
+            created.tags
+        );
+        assert_eq!(created.is_latest, with_upload, "{release}");
+        fleet.settle(&forwarder).await;
+        assert_eq!(
+            dt.project(NGINX, "1.26.0").unwrap().tags,
+            tags(&["cluster:prod-a"])
+        );
+
+        // A newer version of the name arrives: it becomes the latest.
+        let new = image("nginx-new", &["docker.io/library/nginx:1.27.0"]);
+        fleet
+            .node(
+                "prod-a",
+                "a1",
+                &[&old, &new],
+                &[("web", &old), ("web", &new)],
+            )
+            .await;
+        fleet.sbom("prod-a", "a1", &new).await;
+        forwarder.reconcile(Timestamp::now()).await.unwrap();
+        fleet.settle(&forwarder).await;
+        assert_eq!(
+            dt.project(NGINX, "1.27.0").unwrap().is_latest,
+            with_upload,
+            "{release}"
+        );
+        assert!(!dt.project(NGINX, "1.26.0").unwrap().is_latest, "{release}");
+        dt.assert_conformant();
+    }
+}
+
+#[tokio::test]
 async fn new_projects_go_under_the_configured_parent() {
     let dt = DtServer::start(DtOptions::default()).unwrap();
     let parent = dt.seed_project(NewProject::new("fleet", "1")).unwrap();
@@ -676,6 +730,7 @@ async fn a_token_lost_in_a_dependency_track_restart_does_not_block_the_next_uplo
     state.sbom_sha256 = "replaced".into();
     let again = Action::Upload {
         sbom_sha256: "replaced".into(),
+        tags: Vec::new(),
     };
     fleet
         .store

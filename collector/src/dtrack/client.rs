@@ -111,8 +111,21 @@ pub struct BomUpload<'a> {
     pub version: &'a str,
     /// Parent `(name, version)` for a project created by this upload.
     pub parent: Option<(&'a str, &'a str)>,
+    /// What a project created by this upload gets besides (DT 4.12+).
+    pub created: Option<NewProjectFields<'a>>,
     /// CycloneDX JSON.
     pub document: &'a [u8],
+}
+
+/// The fields a BOM upload gives the project it creates (DT 4.12+; on an existing
+/// project DT 4.12.7+ would replace all its tags, other people's too).
+#[derive(Debug, Clone)]
+pub struct NewProjectFields<'a> {
+    /// Its tags.
+    pub tags: &'a [String],
+    /// The name of DT's field that marks it the latest version of its name
+    /// ([`DtVersion::latest_field`]); `None` to leave the flag alone.
+    pub latest_field: Option<&'static str>,
 }
 
 /// The fields of a DT project nodebom reads.
@@ -566,9 +579,22 @@ fn json_upload(upload: &BomUpload<'_>) -> Value {
         "autoCreate": true,
         "bom": base64::engine::general_purpose::STANDARD.encode(upload.document),
     });
-    if let (Some((name, version)), Some(object)) = (upload.parent, body.as_object_mut()) {
-        object.insert("parentName".into(), Value::String(name.to_owned()));
-        object.insert("parentVersion".into(), Value::String(version.to_owned()));
+    if let Some(object) = body.as_object_mut() {
+        if let Some((name, version)) = upload.parent {
+            object.insert("parentName".into(), Value::String(name.to_owned()));
+            object.insert("parentVersion".into(), Value::String(version.to_owned()));
+        }
+        if let Some(created) = &upload.created {
+            let tags: Vec<TagName> = created
+                .tags
+                .iter()
+                .map(|name| TagName { name: name.clone() })
+                .collect();
+            object.insert("projectTags".into(), json!(tags));
+            if let Some(field) = created.latest_field {
+                object.insert(field.into(), Value::Bool(true));
+            }
+        }
     }
     body
 }
@@ -586,6 +612,13 @@ fn multipart_form(upload: &BomUpload<'_>) -> reqwest::multipart::Form {
         form = form
             .text("parentName", name.to_owned())
             .text("parentVersion", version.to_owned());
+    }
+    if let Some(created) = &upload.created {
+        // A comma-separated list in a form.
+        form = form.text("projectTags", created.tags.join(","));
+        if let Some(field) = created.latest_field {
+            form = form.text(field, "true");
+        }
     }
     form
 }

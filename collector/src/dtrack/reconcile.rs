@@ -127,6 +127,7 @@ fn next(old: ProjectState, used: Option<&Usage>, now: Timestamp, rules: &Rules) 
         new.sbom_sha256 = used.sbom_sha256.clone();
         actions.push(Action::Upload {
             sbom_sha256: used.sbom_sha256.clone(),
+            tags: new.tags.keys().cloned().collect(),
         });
         uploaded = true;
     }

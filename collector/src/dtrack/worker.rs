@@ -15,7 +15,7 @@ use crate::metrics::Metrics;
 use crate::sbom::decompress_chunks;
 use crate::store::Store;
 
-use super::client::{BomUpload, DtClient, DtError};
+use super::client::{BomUpload, DtClient, DtError, NewProjectFields};
 use crate::store::outbox::{split_project_key, Action, Failure, OutboxItem};
 
 /// Projects worked on at the same time.
@@ -90,7 +90,7 @@ impl Worker {
 
     async fn settle(&self, item: OutboxItem, now: Timestamp) -> Result<Settled> {
         let outcome = match &item.action {
-            Action::Upload { .. } => self.upload(&item).await,
+            Action::Upload { tags, .. } => self.upload(&item, tags).await,
             Action::Update {
                 add,
                 remove,
@@ -163,7 +163,7 @@ impl Worker {
     }
 
     /// Uploads the stored SBOM once the project's previous upload is processed.
-    async fn upload(&self, item: &OutboxItem) -> Outcome {
+    async fn upload(&self, item: &OutboxItem, tags: &[String]) -> Outcome {
         if let Some(waiting) = self.previous_upload_processing(item).await {
             return waiting;
         }
@@ -171,10 +171,25 @@ impl Worker {
             Ok(document) => document,
             Err(message) => return Outcome::Error(DtError::Invalid(message)),
         };
+        let dt = self.client.version().await;
+        let creates = if dt.tags_on_upload() {
+            match self.client.lookup_project(&item.name, &item.version).await {
+                Ok(found) => found.is_none(),
+                Err(err) => return Outcome::Error(err),
+            }
+        } else {
+            false
+        };
+        let own_copy = split_project_key(&item.digest).1.is_some();
         let upload = BomUpload {
             name: &item.name,
             version: &item.version,
             parent: self.parent.as_ref().map(|(n, v)| (n.as_str(), v.as_str())),
+            created: creates.then_some(NewProjectFields {
+                tags,
+                // A new digest of a name is its newest; a cluster's own copy is not.
+                latest_field: dt.latest_field().filter(|_| !own_copy),
+            }),
             document: &document,
         };
         match self.client.upload_bom(&upload).await {

@@ -15,6 +15,10 @@ pub enum Action {
     Upload {
         /// SHA-256 of the SBOM queued, to tell a changed SBOM from the same one.
         sbom_sha256: String,
+        /// nodebom's tags when it was planned, given to a project this upload creates
+        /// (DT 4.12+), so that it never shows without them.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        tags: Vec<String>,
     },
     /// Change the project's nodebom tags (other tags are kept) and its `active` flag.
     Update {

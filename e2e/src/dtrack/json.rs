@@ -56,6 +56,8 @@ pub(crate) struct UploadFields {
     parent_version: Option<String>,
     project_tags: Option<Vec<String>>,
     is_latest: bool,
+    /// The 4.12–4.13 name of `isLatest` (4.14 reads both).
+    is_latest_project_version: bool,
 }
 
 impl BomSubmitRequest {
@@ -72,10 +74,8 @@ impl BomSubmitRequest {
                 .project_tags
                 .as_ref()
                 .map(|tags| tags.iter().map(|t| t.name.clone()).collect()),
-            is_latest: self
-                .is_latest
-                .or(self.is_latest_project_version)
-                .unwrap_or(false),
+            is_latest: self.is_latest.unwrap_or(false),
+            is_latest_project_version: self.is_latest_project_version.unwrap_or(false),
         }
     }
 }
@@ -108,12 +108,26 @@ impl UploadFields {
                         .collect()
                 }),
             is_latest: flag("isLatest"),
+            is_latest_project_version: flag("isLatestProjectVersion"),
         }
     }
 
     /// Which project the upload is for (names trimmed, as Dependency-Track does), and the
     /// tags to apply.
-    pub(crate) fn target(&self) -> Result<(UploadTarget, Option<Vec<String>>), ApiError> {
+    ///
+    /// What `release` does not know is ignored: `projectTags` and the latest flag came
+    /// with 4.12, which called the flag `isLatestProjectVersion`; 4.14 renamed it
+    /// `isLatest` and still reads the old name.
+    pub(crate) fn target(
+        &self,
+        release: Release,
+    ) -> Result<(UploadTarget, Option<Vec<String>>), ApiError> {
+        let is_latest = match release.minor {
+            ..=11 => false,
+            12 | 13 => self.is_latest_project_version,
+            _ => self.is_latest || self.is_latest_project_version,
+        };
+        let project_tags = self.project_tags.clone().filter(|_| release.minor >= 12);
         let trimmed = |value: &Option<String>| {
             value
                 .as_deref()
@@ -144,10 +158,10 @@ impl UploadFields {
                 version,
                 auto_create: self.auto_create,
                 parent,
-                is_latest: self.is_latest,
+                is_latest,
             }
         };
-        Ok((target, self.project_tags.clone()))
+        Ok((target, project_tags))
     }
 }
 

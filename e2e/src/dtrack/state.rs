@@ -17,7 +17,7 @@ use super::model::{
     NewProject, NewVulnerability, Policy, PolicyCondition, PolicyOperator, Project, Upload,
     UploadVia, ViolationState, VulnSource,
 };
-use super::options::Permission;
+use super::options::{Permission, Release};
 use super::vulns::{AnalysisDecision, Vulnerability, Vulns};
 
 /// Which project a BOM upload is for.
@@ -313,6 +313,7 @@ impl State {
         target: &UploadTarget,
         tags: Option<&[String]>,
         permissions: &BTreeSet<Permission>,
+        release: Release,
     ) -> Result<Uuid, ApiError> {
         let manages_portfolio = permissions.contains(&Permission::PortfolioManagement);
         let uuid = match target {
@@ -361,8 +362,14 @@ impl State {
             }
         };
         // Since 4.12.7 `projectTags` replace an existing project's tags, silently skipped
-        // without PORTFOLIO_MANAGEMENT.
-        if let Some(tags) = tags {
+        // without PORTFOLIO_MANAGEMENT; before, they only apply to a project created.
+        if let Some(tags) = tags.filter(|_| {
+            release
+                >= Release {
+                    minor: 12,
+                    patch: 7,
+                }
+        }) {
             if manages_portfolio {
                 let tags = self.intern_tags(tags);
                 if let Some(project) = self.projects.get_mut(&uuid) {

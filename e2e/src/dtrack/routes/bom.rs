@@ -36,10 +36,13 @@ pub(super) async fn upload_json(
             bom::MAX_BASE64_CHARS
         )));
     }
-    let (target, tags) = request.upload_fields().target()?;
-    let project = app
-        .state()
-        .resolve_upload(&target, tags.as_deref(), &principal.permissions)?;
+    let (target, tags) = request.upload_fields().target(app.release)?;
+    let project = app.state().resolve_upload(
+        &target,
+        tags.as_deref(),
+        &principal.permissions,
+        app.release,
+    )?;
     let bytes = bom::decode_base64(encoded)?;
     accept(&app, project, &bytes, UploadVia::Json)
 }
@@ -62,10 +65,13 @@ pub(super) async fn upload_multipart(
         .iter()
         .find(|f| f.name == "bom")
         .ok_or_else(|| ApiError::bad_request("bom: must not be null"))?;
-    let (target, tags) = UploadFields::from_form(&fields).target()?;
-    let project = app
-        .state()
-        .resolve_upload(&target, tags.as_deref(), &principal.permissions)?;
+    let (target, tags) = UploadFields::from_form(&fields).target(app.release)?;
+    let project = app.state().resolve_upload(
+        &target,
+        tags.as_deref(),
+        &principal.permissions,
+        app.release,
+    )?;
     accept(&app, project, &bom.value, UploadVia::Multipart)
 }
 
