@@ -19,7 +19,7 @@ use nodebom_collector::sbom::upload::{Assembler, UploadHeader};
 use nodebom_collector::server;
 use nodebom_collector::store::outbox::{Action, Plan};
 use nodebom_collector::store::{ClaimPolicy, Store};
-use nodebom_e2e::dtrack::{DtOptions, DtServer, Fault, NewProject, Permission};
+use nodebom_e2e::dtrack::{CollectionLogic, DtOptions, DtServer, Fault, NewProject, Permission};
 use sha2::{Digest as _, Sha256};
 
 /// syft 1.18.1, CycloneDX 1.6, of certifi and click.
@@ -683,6 +683,51 @@ async fn new_projects_go_under_the_configured_parent() {
 
     assert_eq!(dt.project(NGINX, "1.27.0").unwrap().parent, Some(parent));
     dt.assert_conformant();
+}
+
+#[tokio::test]
+async fn a_missing_parent_is_created_as_a_collection_from_4_13_and_awaited_before() {
+    for release in ["4.12.7", "4.14.2"] {
+        let dt = DtServer::start(DtOptions {
+            version: release.into(),
+            ..DtOptions::default()
+        })
+        .unwrap();
+        let fleet = Fleet::new().await;
+        let nginx = image("nginx", &["docker.io/library/nginx:1.27.0"]);
+        fleet
+            .node("prod-a", "a1", &[&nginx], &[("web", &nginx)])
+            .await;
+        fleet.sbom("prod-a", "a1", &nginx).await;
+        let forwarder = fleet.forwarder(&dt, &["--dtrack-parent", "fleet@1"]);
+        let start = Timestamp::now();
+        forwarder.reconcile(start).await.unwrap();
+        let drained = forwarder.drain(start).await.unwrap();
+        if release == "4.12.7" {
+            // Nothing is lost while the parent is missing: the upload waits for it.
+            assert_eq!((drained.done, drained.failed), (0, 0), "{drained:?}");
+            assert!(dt.project(NGINX, "1.27.0").is_none());
+            dt.seed_project(NewProject::new("fleet", "1")).unwrap();
+        }
+        // An hour on: past any backoff.
+        fleet
+            .settle_with(&forwarder, || at(Timestamp::now(), 3600))
+            .await;
+
+        let parent = dt.project("fleet", "1").unwrap();
+        let expected = if release == "4.12.7" {
+            CollectionLogic::None
+        } else {
+            CollectionLogic::AggregateDirectChildren
+        };
+        assert_eq!(parent.collection_logic, expected, "{release}");
+        assert_eq!(
+            dt.project(NGINX, "1.27.0").unwrap().parent,
+            Some(parent.uuid)
+        );
+        assert!(fleet.store.dtrack_failures(10).await.unwrap().is_empty());
+        dt.assert_conformant();
+    }
 }
 
 #[tokio::test]

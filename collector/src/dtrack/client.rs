@@ -344,6 +344,25 @@ impl DtClient {
         .await
     }
 
+    /// Creates the project `name` / `version` as a collection of its direct children
+    /// (DT 4.13+); an existing one (409) is fine.
+    pub async fn create_collection_project(&self, name: &str, version: &str) -> DtResult<()> {
+        self.observed("create_project", async {
+            let body = json!({
+                "name": name,
+                "version": version,
+                "active": true,
+                "collectionLogic": "AGGREGATE_DIRECT_CHILDREN",
+            });
+            let request = self.request(Method::PUT, &["project"])?.json(&body);
+            match send(request).await {
+                Ok(_) | Err(DtError::Refused { status: 409, .. }) => Ok(()),
+                Err(err) => Err(err),
+            }
+        })
+        .await
+    }
+
     /// Sets the project's tags and active flag, keeping `isLatest` as it is (an omitted
     /// boolean would be reset by DT).
     pub async fn update_project(

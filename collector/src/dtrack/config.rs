@@ -36,7 +36,9 @@ pub struct DtrackArgs {
     /// Project version template (same variables).
     #[arg(long, env = "NODEBOM_DTRACK_PROJECT_VERSION", default_value = "${tag}")]
     pub dtrack_project_version: String,
-    /// Parent of auto-created projects, as NAME@VERSION (the parent must exist).
+    /// Parent of auto-created projects, as NAME@VERSION. Dependency-Track 4.13+ gets it
+    /// created as a collection project aggregating them (the fleet's risk on one
+    /// dashboard) when it does not exist; on older releases it must exist.
     #[arg(long, env = "NODEBOM_DTRACK_PARENT", value_name = "NAME@VERSION")]
     pub dtrack_parent: Option<String>,
     /// How long a `cluster:` (or `namespace:`) tag stays after the last workload there

@@ -65,6 +65,7 @@ impl Forwarder {
             store: Arc::clone(&store),
             client,
             parent: settings.parent.clone(),
+            parent_ready: Arc::default(),
             backoff: settings.backoff,
             lease: settings.lease,
             metrics: Metrics::new(),

@@ -29,6 +29,8 @@ pub(super) struct Worker {
     pub store: Arc<dyn Store>,
     pub client: DtClient,
     pub parent: Option<(String, String)>,
+    /// Set once the parent is known to exist.
+    pub parent_ready: Arc<tokio::sync::OnceCell<()>>,
     pub backoff: Backoff,
     pub lease: Duration,
     pub metrics: Metrics,
@@ -167,6 +169,9 @@ impl Worker {
         if let Some(waiting) = self.previous_upload_processing(item).await {
             return waiting;
         }
+        if let Err(err) = self.parent_exists().await {
+            return Outcome::Error(err);
+        }
         let document = match self.document(&item.digest).await {
             Ok(document) => document,
             Err(message) => return Outcome::Error(DtError::Invalid(message)),
@@ -196,6 +201,36 @@ impl Worker {
             Ok(token) => Outcome::Done(Some(token)),
             Err(err) => Outcome::Error(err),
         }
+    }
+
+    /// Makes sure the configured parent exists before an upload names it: DT 4.13+
+    /// gets it created as a collection project of its children, so that DT's own
+    /// dashboards show the fleet's risk in one place; older releases need it made by
+    /// hand, and uploads wait (retried) until it is.
+    async fn parent_exists(&self) -> Result<(), DtError> {
+        let Some((name, version)) = &self.parent else {
+            return Ok(());
+        };
+        self.parent_ready
+            .get_or_try_init(|| async {
+                if self.client.lookup_project(name, version).await?.is_some() {
+                    return Ok(());
+                }
+                let dt = self.client.version().await;
+                if !dt.has_collections() {
+                    return Err(DtError::Unavailable {
+                        message: format!(
+                            "the parent project {name}@{version} does not exist: create it in Dependency-Track {dt} (from 4.13 nodebom creates it)"
+                        ),
+                        retry_after: None,
+                    });
+                }
+                self.client.create_collection_project(name, version).await?;
+                tracing::info!(parent = %format!("{name}@{version}"), "created the parent as a collection project of nodebom's projects");
+                Ok(())
+            })
+            .await
+            .map(drop)
     }
 
     /// The SBOM of a project key (see [`crate::store::outbox::Usage::digest`]),

@@ -10,9 +10,9 @@ use uuid::Uuid;
 use super::error::ApiError;
 use super::form::FormField;
 use super::model::{
-    enum_name, Analysis, AnalysisJustification, AnalysisResponse, AnalysisState, ConditionOperator,
-    ConditionSubject, Finding, Policy, PolicyCondition, PolicyOperator, Project, ViolationState,
-    VulnSource,
+    enum_name, Analysis, AnalysisJustification, AnalysisResponse, AnalysisState, CollectionLogic,
+    ConditionOperator, ConditionSubject, Finding, Policy, PolicyCondition, PolicyOperator, Project,
+    ViolationState, VulnSource,
 };
 use super::options::Release;
 use super::state::{
@@ -181,6 +181,7 @@ pub(crate) struct ProjectBody {
     is_latest: Option<bool>,
     tags: Option<Vec<TagJson>>,
     parent: Option<ProjectRef>,
+    collection_logic: Option<CollectionLogic>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -207,6 +208,7 @@ impl ProjectBody {
                 .tags
                 .map(|tags| tags.into_iter().map(|t| t.name).collect()),
             parent: self.parent.and_then(|p| p.uuid),
+            collection_logic: self.collection_logic,
         }
     }
 }
@@ -313,6 +315,8 @@ pub(crate) struct ProjectJson {
     last_bom_import_format: Option<String>,
     active: bool,
     is_latest: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    collection_logic: Option<CollectionLogic>,
 }
 
 #[derive(Debug, Serialize)]
@@ -370,6 +374,8 @@ pub(crate) fn project(project: &Project, state: &State) -> ProjectJson {
         last_bom_import_format: project.last_bom_import_format.clone(),
         active: project.active,
         is_latest: project.is_latest,
+        collection_logic: Some(project.collection_logic)
+            .filter(|logic| *logic != CollectionLogic::None),
     }
 }
 

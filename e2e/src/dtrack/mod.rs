@@ -61,9 +61,9 @@ pub use faults::{Fault, FaultKind};
 pub use journal::{RecordedRequest, Violation};
 pub use model::{
     Affected, Analysis, AnalysisComment, AnalysisJustification, AnalysisResponse, AnalysisState,
-    Component, ConditionOperator, ConditionSubject, Counters, Finding, NewPolicy, NewProject,
-    NewVulnerability, Policy, PolicyCondition, PolicyOperator, Project, Severity, Upload,
-    UploadVia, ViolationState, VulnSource,
+    CollectionLogic, Component, ConditionOperator, ConditionSubject, Counters, Finding, NewPolicy,
+    NewProject, NewVulnerability, Policy, PolicyCondition, PolicyOperator, Project, Severity,
+    Upload, UploadVia, ViolationState, VulnSource,
 };
 pub use options::{DtOptions, Permission};
 

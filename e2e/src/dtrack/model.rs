@@ -24,6 +24,8 @@ pub struct Project {
     pub active: bool,
     pub is_latest: bool,
     pub parent: Option<Uuid>,
+    /// How its metrics come from its children (4.13+); a collection project takes no BOM.
+    pub collection_logic: CollectionLogic,
     /// When the last BOM finished processing, in milliseconds since the epoch.
     pub last_bom_import: Option<i64>,
     /// E.g. `CycloneDX 1.5`.
@@ -32,6 +34,18 @@ pub struct Project {
     pub components: Vec<Component>,
     /// The last processed BOM document.
     pub bom: Option<Arc<Value>>,
+}
+
+/// Whether a project is a collection of its children (4.13+), and which.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CollectionLogic {
+    /// An ordinary project, with components of its own.
+    #[default]
+    None,
+    AggregateDirectChildren,
+    AggregateDirectChildrenWithTag,
+    AggregateLatestVersionChildren,
 }
 
 /// A component of a project's current BOM.
@@ -186,6 +200,7 @@ pub struct NewProject {
     pub active: bool,
     pub is_latest: bool,
     pub parent: Option<Uuid>,
+    pub collection_logic: CollectionLogic,
 }
 
 impl NewProject {
@@ -198,6 +213,7 @@ impl NewProject {
             active: true,
             is_latest: false,
             parent: None,
+            collection_logic: CollectionLogic::None,
         }
     }
 
@@ -222,6 +238,11 @@ impl NewProject {
 
     pub fn parent(mut self, parent: Uuid) -> NewProject {
         self.parent = Some(parent);
+        self
+    }
+
+    pub fn collection(mut self, logic: CollectionLogic) -> NewProject {
+        self.collection_logic = logic;
         self
     }
 }

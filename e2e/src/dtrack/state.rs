@@ -13,9 +13,9 @@ use uuid::Uuid;
 use super::bom::{self, BomComponent, ParsedBom};
 use super::error::ApiError;
 use super::model::{
-    Analysis, Component, ConditionOperator, ConditionSubject, Counters, Finding, NewPolicy,
-    NewProject, NewVulnerability, Policy, PolicyCondition, PolicyOperator, Project, Upload,
-    UploadVia, ViolationState, VulnSource,
+    Analysis, CollectionLogic, Component, ConditionOperator, ConditionSubject, Counters, Finding,
+    NewPolicy, NewProject, NewVulnerability, Policy, PolicyCondition, PolicyOperator, Project,
+    Upload, UploadVia, ViolationState, VulnSource,
 };
 use super::options::{Permission, Release};
 use super::vulns::{AnalysisDecision, Vulnerability, Vulns};
@@ -58,6 +58,7 @@ pub(crate) struct ProjectChanges {
     pub(crate) is_latest: Option<bool>,
     pub(crate) tags: Option<Vec<String>>,
     pub(crate) parent: Option<Uuid>,
+    pub(crate) collection_logic: Option<CollectionLogic>,
 }
 
 /// Filters of the project lists.
@@ -330,6 +331,11 @@ impl State {
                 is_latest,
             } => {
                 if let Some(existing) = self.project_named(name, Some(version)) {
+                    if existing.collection_logic != CollectionLogic::None {
+                        return Err(ApiError::bad_request(
+                            "BOM cannot be uploaded to a collection project.",
+                        ));
+                    }
                     existing.uuid
                 } else if !auto_create {
                     return Err(ApiError::not_found("The project could not be found."));
@@ -355,6 +361,7 @@ impl State {
                         active: true,
                         is_latest: *is_latest,
                         parent,
+                        collection_logic: CollectionLogic::None,
                     });
                     self.counters.projects_created += 1;
                     return Ok(uuid);
@@ -459,6 +466,9 @@ impl State {
             let tags = normalize_tags(tags);
             modified |= set_if_different(&mut next.tags, tags);
         }
+        if let Some(logic) = changes.collection_logic {
+            modified |= set_if_different(&mut next.collection_logic, logic);
+        }
         if !modified {
             return Ok(None);
         }
@@ -496,9 +506,50 @@ impl State {
             active: changes.active.unwrap_or(true),
             is_latest: changes.is_latest.unwrap_or(false),
             parent: changes.parent,
+            collection_logic: changes.collection_logic.unwrap_or_default(),
             ..current.clone()
         };
         self.store_update(next)
+    }
+
+    /// `PUT /api/v1/project`: 409 when the name and version are taken.
+    pub(crate) fn create_project(&mut self, changes: ProjectChanges) -> Result<Uuid, ApiError> {
+        let name = changes
+            .name
+            .as_deref()
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .ok_or_else(|| ApiError::bad_request("name: must not be null"))?
+            .to_string();
+        let version = changes
+            .version
+            .as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(String::from);
+        if self.project_named(&name, version.as_deref()).is_some() {
+            return Err(ApiError::conflict(
+                "A project with the specified name and version already exists.",
+            ));
+        }
+        if let Some(parent) = changes.parent {
+            if !self.projects.contains_key(&parent) {
+                return Err(ApiError::not_found(
+                    "The parent project could not be found.",
+                ));
+            }
+        }
+        let uuid = self.insert_project(NewProject {
+            name,
+            version,
+            tags: changes.tags.unwrap_or_default(),
+            active: changes.active.unwrap_or(true),
+            is_latest: changes.is_latest.unwrap_or(false),
+            parent: changes.parent,
+            collection_logic: changes.collection_logic.unwrap_or_default(),
+        });
+        self.counters.projects_created += 1;
+        Ok(uuid)
     }
 
     /// Puts site data in without going through the API (not counted).
@@ -539,6 +590,7 @@ impl State {
                 active: seed.active,
                 is_latest: seed.is_latest,
                 parent: seed.parent,
+                collection_logic: seed.collection_logic,
                 last_bom_import: None,
                 last_bom_import_format: None,
                 components: Vec::new(),

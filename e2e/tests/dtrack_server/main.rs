@@ -1,15 +1,16 @@
 //! The Dependency-Track test server, driven over real HTTP the way the collector will
 //! drive it: its Dependency-Track semantics, its faults, and its OpenAPI conformance
-//! check. Findings, analyses and the version are in `findings.rs`.
+//! check. Findings, analyses and the version are in `findings.rs`; what differs between releases in `releases.rs`.
 
 mod findings;
+mod releases;
 
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use nodebom_e2e::dtrack::{
-    ConditionOperator, ConditionSubject, DtOptions, DtServer, Fault, NewPolicy, NewProject,
-    Permission, PolicyOperator, UploadVia, ViolationState,
+    CollectionLogic, ConditionOperator, ConditionSubject, DtOptions, DtServer, Fault, NewPolicy,
+    NewProject, Permission, PolicyOperator, UploadVia, ViolationState,
 };
 use reqwest::blocking::{multipart, Client, Response};
 use reqwest::{Method, StatusCode};

@@ -106,7 +106,12 @@ pub(crate) fn router(app: Arc<AppState>) -> Router {
             "/api/v1/vulnerability/source/{source}/vuln/{vuln}",
             get(vulnerability::by_id),
         )
-        .route("/api/v1/project", get(project::list).post(project::replace))
+        .route(
+            "/api/v1/project",
+            get(project::list)
+                .put(project::create)
+                .post(project::replace),
+        )
         .route("/api/v1/project/lookup", get(project::lookup))
         .route("/api/v1/project/tag/{tag}", get(project::by_tag))
         .route(

@@ -34,6 +34,20 @@ pub(super) async fn lookup(
     Ok(json(StatusCode::OK, &wire::project(project, &state)))
 }
 
+/// `PUT /api/v1/project` → 201 with the project.
+pub(super) async fn create(
+    State(app): State<Arc<AppState>>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let body: ProjectBody = parse_body(&body)?;
+    let mut state = app.state();
+    let uuid = state.create_project(body.into_changes())?;
+    let project = state
+        .project(uuid)
+        .ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
+    Ok(json(StatusCode::CREATED, &wire::project(project, &state)))
+}
+
 pub(super) async fn get(
     State(app): State<Arc<AppState>>,
     Path(uuid): Path<Uuid>,
