@@ -264,13 +264,19 @@ impl DtClient {
     /// not tell, the oldest supported release, so that only 4.11's API is used.
     pub async fn version(&self) -> DtVersion {
         let now = Instant::now();
-        if let Some((version, until)) = *self.version.lock().unwrap_or_else(|e| e.into_inner()) {
+        let known = *self.version.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((version, until)) = known {
             if now < until {
                 return version;
             }
         }
         let (version, trusted) = match self.read_version().await {
-            Ok(version) => (version, VERSION_TTL),
+            Ok(version) => {
+                if known.is_none_or(|(before, _)| before != version) {
+                    tracing::info!(%version, "Dependency-Track release");
+                }
+                (version, VERSION_TTL)
+            }
             Err(err) => {
                 tracing::warn!(error = %err, oldest = %DtVersion::OLDEST, "cannot tell the Dependency-Track release; using only what the oldest supported one offers");
                 (DtVersion::OLDEST, VERSION_RETRY)
