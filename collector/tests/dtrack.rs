@@ -183,6 +183,17 @@ impl Fleet {
     }
 }
 
+/// A fleet whose node prod-a/a1 runs nginx 1.27.0 in namespace web, its SBOM stored.
+async fn nginx_on_prod_a() -> Fleet {
+    let fleet = Fleet::new().await;
+    let nginx = image("nginx", &["docker.io/library/nginx:1.27.0"]);
+    fleet
+        .node("prod-a", "a1", &[&nginx], &[("web", &nginx)])
+        .await;
+    fleet.sbom("prod-a", "a1", &nginx).await;
+    fleet
+}
+
 /// A fleet whose node prod-a/a1 runs nginx and redis, both with their SBOM stored.
 async fn nginx_and_redis_on_prod_a() -> Fleet {
     let fleet = Fleet::new().await;
@@ -441,12 +452,7 @@ async fn an_hour_long_outage_delivers_everything_once_when_dt_returns() {
 #[tokio::test]
 async fn a_collector_restart_with_queued_actions_loses_and_duplicates_nothing() {
     let dt = DtServer::start(DtOptions::default()).unwrap();
-    let mut fleet = Fleet::new().await;
-    let nginx = image("nginx", &["docker.io/library/nginx:1.27.0"]);
-    fleet
-        .node("prod-a", "a1", &[&nginx], &[("web", &nginx)])
-        .await;
-    fleet.sbom("prod-a", "a1", &nginx).await;
+    let mut fleet = nginx_on_prod_a().await;
     let forwarder = fleet.forwarder(&dt, &[]);
     // Upload, tags, findings.
     assert_eq!(forwarder.reconcile(Timestamp::now()).await.unwrap(), 3);
@@ -505,12 +511,7 @@ async fn a_second_upload_waits_for_the_first_to_be_processed() {
         ..DtOptions::default()
     })
     .unwrap();
-    let fleet = Fleet::new().await;
-    let nginx = image("nginx", &["docker.io/library/nginx:1.27.0"]);
-    fleet
-        .node("prod-a", "a1", &[&nginx], &[("web", &nginx)])
-        .await;
-    fleet.sbom("prod-a", "a1", &nginx).await;
+    let fleet = nginx_on_prod_a().await;
     let forwarder = fleet.forwarder(&dt, &[]);
     forwarder.reconcile(Timestamp::now()).await.unwrap();
     // Queue a second upload behind the first, as a changed SBOM would.
@@ -547,12 +548,7 @@ async fn refused_actions_are_reported_once_and_not_retried() {
         ..DtOptions::default()
     })
     .unwrap();
-    let fleet = Fleet::new().await;
-    let nginx = image("nginx", &["docker.io/library/nginx:1.27.0"]);
-    fleet
-        .node("prod-a", "a1", &[&nginx], &[("web", &nginx)])
-        .await;
-    fleet.sbom("prod-a", "a1", &nginx).await;
+    let fleet = nginx_on_prod_a().await;
     let forwarder = fleet.forwarder(&dt, &[]);
     forwarder.reconcile(Timestamp::now()).await.unwrap();
     fleet.settle(&forwarder).await;
@@ -577,12 +573,7 @@ async fn refused_actions_are_reported_once_and_not_retried() {
 #[tokio::test]
 async fn serve_flags_start_the_forwarder() {
     let dt = DtServer::start(DtOptions::default()).unwrap();
-    let fleet = Fleet::new().await;
-    let nginx = image("nginx", &["docker.io/library/nginx:1.27.0"]);
-    fleet
-        .node("prod-a", "a1", &[&nginx], &[("web", &nginx)])
-        .await;
-    fleet.sbom("prod-a", "a1", &nginx).await;
+    let fleet = nginx_on_prod_a().await;
     let key = fleet.dir.path().join("key");
     std::fs::write(&key, dt.api_key()).unwrap();
     let args = [
@@ -671,12 +662,7 @@ async fn from_4_12_a_new_project_has_its_tags_and_latest_flag_from_its_first_upl
 async fn new_projects_go_under_the_configured_parent() {
     let dt = DtServer::start(DtOptions::default()).unwrap();
     let parent = dt.seed_project(NewProject::new("fleet", "1")).unwrap();
-    let fleet = Fleet::new().await;
-    let nginx = image("nginx", &["docker.io/library/nginx:1.27.0"]);
-    fleet
-        .node("prod-a", "a1", &[&nginx], &[("web", &nginx)])
-        .await;
-    fleet.sbom("prod-a", "a1", &nginx).await;
+    let fleet = nginx_on_prod_a().await;
     let forwarder = fleet.forwarder(&dt, &["--dtrack-parent", "fleet@1"]);
     forwarder.reconcile(Timestamp::now()).await.unwrap();
     fleet.settle(&forwarder).await;
@@ -693,12 +679,7 @@ async fn a_missing_parent_is_created_as_a_collection_from_4_13_and_awaited_befor
             ..DtOptions::default()
         })
         .unwrap();
-        let fleet = Fleet::new().await;
-        let nginx = image("nginx", &["docker.io/library/nginx:1.27.0"]);
-        fleet
-            .node("prod-a", "a1", &[&nginx], &[("web", &nginx)])
-            .await;
-        fleet.sbom("prod-a", "a1", &nginx).await;
+        let fleet = nginx_on_prod_a().await;
         let forwarder = fleet.forwarder(&dt, &["--dtrack-parent", "fleet@1"]);
         let start = Timestamp::now();
         forwarder.reconcile(start).await.unwrap();
@@ -757,12 +738,7 @@ async fn a_token_lost_in_a_dependency_track_restart_does_not_block_the_next_uplo
         ..DtOptions::default()
     })
     .unwrap();
-    let fleet = Fleet::new().await;
-    let nginx = image("nginx", &["docker.io/library/nginx:1.27.0"]);
-    fleet
-        .node("prod-a", "a1", &[&nginx], &[("web", &nginx)])
-        .await;
-    fleet.sbom("prod-a", "a1", &nginx).await;
+    let fleet = nginx_on_prod_a().await;
     let forwarder = fleet.forwarder(&dt, &[]);
     forwarder.reconcile(Timestamp::now()).await.unwrap();
     // Uploaded and tagged; reading its findings waits for DT to process it.

@@ -61,14 +61,7 @@ async fn start(dt: &DtServer, key_dir: &std::path::Path) -> TestCollector {
 }
 
 async fn start_with(dt: &DtServer, key_dir: &std::path::Path, extra: &[&str]) -> TestCollector {
-    let key = key_dir.join("dtrack-api-key");
-    std::fs::write(&key, dt.api_key()).unwrap();
-    let url = dt.url();
     let mut args = vec![
-        "--dtrack-url",
-        &url,
-        "--dtrack-api-key-file",
-        key.to_str().unwrap(),
         "--dtrack-all-images",
         "--dtrack-tag-grace",
         "1s",
@@ -82,7 +75,7 @@ async fn start_with(dt: &DtServer, key_dir: &std::path::Path, extra: &[&str]) ->
         "500ms",
     ];
     args.extend_from_slice(extra);
-    TestCollector::start(&args).await
+    TestCollector::forwarding_to(&dt.url(), dt.api_key(), key_dir, &args).await
 }
 
 /// Reports `images` and `workloads` for the agent's node and uploads the SBOMs the

@@ -9,11 +9,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::test_store;
-use nodebom_collector::config::{ServeArgs, StoreUrl};
+use common::TestCollector;
+use nodebom_collector::config::ServeArgs;
 use nodebom_collector::dtrack::policy::{file, sync_spec, KevCatalog, PolicySpec};
 use nodebom_collector::dtrack::DtClient;
-use nodebom_collector::server;
 use nodebom_e2e::dtrack::{
     ConditionOperator, ConditionSubject, DtOptions, DtServer, NewPolicy, Policy, PolicyOperator,
     ViolationState,
@@ -290,25 +289,9 @@ async fn an_unknown_licence_group_fails_its_policy_with_a_clear_error() {
     assert!(dt.policy("p").is_none());
 }
 
-/// Starts `serve` against `dt` with `flags`; returns it with its store's directory.
-async fn serve(dt: &DtServer, dir: &Path, flags: &[&str]) -> server::Collector {
-    let key = dir.join("key");
-    std::fs::write(&key, dt.api_key()).unwrap();
-    let store = server::open_store(&StoreUrl::parse(&test_store(dir).await).unwrap())
-        .await
-        .unwrap();
-    let mut args = vec![
-        "serve".to_owned(),
-        "--listen".into(),
-        "127.0.0.1:0".into(),
-        "--dtrack-url".into(),
-        dt.url(),
-        "--dtrack-api-key-file".into(),
-        key.display().to_string(),
-    ];
-    args.extend(flags.iter().map(|flag| flag.to_string()));
-    let config = ServeArgs::try_parse_from(args).unwrap().resolve().unwrap();
-    server::start_with_store(config, store).await.unwrap()
+/// A collector forwarding to `dt` with `flags`, its API key file in `dir`.
+async fn serve(dt: &DtServer, dir: &Path, flags: &[&str]) -> TestCollector {
+    TestCollector::forwarding_to(&dt.url(), dt.api_key(), dir, flags).await
 }
 
 async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
@@ -336,7 +319,7 @@ async fn kev_catalog_flag_keeps_the_policy() {
             .is_some_and(|policy| policy.conditions.len() == 1404)
     })
     .await;
-    collector.shutdown().await.unwrap();
+    collector.stop().await;
     assert_eq!(dt.counters().policies_created, 1);
     dt.assert_conformant();
 }
@@ -388,7 +371,7 @@ async fn the_policy_file_is_read_again_and_a_broken_edit_keeps_the_last_good_one
         severities(&dt) == Some(is(&["CRITICAL", "HIGH"]))
     })
     .await;
-    collector.shutdown().await.unwrap();
+    collector.stop().await;
     assert_eq!(dt.counters().policies_created, 1);
     dt.assert_conformant();
 }

@@ -101,6 +101,21 @@ impl TestCollector {
         }
     }
 
+    /// [`TestCollector::start`] forwarding to the Dependency-Track at `url` with
+    /// `api_key` (in a file written to `key_dir`), and `extra` flags.
+    pub async fn forwarding_to(url: &str, api_key: &str, key_dir: &Path, extra: &[&str]) -> Self {
+        let key = key_dir.join("dtrack-api-key");
+        std::fs::write(&key, api_key).unwrap();
+        let mut args = vec![
+            "--dtrack-url",
+            url,
+            "--dtrack-api-key-file",
+            key.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        Self::start(&args).await
+    }
+
     async fn launch(args: &[String]) -> Collector {
         let config = ServeArgs::try_parse_from(args).unwrap().resolve().unwrap();
         server::start(config).await.unwrap()

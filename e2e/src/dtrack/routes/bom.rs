@@ -36,13 +36,7 @@ pub(super) async fn upload_json(
             bom::MAX_BASE64_CHARS
         )));
     }
-    let (target, tags) = request.upload_fields().target(app.release)?;
-    let project = app.state().resolve_upload(
-        &target,
-        tags.as_deref(),
-        &principal.permissions,
-        app.release,
-    )?;
+    let project = project_of(&app, &principal, &request.upload_fields())?;
     let bytes = bom::decode_base64(encoded)?;
     accept(&app, project, &bytes, UploadVia::Json)
 }
@@ -65,14 +59,23 @@ pub(super) async fn upload_multipart(
         .iter()
         .find(|f| f.name == "bom")
         .ok_or_else(|| ApiError::bad_request("bom: must not be null"))?;
-    let (target, tags) = UploadFields::from_form(&fields).target(app.release)?;
-    let project = app.state().resolve_upload(
+    let project = project_of(&app, &principal, &UploadFields::from_form(&fields))?;
+    accept(&app, project, &bom.value, UploadVia::Multipart)
+}
+
+/// The project an upload goes to, created if asked for, as the release played does.
+fn project_of(
+    app: &AppState,
+    principal: &Principal,
+    fields: &UploadFields,
+) -> Result<uuid::Uuid, ApiError> {
+    let (target, tags) = fields.target(app.release)?;
+    app.state().resolve_upload(
         &target,
         tags.as_deref(),
         &principal.permissions,
         app.release,
-    )?;
-    accept(&app, project, &bom.value, UploadVia::Multipart)
+    )
 }
 
 /// Checks the BOM and queues it for `project`.
