@@ -342,11 +342,12 @@ async fn refused_dependency_track_actions_are_listed_by_the_query_api_the_cli_an
                 "nodebom_collector_dtrack_request_duration_seconds_count{operation=\"upload_bom\",outcome=\"refused\"}",
                 1.0,
             ),
-            // DT's 404 to the lookups (of the tag update, then of the findings read
-            // that follows every upload) is an answer ("no such project"), not a refusal.
+            // DT's 404 to the lookups (before the upload, which then creates the
+            // project with its tags; of the tag update; of the findings read that
+            // follows every upload) is an answer ("no such project"), not a refusal.
             (
                 "nodebom_collector_dtrack_request_duration_seconds_count{operation=\"lookup_project\",outcome=\"ok\"}",
-                2.0,
+                3.0,
             ),
             ("nodebom_collector_store_dtrack_outbox_actions", 0.0),
         ],
