@@ -170,6 +170,20 @@ impl QueryTokens {
         self.hashes.is_empty()
     }
 
+    /// The web UI's session credential for `token` when it is accepted: the hex of its
+    /// hash, so that the browser never keeps the token itself.
+    pub fn session_for(&self, token: &str) -> Option<String> {
+        let hashed = hash(token.trim());
+        self.hashes.contains(&hashed).then(|| hex::encode(hashed))
+    }
+
+    /// Whether a web UI session credential (see [`QueryTokens::session_for`]) is of an
+    /// accepted token.
+    pub fn accepts_session(&self, session: &str) -> bool {
+        let mut hashed = TokenHash::default();
+        hex::decode_to_slice(session, &mut hashed).is_ok() && self.hashes.contains(&hashed)
+    }
+
     /// Fails unless the metadata carries an accepted token (or none is needed).
     pub fn check(&self, metadata: &MetadataMap) -> Result<()> {
         if self.is_open() {

@@ -29,5 +29,6 @@ pub mod notify;
 pub mod sbom;
 pub mod server;
 pub mod store;
+pub mod ui;
 
 pub use error::{Error, Result};

@@ -48,6 +48,8 @@ pub struct Collector {
     jobs: Vec<JoinHandle<()>>,
     metrics_addr: Option<SocketAddr>,
     metrics: Option<JoinHandle<()>>,
+    ui_addr: Option<SocketAddr>,
+    ui: Option<JoinHandle<()>>,
     health: HealthReporter,
 }
 
@@ -175,6 +177,24 @@ pub async fn start_with_store(config: ServeConfig, store: Arc<dyn Store>) -> Res
         }
         None => None,
     };
+    let ui_server = match config.ui_listen {
+        Some(addr) => {
+            let state = crate::ui::UiState {
+                api: Arc::clone(&state),
+                tokens: config.query_tokens.clone(),
+            };
+            let (addr, task) = crate::ui::serve(
+                addr,
+                crate::ui::router(state),
+                config.tls.as_ref(),
+                shutdown.clone(),
+            )
+            .await?;
+            tracing::info!(%addr, tls = config.tls.is_some(), "web UI listening");
+            Some((addr, task))
+        }
+        None => None,
+    };
     let stop = shutdown.clone();
     let server = tokio::spawn(async move {
         router
@@ -217,6 +237,7 @@ pub async fn start_with_store(config: ServeConfig, store: Arc<dyn Store>) -> Res
         "nodebom collector listening"
     );
     let (metrics_addr, metrics_task) = metrics_server.unzip();
+    let (ui_addr, ui_task) = ui_server.unzip();
     Ok(Collector {
         addr,
         metrics_addr,
@@ -225,6 +246,8 @@ pub async fn start_with_store(config: ServeConfig, store: Arc<dyn Store>) -> Res
         janitor,
         jobs,
         metrics: metrics_task,
+        ui_addr,
+        ui: ui_task,
         health,
     })
 }
@@ -267,6 +290,11 @@ impl Collector {
         self.metrics_addr
     }
 
+    /// Where the web UI is served, when it is.
+    pub fn ui_addr(&self) -> Option<SocketAddr> {
+        self.ui_addr
+    }
+
     /// Stops accepting calls, ends agent sessions and watches, and waits up to a grace
     /// period for calls in flight.
     pub async fn shutdown(mut self) -> Result<()> {
@@ -286,7 +314,12 @@ impl Collector {
             }
         };
         let _ = self.janitor.await;
-        for task in self.jobs.drain(..).chain(self.metrics.take()) {
+        for task in self
+            .jobs
+            .drain(..)
+            .chain(self.metrics.take())
+            .chain(self.ui.take())
+        {
             let _ = task.await;
         }
         tracing::info!("nodebom collector stopped");

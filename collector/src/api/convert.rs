@@ -284,6 +284,7 @@ pub fn list_images(request: pb::ListImagesRequest) -> Result<(ImageFilter, Optio
     let after = optional_digest("page_token", &request.page_token)?;
     Ok((
         ImageFilter {
+            digest: None,
             cluster: optional_text(request.cluster),
             namespace: optional_text(request.namespace),
             node: optional_text(request.node),

@@ -65,6 +65,11 @@ pub struct ServeArgs {
     /// 503 with the reason). Not served when unset.
     #[arg(long, env = "NODEBOM_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
+    /// Serve the web UI (fleet, search, images and their SBOMs, exposures) on this
+    /// address, e.g. `0.0.0.0:8443`: with the --tls-cert of the gRPC port, and signed in
+    /// with a --query-token (open when there is none). Not served when unset.
+    #[arg(long, env = "NODEBOM_UI_LISTEN")]
+    pub ui_listen: Option<SocketAddr>,
     /// Store URL: `sqlite://PATH` (one replica; e.g. `sqlite:///var/lib/nodebom/nodebom.db`)
     /// or `postgres://USER@HOST[:PORT]/DATABASE[?sslmode=disable|prefer|require|verify-full]`
     /// (any number of replicas on one database). A password in a PostgreSQL URL is
@@ -226,6 +231,14 @@ impl ServeArgs {
                 self.listen
             )));
         }
+        if let Some(ui) = self.ui_listen {
+            if !ui.ip().is_loopback() && tls.is_none() && !self.insecure {
+                return Err(Error::Config(format!(
+                    "refusing to serve the web UI in plaintext on {ui}: pass --tls-cert and --tls-key, \
+                     or --insecure behind a TLS-terminating proxy"
+                )));
+            }
+        }
         if !loopback && cluster_tokens.is_open() {
             return Err(Error::Config(format!(
                 "refusing to accept agents without tokens on {}: pass --cluster-token CLUSTER=TOKEN or \
@@ -262,6 +275,7 @@ impl ServeArgs {
         Ok(ServeConfig {
             listen: self.listen,
             metrics_listen: self.metrics_listen,
+            ui_listen: self.ui_listen,
             store,
             tls,
             insecure: self.insecure,
@@ -412,6 +426,8 @@ pub struct ServeConfig {
     pub listen: SocketAddr,
     /// Address of `/metrics`, when served.
     pub metrics_listen: Option<SocketAddr>,
+    /// Address of the web UI, when served.
+    pub ui_listen: Option<SocketAddr>,
     /// Store.
     pub store: StoreUrl,
     /// TLS, or plaintext when `None`.

@@ -120,6 +120,7 @@ async fn images_in_scope(
     filter: &ExposureFilter,
 ) -> Result<Vec<ImagePlacements>> {
     let scope = ImageFilter {
+        digest: None,
         cluster: filter.cluster.clone(),
         namespace: filter.namespace.clone(),
         node: None,

@@ -135,6 +135,8 @@ pub struct StoredSbom {
 /// Filters of `ListImages`; `None` and `false` do not filter.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImageFilter {
+    /// Only the image of this manifest digest.
+    pub digest: Option<String>,
     /// Images on nodes of this cluster.
     pub cluster: Option<String>,
     /// Images used by workloads in this namespace.

@@ -142,6 +142,12 @@ impl PlacementRows {
         self.images
             .into_values()
             .filter(|(_, image)| !by_workload || !image.workloads.is_empty())
+            .filter(|(_, image)| {
+                filter
+                    .digest
+                    .as_ref()
+                    .is_none_or(|digest| *digest == image.manifest_digest)
+            })
             .take(limit)
             .map(|(names, mut image)| {
                 image.names = names.into_sorted();

@@ -148,6 +148,17 @@ impl TestCollector {
         format!("http://{addr}{path}")
     }
 
+    /// The URL of `path` on the web UI; the collector must have been started with
+    /// `--ui-listen`.
+    pub fn ui_endpoint(&self, path: &str) -> String {
+        let addr = self
+            .collector
+            .as_ref()
+            .and_then(Collector::ui_addr)
+            .expect("started without --ui-listen");
+        format!("http://{addr}{path}")
+    }
+
     pub async fn query(&self) -> QueryClient<Channel> {
         query_client(self).await
     }

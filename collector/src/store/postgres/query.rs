@@ -148,6 +148,7 @@ pub(super) async fn list_images(
     let limit = page_size as i64 + 1;
     let mut args: Vec<&(dyn ToSql + Sync)> = vec![&after];
     let mut sql = String::from("SELECT i.digest FROM images i WHERE i.digest > $1");
+    condition(&mut sql, &mut args, "i.digest", &filter.digest);
     if filter.cluster.is_some() || filter.node.is_some() {
         sql.push_str(
             " AND EXISTS (SELECT 1 FROM node_images ni JOIN nodes n ON n.id = ni.node_id WHERE ni.digest = i.digest",

@@ -154,6 +154,7 @@ pub(super) fn list_images(
                 sql.push_str(&format!(" AND {column} = ?{}", args.len()));
             }
         };
+    condition(&mut sql, &mut args, "i.digest", &filter.digest);
     if filter.cluster.is_some() || filter.node.is_some() {
         sql.push_str(
             " AND EXISTS (SELECT 1 FROM node_images ni JOIN nodes n ON n.id = ni.node_id WHERE ni.digest = i.digest",

@@ -1,0 +1,382 @@
+//! The web UI over real HTTP: every route, its authentication, its bounds and what it
+//! does with text that came from an image.
+
+mod common;
+
+use common::*;
+use nodebom_proto::v1 as pb;
+use reqwest::redirect::Policy;
+use reqwest::{header, Client, StatusCode};
+
+const QUERY_TOKEN: &str = "ui-test-query-token";
+/// A package name and version an attacker chose, as an image can carry them.
+const HOSTILE_NAME: &str = "<script>alert('name')</script>";
+const HOSTILE_VERSION: &str = "\"><img src=x onerror=alert(1)>";
+
+fn client() -> Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Client::builder().redirect(Policy::none()).build().unwrap()
+}
+
+/// The python fixture with a hostile package added to it.
+fn hostile_sbom() -> Vec<u8> {
+    let mut document: serde_json::Value = serde_json::from_slice(PYTHON_SBOM).unwrap();
+    document["components"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "type": "library", "bom-ref": "hostile", "name": HOSTILE_NAME,
+            "version": HOSTILE_VERSION, "purl": "pkg:pypi/evil@1.0",
+        }));
+    serde_json::to_vec(&document).unwrap()
+}
+
+/// prod-a/a1 runs nginx (with the hostile SBOM) in namespace web and has `extra`
+/// images on disk.
+async fn fleet(collector: &TestCollector, extra: usize) -> (Agent, pb::Image) {
+    let nginx = image("nginx", &["docker.io/library/nginx:1.27.0"]);
+    let mut images = vec![nginx.clone()];
+    images.extend((0..extra).map(|i| {
+        image(
+            &format!("extra-{i}"),
+            &[&format!("registry.example/extra:{i}")],
+        )
+    }));
+    let mut a1 = Agent::connect(collector, Some(TOKEN_A), "prod-a", "a1")
+        .await
+        .unwrap();
+    a1.full(&images, &[workload("web", "nginx-0", "nginx", &nginx)])
+        .await
+        .unwrap();
+    a1.upload(
+        collector,
+        Some(TOKEN_A),
+        &nginx.manifest_digest,
+        &hostile_sbom(),
+        1 << 20,
+    )
+    .await
+    .unwrap();
+    (a1, nginx)
+}
+
+async fn start(extra: &[&str]) -> TestCollector {
+    let mut args = vec!["--ui-listen", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    TestCollector::start(&args).await
+}
+
+async fn get(collector: &TestCollector, path: &str) -> (StatusCode, header::HeaderMap, String) {
+    let response = client()
+        .get(collector.ui_endpoint(path))
+        .send()
+        .await
+        .unwrap();
+    let (status, headers) = (response.status(), response.headers().clone());
+    (status, headers, response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn every_page_answers_with_a_strict_policy_and_shows_image_text_as_text() {
+    let collector = start(&[]).await;
+    let (_a1, nginx) = fleet(&collector, 0).await;
+    let digest = &nginx.manifest_digest;
+
+    let pages = [
+        "/".to_owned(),
+        "/images".into(),
+        "/images?cluster=prod-a&running=1".into(),
+        format!("/images/{digest}"),
+        "/search".into(),
+        "/search?q=click".into(),
+        format!("/search?q={}", urlencode(HOSTILE_NAME)),
+        "/exposures".into(),
+        "/sign-in".into(),
+    ];
+    for path in &pages {
+        let (status, headers, body) = get(&collector, path).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        let policy = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+        assert!(policy.starts_with("default-src 'none'"), "{path}: {policy}");
+        assert!(!policy.contains("script-src"), "{path}: {policy}");
+        assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert_eq!(headers[header::CONTENT_TYPE], "text/html; charset=utf-8");
+        assert!(
+            !body.contains("<script"),
+            "{path} carries markup from an image:\n{body}"
+        );
+        assert!(!body.contains("<img src=x"), "{path}");
+    }
+
+    let (_, _, fleet) = get(&collector, "/").await;
+    assert!(fleet.contains("SBOM coverage"), "{fleet}");
+    let (_, _, images) = get(&collector, "/images").await;
+    assert!(images.contains("docker.io/library/nginx:1.27.0"));
+    assert!(images.contains(&format!("href=\"/images/{digest}\"")));
+    // The image's page lists its packages by layer, the hostile one as text, and where
+    // it runs.
+    let (_, _, page) = get(&collector, &format!("/images/{digest}")).await;
+    assert!(
+        page.contains("&#60;script&#62;alert(&#39;name&#39;)&#60;/script&#62;"),
+        "{page}"
+    );
+    for expected in [
+        "click",
+        "certifi",
+        "nginx-0",
+        "web",
+        "prod-a",
+        "Download the SBOM",
+    ] {
+        assert!(page.contains(expected), "{expected} missing:\n{page}");
+    }
+    // A search for the package reaches the pod that runs it.
+    let (_, _, found) = get(&collector, "/search?q=click%20%3E%3D%201").await;
+    assert!(found.contains("prod-a/web/nginx-0 (nginx)"), "{found}");
+    let (_, _, none) = get(&collector, "/search?q=click%20%3C%201").await;
+    assert!(none.contains("0 images with matching packages"), "{none}");
+    let (_, _, open) = get(&collector, "/sign-in").await;
+    assert!(open.contains("open to whoever reaches them"), "{open}");
+
+    // The SBOM download is the stored document.
+    let response = client()
+        .get(collector.ui_endpoint(&format!("/images/{digest}/sbom.json")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "application/vnd.cyclonedx+json"
+    );
+    assert!(response.headers()[header::CONTENT_DISPOSITION]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment"));
+    let document: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        document["metadata"]["component"]["version"],
+        digest.as_str()
+    );
+
+    // Searches for a digest, a vulnerability and a namespace lead to their pages.
+    for (query, location) in [
+        (digest.clone(), format!("/images/{digest}")),
+        (
+            "cve-2024-3094".into(),
+            "/exposures?vulnerability=CVE-2024-3094".into(),
+        ),
+        ("ns:web".into(), "/images?namespace=web".into()),
+    ] {
+        let response = client()
+            .get(collector.ui_endpoint(&format!("/search?q={}", urlencode(&query))))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{query}");
+        assert_eq!(response.headers()[header::LOCATION], location.as_str());
+    }
+    collector.stop().await;
+}
+
+/// A form posted as a browser posts it.
+async fn post_form(
+    collector: &TestCollector,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Result<reqwest::Response> {
+    client()
+        .post(collector.ui_endpoint(path))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(serde_urlencoded::to_string(fields).unwrap())
+        .send()
+        .await
+}
+
+fn urlencode(text: &str) -> String {
+    serde_urlencoded::to_string([("", text)]).unwrap()[1..].to_owned()
+}
+
+#[tokio::test]
+async fn with_query_tokens_every_page_needs_a_session_that_sign_in_sets() {
+    let collector = start(&["--query-token", QUERY_TOKEN]).await;
+    let _ = fleet(&collector, 0).await;
+
+    let response = client()
+        .get(collector.ui_endpoint("/images?running=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        response.headers()[header::LOCATION],
+        "/sign-in?next=%2Fimages%3Frunning%3D1"
+    );
+    // The style sheet needs no session: the sign-in page uses it.
+    let (status, _, _) = get(&collector, "/static/style.css").await;
+    assert_eq!(status, StatusCode::OK);
+
+    let next = "/images?running=1";
+    let refused = post_form(
+        &collector,
+        "/sign-in",
+        &[("token", "wrong"), ("next", next)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert!(refused.headers().get(header::SET_COOKIE).is_none());
+    assert!(refused.text().await.unwrap().contains("not valid"));
+
+    let accepted = post_form(
+        &collector,
+        "/sign-in",
+        &[("token", QUERY_TOKEN), ("next", next)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(accepted.status(), StatusCode::SEE_OTHER);
+    assert_eq!(accepted.headers()[header::LOCATION], "/images?running=1");
+    let cookie = accepted.headers()[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    assert!(
+        !cookie.contains(QUERY_TOKEN),
+        "the token itself is kept: {cookie}"
+    );
+    let session = cookie.split(';').next().unwrap().to_owned();
+    let signed = client()
+        .get(collector.ui_endpoint("/images?running=1"))
+        .header(header::COOKIE, &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), StatusCode::OK);
+    assert!(signed.text().await.unwrap().contains("nginx"));
+    let forged = client()
+        .get(collector.ui_endpoint("/"))
+        .header(
+            header::COOKIE,
+            format!("nodebom_session={}", "0".repeat(64)),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::SEE_OTHER);
+    let scripted = client()
+        .get(collector.ui_endpoint("/"))
+        .bearer_auth(QUERY_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scripted.status(), StatusCode::OK);
+    // A sign-in never sends the browser to another site.
+    let elsewhere = post_form(
+        &collector,
+        "/sign-in",
+        &[("token", QUERY_TOKEN), ("next", "//evil.example/")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(elsewhere.headers()[header::LOCATION], "/");
+    let out = client()
+        .post(collector.ui_endpoint("/sign-out"))
+        .header(header::COOKIE, &session)
+        .send()
+        .await
+        .unwrap();
+    assert!(out.headers()[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .contains("Max-Age=0"));
+    collector.stop().await;
+}
+
+#[tokio::test]
+async fn bad_parameters_and_pages_out_of_range_are_400_with_a_message() {
+    let collector = start(&[]).await;
+    let _ = fleet(&collector, 0).await;
+    let zeros = format!("sha256:{}", "0".repeat(64));
+    let cases = [
+        ("/exposures?page=0", StatusCode::BAD_REQUEST, "page"),
+        (
+            "/exposures?page=7",
+            StatusCode::BAD_REQUEST,
+            "past the last page",
+        ),
+        ("/exposures?min_epss=2", StatusCode::BAD_REQUEST, "min_epss"),
+        (
+            "/exposures?min_severity=URGENT",
+            StatusCode::BAD_REQUEST,
+            "min_severity",
+        ),
+        ("/exposures?kev=maybe", StatusCode::BAD_REQUEST, "kev"),
+        ("/images?after=nope", StatusCode::BAD_REQUEST, "after"),
+        (
+            "/images?colour=red",
+            StatusCode::BAD_REQUEST,
+            "unknown field",
+        ),
+        (
+            "/search?q=sha256:12",
+            StatusCode::BAD_REQUEST,
+            "not a sha256 digest",
+        ),
+        (
+            "/search?q=openssl%20%3C",
+            StatusCode::BAD_REQUEST,
+            "needs a version",
+        ),
+        ("/images/sha256:zz", StatusCode::BAD_REQUEST, "digest"),
+        (
+            &format!("/images/{zeros}"),
+            StatusCode::NOT_FOUND,
+            "no node has reported",
+        ),
+        (
+            &format!("/images/{zeros}/sbom.json"),
+            StatusCode::NOT_FOUND,
+            "no SBOM",
+        ),
+        ("/nowhere", StatusCode::NOT_FOUND, "no such page"),
+    ];
+    for (path, status, message) in cases {
+        let (got, headers, body) = get(&collector, path).await;
+        assert_eq!(got, status, "{path}: {body}");
+        assert!(body.contains(message), "{path}: {message:?} not in\n{body}");
+        assert!(
+            headers.contains_key(header::CONTENT_SECURITY_POLICY),
+            "{path}"
+        );
+    }
+    collector.stop().await;
+}
+
+#[tokio::test]
+async fn image_lists_go_page_by_page() {
+    let collector = start(&[]).await;
+    let _ = fleet(&collector, 59).await;
+    let (_, _, first) = get(&collector, "/images?cluster=prod-a").await;
+    let rows = |page: &str| page.matches("<tr>").count() - 1;
+    assert_eq!(rows(&first), 50);
+    let next = first
+        .split("rel=\"next\" href=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .replace("&amp;", "&")
+        .replace("&#38;", "&");
+    assert!(
+        next.starts_with("/images?cluster=prod-a&after=sha256"),
+        "{next}"
+    );
+    let (status, _, second) = get(&collector, &next).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(rows(&second), 10);
+    assert!(!second.contains("rel=\"next\""));
+    collector.stop().await;
+}
