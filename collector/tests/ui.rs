@@ -380,3 +380,68 @@ async fn image_lists_go_page_by_page() {
     assert!(!second.contains("rel=\"next\""));
     collector.stop().await;
 }
+
+/// Where the browser test's screenshots are kept.
+fn screenshots() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/ui-screenshots")
+}
+
+#[tokio::test]
+async fn a_user_signs_in_searches_opens_an_image_and_downloads_its_sbom_in_chromium() {
+    let browser = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    assert!(
+        browser.join("node_modules/playwright-core").is_dir(),
+        "playwright-core is not installed: run `npm ci --prefix {}` (scripts/test does)",
+        browser.display()
+    );
+    let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|path| std::path::Path::new(path).exists())
+        .expect("Chromium is not installed: Debian package chromium (scripts/test installs it)");
+    let collector = start(&["--query-token", QUERY_TOKEN]).await;
+    let (_a1, nginx) = fleet(&collector, 0).await;
+    let shots = screenshots();
+    std::fs::create_dir_all(&shots).unwrap();
+    // localhost rather than 127.0.0.1: Chromium keeps Secure cookies on it over http.
+    let url = collector.ui_endpoint("").replace("127.0.0.1", "localhost");
+    let output = tokio::process::Command::new("node")
+        .arg("ui.mjs")
+        .current_dir(&browser)
+        .env("UI_URL", url)
+        .env("QUERY_TOKEN", QUERY_TOKEN)
+        .env("DIGEST", &nginx.manifest_digest)
+        .env("PACKAGE", "click >= 8")
+        .env("POD", "prod-a/web/nginx-0 (nginx)")
+        .env("HOSTILE", HOSTILE_NAME)
+        .env("SHOTS", &shots)
+        .env("CHROMIUM", chromium)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("node is not installed");
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "browser test failed:\n{printed}");
+    assert!(printed.contains("browser checks passed"), "{printed}");
+    for page in [
+        "sign-in",
+        "images",
+        "search",
+        "image",
+        "fleet",
+        "exposures",
+        "image-dark",
+    ] {
+        let shot = shots.join(format!("{page}.png"));
+        let bytes = std::fs::read(&shot).unwrap_or_default();
+        assert!(
+            bytes.starts_with(b"\x89PNG"),
+            "no screenshot {}",
+            shot.display()
+        );
+    }
+    collector.stop().await;
+}

@@ -65,6 +65,8 @@ pub fn router(state: UiState) -> Router {
         )
         .route("/sign-out", axum::routing::post(session::sign_out))
         .route("/static/style.css", get(pages::style))
+        .route("/static/icon.svg", get(pages::icon))
+        .route("/favicon.ico", get(pages::icon))
         .fallback(pages::not_found)
         .layer(middleware::from_fn(security_headers))
         .with_state(state)

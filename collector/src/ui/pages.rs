@@ -908,6 +908,24 @@ pub async fn style() -> Response {
     response
 }
 
+/// The icon browsers ask for.
+const ICON: &str = include_str!("../../templates/ui/icon.svg");
+
+/// `GET /static/icon.svg` and `GET /favicon.ico`.
+pub async fn icon() -> Response {
+    let mut response = (StatusCode::OK, ICON).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("image/svg+xml"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=86400"),
+    );
+    response
+}
+
 /// Any other path.
 pub async fn not_found() -> PageError {
     PageError::not_found("there is no such page")
