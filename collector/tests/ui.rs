@@ -91,6 +91,8 @@ async fn every_page_answers_with_a_strict_policy_and_shows_image_text_as_text() 
         "/search?q=click".into(),
         format!("/search?q={}", urlencode(HOSTILE_NAME)),
         "/exposures".into(),
+        "/clusters/prod-a".into(),
+        "/clusters/prod-a/namespaces/web".into(),
         "/sign-in".into(),
     ];
     for path in &pages {
@@ -135,6 +137,28 @@ async fn every_page_answers_with_a_strict_policy_and_shows_image_text_as_text() 
     assert!(found.contains("prod-a/web/nginx-0 (nginx)"), "{found}");
     let (_, _, none) = get(&collector, "/search?q=click%20%3C%201").await;
     assert!(none.contains("0 images with matching packages"), "{none}");
+    // Fleet → cluster → namespace → pod → its image.
+    let (_, _, fleet) = get(&collector, "/").await;
+    assert!(fleet.contains("href=\"/clusters/prod-a\""), "{fleet}");
+    let (_, _, cluster) = get(&collector, "/clusters/prod-a").await;
+    for expected in [
+        "a1",
+        "href=\"/clusters/prod-a/namespaces/web\"",
+        "Last contact",
+    ] {
+        assert!(cluster.contains(expected), "{expected} missing:\n{cluster}");
+    }
+    let (_, _, namespace) = get(&collector, "/clusters/prod-a/namespaces/web").await;
+    for expected in [
+        "nginx-0",
+        &format!("href=\"/images/{digest}\""),
+        "docker.io/library/nginx:1.27.0",
+    ] {
+        assert!(
+            namespace.contains(expected),
+            "{expected} missing:\n{namespace}"
+        );
+    }
     let (_, _, open) = get(&collector, "/sign-in").await;
     assert!(open.contains("open to whoever reaches them"), "{open}");
 
@@ -343,6 +367,21 @@ async fn bad_parameters_and_pages_out_of_range_are_400_with_a_message() {
             "no SBOM",
         ),
         ("/nowhere", StatusCode::NOT_FOUND, "no such page"),
+        (
+            "/clusters/prod-z",
+            StatusCode::NOT_FOUND,
+            "no node of cluster",
+        ),
+        (
+            "/clusters/prod-a/namespaces/none",
+            StatusCode::NOT_FOUND,
+            "nothing runs",
+        ),
+        (
+            "/clusters/prod-a/namespaces/%01",
+            StatusCode::BAD_REQUEST,
+            "namespace",
+        ),
     ];
     for (path, status, message) in cases {
         let (got, headers, body) = get(&collector, path).await;
@@ -431,6 +470,8 @@ async fn a_user_signs_in_searches_opens_an_image_and_downloads_its_sbom_in_chrom
         "images",
         "search",
         "image",
+        "cluster",
+        "namespace",
         "fleet",
         "exposures",
         "image-dark",

@@ -12,8 +12,8 @@ use super::outbox::{Failure, OutboxItem, Plan, ProjectState, Usage};
 use super::{
     AlertChanges, AlertStore, ClaimPolicy, Claims, ComponentMatches, ComponentSearch, Delivery,
     DtrackStore, Event, EventStore, FindingStore, ImageFilter, ImagePage, ImagePlacements,
-    InventoryStore, OpenAlert, Pruned, PutOutcome, SbomStore, Session, SingletonJob, StatsStore,
-    Store, StoreStats, StoredFinding, StoredSbom, UploadPermit,
+    InventoryStore, NamespaceSummary, NodeSummary, OpenAlert, Pruned, PutOutcome, SbomStore,
+    Session, SingletonJob, StatsStore, Store, StoreStats, StoredFinding, StoredSbom, UploadPermit,
 };
 use crate::clock::Timestamp;
 use crate::digest::Digest;
@@ -167,6 +167,15 @@ impl SbomStore for InstrumentedStore {
 
     async fn get_sbom(&self, digest: &Digest, cluster: Option<&str>) -> Result<Option<StoredSbom>> {
         self.timed("get_sbom", self.inner.get_sbom(digest, cluster))
+            .await
+    }
+
+    async fn nodes(&self, cluster: Option<String>) -> Result<Vec<NodeSummary>> {
+        self.timed("nodes", self.inner.nodes(cluster)).await
+    }
+
+    async fn namespaces(&self, cluster: String) -> Result<Vec<NamespaceSummary>> {
+        self.timed("namespaces", self.inner.namespaces(cluster))
             .await
     }
 

@@ -181,6 +181,38 @@ pub struct ImageSummary {
     pub workloads: Vec<WorkloadPlacement>,
 }
 
+/// A node with what it holds and runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeSummary {
+    /// Cluster.
+    pub cluster: String,
+    /// Node.
+    pub node: String,
+    /// Its agent's version.
+    pub agent_version: String,
+    /// Its first report.
+    pub first_seen: Timestamp,
+    /// Its last report (the last contact).
+    pub last_seen: Timestamp,
+    /// Images on it.
+    pub images: u64,
+    /// Containers running on it.
+    pub running: u64,
+}
+
+/// A namespace of a cluster with what runs in it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceSummary {
+    /// Namespace.
+    pub namespace: String,
+    /// Pods with a running container.
+    pub pods: u64,
+    /// Running containers.
+    pub containers: u64,
+    /// Distinct images they run.
+    pub images: u64,
+}
+
 /// A node that has an image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodePresence {
@@ -574,6 +606,12 @@ pub trait SbomStore: Send + Sync + 'static {
     /// The stored SBOM of `digest`: with `cluster`, the cluster's own copy when its build
     /// differs from the fleet copy, else the fleet copy.
     async fn get_sbom(&self, digest: &Digest, cluster: Option<&str>) -> Result<Option<StoredSbom>>;
+
+    /// The known nodes, of `cluster` when given, by cluster and name.
+    async fn nodes(&self, cluster: Option<String>) -> Result<Vec<NodeSummary>>;
+
+    /// The namespaces where containers of `cluster` run now, by name.
+    async fn namespaces(&self, cluster: String) -> Result<Vec<NamespaceSummary>>;
 
     /// A page of images after digest `after`.
     async fn list_images(

@@ -51,6 +51,11 @@ pub fn router(state: UiState) -> Router {
     Router::new()
         .route("/", get(pages::fleet))
         .route("/search", get(pages::search))
+        .route("/clusters/{cluster}", get(pages::cluster))
+        .route(
+            "/clusters/{cluster}/namespaces/{namespace}",
+            get(pages::namespace),
+        )
         .route("/images", get(pages::images))
         .route("/images/{digest}", get(pages::image))
         .route("/images/{digest}/sbom.json", get(pages::sbom))

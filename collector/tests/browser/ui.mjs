@@ -64,6 +64,17 @@ try {
   const document = JSON.parse(readFileSync(await download.path(), 'utf8'));
   assert.equal(document.metadata.component.version, DIGEST);
 
+  // From the fleet down to the pod and its image, by links.
+  await page.goto(`${UI_URL}/`);
+  await page.getByRole('link', { name: 'prod-a', exact: true }).click();
+  await page.getByRole('heading', { name: 'Cluster prod-a' }).waitFor();
+  await shot('cluster');
+  await page.getByRole('link', { name: 'web', exact: true }).click();
+  await page.getByRole('rowheader', { name: 'nginx-0' }).waitFor();
+  await shot('namespace');
+  await page.getByRole('link', { name: 'docker.io/library/nginx:1.27.0' }).click();
+  await page.waitForURL(`${UI_URL}/images/${DIGEST}`);
+
   for (const [name, path] of [['fleet', '/'], ['exposures', '/exposures'], ['search-help', '/search']]) {
     await page.goto(`${UI_URL}${path}`);
     await page.getByRole('heading', { level: 1 }).waitFor();

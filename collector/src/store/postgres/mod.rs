@@ -41,8 +41,8 @@ pub use settings::PostgresSettings;
 use super::{
     AlertChanges, AlertStore, ClaimPolicy, Claims, ComponentMatches, ComponentSearch, Delivery,
     DtrackStore, Event, EventStore, FindingStore, ImageFilter, ImagePage, ImagePlacements,
-    InventoryStore, OpenAlert, Pruned, PutOutcome, SbomStore, Session, SingletonJob, StatsStore,
-    StoreStats, StoredFinding, StoredSbom, UploadPermit,
+    InventoryStore, NamespaceSummary, NodeSummary, OpenAlert, Pruned, PutOutcome, SbomStore,
+    Session, SingletonJob, StatsStore, StoreStats, StoredFinding, StoredSbom, UploadPermit,
 };
 use crate::clock::Timestamp;
 use crate::digest::Digest;
@@ -479,6 +479,18 @@ impl SbomStore for PostgresStore {
     async fn get_sbom(&self, digest: &Digest, cluster: Option<&str>) -> Result<Option<StoredSbom>> {
         read!(self, "reading an SBOM", |tx| async {
             sboms::get(tx, digest, cluster).await
+        })
+    }
+
+    async fn nodes(&self, cluster: Option<String>) -> Result<Vec<NodeSummary>> {
+        read!(self, "listing nodes", |tx| async {
+            query::nodes(tx, cluster.as_deref()).await
+        })
+    }
+
+    async fn namespaces(&self, cluster: String) -> Result<Vec<NamespaceSummary>> {
+        read!(self, "listing namespaces", |tx| async {
+            query::namespaces(tx, &cluster).await
         })
     }
 

@@ -6,7 +6,7 @@ use tokio_postgres::types::ToSql;
 
 use super::super::{
     ComponentMatch, ComponentMatches, ComponentQuery, ComponentSearch, ImageFilter, ImagePage,
-    ImagePlacements, ImageSummary, NodePresence, WorkloadPlacement,
+    ImagePlacements, ImageSummary, NamespaceSummary, NodePresence, NodeSummary, WorkloadPlacement,
 };
 use super::{sboms, Tx};
 use crate::clock::Timestamp;
@@ -403,4 +403,58 @@ pub(super) async fn placements(
         rows.image_names(&digest, &names)?;
     }
     Ok(rows.finish(filter, limit))
+}
+
+/// The nodes, of `cluster` when given, with their image and running container counts.
+pub(super) async fn nodes(tx: &Tx<'_>, cluster: Option<&str>) -> Result<Vec<NodeSummary>> {
+    let context = "listing nodes";
+    tx.query(
+        context,
+        "SELECT n.cluster, n.name, n.agent_version, n.first_seen, n.last_seen,
+                (SELECT COUNT(*) FROM node_images ni WHERE ni.node_id = n.id),
+                (SELECT COUNT(*) FROM workloads w WHERE w.node_id = n.id AND w.running)
+         FROM nodes n WHERE $1::text IS NULL OR n.cluster = $1
+         ORDER BY n.cluster, n.name",
+        &[&cluster],
+    )
+    .await?
+    .iter()
+    .map(|row| {
+        Ok(NodeSummary {
+            cluster: row.try_get(0)?,
+            node: row.try_get(1)?,
+            agent_version: row.try_get(2)?,
+            first_seen: Timestamp::from_unix_millis(row.try_get(3)?),
+            last_seen: Timestamp::from_unix_millis(row.try_get(4)?),
+            images: row.try_get::<_, i64>(5)? as u64,
+            running: row.try_get::<_, i64>(6)? as u64,
+        })
+    })
+    .collect::<std::result::Result<_, tokio_postgres::Error>>()
+    .map_err(Error::postgres(context))
+}
+
+/// The namespaces where containers of `cluster` run now.
+pub(super) async fn namespaces(tx: &Tx<'_>, cluster: &str) -> Result<Vec<NamespaceSummary>> {
+    let context = "listing namespaces";
+    tx.query(
+        context,
+        "SELECT w.namespace, COUNT(DISTINCT w.pod_uid), COUNT(*), COUNT(DISTINCT w.digest)
+         FROM workloads w JOIN nodes n ON n.id = w.node_id
+         WHERE n.cluster = $1 AND w.running
+         GROUP BY w.namespace ORDER BY w.namespace",
+        &[&cluster],
+    )
+    .await?
+    .iter()
+    .map(|row| {
+        Ok(NamespaceSummary {
+            namespace: row.try_get(0)?,
+            pods: row.try_get::<_, i64>(1)? as u64,
+            containers: row.try_get::<_, i64>(2)? as u64,
+            images: row.try_get::<_, i64>(3)? as u64,
+        })
+    })
+    .collect::<std::result::Result<_, tokio_postgres::Error>>()
+    .map_err(Error::postgres(context))
 }

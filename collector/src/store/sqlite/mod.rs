@@ -30,8 +30,8 @@ use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use super::{
     AlertChanges, AlertStore, ClaimPolicy, Claims, ComponentMatches, ComponentSearch, Delivery,
     DtrackStore, Event, EventStore, FindingStore, ImageFilter, ImagePage, ImagePlacements,
-    InventoryStore, OpenAlert, Pruned, PutOutcome, SbomStore, Session, SingletonJob, StatsStore,
-    StoreStats, StoredFinding, StoredSbom, UploadPermit,
+    InventoryStore, NamespaceSummary, NodeSummary, OpenAlert, Pruned, PutOutcome, SbomStore,
+    Session, SingletonJob, StatsStore, StoreStats, StoredFinding, StoredSbom, UploadPermit,
 };
 use crate::clock::Timestamp;
 use crate::digest::Digest;
@@ -543,6 +543,20 @@ impl SbomStore for SqliteStore {
         let digest = digest.clone();
         self.read("reading an SBOM", move |conn| {
             sboms::get(conn, &digest, cluster.as_deref())
+        })
+        .await
+    }
+
+    async fn nodes(&self, cluster: Option<String>) -> Result<Vec<NodeSummary>> {
+        self.read("listing nodes", move |conn| {
+            query::nodes(conn, cluster.as_deref())
+        })
+        .await
+    }
+
+    async fn namespaces(&self, cluster: String) -> Result<Vec<NamespaceSummary>> {
+        self.read("listing namespaces", move |conn| {
+            query::namespaces(conn, &cluster)
         })
         .await
     }

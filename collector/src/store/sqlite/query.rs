@@ -7,7 +7,7 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 
 use super::super::{
     ComponentMatch, ComponentMatches, ComponentQuery, ComponentSearch, ImageFilter, ImagePage,
-    ImagePlacements, ImageSummary, NodePresence, WorkloadPlacement,
+    ImagePlacements, ImageSummary, NamespaceSummary, NodePresence, NodeSummary, WorkloadPlacement,
 };
 use super::sboms;
 use crate::clock::Timestamp;
@@ -413,4 +413,58 @@ pub(super) fn placements(
         }
     }
     Ok(rows.finish(filter, limit))
+}
+
+/// The nodes, of `cluster` when given, with their image and running container counts.
+pub(super) fn nodes(conn: &Connection, cluster: Option<&str>) -> Result<Vec<NodeSummary>> {
+    let context = "listing nodes";
+    let mut select = conn
+        .prepare_cached(
+            "SELECT n.cluster, n.name, n.agent_version, n.first_seen, n.last_seen,
+                    (SELECT COUNT(*) FROM node_images ni WHERE ni.node_id = n.id),
+                    (SELECT COUNT(*) FROM workloads w WHERE w.node_id = n.id AND w.running = 1)
+             FROM nodes n WHERE ?1 IS NULL OR n.cluster = ?1
+             ORDER BY n.cluster, n.name",
+        )
+        .map_err(Error::database(context))?;
+    let rows = select
+        .query_map([cluster], |row| {
+            Ok(NodeSummary {
+                cluster: row.get(0)?,
+                node: row.get(1)?,
+                agent_version: row.get(2)?,
+                first_seen: Timestamp::from_unix_millis(row.get(3)?),
+                last_seen: Timestamp::from_unix_millis(row.get(4)?),
+                images: row.get::<_, i64>(5)? as u64,
+                running: row.get::<_, i64>(6)? as u64,
+            })
+        })
+        .map_err(Error::database(context))?;
+    rows.collect::<rusqlite::Result<_>>()
+        .map_err(Error::database(context))
+}
+
+/// The namespaces where containers of `cluster` run now.
+pub(super) fn namespaces(conn: &Connection, cluster: &str) -> Result<Vec<NamespaceSummary>> {
+    let context = "listing namespaces";
+    let mut select = conn
+        .prepare_cached(
+            "SELECT w.namespace, COUNT(DISTINCT w.pod_uid), COUNT(*), COUNT(DISTINCT w.digest)
+             FROM workloads w JOIN nodes n ON n.id = w.node_id
+             WHERE n.cluster = ?1 AND w.running = 1
+             GROUP BY w.namespace ORDER BY w.namespace",
+        )
+        .map_err(Error::database(context))?;
+    let rows = select
+        .query_map([cluster], |row| {
+            Ok(NamespaceSummary {
+                namespace: row.get(0)?,
+                pods: row.get::<_, i64>(1)? as u64,
+                containers: row.get::<_, i64>(2)? as u64,
+                images: row.get::<_, i64>(3)? as u64,
+            })
+        })
+        .map_err(Error::database(context))?;
+    rows.collect::<rusqlite::Result<_>>()
+        .map_err(Error::database(context))
 }
