@@ -327,6 +327,7 @@ COLLECTOR_FULL = {
     "networkPolicy": {"enabled": True,
                       "from": [{"namespaceSelector": {"matchLabels": {"nodebom/agents": "true"}}}]},
     "service": {"type": "LoadBalancer", "loadBalancerSourceRanges": ["10.0.0.0/8"]},
+    "ui": {"from": [{"namespaceSelector": {"matchLabels": {"name": "ingress"}}}]},
     "extraVolumes": [{"name": "kev", "configMap": {"name": "cisa-kev"}}],
     "extraVolumeMounts": [{"name": "kev", "mountPath": "/etc/nodebom/kev", "readOnly": True}],
     "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}},
@@ -401,7 +402,11 @@ class TestCollectorChart:
 
         service = release.one("Service")
         assert service["spec"]["ports"] == [
-            {"name": "grpc", "port": 7443, "targetPort": "grpc", "protocol": "TCP", "appProtocol": "grpc"}]
+            {"name": "grpc", "port": 7443, "targetPort": "grpc", "protocol": "TCP", "appProtocol": "grpc"},
+            {"name": "ui", "port": 8443, "targetPort": "ui", "protocol": "TCP", "appProtocol": "https"}]
+        # The UI is on by default in the chart; without query tokens it says it is open.
+        assert "--ui-listen=0.0.0.0:8443" in args
+        assert "open: no query tokens are set" in release.notes
 
     # SQLite is one pod's file: a StatefulSet of exactly one pod. The schema refuses
     # other counts, and so do the templates when the schema is skipped
@@ -616,6 +621,8 @@ class TestCollectorChart:
         assert policy["spec"]["ingress"] == [
             {"ports": [{"port": "grpc", "protocol": "TCP"}],
              "from": COLLECTOR_FULL["networkPolicy"]["from"]},
+            {"ports": [{"port": "ui", "protocol": "TCP"}],
+             "from": COLLECTOR_FULL["ui"]["from"]},
             {"ports": [{"port": "metrics", "protocol": "TCP"}],
              "from": COLLECTOR_FULL["metrics"]["from"]}]
         services = {o["metadata"]["name"]: o for o in release.objects if o["kind"] == "Service"}
@@ -626,6 +633,11 @@ class TestCollectorChart:
         # Metrics on their own port, scraped through a headless Service.
         assert "--metrics-listen=0.0.0.0:9090" in args
         assert {"name": "metrics", "containerPort": 9090, "protocol": "TCP"} in container["ports"]
+        # The web UI on its own port, with the gRPC port's TLS, reachable as configured.
+        assert "--ui-listen=0.0.0.0:8443" in args
+        assert {"name": "ui", "containerPort": 8443, "protocol": "TCP"} in container["ports"]
+        assert {"name": "ui", "port": 8443, "targetPort": "ui", "protocol": "TCP",
+                "appProtocol": "https"} in service["spec"]["ports"]
         metrics = services["nodebom-collector-metrics"]
         assert metrics["spec"]["clusterIP"] == "None"
         assert metrics["spec"]["ports"] == [
@@ -642,6 +654,15 @@ class TestCollectorChart:
         assert not any(a.startswith("--tls") for a in container["args"])
         assert container["readinessProbe"]["grpc"] == {"port": 7443}
         assert container["livenessProbe"]["grpc"] == {"port": 7443}
+        ui = next(p for p in release.one("Service")["spec"]["ports"] if p["name"] == "ui")
+        assert ui["appProtocol"] == "http"
+
+    def test_ui_can_be_turned_off(self, tmp_path):
+        release = install(COLLECTOR, {"ui": {"enabled": False}}, tmp_path, "nodebom-collector")
+        container = release.container("StatefulSet")
+        assert not any(a.startswith("--ui-listen") for a in container["args"])
+        assert [p["name"] for p in container["ports"]] == ["grpc", "metrics"]
+        assert "web UI" not in release.notes
 
     def test_schema_rejects_a_misspelt_key(self, tmp_path):
         with pytest.raises(helm_sdkpy.InstallError, match="projectName"):

@@ -147,6 +147,9 @@ spec:
         - --max-workloads-per-node={{ .Values.limits.maxWorkloadsPerNode }}
         - --max-concurrent-uploads={{ .Values.limits.maxConcurrentUploads }}
         - --metrics-listen=0.0.0.0:{{ .Values.metrics.port }}
+        {{- if .Values.ui.enabled }}
+        - --ui-listen=0.0.0.0:{{ .Values.ui.port }}
+        {{- end }}
         {{- with .Values.dtrack.url }}
         - {{ printf "--dtrack-url=%s" . | quote }}
         - --dtrack-api-key-file=/etc/nodebom/dtrack/{{ $.Values.dtrack.apiKey.key }}
@@ -213,6 +216,11 @@ spec:
         - name: metrics
           containerPort: {{ .Values.metrics.port }}
           protocol: TCP
+        {{- if .Values.ui.enabled }}
+        - name: ui
+          containerPort: {{ .Values.ui.port }}
+          protocol: TCP
+        {{- end }}
       {{- $timing := dict "initialDelaySeconds" .Values.probes.initialDelaySeconds "periodSeconds" .Values.probes.periodSeconds }}
       {{- $ready := dict }}
       {{- $alive := dict }}
