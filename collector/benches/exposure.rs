@@ -14,19 +14,18 @@
 //! `NODEBOM_BENCH_COLLECTOR` (another collector binary). One vulnerability in fifty is
 //! a CVE of the KEV catalog fixture, which the collector ranks with.
 
+mod filled;
 mod fleet;
 
 use std::time::{Duration, Instant};
 
-use fleet::{fleet_image, knob, memory, node_images, start_collector, workload, CLUSTERS};
-use nodebom_collector::api::convert;
+use filled::{fill_inventory, Shape};
+use fleet::{knob, memory, start_collector, CLUSTERS};
 use nodebom_collector::clock::Timestamp;
 use nodebom_collector::config::StoreUrl;
 use nodebom_collector::exposure::finding::{Finding, Package, Severity, Vulnerability};
-use nodebom_collector::inventory::{FullInventory, Limits, NodeKey};
 use nodebom_collector::kev::KevCatalog;
 use nodebom_collector::server::open_store;
-use nodebom_collector::store::ClaimPolicy;
 use nodebom_proto::v1 as pb;
 use pb::query_client::QueryClient;
 
@@ -82,40 +81,18 @@ async fn fill(settings: &Settings, url: &str) {
     let store = open_store(&StoreUrl::parse(url).expect("store URL"))
         .await
         .expect("open the store");
-    let fleet: Vec<pb::Image> = (0..settings.distinct_images).map(fleet_image).collect();
+    let shape = Shape {
+        nodes: settings.nodes,
+        images_per_node: settings.images_per_node,
+        distinct_images: settings.distinct_images,
+        workloads_per_node: settings.workloads_per_node,
+    };
+    let fleet: Vec<pb::Image> = fill_inventory(store.as_ref(), &shape)
+        .await
+        .into_iter()
+        .map(|(image, _)| image)
+        .collect();
     let now = Timestamp::now();
-    for n in 0..settings.nodes {
-        let images = node_images(&fleet, settings.images_per_node, n);
-        let workloads: Vec<pb::Workload> = (0..settings.workloads_per_node)
-            .map(|w| workload(n, w, &images[w % images.len()]))
-            .collect();
-        let inventory = FullInventory {
-            images: images
-                .into_iter()
-                .map(|image| convert::image("image", image).expect("image"))
-                .collect(),
-            workloads: workloads
-                .into_iter()
-                .map(|w| convert::workload("workload", w).expect("workload"))
-                .collect(),
-        };
-        let node =
-            NodeKey::new(&format!("cluster-{}", n % CLUSTERS), &format!("node-{n}")).expect("node");
-        let session = store
-            .begin_session(&node, "bench", now)
-            .await
-            .expect("session");
-        store
-            .replace_inventory(
-                &session,
-                inventory,
-                Limits::default(),
-                ClaimPolicy::default(),
-                now,
-            )
-            .await
-            .expect("inventory");
-    }
     let kev: Vec<String> = KevCatalog::parse(&std::fs::read(KEV).expect("KEV fixture"))
         .expect("KEV catalog")
         .entries
