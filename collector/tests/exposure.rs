@@ -461,6 +461,8 @@ async fn a_kev_exposure_is_announced_once_and_so_is_its_resolution() {
             "200ms",
             "--notify-min-epss",
             "0.9",
+            "--ui-listen",
+            "127.0.0.1:0",
         ],
     )
     .await;
@@ -509,6 +511,13 @@ async fn a_kev_exposure_is_announced_once_and_so_is_its_resolution() {
     assert!(
         text.contains(KEV_CVE) && text.contains("prod-a/shop/web-0"),
         "{text}"
+    );
+    // The web UI's fleet page counts it among what to act on now.
+    let (status, fleet) = common::http_get(&collector.ui_endpoint("/")).await;
+    assert_eq!(status, 200);
+    assert!(
+        fleet.contains("1 running exposure in CISA's KEV catalog"),
+        "{fleet}"
     );
     // Seen again and again, said once.
     tokio::time::sleep(Duration::from_secs(1)).await;

@@ -420,6 +420,42 @@ async fn image_lists_go_page_by_page() {
     collector.stop().await;
 }
 
+#[tokio::test]
+async fn with_tls_the_ui_is_served_over_tls_with_the_collector_certificate() {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let collector = start(&[
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ])
+    .await;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let trusting = Client::builder()
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(certified.cert.pem().as_bytes()).unwrap(),
+        )
+        .build()
+        .unwrap();
+    let url = collector
+        .ui_endpoint("/")
+        .replace("http://127.0.0.1", "https://localhost");
+    let response = trusting.get(&url).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.text().await.unwrap().contains("Fleet"));
+    // Plaintext gets no page.
+    assert!(client()
+        .get(collector.ui_endpoint("/"))
+        .send()
+        .await
+        .is_err());
+    collector.stop().await;
+}
+
 /// Where the browser test's screenshots are kept.
 fn screenshots() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/ui-screenshots")

@@ -108,6 +108,8 @@ struct FleetPage {
     failed: u64,
     waiting: u64,
     running: u64,
+    act_now: usize,
+    act_now_kev: usize,
     dtrack_queued: u64,
     dtrack_failures: u64,
 }
@@ -134,9 +136,20 @@ pub async fn fleet(State(state): State<Arc<UiState>>) -> Page {
     } else {
         format!("{:.1} %", stats.sboms as f64 * 100.0 / stats.images as f64)
     };
+    // The notifier's open alerts are the running exposures worth acting on now.
+    let alerts: Vec<crate::notify::Alert> = state
+        .api
+        .store
+        .alerts_open()
+        .await?
+        .iter()
+        .filter_map(|open| serde_json::from_str(&open.payload).ok())
+        .collect();
     let page = FleetPage {
         chrome: Chrome::default(),
         clusters,
+        act_now: alerts.len(),
+        act_now_kev: alerts.iter().filter(|a| a.kev_due_date.is_some()).count(),
         nodes: stats.nodes,
         images: stats.images,
         sboms: stats.sboms,
