@@ -112,6 +112,10 @@ async fn every_page_answers_with_a_strict_policy_and_shows_image_text_as_text() 
 
     let (_, _, fleet) = get(&collector, "/").await;
     assert!(fleet.contains("SBOM coverage"), "{fleet}");
+    let (_, _, by_pod) = get(&collector, "/images?pod=nginx-0").await;
+    assert!(by_pod.contains("docker.io/library/nginx:1.27.0"), "{by_pod}");
+    let (_, _, no_pod) = get(&collector, "/images?pod=nginx-9").await;
+    assert!(no_pod.contains("No image here."), "{no_pod}");
     let (_, _, images) = get(&collector, "/images").await;
     assert!(images.contains("docker.io/library/nginx:1.27.0"));
     assert!(images.contains(&format!("href=\"/images/{digest}\"")));
@@ -191,6 +195,7 @@ async fn every_page_answers_with_a_strict_policy_and_shows_image_text_as_text() 
             "/exposures?vulnerability=CVE-2024-3094".into(),
         ),
         ("ns:web".into(), "/images?namespace=web".into()),
+        ("pod:nginx-0".into(), "/images?pod=nginx-0".into()),
     ] {
         let response = client()
             .get(collector.ui_endpoint(&format!("/search?q={}", urlencode(&query))))

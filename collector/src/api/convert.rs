@@ -288,6 +288,7 @@ pub fn list_images(request: pb::ListImagesRequest) -> Result<(ImageFilter, Optio
             cluster: optional_text(request.cluster),
             namespace: optional_text(request.namespace),
             node: optional_text(request.node),
+            pod: None,
             running_only: request.running_only,
         },
         after,

@@ -124,6 +124,7 @@ async fn images_in_scope(
         cluster: filter.cluster.clone(),
         namespace: filter.namespace.clone(),
         node: None,
+        pod: None,
         running_only: filter.running_only,
     };
     let mut images = store.placements(scope, MAX_IMAGES + 1).await?;

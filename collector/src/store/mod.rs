@@ -141,6 +141,8 @@ pub struct ImageFilter {
     pub cluster: Option<String>,
     /// Images used by workloads in this namespace.
     pub namespace: Option<String>,
+    /// Images used by a pod of this name (`ListImages` only).
+    pub pod: Option<String>,
     /// Images on nodes of this name.
     pub node: Option<String>,
     /// Images used by a running workload.

@@ -163,11 +163,12 @@ pub(super) fn list_images(
         condition(&mut sql, &mut args, "n.name", &filter.node);
         sql.push(')');
     }
-    if filter.namespace.is_some() || filter.running_only {
+    if filter.namespace.is_some() || filter.pod.is_some() || filter.running_only {
         sql.push_str(" AND EXISTS (SELECT 1 FROM workloads w JOIN nodes n ON n.id = w.node_id WHERE w.digest = i.digest");
         condition(&mut sql, &mut args, "n.cluster", &filter.cluster);
         condition(&mut sql, &mut args, "n.name", &filter.node);
         condition(&mut sql, &mut args, "w.namespace", &filter.namespace);
+        condition(&mut sql, &mut args, "w.pod", &filter.pod);
         if filter.running_only {
             sql.push_str(" AND w.running = 1");
         }
