@@ -644,21 +644,12 @@ async fn query_tokens_protect_the_query_service() {
 
 #[tokio::test]
 async fn tls_collector_serves_clients_that_trust_its_certificate_only() {
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
-    std::fs::write(&cert, certified.cert.pem()).unwrap();
-    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
-    let collector = TestCollector::start(&[
-        "--tls-cert",
-        cert.to_str().unwrap(),
-        "--tls-key",
-        key.to_str().unwrap(),
-    ])
-    .await;
+    let (pem, cert, key) = localhost_tls(dir.path());
+    let collector = TestCollector::start(&["--tls-cert", &cert, "--tls-key", &key]).await;
 
     let tls = ClientTlsConfig::new()
-        .ca_certificate(Certificate::from_pem(certified.cert.pem()))
+        .ca_certificate(Certificate::from_pem(&pem))
         .domain_name("localhost");
     let channel = Channel::from_shared(format!("https://{}", collector.addr))
         .unwrap()

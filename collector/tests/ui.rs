@@ -113,7 +113,10 @@ async fn every_page_answers_with_a_strict_policy_and_shows_image_text_as_text() 
     let (_, _, fleet) = get(&collector, "/").await;
     assert!(fleet.contains("SBOM coverage"), "{fleet}");
     let (_, _, by_pod) = get(&collector, "/images?pod=nginx-0").await;
-    assert!(by_pod.contains("docker.io/library/nginx:1.27.0"), "{by_pod}");
+    assert!(
+        by_pod.contains("docker.io/library/nginx:1.27.0"),
+        "{by_pod}"
+    );
     let (_, _, no_pod) = get(&collector, "/images?pod=nginx-9").await;
     assert!(no_pod.contains("No image here."), "{no_pod}");
     let (_, _, images) = get(&collector, "/images").await;
@@ -427,23 +430,12 @@ async fn image_lists_go_page_by_page() {
 
 #[tokio::test]
 async fn with_tls_the_ui_is_served_over_tls_with_the_collector_certificate() {
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
-    std::fs::write(&cert, certified.cert.pem()).unwrap();
-    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
-    let collector = start(&[
-        "--tls-cert",
-        cert.to_str().unwrap(),
-        "--tls-key",
-        key.to_str().unwrap(),
-    ])
-    .await;
+    let (pem, cert, key) = localhost_tls(dir.path());
+    let collector = start(&["--tls-cert", &cert, "--tls-key", &key]).await;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let trusting = Client::builder()
-        .add_root_certificate(
-            reqwest::Certificate::from_pem(certified.cert.pem().as_bytes()).unwrap(),
-        )
+        .add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes()).unwrap())
         .build()
         .unwrap();
     let url = collector

@@ -264,6 +264,20 @@ pub async fn run_cli(command: &str, url: &str, args: &[&str]) -> String {
 }
 
 /// `sha256:<hex>` of `bytes`.
+/// A self-signed certificate for `localhost`, with its key, written into `dir`: the
+/// certificate's PEM and the two files' paths (for `--tls-cert`, `--tls-key`).
+pub fn localhost_tls(dir: &Path) -> (String, String, String) {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (cert, key) = (dir.join("tls.crt"), dir.join("tls.key"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    (
+        certified.cert.pem(),
+        cert.display().to_string(),
+        key.display().to_string(),
+    )
+}
+
 pub fn sha256(bytes: impl AsRef<[u8]>) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes.as_ref())))
 }

@@ -202,36 +202,27 @@ impl ExposureRow {
 
 /// The one style sheet: light and dark, no outside fonts.
 const STYLE: &str = include_str!("../../../templates/ui/style.css");
-
-/// `GET /static/style.css`.
-pub async fn style() -> Response {
-    let mut response = (StatusCode::OK, STYLE).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/css; charset=utf-8"),
-    );
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=3600"),
-    );
-    response
-}
-
 /// The icon browsers ask for.
 const ICON: &str = include_str!("../../../templates/ui/icon.svg");
 
+/// `GET /static/style.css`.
+pub async fn style() -> Response {
+    asset(STYLE, "text/css; charset=utf-8")
+}
+
 /// `GET /static/icon.svg` and `GET /favicon.ico`.
 pub async fn icon() -> Response {
-    let mut response = (StatusCode::OK, ICON).into_response();
+    asset(ICON, "image/svg+xml")
+}
+
+/// A file compiled into the binary, which browsers may keep for an hour.
+fn asset(body: &'static str, content_type: &'static str) -> Response {
+    let mut response = (StatusCode::OK, body).into_response();
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("image/svg+xml"),
-    );
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(
         header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=86400"),
+        HeaderValue::from_static("public, max-age=3600"),
     );
     response
 }
