@@ -5,8 +5,8 @@
 //! Secure, SameSite=Strict cookie. Every answer carries a strict Content-Security-Policy
 //! and everything that came from an image is escaped by the templates.
 
-mod error;
 mod pages;
+mod render;
 mod serve;
 mod session;
 

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use serde::Deserialize;
 
-use super::error::html;
+use super::render::html;
 use super::UiState;
 
 /// The session cookie.

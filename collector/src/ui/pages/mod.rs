@@ -18,7 +18,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
-use super::error::{html, PageError};
+use super::render::{html, Chrome, PageError};
 use super::UiState;
 use crate::clock::Timestamp;
 use crate::exposure::finding::Severity;
@@ -36,21 +36,6 @@ const MAX_QUERY_CHARS: usize = 512;
 const LAYER_PROPERTY: &str = "nodebom:layer_diff_id";
 
 type Page = Result<Response, PageError>;
-
-/// What every page shows around its content.
-#[derive(Debug, Default)]
-pub struct Chrome {
-    /// The search box's text.
-    pub query: String,
-}
-
-impl Chrome {
-    fn with_query(query: &str) -> Self {
-        Self {
-            query: query.to_owned(),
-        }
-    }
-}
 
 /// The request's query string read into `T`; unknown or malformed parameters are a 400
 /// page that names them.

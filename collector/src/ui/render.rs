@@ -1,10 +1,27 @@
-//! Rendering pages, and the page of a request that cannot be answered.
+//! Rendering pages: the part every page shows, and the page of a request that cannot be
+//! answered.
 
 use askama::Template;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::error::Error;
+
+/// What every page shows around its content.
+#[derive(Debug, Default)]
+pub struct Chrome {
+    /// The search box's text.
+    pub query: String,
+}
+
+impl Chrome {
+    /// With `query` in the search box.
+    pub fn with_query(query: &str) -> Self {
+        Self {
+            query: query.to_owned(),
+        }
+    }
+}
 
 /// `page` as an HTML answer with `status`.
 pub fn html(status: StatusCode, page: &impl Template) -> Response {
@@ -74,7 +91,7 @@ impl From<Error> for PageError {
 #[derive(Template)]
 #[template(path = "ui/error.html")]
 struct ErrorPage<'a> {
-    chrome: super::pages::Chrome,
+    chrome: Chrome,
     status: u16,
     reason: &'a str,
     message: &'a str,
@@ -83,7 +100,7 @@ struct ErrorPage<'a> {
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let page = ErrorPage {
-            chrome: super::pages::Chrome::default(),
+            chrome: Chrome::default(),
             status: self.status.as_u16(),
             reason: self.status.canonical_reason().unwrap_or("Error"),
             message: &self.message,
