@@ -117,6 +117,10 @@ async fn every_page_answers_with_a_strict_policy_and_shows_image_text_as_text() 
         by_pod.contains("docker.io/library/nginx:1.27.0"),
         "{by_pod}"
     );
+    let (_, _, named) = get(&collector, "/images?name=LIBRARY/NGINX").await;
+    assert!(named.contains("docker.io/library/nginx:1.27.0"), "{named}");
+    let (_, _, unnamed) = get(&collector, "/images?name=redis%25").await;
+    assert!(unnamed.contains("No image here."), "{unnamed}");
     let (_, _, no_pod) = get(&collector, "/images?pod=nginx-9").await;
     assert!(no_pod.contains("No image here."), "{no_pod}");
     let (_, _, images) = get(&collector, "/images").await;
@@ -199,6 +203,10 @@ async fn every_page_answers_with_a_strict_policy_and_shows_image_text_as_text() 
         ),
         ("ns:web".into(), "/images?namespace=web".into()),
         ("pod:nginx-0".into(), "/images?pod=nginx-0".into()),
+        (
+            "library/nginx:1.27".into(),
+            "/images?name=library%2Fnginx%3A1.27".into(),
+        ),
     ] {
         let response = client()
             .get(collector.ui_endpoint(&format!("/search?q={}", urlencode(&query))))

@@ -285,6 +285,7 @@ pub fn list_images(request: pb::ListImagesRequest) -> Result<(ImageFilter, Optio
     Ok((
         ImageFilter {
             digest: None,
+            name: None,
             cluster: optional_text(request.cluster),
             namespace: optional_text(request.namespace),
             node: optional_text(request.node),

@@ -121,6 +121,7 @@ async fn images_in_scope(
 ) -> Result<Vec<ImagePlacements>> {
     let scope = ImageFilter {
         digest: None,
+        name: None,
         cluster: filter.cluster.clone(),
         namespace: filter.namespace.clone(),
         node: None,

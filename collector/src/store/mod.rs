@@ -137,6 +137,9 @@ pub struct StoredSbom {
 pub struct ImageFilter {
     /// Only the image of this manifest digest.
     pub digest: Option<String>,
+    /// Images a node knows by a name containing this text, in any case (`ListImages`
+    /// only).
+    pub name: Option<String>,
     /// Images on nodes of this cluster.
     pub cluster: Option<String>,
     /// Images used by workloads in this namespace.

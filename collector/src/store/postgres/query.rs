@@ -149,6 +149,17 @@ pub(super) async fn list_images(
     let mut args: Vec<&(dyn ToSql + Sync)> = vec![&after];
     let mut sql = String::from("SELECT i.digest FROM images i WHERE i.digest > $1");
     condition(&mut sql, &mut args, "i.digest", &filter.digest);
+    let name_pattern = filter
+        .name
+        .as_ref()
+        .map(|name| format!("%{}%", like_literal(name)));
+    if let Some(pattern) = &name_pattern {
+        args.push(pattern);
+        sql.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM node_images ni WHERE ni.digest = i.digest AND ni.names ILIKE ${} ESCAPE '\\')",
+            args.len()
+        ));
+    }
     if filter.cluster.is_some() || filter.node.is_some() {
         sql.push_str(
             " AND EXISTS (SELECT 1 FROM node_images ni JOIN nodes n ON n.id = ni.node_id WHERE ni.digest = i.digest",

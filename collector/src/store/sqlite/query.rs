@@ -155,6 +155,13 @@ pub(super) fn list_images(
             }
         };
     condition(&mut sql, &mut args, "i.digest", &filter.digest);
+    if let Some(name) = &filter.name {
+        args.push(Value::Text(format!("%{}%", like_literal(name))));
+        sql.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM node_images ni WHERE ni.digest = i.digest AND ni.names LIKE ?{} ESCAPE '\\')",
+            args.len()
+        ));
+    }
     if filter.cluster.is_some() || filter.node.is_some() {
         sql.push_str(
             " AND EXISTS (SELECT 1 FROM node_images ni JOIN nodes n ON n.id = ni.node_id WHERE ni.digest = i.digest",

@@ -205,6 +205,7 @@ pub async fn namespace(
     let namespace = crate::inventory::name("namespace", &namespace)?;
     let filter = ImageFilter {
         digest: None,
+        name: None,
         cluster: Some(cluster.clone()),
         namespace: Some(namespace.clone()),
         node: None,

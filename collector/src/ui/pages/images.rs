@@ -14,6 +14,7 @@ use super::*;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ImagesParams {
+    name: Option<String>,
     cluster: Option<String>,
     namespace: Option<String>,
     node: Option<String>,
@@ -36,6 +37,7 @@ pub async fn images(State(state): State<Arc<UiState>>, RawQuery(query): RawQuery
     let params: ImagesParams = params(query)?;
     let filter = ImageFilter {
         digest: None,
+        name: given(params.name),
         cluster: given(params.cluster),
         namespace: given(params.namespace),
         node: given(params.node),
@@ -54,6 +56,7 @@ pub async fn images(State(state): State<Arc<UiState>>, RawQuery(query): RawQuery
     let next = page.next_after.map(|after| {
         let mut pairs: Vec<(&str, String)> = Vec::new();
         for (key, value) in [
+            ("name", &filter.name),
             ("cluster", &filter.cluster),
             ("namespace", &filter.namespace),
             ("node", &filter.node),
@@ -74,6 +77,7 @@ pub async fn images(State(state): State<Arc<UiState>>, RawQuery(query): RawQuery
     });
     let mut scope: Vec<String> = Vec::new();
     for (label, value) in [
+        ("name containing", &filter.name),
         ("cluster", &filter.cluster),
         ("namespace", &filter.namespace),
         ("node", &filter.node),

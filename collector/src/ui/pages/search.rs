@@ -23,6 +23,8 @@ enum Search {
     Digest(String),
     /// A vulnerability by id or alias.
     Vulnerability(String),
+    /// Images known by a name containing this text.
+    Image(String),
     /// Images in a namespace, on a cluster, run by a pod of this name.
     Namespace(String),
     Cluster(String),
@@ -46,6 +48,7 @@ impl Search {
             Search::Namespace(name) => format!("/images?{}", query("namespace", name)),
             Search::Cluster(name) => format!("/images?{}", query("cluster", name)),
             Search::Pod(name) => format!("/images?{}", query("pod", name)),
+            Search::Image(name) => format!("/images?{}", query("name", name)),
             Search::Package { .. } => "/search".to_owned(),
         }
     }
@@ -100,6 +103,7 @@ fn parse_search(text: &str) -> Result<Search, String> {
         ("ns:", Search::Namespace),
         ("cluster:", Search::Cluster),
         ("pod:", Search::Pod),
+        ("image:", Search::Image),
     ] {
         if let Some(name) = text.strip_prefix(prefix) {
             let name = name.trim();
@@ -110,6 +114,13 @@ fn parse_search(text: &str) -> Result<Search, String> {
         }
     }
     // An operator needs a name before it; text that starts with one is all name.
+    // An image reference (`registry/repository:tag`) rather than a package name.
+    if !text.starts_with("pkg:")
+        && !text.contains([' ', '<', '>', '='])
+        && text.contains(['/', ':'])
+    {
+        return Ok(Search::Image(text.to_owned()));
+    }
     let (subject, version) = match text.find(['<', '>', '=']).filter(|at| *at > 0) {
         Some(at) => {
             let (subject, condition) = text.split_at(at);
@@ -167,6 +178,7 @@ struct MatchRow {
 struct SearchPage {
     chrome: Chrome,
     searched: bool,
+    images_named: String,
     matches: Vec<MatchRow>,
     truncated: bool,
 }
@@ -179,6 +191,7 @@ pub async fn search(State(state): State<Arc<UiState>>, RawQuery(query): RawQuery
         let page = SearchPage {
             chrome: Chrome::default(),
             searched: false,
+            images_named: String::new(),
             matches: Vec::new(),
             truncated: false,
         };
@@ -228,6 +241,10 @@ pub async fn search(State(state): State<Arc<UiState>>, RawQuery(query): RawQuery
         })
         .collect();
     let page = SearchPage {
+        images_named: format!(
+            "/images?{}",
+            serde_urlencoded::to_string([("name", text.as_str())]).unwrap_or_default()
+        ),
         chrome: Chrome::with_query(&text),
         searched: true,
         matches,
