@@ -64,8 +64,14 @@ async fn main() -> anyhow::Result<()> {
     } else {
         "127.0.0.1:0"
     };
+    // The web UI on port 8080 when it is free.
+    let ui = if std::net::TcpListener::bind(DEMO_UI).is_ok() {
+        DEMO_UI
+    } else {
+        "127.0.0.1:0"
+    };
     println!("starting the collector (SQLite) and the agent (cluster \"prod-a\") …");
-    let collector = TestCollector::start_on(listen, &[]).await;
+    let collector = TestCollector::start_on(listen, &["--ui-listen".into(), ui.into()]).await;
     let agent = TestAgent::start(&daemon, &collector, "prod-a", "demo-node", "token-a").await;
     let images = collector
         .wait_for("every SBOM", |images| {
@@ -176,6 +182,8 @@ async fn main() -> anyhow::Result<()> {
 }
 
 const DEFAULT_SERVER: &str = "127.0.0.1:7443";
+/// Where the demo serves the web UI when the port is free.
+const DEMO_UI: &str = "127.0.0.1:8080";
 
 fn print_commands(
     daemon: &ContainerdDaemon,
@@ -198,6 +206,9 @@ fn print_commands(
         "\nnodebom is running: the collector on {}, the agent following containerd.",
         collector.url
     );
+    if let Some(ui) = collector.ui_url() {
+        println!("The web UI: {ui} (fleet, search, images and their SBOMs).");
+    }
     println!("Try, in another terminal (as root for ctr):\n");
     println!("  # the inventory; which images and pods contain a package; one SBOM:");
     println!("  {query} images");

@@ -54,6 +54,14 @@ impl TestCollector {
         Self::start_with(&[]).await
     }
 
+    /// The web UI's address, when started with `--ui-listen`.
+    pub fn ui_url(&self) -> Option<String> {
+        self.collector
+            .as_ref()
+            .and_then(Collector::ui_addr)
+            .map(|addr| format!("http://{addr}/"))
+    }
+
     /// [`Self::start`] with more `serve` flags.
     pub async fn start_with(extra: &[String]) -> Self {
         Self::start_on("127.0.0.1:0", extra).await
