@@ -312,6 +312,7 @@ COLLECTOR_FULL = {
     "notifications": {"webhooks": {"existingSecret": "webhooks"}, "minEpss": 0.2},
     "dtrack": {
         "url": "https://dtrack.example.com",
+        "frontendUrl": "https://dtrack-ui.example.com",
         "apiKey": {"existingSecret": "dtrack-key", "key": "key"},
         "project": {"name": "k8s/${repository}", "version": "${tag}@${digest}"},
         "tags": {"grace": "6h"},
@@ -599,6 +600,7 @@ class TestCollectorChart:
 
         # The collector's templates arrive as written: Helm does not touch `${…}`.
         assert "--dtrack-url=https://dtrack.example.com" in args
+        assert "--dtrack-frontend-url=https://dtrack-ui.example.com" in args
         assert "--dtrack-project-name=k8s/${repository}" in args
         assert "--dtrack-project-version=${tag}@${digest}" in args
         assert "--dtrack-tag-grace=6h" in args

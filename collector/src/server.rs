@@ -182,6 +182,10 @@ pub async fn start_with_store(config: ServeConfig, store: Arc<dyn Store>) -> Res
             let state = crate::ui::UiState {
                 api: Arc::clone(&state),
                 tokens: config.query_tokens.clone(),
+                dtrack: forwarder.as_ref().map(|forwarder| crate::ui::DtLinks {
+                    client: forwarder.client().clone(),
+                    frontend: forwarder.settings().frontend.clone(),
+                }),
             };
             let (addr, task) = crate::ui::serve(
                 addr,

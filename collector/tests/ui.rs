@@ -461,6 +461,42 @@ async fn with_tls_the_ui_is_served_over_tls_with_the_collector_certificate() {
     collector.stop().await;
 }
 
+#[tokio::test]
+async fn an_image_page_links_to_its_dependency_track_project() {
+    let dt =
+        nodebom_e2e::dtrack::DtServer::start(nodebom_e2e::dtrack::DtOptions::default()).unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let collector = TestCollector::forwarding_to(
+        &dt.url(),
+        dt.api_key(),
+        keys.path(),
+        &[
+            "--ui-listen",
+            "127.0.0.1:0",
+            "--dtrack-frontend-url",
+            "https://dtrack.example.com/",
+        ],
+    )
+    .await;
+    let (_a1, nginx) = fleet(&collector, 0).await;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let project = loop {
+        if let Some(project) = dt.project("docker.io/library/nginx", "1.27.0") {
+            break project;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "nothing forwarded");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let (_, _, page) = get(&collector, &format!("/images/{}", nginx.manifest_digest)).await;
+    let link = format!(
+        "href=\"https://dtrack.example.com/projects/{}\">docker.io/library/nginx@1.27.0</a>",
+        project.uuid
+    );
+    assert!(page.contains(&link), "{link} not in\n{page}");
+    collector.stop().await;
+    dt.assert_conformant();
+}
+
 /// Where the browser test's screenshots are kept.
 fn screenshots() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/ui-screenshots")

@@ -153,6 +153,9 @@ spec:
         {{- with .Values.dtrack.url }}
         - {{ printf "--dtrack-url=%s" . | quote }}
         - --dtrack-api-key-file=/etc/nodebom/dtrack/{{ $.Values.dtrack.apiKey.key }}
+        {{- with $.Values.dtrack.frontendUrl }}
+        - {{ printf "--dtrack-frontend-url=%s" . | quote }}
+        {{- end }}
         - {{ printf "--dtrack-project-name=%s" $.Values.dtrack.project.name | quote }}
         - {{ printf "--dtrack-project-version=%s" $.Values.dtrack.project.version | quote }}
         - --dtrack-tag-grace={{ $.Values.dtrack.tags.grace }}

@@ -22,6 +22,11 @@ pub struct DtrackArgs {
     /// is forwarded.
     #[arg(long, env = "NODEBOM_DTRACK_URL")]
     pub dtrack_url: Option<String>,
+    /// Where people open Dependency-Track in a browser, for the web UI's links to
+    /// projects (its frontend, when it is not served with the API). Default:
+    /// --dtrack-url.
+    #[arg(long, env = "NODEBOM_DTRACK_FRONTEND_URL")]
+    pub dtrack_frontend_url: Option<String>,
     /// File holding the Dependency-Track API key (or set NODEBOM_DTRACK_API_KEY).
     #[arg(long, env = "NODEBOM_DTRACK_API_KEY_FILE")]
     pub dtrack_api_key_file: Option<PathBuf>,
@@ -100,6 +105,8 @@ pub struct DtrackArgs {
 pub struct DtrackSettings {
     /// Base URL.
     pub url: Url,
+    /// Where browsers open it (see `--dtrack-frontend-url`).
+    pub frontend: Url,
     /// API key.
     pub api_key: String,
     /// Project naming and tag rules.
@@ -147,6 +154,17 @@ impl DtrackArgs {
         if !matches!(url.scheme(), "http" | "https") {
             return Err(Error::Config("--dtrack-url must be an http(s) URL".into()));
         }
+        let frontend = match &self.dtrack_frontend_url {
+            Some(frontend) => Url::parse(frontend)
+                .ok()
+                .filter(|url| matches!(url.scheme(), "http" | "https"))
+                .ok_or_else(|| {
+                    Error::Config(format!(
+                        "--dtrack-frontend-url {frontend:?} is not an http(s) URL"
+                    ))
+                })?,
+            None => url.clone(),
+        };
         let api_key = self.api_key()?;
         let parent = self
             .dtrack_parent
@@ -162,6 +180,7 @@ impl DtrackArgs {
         let grace = self.dtrack_tag_grace;
         Ok(Some(DtrackSettings {
             url,
+            frontend,
             api_key,
             rules: Rules {
                 name: self.dtrack_project_name.parse()?,

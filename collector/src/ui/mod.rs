@@ -31,6 +31,18 @@ pub struct UiState {
     pub api: SharedState,
     /// Who may look; none configured: everyone.
     pub tokens: QueryTokens,
+    /// Dependency-Track, for links to an image's project.
+    pub dtrack: Option<DtLinks>,
+}
+
+/// What links to Dependency-Track need: its API, to find a project's UUID, and where
+/// browsers open it.
+#[derive(Clone)]
+pub struct DtLinks {
+    /// The API client.
+    pub client: crate::dtrack::DtClient,
+    /// The frontend's base URL.
+    pub frontend: reqwest::Url,
 }
 
 impl std::fmt::Debug for UiState {

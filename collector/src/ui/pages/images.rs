@@ -135,11 +135,56 @@ struct ImagePage {
     config_digest: String,
     platform: String,
     sbom: Option<SbomView>,
+    project: Option<ProjectView>,
     workloads: Vec<WorkloadRow>,
     nodes: Vec<NodeRow>,
     exposures: Vec<ExposureRow>,
     layers: Vec<LayerView>,
     packages_left_out: usize,
+}
+
+/// The image's Dependency-Track project.
+struct ProjectView {
+    name: String,
+    href: Option<String>,
+    note: &'static str,
+}
+
+/// How long the image page waits for Dependency-Track to name the project's UUID.
+const DTRACK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The project nodebom forwards the image to, with a link when Dependency-Track knows
+/// it (asked with a short deadline: the page does not wait on an outage).
+async fn project_of(state: &UiState, digest: &str) -> Result<Option<ProjectView>, PageError> {
+    let Some(dtrack) = &state.dtrack else {
+        return Ok(None);
+    };
+    let projects = state.api.store.dtrack_projects().await?;
+    let Some(project) = projects.into_iter().find(|p| p.digest == digest) else {
+        return Ok(None);
+    };
+    let name = format!("{}@{}", project.name, project.version);
+    let found = tokio::time::timeout(
+        DTRACK_PATIENCE,
+        dtrack
+            .client
+            .lookup_project(&project.name, &project.version),
+    )
+    .await;
+    let (href, note) = match found {
+        Ok(Ok(Some(found))) => {
+            let mut url = dtrack.frontend.clone();
+            url.path_segments_mut()
+                .map(|mut path| {
+                    path.pop_if_empty().extend(["projects", &found.uuid]);
+                })
+                .ok();
+            (Some(url.to_string()), "")
+        }
+        Ok(Ok(None)) => (None, "not in Dependency-Track yet"),
+        Ok(Err(_)) | Err(_) => (None, "Dependency-Track did not answer"),
+    };
+    Ok(Some(ProjectView { name, href, note }))
 }
 
 struct SbomView {
@@ -175,6 +220,7 @@ pub async fn image(State(state): State<Arc<UiState>>, Path(digest): Path<String>
         },
     )
     .await?;
+    let project = project_of(&state, digest.as_str()).await?;
     let (layers, packages_left_out) = match &image.sbom {
         Some(_) => packages_by_layer(&state, &digest).await?,
         None => (Vec::new(), 0),
@@ -194,6 +240,7 @@ pub async fn image(State(state): State<Arc<UiState>>, Path(digest): Path<String>
             built_by: format!("{}/{}", sbom.cluster, sbom.node),
             incomplete: sbom.incomplete_reasons.clone(),
         }),
+        project,
         workloads: image
             .workloads
             .iter()
