@@ -292,11 +292,7 @@ impl DtClient {
             version: String,
         }
         self.observed("version", async {
-            let mut url = self.base.clone();
-            url.path_segments_mut()
-                .map_err(|()| DtError::Invalid(format!("{} cannot be a base URL", self.base)))?
-                .pop_if_empty()
-                .extend(["api", "version"]);
+            let url = self.url(&["api", "version"])?;
             let answer: VersionAnswer = read_json(send(self.http.get(url)).await?).await?;
             DtVersion::parse(&answer.version).ok_or_else(|| {
                 DtError::Invalid(format!(
@@ -559,16 +555,22 @@ impl DtClient {
 
     /// A request to `/api/v1/<segments…>`, each segment percent-encoded.
     fn request(&self, method: Method, segments: &[&str]) -> DtResult<RequestBuilder> {
-        let mut url = self.base.clone();
-        url.path_segments_mut()
-            .map_err(|()| DtError::Invalid(format!("{} cannot be a base URL", self.base)))?
-            .pop_if_empty()
-            .extend(["api", "v1"])
-            .extend(segments);
+        let path: Vec<&str> = ["api", "v1"].iter().chain(segments).copied().collect();
+        let url = self.url(&path)?;
         Ok(self
             .http
             .request(method, url)
             .header("X-Api-Key", &self.api_key))
+    }
+
+    /// The URL of `<base>/<segments…>`, each segment percent-encoded.
+    fn url(&self, segments: &[&str]) -> DtResult<Url> {
+        let mut url = self.base.clone();
+        url.path_segments_mut()
+            .map_err(|()| DtError::Invalid(format!("{} cannot be a base URL", self.base)))?
+            .pop_if_empty()
+            .extend(segments);
+        Ok(url)
     }
 }
 

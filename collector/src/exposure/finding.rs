@@ -54,10 +54,14 @@ impl Severity {
 
     /// The severity DT calls `name` (any case); unknown names are unassigned.
     pub fn from_name(name: &str) -> Severity {
+        Severity::parse(name).unwrap_or(Severity::Unassigned)
+    }
+
+    /// The severity DT calls `name` (any case), if it is one.
+    pub fn parse(name: &str) -> Option<Severity> {
         Severity::ALL
             .into_iter()
             .find(|severity| severity.name().eq_ignore_ascii_case(name.trim()))
-            .unwrap_or(Severity::Unassigned)
     }
 
     /// Whether it is at least as severe as `floor`.

@@ -166,15 +166,12 @@ fn check(raw: RawPolicy) -> std::result::Result<PolicySpec, String> {
         .severity
         .as_deref()
         .map(|text| {
-            Severity::ALL
-                .into_iter()
-                .find(|severity| severity.name().eq_ignore_ascii_case(text.trim()))
-                .ok_or_else(|| {
-                    format!(
-                        "when.severity: {text:?} is not one of {}",
-                        Severity::ALL.map(Severity::name).join(", ")
-                    )
-                })
+            Severity::parse(text).ok_or_else(|| {
+                format!(
+                    "when.severity: {text:?} is not one of {}",
+                    Severity::ALL.map(Severity::name).join(", ")
+                )
+            })
         })
         .transpose()?;
     let license_groups = when

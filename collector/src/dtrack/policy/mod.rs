@@ -77,9 +77,8 @@ pub fn conditions(
         None => {}
     }
     if let Some(min) = spec.min_severity {
-        let severities = Severity::ALL.into_iter();
-        let up_to_min = severities.take_while(|s| *s != min).chain([min]);
-        wanted.extend(up_to_min.map(|severity| Condition {
+        let at_least_min = Severity::ALL.into_iter().filter(|s| s.at_least(min));
+        wanted.extend(at_least_min.map(|severity| Condition {
             subject: "SEVERITY",
             operator: "IS",
             value: severity.name().to_owned(),

@@ -62,12 +62,9 @@ pub async fn exposures(State(state): State<Arc<UiState>>, RawQuery(query): RawQu
         .transpose()?;
     let min_severity = given(params.min_severity.clone())
         .map(|text| {
-            Severity::ALL
-                .into_iter()
-                .find(|s| s.name().eq_ignore_ascii_case(&text))
-                .ok_or_else(|| {
-                    PageError::bad_request(format!("min_severity: {text:?} is not a severity"))
-                })
+            Severity::parse(&text).ok_or_else(|| {
+                PageError::bad_request(format!("min_severity: {text:?} is not a severity"))
+            })
         })
         .transpose()?;
     let page: usize = match given(params.page.clone()) {
