@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 use crate::clock::Timestamp;
 use crate::error::Result;
 use crate::metrics::Metrics;
-use crate::sbom::decompress_chunks;
+use crate::sbom::decompress;
 use crate::store::Store;
 
 use super::client::{BomUpload, DtClient, DtError, NewProjectFields};
@@ -244,13 +244,7 @@ impl Worker {
             .await
             .map_err(|err| err.to_string())?
             .ok_or_else(|| format!("the SBOM of {digest} is no longer stored"))?;
-        let mut document = Vec::with_capacity(usize::try_from(stored.record.size).unwrap_or(0));
-        decompress_chunks(&stored.document_zstd, 1 << 20, |chunk| {
-            document.extend_from_slice(&chunk);
-            true
-        })
-        .map_err(|err| err.to_string())?;
-        Ok(document)
+        decompress(&stored.document_zstd, stored.record.size).map_err(|err| err.to_string())
     }
 
     /// Reads the project's findings into the store once its last upload is processed.

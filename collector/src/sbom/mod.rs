@@ -56,6 +56,16 @@ pub struct ValidatedSbom {
     pub completeness: cyclonedx::Completeness,
 }
 
+/// Decompresses a whole stored document whose size is `size` bytes.
+pub fn decompress(document_zstd: &[u8], size: u64) -> Result<Vec<u8>> {
+    let mut document = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    decompress_chunks(document_zstd, 1 << 20, |chunk| {
+        document.extend_from_slice(&chunk);
+        true
+    })?;
+    Ok(document)
+}
+
 /// Decompresses a stored document and hands it to `sink` in pieces of at most
 /// `chunk_size` bytes, stopping early when `sink` returns false.
 pub fn decompress_chunks(

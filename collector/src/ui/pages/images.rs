@@ -293,11 +293,7 @@ async fn packages_by_layer(
         return Ok((Vec::new(), 0));
     };
     tokio::task::spawn_blocking(move || {
-        let mut document = Vec::new();
-        crate::sbom::decompress_chunks(&stored.document_zstd, 1 << 20, |chunk| {
-            document.extend_from_slice(&chunk);
-            true
-        })?;
+        let document = crate::sbom::decompress(&stored.document_zstd, stored.record.size)?;
         let bom: Bom = serde_json::from_slice(&document)
             .map_err(|err| crate::error::Error::Corrupt(format!("stored SBOM: {err}")))?;
         let mut order: Vec<String> = Vec::new();
@@ -352,12 +348,7 @@ pub async fn sbom(State(state): State<Arc<UiState>>, Path(digest): Path<String>)
         .await?
         .ok_or_else(|| PageError::not_found(format!("no SBOM is stored for {digest}")))?;
     let document = tokio::task::spawn_blocking(move || {
-        let mut document = Vec::new();
-        crate::sbom::decompress_chunks(&stored.document_zstd, 1 << 20, |chunk| {
-            document.extend_from_slice(&chunk);
-            true
-        })
-        .map(|()| document)
+        crate::sbom::decompress(&stored.document_zstd, stored.record.size)
     })
     .await
     .map_err(|err| {
