@@ -4,17 +4,21 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use nodebom_proto::retry::Backoff;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::analysis::{LayerCache, MemoryLayerCache};
 use crate::containerd::Containerd;
 use crate::disk_cache::DiskLayerCache;
+use crate::host::{self, HostFeed, HostReport};
 use crate::inventory::{self, WatchConfig};
 use crate::layers::Limits;
 use crate::observe::{Metrics, ObserveServer, Readiness};
+use crate::sbom::{self, SpecVersion};
 use crate::scan::Scanner;
 use crate::ship::{self, ShipConfig};
 use crate::{Error, Result};
@@ -53,6 +57,17 @@ pub struct RunConfig {
     pub metrics_listen: Option<SocketAddr>,
     /// Where the daemon records its metrics (a handle: keep a clone to read them).
     pub metrics: Metrics,
+    /// Reading the node's own software; `None`: not read.
+    pub host: Option<HostScanConfig>,
+}
+
+/// How the node's own software is read.
+#[derive(Debug, Clone)]
+pub struct HostScanConfig {
+    /// Where the host's root file system is (its read-only mount in the pod).
+    pub root: PathBuf,
+    /// How often it is read again (packages are upgraded in place).
+    pub interval: Duration,
 }
 
 /// Runs the daemon until `shutdown` fires or the shipper stops for good.
@@ -71,20 +86,29 @@ pub async fn run(config: RunConfig, shutdown: CancellationToken) -> Result<()> {
     let reconnect = Backoff::new(watch.min_backoff, watch.max_backoff);
     let client = connect(&watch.socket, &watch.namespace, reconnect, &shutdown).await?;
     let scanner = Arc::new(
-        Scanner::new(client, cache, config.limits, watch.platform.clone())
+        Scanner::new(client, cache, config.limits.clone(), watch.platform.clone())
             .with_layer_concurrency(config.layer_concurrency)
             .with_metrics(config.metrics.clone()),
     );
     let (updates, watch_task) =
         inventory::spawn_watch(config.watch.clone(), UPDATE_QUEUE, shutdown.clone());
+    let mut ship = config.ship;
+    let host_task = config.host.map(|host| {
+        let (feed, task) =
+            spawn_host_scans(host, config.limits.clone(), ship.spec, shutdown.clone());
+        ship.host = Some(feed);
+        task
+    });
     info!(
-        cluster = %config.ship.cluster,
-        node = %config.ship.node,
-        collector = %config.ship.collector,
+        cluster = %ship.cluster,
+        node = %ship.node,
+        node_pool = %ship.node_pool,
+        collector = %ship.collector,
+        host = ship.host.is_some(),
         "agent starting"
     );
     let shipped = ship::run(
-        config.ship,
+        ship,
         scanner,
         updates,
         config.metrics,
@@ -94,10 +118,78 @@ pub async fn run(config: RunConfig, shutdown: CancellationToken) -> Result<()> {
     .await;
     shutdown.cancel();
     let _ = watch_task.await;
+    if let Some(task) = host_task {
+        let _ = task.await;
+    }
     if let Some(observe) = observe {
         let _ = observe.await;
     }
     shipped
+}
+
+/// Reads the host now and every `interval`, publishing its report when its software
+/// changed. A failed reading is logged and tried again at the next interval; the last
+/// good report stays.
+fn spawn_host_scans(
+    config: HostScanConfig,
+    limits: Limits,
+    spec: SpecVersion,
+    shutdown: CancellationToken,
+) -> (HostFeed, tokio::task::JoinHandle<()>) {
+    let (publish, feed) = watch::channel::<Option<Arc<HostReport>>>(None);
+    let task = tokio::spawn(async move {
+        let catalogers = Arc::new(crate::catalog::all());
+        loop {
+            let started = std::time::Instant::now();
+            let (root, limits, catalogers) =
+                (config.root.clone(), limits.clone(), catalogers.clone());
+            let read = tokio::task::spawn_blocking(move || -> Result<HostReport> {
+                let node = host::scan(&root, &catalogers, limits)?;
+                let subject = sbom::Subject::Node {
+                    node: &node.facts,
+                    digest: &node.digest,
+                };
+                let sbom = sbom::build_for(subject, &node.contents, spec)?;
+                Ok(HostReport {
+                    digest: node.digest,
+                    facts: node.facts,
+                    sbom,
+                })
+            })
+            .await;
+            match read {
+                Ok(Ok(report)) => {
+                    info!(
+                        root = %config.root.display(),
+                        digest = %report.digest,
+                        os = %report.facts.os,
+                        kernel = %report.facts.kernel,
+                        bytes = report.sbom.len(),
+                        seconds = started.elapsed().as_secs_f64(),
+                        "node software read"
+                    );
+                    publish.send_if_modified(|current| {
+                        let changed = current
+                            .as_ref()
+                            .is_none_or(|c: &Arc<HostReport>| c.digest != report.digest);
+                        if changed {
+                            *current = Some(Arc::new(report));
+                        }
+                        changed
+                    });
+                }
+                Ok(Err(error)) => {
+                    warn!(root = %config.root.display(), %error, "cannot read the node's software")
+                }
+                Err(error) => warn!(%error, "the node software reader stopped"),
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(config.interval) => {}
+            }
+        }
+    });
+    (feed, task)
 }
 
 fn open_layer_cache(config: &LayerCacheConfig) -> Result<Arc<dyn LayerCache>> {

@@ -12,6 +12,7 @@ pub mod containerd;
 pub mod daemon;
 pub mod disk_cache;
 pub mod error;
+pub mod host;
 pub mod image;
 pub mod image_store;
 pub mod inventory;

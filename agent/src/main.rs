@@ -1,5 +1,7 @@
 //! `nodebom-agent`: SBOMs of the images already on this node, without pulling.
 
+mod kube;
+
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -12,7 +14,8 @@ use tracing::{error, info, warn};
 
 use nodebom_agent::analysis::MemoryLayerCache;
 use nodebom_agent::containerd::Containerd;
-use nodebom_agent::daemon::{self, LayerCacheConfig, RunConfig};
+use nodebom_agent::daemon::{self, HostScanConfig, LayerCacheConfig, RunConfig};
+use nodebom_agent::host;
 use nodebom_agent::image::{self, Platform};
 use nodebom_agent::inventory::WatchConfig;
 use nodebom_agent::layers::Limits;
@@ -52,6 +55,27 @@ enum Command {
     /// and pod containers to the collector, follow containerd's events, and build the
     /// SBOMs the collector asks for (it asks each image of the fleet about once).
     Run(RunArgs),
+    /// Write the CycloneDX SBOM of this node's own software to stdout (or --output): the
+    /// OS and its packages, the running kernel, and the Go and Rust programs on the paths
+    /// kubelet, containerd, runc, crictl and the CNI plugins live in. Only a fixed,
+    /// documented set of paths under ROOT is read (see docs/agent.md); links are never
+    /// followed. The kernel is the running one.
+    ScanHost(ScanHostArgs),
+}
+
+#[derive(Args)]
+struct ScanHostArgs {
+    /// The host's root file system (the host's `/` mounted read-only in a pod).
+    #[arg(long, default_value = "/", value_name = "DIR")]
+    root: PathBuf,
+    /// CycloneDX specification version of the output.
+    #[arg(long, value_enum, default_value_t = Spec::V1_5)]
+    spec: Spec,
+    /// Output file; default: stdout.
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+    #[command(flatten)]
+    limits: LimitArgs,
 }
 
 #[derive(Args)]
@@ -111,6 +135,25 @@ struct RunArgs {
         value_name = "N"
     )]
     layer_concurrency: usize,
+    /// Also report the node's own software, read from the host's root file system mounted
+    /// here (read-only), as `scan-host` does.
+    #[arg(long, env = "NODEBOM_HOST_ROOT", value_name = "DIR")]
+    host_root: Option<PathBuf>,
+    /// How often the node's own software is read again.
+    #[arg(long, env = "NODEBOM_HOST_INTERVAL", default_value = "1h", value_parser = humantime::parse_duration)]
+    host_interval: Duration,
+    /// Node pool of this node, tagged `node-pool:<pool>` on its own software in
+    /// Dependency-Track. Default: the value of --node-pool-label on this node.
+    #[arg(long, env = "NODEBOM_NODE_POOL")]
+    node_pool: Option<String>,
+    /// Node label whose value is the node pool (`cloud.google.com/gke-nodepool`,
+    /// `eks.amazonaws.com/nodegroup`, `agentpool`, …), read from the Kubernetes API with
+    /// the pod's service account (it may `get` nodes).
+    #[arg(long, env = "NODEBOM_NODE_POOL_LABEL", conflicts_with = "node_pool")]
+    node_pool_label: Option<String>,
+    /// Kubernetes API server for --node-pool-label; default: the in-cluster address.
+    #[arg(long, env = "NODEBOM_KUBERNETES_API", hide = true)]
+    kubernetes_api: Option<String>,
     #[command(flatten)]
     limits: LimitArgs,
 }
@@ -234,6 +277,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Scan(args) => runtime.block_on(scan(args)),
         Command::Run(args) => runtime.block_on(run(args)),
+        Command::ScanHost(args) => runtime.block_on(scan_host(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -242,6 +286,33 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn scan_host(args: ScanHostArgs) -> anyhow::Result<()> {
+    let root = args.root.clone();
+    let limits = args.limits.limits();
+    let node = tokio::task::spawn_blocking(move || {
+        host::scan(&root, &nodebom_agent::catalog::all(), limits)
+    })
+    .await
+    .context("the host reader stopped")?
+    .with_context(|| format!("reading the host at {}", args.root.display()))?;
+    let subject = sbom::Subject::Node {
+        node: &node.facts,
+        digest: &node.digest,
+    };
+    let json = sbom::build_for(subject, &node.contents, args.spec.into())?;
+    if !node.contents.incomplete.is_empty() {
+        warn!(reasons = %node.contents.incomplete.join("; "), "the node's SBOM is incomplete");
+    }
+    info!(
+        digest = %node.digest,
+        os = %node.facts.os,
+        kernel = %node.facts.kernel,
+        packages = node.contents.packages.len(),
+        "node software read"
+    );
+    write_output(args.output.as_deref(), &json)
 }
 
 fn init_logging(cli: &Cli) -> anyhow::Result<()> {
@@ -330,12 +401,7 @@ async fn scan(args: ScanArgs) -> anyhow::Result<()> {
                 };
                 write_atomically(&path, &bom)?;
             }
-            (None, _) => {
-                use std::io::Write;
-                let mut stdout = std::io::stdout().lock();
-                stdout.write_all(&bom).context("writing to stdout")?;
-                stdout.write_all(b"\n").context("writing to stdout")?;
-            }
+            (None, _) => write_output(None, &bom)?,
         }
     }
     if to_dir {
@@ -350,6 +416,20 @@ async fn scan(args: ScanArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Writes one document to `path`, or to stdout followed by a newline.
+fn write_output(path: Option<&Path>, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    match path {
+        Some(path) => write_atomically(path, bytes),
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(bytes).context("writing to stdout")?;
+            stdout.write_all(b"\n").context("writing to stdout")?;
+            Ok(())
+        }
+    }
 }
 
 /// Writes through a temporary file in the same directory, so readers never see half a file.
@@ -418,6 +498,22 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             max_bytes: LAYER_CACHE_MEMORY_BYTES,
         },
     };
+    let node_pool = match (&args.node_pool, &args.node_pool_label) {
+        (Some(pool), _) => pool.trim().to_owned(),
+        (None, Some(label)) => {
+            kube::node_label(args.kubernetes_api.as_deref(), &node, label)
+                .await
+                .unwrap_or_else(|e| {
+                    warn!(error = %format!("{e:#}"), %label, "cannot read the node pool label; reporting no pool");
+                    String::new()
+                })
+        }
+        (None, None) => String::new(),
+    };
+    let host = args.host_root.as_ref().map(|root| HostScanConfig {
+        root: root.clone(),
+        interval: args.host_interval.max(Duration::from_secs(60)),
+    });
     let config = RunConfig {
         watch: WatchConfig::new(&args.socket, &args.namespace, Platform::host()),
         ship: ShipConfig {
@@ -430,12 +526,15 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             spec: args.spec.into(),
             min_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(60),
+            node_pool,
+            host: None,
         },
         layer_cache,
         limits: args.limits.limits(),
         layer_concurrency: args.layer_concurrency.max(1),
         metrics_listen: Some(args.metrics_listen),
         metrics: Metrics::new(),
+        host,
     };
     let shutdown = tokio_util::sync::CancellationToken::new();
     let stop = shutdown.clone();

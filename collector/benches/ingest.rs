@@ -94,6 +94,7 @@ impl Session {
                     cluster: node.cluster.clone(),
                     node: node.name.clone(),
                     agent_version: "bench".into(),
+                    ..Default::default()
                 })),
             })
             .await

@@ -14,7 +14,9 @@ use nodebom_collector::config::ServeArgs;
 use nodebom_collector::config::StoreUrl;
 use nodebom_collector::digest::Digest;
 use nodebom_collector::dtrack::{DtrackSettings, Forwarder};
-use nodebom_collector::inventory::{FullInventory, Image, Limits, NodeKey, Workload, WorkloadKey};
+use nodebom_collector::inventory::{
+    Agent, FullInventory, Image, Limits, NodeKey, Workload, WorkloadKey,
+};
 use nodebom_collector::sbom::upload::{Assembler, UploadHeader};
 use nodebom_collector::server;
 use nodebom_collector::store::outbox::{Action, Plan};
@@ -52,7 +54,18 @@ impl Fleet {
     async fn node(&self, cluster: &str, node: &str, images: &[&Image], runs: &[(&str, &Image)]) {
         let key = NodeKey::new(cluster, node).unwrap();
         let now = Timestamp::now();
-        let session = self.store.begin_session(&key, "test", now).await.unwrap();
+        let session = self
+            .store
+            .begin_session(
+                &key,
+                &Agent {
+                    version: "test".into(),
+                    node_pool: String::new(),
+                },
+                now,
+            )
+            .await
+            .unwrap();
         let workloads = runs
             .iter()
             .enumerate()
@@ -222,6 +235,7 @@ fn image(seed: &str, names: &[&str]) -> Image {
         names: names.iter().map(|name| name.to_string()).collect(),
         platform: "linux/amd64".into(),
         diff_ids: vec![digest("layer")],
+        node: None,
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod containerd;
 pub mod dtrack;
 pub mod fixtures;
+pub mod golang;
 pub mod oci;
 pub mod postgres;
 pub mod promtool;

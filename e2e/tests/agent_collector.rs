@@ -130,6 +130,7 @@ async fn forge(
         cluster: "prod-b".into(),
         node: "forger".into(),
         agent_version: env!("CARGO_PKG_VERSION").into(),
+        ..Default::default()
     };
     sender
         .send(v1::SyncRequest {
@@ -146,6 +147,7 @@ async fn forge(
             names: vec![image.name.clone()],
             platform: "linux/amd64".into(),
             diff_ids: image.diff_ids.clone(),
+            ..Default::default()
         }],
         workloads: vec![v1::Workload {
             namespace: "decoy".into(),
@@ -404,4 +406,242 @@ async fn collector_restart_during_sync_loses_and_duplicates_nothing() {
         assert_eq!(bom["metadata"]["component"]["version"], digest.as_str());
     }
     agent.stop().await;
+}
+
+/// A node's root file system as the tests make it: this Debian machine's os-release and
+/// dpkg database, with kubelet, containerd, runc and a CNI plugin built by the tests'
+/// Go toolchain where installers put them.
+fn host_root(work: &std::path::Path) -> tempfile::TempDir {
+    use nodebom_e2e::golang::GoProgram;
+    let root = tempfile::tempdir().unwrap();
+    let place = |from: &str, to: &str| {
+        let target = root.path().join(to.trim_start_matches('/'));
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(from, target).unwrap();
+    };
+    place("/usr/lib/os-release", "/usr/lib/os-release");
+    place("/var/lib/dpkg/status", "/var/lib/dpkg/status");
+    let programs = [
+        // Built as Kubernetes builds it: GOPATH layout, version stamped at link time.
+        (
+            GoProgram::gopath("k8s.io/kubernetes/cmd/kubelet")
+                .ldflags("-X k8s.io/kubernetes/pkg/version.gitVersion=v1.31.2"),
+            "/usr/bin/kubelet",
+        ),
+        (
+            GoProgram::module("github.com/containerd/containerd/v2", "cmd/containerd"),
+            "/usr/local/bin/containerd",
+        ),
+        (
+            GoProgram::module("github.com/opencontainers/runc", "")
+                .ldflags("-X main.version=1.2.3"),
+            "/usr/local/sbin/runc",
+        ),
+        (
+            GoProgram::module(
+                "github.com/containernetworking/plugins",
+                "plugins/main/bridge",
+            ),
+            "/opt/cni/bin/bridge",
+        ),
+    ];
+    for (program, at) in programs {
+        let out = root.path().join(at.trim_start_matches('/'));
+        program.build_to(work, &out).unwrap();
+    }
+    root
+}
+
+/// Copies a directory tree (regular files and directories only).
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identical_nodes_share_one_node_sbom_and_one_dt_project_tagged_by_cluster_and_pool() {
+    use nodebom_agent::daemon::HostScanConfig;
+
+    let work = tempfile::tempdir().unwrap();
+    let root = host_root(work.path());
+    // A third node starts from the same machine image, in another cluster and pool.
+    let other_root = tempfile::tempdir().unwrap();
+    copy_tree(root.path(), other_root.path());
+    let daemon = ContainerdDaemon::start().unwrap();
+    let dt = DtServer::start(DtOptions::default()).unwrap();
+    let collector =
+        TestCollector::start_forwarding_to(&dt, &["--dtrack-tag-grace".into(), "1s".into()]).await;
+    let host = |root: &std::path::Path| {
+        Some(HostScanConfig {
+            root: root.to_owned(),
+            interval: Duration::from_millis(500),
+        })
+    };
+    let start = |cluster: &'static str, node: &'static str, token, root, pool| {
+        let (daemon, url) = (&daemon, collector.url.clone());
+        async move { TestAgent::start_with(daemon, &url, cluster, node, token, host(root), pool).await }
+    };
+    let agents = [
+        start("prod-a", "node-a1", "token-a", root.path(), "pool-a").await,
+        start("prod-a", "node-a2", "token-a", root.path(), "pool-a").await,
+        start("prod-b", "node-b1", "token-b", other_root.path(), "pool-b").await,
+    ];
+
+    // One digest for the three nodes, its SBOM stored once.
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let nodes = loop {
+        let nodes = collector.nodes().await;
+        if nodes.len() == 3 && nodes.iter().all(|n| n.has_sbom) {
+            break nodes;
+        }
+        assert!(std::time::Instant::now() < deadline, "{nodes:#?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let digest = nodes[0].sbom_digest.clone();
+    assert!(digest.starts_with("sha256:"), "{nodes:#?}");
+    assert!(nodes.iter().all(|n| n.sbom_digest == digest), "{nodes:#?}");
+    let pools: Vec<&str> = nodes.iter().map(|n| n.node_pool.as_str()).collect();
+    assert_eq!(pools, ["pool-a", "pool-a", "pool-b"]);
+    let software = nodes[0].software.clone().unwrap();
+    let kernel = std::process::Command::new("uname")
+        .arg("-r")
+        .output()
+        .unwrap();
+    let kernel = String::from_utf8(kernel.stdout).unwrap().trim().to_owned();
+    assert_eq!(software.kernel, kernel);
+    assert!(software.os.starts_with("debian-"), "{software:?}");
+    // Node software is not an image.
+    assert!(collector
+        .images()
+        .await
+        .iter()
+        .all(|i| i.manifest_digest != digest));
+
+    // The SBOM: the node, its kernel, its Debian packages and the Go programs.
+    let bom = collector.sbom(&digest).await.expect("node SBOM stored");
+    assert_eq!(bom["metadata"]["component"]["type"], "platform");
+    let purls: Vec<&str> = bom["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["purl"].as_str())
+        .collect();
+    let dpkg = std::process::Command::new("dpkg-query")
+        .args(["-W", "-f", "${Version}", "containerd"])
+        .output()
+        .unwrap();
+    let containerd_deb = String::from_utf8(dpkg.stdout).unwrap();
+    assert!(
+        purls.iter().any(|p| p.starts_with(&format!(
+            "pkg:deb/debian/containerd@{}",
+            containerd_deb.replace(':', "%3A")
+        ))),
+        "{purls:#?}"
+    );
+    for module in [
+        "pkg:golang/k8s.io/kubernetes",
+        "pkg:golang/github.com/containerd/containerd/v2",
+        "pkg:golang/github.com/opencontainers/runc",
+        "pkg:golang/github.com/containernetworking/plugins",
+    ] {
+        assert!(
+            purls.iter().any(|p| p.starts_with(module)),
+            "{module}: {purls:#?}"
+        );
+    }
+
+    // FindComponents answers for nodes: runc is on the three nodes.
+    let mut query = v1::query_client::QueryClient::connect(collector.url.clone())
+        .await
+        .unwrap();
+    let found = query
+        .find_components(v1::FindComponentsRequest {
+            name: "github.com/opencontainers/runc".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let on_nodes = found
+        .matches
+        .iter()
+        .find(|m| {
+            m.image
+                .as_ref()
+                .is_some_and(|i| i.manifest_digest == digest)
+        })
+        .and_then(|m| m.image.clone())
+        .expect("the node software matches");
+    assert_eq!(on_nodes.kind(), v1::ArtifactKind::Node);
+    assert_eq!(on_nodes.nodes.len(), 3);
+
+    // One DT project for the three nodes, tagged with both clusters and both pools.
+    let wanted_tags = [
+        "cluster:prod-a",
+        "cluster:prod-b",
+        "node-pool:pool-a",
+        "node-pool:pool-b",
+    ];
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let project = loop {
+        let projects: Vec<_> = dt
+            .projects()
+            .into_iter()
+            .filter(|p| p.name.starts_with("node/"))
+            .collect();
+        if let [project] = projects.as_slice() {
+            if wanted_tags.iter().all(|t| project.tags.contains(*t))
+                && project.last_bom_import.is_some()
+            {
+                break project.clone();
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "{projects:#?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(project.name, format!("node/{}", software.os));
+    let short = &digest["sha256:".len()..][..12];
+    assert_eq!(
+        project.version.as_deref(),
+        Some(format!("{kernel}-sha256:{short}").as_str())
+    );
+    assert!(project.active);
+    assert_eq!(
+        dt.uploads_to(project.uuid).len(),
+        1,
+        "uploaded once for three nodes"
+    );
+
+    // The third node's software changes (a new program on its path): it gets a project
+    // of its own, and the shared one loses its cluster and pool tags.
+    std::fs::copy("/usr/bin/ctr", other_root.path().join("usr/local/bin/ctr")).unwrap();
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let shared = dt.project_by_uuid(project.uuid).unwrap();
+        let others = dt
+            .projects()
+            .into_iter()
+            .filter(|p| p.name.starts_with("node/") && p.uuid != project.uuid)
+            .count();
+        if others == 1
+            && !shared.tags.contains("cluster:prod-b")
+            && !shared.tags.contains("node-pool:pool-b")
+        {
+            assert!(shared.tags.contains("cluster:prod-a"), "{shared:#?}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{shared:#?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for agent in agents {
+        agent.stop().await;
+    }
 }

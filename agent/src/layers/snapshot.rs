@@ -40,6 +40,8 @@ pub struct SnapshotLayer {
     diff_id: String,
     root: PathBuf,
     limits: Limits,
+    /// When set, only these absolute paths (and what is below them) are walked.
+    scope: Option<&'static [&'static str]>,
 }
 
 impl SnapshotLayer {
@@ -49,7 +51,29 @@ impl SnapshotLayer {
             diff_id: diff_id.into(),
             root: root.into(),
             limits,
+            scope: None,
         }
+    }
+
+    /// Walks only `paths` (absolute, normalised) and what is below them; the directories
+    /// above them are listed to reach them and nothing else in them is reported. Used to
+    /// read a bounded part of a host's root file system.
+    pub fn within(mut self, paths: &'static [&'static str]) -> Self {
+        self.scope = Some(paths);
+        self
+    }
+
+    /// Whether the walk goes to `path`: always without a scope; with one, when it is in
+    /// the scope or, for a directory, on the way to it.
+    fn in_scope(&self, path: &str, is_dir: bool) -> bool {
+        let Some(scope) = self.scope else {
+            return true;
+        };
+        scope.iter().any(|allowed| {
+            path == *allowed
+                || path.starts_with(&*path::below(allowed))
+                || (is_dir && allowed.starts_with(&*path::below(path)))
+        })
     }
 
     fn io_error(&self, path: &str, err: impl Into<std::io::Error>) -> Error {
@@ -132,6 +156,9 @@ impl SnapshotLayer {
             FileType::Unknown => FileType::from_raw_mode(stat()?.st_mode),
             known => known,
         };
+        if !self.in_scope(&path, file_type == FileType::Directory) {
+            return Ok(None);
+        }
         match file_type {
             FileType::Directory => {
                 if dir.depth >= self.limits.max_depth {

@@ -37,10 +37,32 @@ use sha2::{Digest, Sha256};
 
 use super::purl::{self, Distro};
 use super::{property, SpecVersion};
+use crate::host::NodeFacts;
 use crate::image::ResolvedImage;
 use crate::license::{normalize, Normalized};
 use crate::package::{FoundPackage, ImageContents, OsRelease, PackageKind};
 use crate::{Error, Result};
+
+/// What an SBOM describes: an image, or a node's own software.
+#[derive(Debug, Clone, Copy)]
+pub enum Subject<'a> {
+    Image(&'a ResolvedImage),
+    /// The node, with the digest of its contents (see [`crate::host`]).
+    Node {
+        node: &'a NodeFacts,
+        digest: &'a str,
+    },
+}
+
+impl Subject<'_> {
+    /// How errors name it.
+    fn label(&self) -> String {
+        match self {
+            Subject::Image(image) => format!("image {}", image.manifest_digest),
+            Subject::Node { digest, .. } => format!("node software {digest}"),
+        }
+    }
+}
 
 /// Builds the CycloneDX JSON document of an image.
 ///
@@ -51,7 +73,16 @@ pub fn build(
     contents: &ImageContents,
     spec: SpecVersion,
 ) -> Result<Vec<u8>> {
-    let bom = assemble(image, contents)?;
+    build_for(Subject::Image(image), contents, spec)
+}
+
+/// Builds the CycloneDX JSON document of an image or of a node's own software.
+pub fn build_for(
+    subject: Subject<'_>,
+    contents: &ImageContents,
+    spec: SpecVersion,
+) -> Result<Vec<u8>> {
+    let bom = assemble(subject, contents)?;
 
     let validation = bom.validate_version(CdxSpecVersion::V1_5);
     if validation.has_errors() {
@@ -60,26 +91,22 @@ pub fn build(
             .map(|(field, error)| format!("{field}: {error:?}"))
             .collect();
         return Err(Error::Sbom(format!(
-            "image {}: invalid CycloneDX model: {}",
-            image.manifest_digest,
+            "{}: invalid CycloneDX model: {}",
+            subject.label(),
             errors.join("; ")
         )));
     }
 
     let mut json = Vec::new();
-    bom.output_as_json_v1_5(&mut json).map_err(|e| {
-        Error::Sbom(format!(
-            "image {}: writing CycloneDX JSON: {e}",
-            image.manifest_digest
-        ))
-    })?;
+    bom.output_as_json_v1_5(&mut json)
+        .map_err(|e| Error::Sbom(format!("{}: writing CycloneDX JSON: {e}", subject.label())))?;
 
     match spec {
         SpecVersion::V1_5 => Ok(json),
         SpecVersion::V1_6 => relabel_as_1_6(&json).map_err(|e| {
             Error::Sbom(format!(
-                "image {}: relabelling as CycloneDX 1.6: {e}",
-                image.manifest_digest
+                "{}: relabelling as CycloneDX 1.6: {e}",
+                subject.label()
             ))
         }),
     }
@@ -104,11 +131,20 @@ fn relabel_as_1_6(json: &[u8]) -> serde_json::Result<Vec<u8>> {
     serde_json::to_vec_pretty(&document)
 }
 
-/// The BOM model of an image.
-fn assemble(image: &ResolvedImage, contents: &ImageContents) -> Result<Bom> {
+/// The BOM model of an image or a node.
+fn assemble(subject: Subject<'_>, contents: &ImageContents) -> Result<Bom> {
     let distro = contents.os.as_ref().and_then(Distro::from_os_release);
 
-    let (image_ref, image_component) = image_component(image);
+    let (image_ref, image_component, kernel) = match subject {
+        Subject::Image(image) => {
+            let (bom_ref, component) = image_component(image);
+            (bom_ref, component, None)
+        }
+        Subject::Node { node, digest } => {
+            let (bom_ref, component) = node_component(node, digest);
+            (bom_ref, component, kernel_component(node))
+        }
+    };
     let os = match (&distro, &contents.os) {
         (Some(distro), Some(os)) => Some(os_component(distro, os)),
         _ => None,
@@ -126,7 +162,11 @@ fn assemble(image: &ResolvedImage, contents: &ImageContents) -> Result<Bom> {
 
     // image → operating system → OS packages; image → everything else (and the OS
     // packages too when the OS is unknown).
-    let mut image_depends_on: Vec<String> = os.iter().map(|(os_ref, _)| os_ref.clone()).collect();
+    let mut image_depends_on: Vec<String> = os
+        .iter()
+        .chain(&kernel)
+        .map(|(bom_ref, _)| bom_ref.clone())
+        .collect();
     let mut os_depends_on = Vec::new();
     for (bom_ref, (is_os, _)) in &packages {
         if *is_os && os.is_some() {
@@ -141,7 +181,10 @@ fn assemble(image: &ResolvedImage, contents: &ImageContents) -> Result<Bom> {
         dependencies: image_depends_on,
     }];
 
-    let mut components = Vec::with_capacity(packages.len() + 1);
+    let mut components = Vec::with_capacity(packages.len() + 2);
+    if let Some((_, kernel)) = kernel {
+        components.push(kernel);
+    }
     if let Some((os_ref, os_component)) = os {
         dependencies.push(Dependency {
             dependency_ref: os_ref,
@@ -230,6 +273,52 @@ fn image_component(image: &ResolvedImage) -> (String, Component) {
     );
     component.properties = Some(Properties(properties));
     (bom_ref, component)
+}
+
+/// The node, root of the dependency graph of its own software, and its bom-ref: a
+/// `platform` named by its OS, versioned by the digest of its contents.
+fn node_component(node: &NodeFacts, digest: &str) -> (String, Component) {
+    let bom_ref = format!("node:{digest}");
+    let name = if node.os_name.is_empty() {
+        "node"
+    } else {
+        node.os_name.as_str()
+    };
+    let mut component = Component::new(
+        Classification::Platform,
+        name,
+        digest,
+        Some(bom_ref.clone()),
+    );
+    let mut properties = vec![Property::new(property::NODE_ARCH, &node.arch)];
+    if !node.kernel.is_empty() {
+        properties.push(Property::new(property::NODE_KERNEL, &node.kernel));
+    }
+    component.properties = Some(Properties(properties));
+    (bom_ref, component)
+}
+
+/// The running kernel as an `operating-system` component named `linux`, versioned by its
+/// release (`6.1.0-18-amd64`). No purl nor CPE: a distribution kernel's release is not
+/// the upstream version a CPE would be matched on; its OS package (`linux-image-…`) is
+/// what vulnerability data covers.
+fn kernel_component(node: &NodeFacts) -> Option<(String, Component)> {
+    if node.kernel.is_empty() {
+        return None;
+    }
+    let bom_ref = format!("kernel:{}", node.kernel);
+    let mut component = Component::new(
+        Classification::OperatingSystem,
+        "linux",
+        &node.kernel,
+        Some(bom_ref.clone()),
+    );
+    component.description = Some(NormalizedString::new("Linux kernel"));
+    component.properties = Some(Properties(vec![Property::new(
+        property::NODE_ARCH,
+        &node.arch,
+    )]));
+    Some((bom_ref, component))
 }
 
 /// The `operating-system` component, named so that Dependency-Track's Trivy analyzer pairs

@@ -26,7 +26,7 @@ pub mod purl;
 #[cfg(test)]
 mod tests;
 
-pub use cyclonedx::build;
+pub use cyclonedx::{build, build_for, Subject};
 
 /// CycloneDX specification version of the produced document.
 ///
@@ -98,6 +98,11 @@ pub mod property {
     /// limit hit, entries or records skipped); the image is then also an `incomplete`
     /// assembly in `compositions`.
     pub const INCOMPLETE: &str = "nodebom:incomplete";
+
+    /// On a node and its kernel: the machine architecture (`amd64`).
+    pub const NODE_ARCH: &str = "nodebom:arch";
+    /// On a node: the running kernel's release.
+    pub const NODE_KERNEL: &str = "nodebom:kernel";
 
     /// On the operating system: the os-release `ID` as the image states it, which can
     /// differ from the component's name (`rhel` is named `redhat`).

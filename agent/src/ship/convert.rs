@@ -2,6 +2,7 @@
 
 use nodebom_proto::v1;
 
+use crate::host::HostReport;
 use crate::inventory::{ImageRecord, Inventory, InventoryChange, Workload};
 
 impl From<&ImageRecord> for v1::Image {
@@ -13,8 +14,42 @@ impl From<&ImageRecord> for v1::Image {
             names: image.names.clone(),
             platform: image.platform.clone(),
             diff_ids: image.diff_ids.clone(),
+            kind: v1::ArtifactKind::Image as i32,
+            node: None,
         }
     }
+}
+
+/// The node's own software as an inventory record.
+fn host_image(host: &HostReport) -> v1::Image {
+    v1::Image {
+        manifest_digest: host.digest.clone(),
+        platform: format!("linux/{}", host.facts.arch),
+        kind: v1::ArtifactKind::Node as i32,
+        node: Some(v1::NodeSoftware {
+            os: host.facts.os.clone(),
+            os_name: host.facts.os_name.clone(),
+            kernel: host.facts.kernel.clone(),
+            arch: host.facts.arch.clone(),
+        }),
+        ..v1::Image::default()
+    }
+}
+
+/// The delta from one reading of the host to the next; `None` when its software is the
+/// same.
+pub(super) fn host_delta(
+    before: Option<&HostReport>,
+    after: Option<&HostReport>,
+) -> Option<v1::InventoryDelta> {
+    if before.map(|host| &host.digest) == after.map(|host| &host.digest) {
+        return None;
+    }
+    Some(v1::InventoryDelta {
+        images_added: after.map(host_image).into_iter().collect(),
+        images_removed: before.map(|host| host.digest.clone()).into_iter().collect(),
+        ..v1::InventoryDelta::default()
+    })
 }
 
 /// A workload whose image is not resolved (its content is not on the node) is left out:
@@ -38,11 +73,21 @@ fn workload_key(workload: &Workload) -> v1::WorkloadKey {
     }
 }
 
-/// The full inventory as parts of at most `per_part` records each; the last part has
-/// `last` set (an empty inventory is one empty last part).
-pub(super) fn inventory_parts(inventory: &Inventory, per_part: usize) -> Vec<v1::InventoryPart> {
+/// The full inventory, with the node's own software when the host is read, as parts of
+/// at most `per_part` records each; the last part has `last` set (an empty inventory is
+/// one empty last part).
+pub(super) fn inventory_parts(
+    inventory: &Inventory,
+    host: Option<&HostReport>,
+    per_part: usize,
+) -> Vec<v1::InventoryPart> {
     let per_part = per_part.max(1);
-    let images: Vec<v1::Image> = inventory.images.iter().map(v1::Image::from).collect();
+    let images: Vec<v1::Image> = inventory
+        .images
+        .iter()
+        .map(v1::Image::from)
+        .chain(host.map(host_image))
+        .collect();
     // kubelet keeps a restarted container's exited record beside the new one: both have
     // the same (pod uid, container) key, which is what the collector tracks.
     let mut by_key = std::collections::BTreeMap::new();
@@ -133,7 +178,7 @@ mod tests {
             images: (0..5).map(|i| image(&format!("sha256:{i}"))).collect(),
             workloads: vec![pod("u1", Some("sha256:0")), pod("u2", None)],
         };
-        let parts = inventory_parts(&inventory, 2);
+        let parts = inventory_parts(&inventory, None, 2);
         assert_eq!(parts.len(), 4);
         assert_eq!(parts.iter().map(|p| p.images.len()).sum::<usize>(), 5);
         assert_eq!(
@@ -147,7 +192,7 @@ mod tests {
 
     #[test]
     fn empty_inventory_is_one_empty_last_part() {
-        let parts = inventory_parts(&Inventory::default(), 100);
+        let parts = inventory_parts(&Inventory::default(), None, 100);
         assert_eq!(parts.len(), 1);
         assert!(parts[0].last && parts[0].images.is_empty());
     }
@@ -198,7 +243,7 @@ mod tests {
             images: vec![],
             workloads: vec![pod("u1", Some("sha256:a")), restarted],
         };
-        let parts = inventory_parts(&both, 10);
+        let parts = inventory_parts(&both, None, 10);
         assert_eq!(parts.iter().map(|p| p.workloads.len()).sum::<usize>(), 1);
     }
 }

@@ -28,6 +28,7 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::{Request, Status};
 use tracing::{debug, info, info_span, warn, Instrument};
 
+use crate::host::{HostFeed, HostReport};
 use crate::inventory::{Inventory, InventoryUpdate};
 use crate::observe::{Metrics, Readiness};
 use crate::sbom::{self, SpecVersion};
@@ -68,6 +69,10 @@ pub struct ShipConfig {
     pub spec: SpecVersion,
     pub min_backoff: Duration,
     pub max_backoff: Duration,
+    /// The node's pool, as its node label names it ('' when unknown).
+    pub node_pool: String,
+    /// The node's own software, reported beside its images when the host is read.
+    pub host: Option<HostFeed>,
 }
 
 /// Never shows the token: a configuration printed in a log must not hand it out.
@@ -83,6 +88,8 @@ impl std::fmt::Debug for ShipConfig {
             .field("spec", &self.spec)
             .field("min_backoff", &self.min_backoff)
             .field("max_backoff", &self.max_backoff)
+            .field("node_pool", &self.node_pool)
+            .field("host", &self.host.is_some())
             .finish()
     }
 }
@@ -268,6 +275,7 @@ async fn session(
         cluster: shared.config.cluster.clone(),
         node: shared.config.node.clone(),
         agent_version: env!("CARGO_PKG_VERSION").into(),
+        node_pool: shared.config.node_pool.clone(),
     }));
     send_within(&outbound, hello).await?;
     let opening = async {
@@ -304,7 +312,11 @@ async fn session(
     let caps = Caps::of(&welcome);
     let mut inventory = shared.inventory.subscribe();
     let mut reported = caps.apply(&inventory.borrow_and_update());
-    for part in convert::inventory_parts(&reported, RECORDS_PER_PART) {
+    let mut host = shared.config.host.clone();
+    let mut host_reported: Option<Arc<HostReport>> = host
+        .as_mut()
+        .and_then(|host| host.borrow_and_update().clone());
+    for part in convert::inventory_parts(&reported, host_reported.as_deref(), RECORDS_PER_PART) {
         send_within(&outbound, send(sync_request::Message::Inventory(part))).await?;
     }
     shared.client.send_replace(Some(Uploads {
@@ -339,12 +351,26 @@ async fn session(
                     continue;
                 }
                 if changes.len() > RECORDS_PER_PART {
-                    for part in convert::inventory_parts(&reported, RECORDS_PER_PART) {
+                    for part in convert::inventory_parts(&reported, host_reported.as_deref(), RECORDS_PER_PART) {
                         send_within(&outbound, send(sync_request::Message::Inventory(part))).await?;
                     }
                     continue;
                 }
                 sync_request::Message::Delta(convert::delta(&changes, &reported))
+            },
+            changed = async { host.as_mut()?.changed().await.ok() }, if host.is_some() => {
+                let Some(()) = changed else {
+                    // The host is not read any more (shutting down): nothing new to say.
+                    host = None;
+                    continue;
+                };
+                let next = host.as_mut().and_then(|host| host.borrow_and_update().clone());
+                let delta = convert::host_delta(host_reported.as_deref(), next.as_deref());
+                host_reported = next;
+                match delta {
+                    Some(delta) => sync_request::Message::Delta(delta),
+                    None => continue,
+                }
             },
             failure = failed.recv() => match failure {
                 Some((manifest_digest, reason)) => {
@@ -571,8 +597,17 @@ async fn report_failure(
     }
 }
 
-/// Scans the image with this manifest digest, found through the last inventory.
+/// Scans the image with this manifest digest, found through the last inventory; the
+/// node's own software comes built.
 async fn build(shared: &Shared, digest: &str) -> Result<Vec<u8>> {
+    let host = shared
+        .config
+        .host
+        .as_ref()
+        .and_then(|host| host.borrow().clone());
+    if let Some(host) = host.filter(|host| host.digest == digest) {
+        return Ok(host.sbom.clone());
+    }
     let inventory = shared.inventory.borrow().clone();
     let record = inventory
         .images
@@ -744,6 +779,8 @@ mod tests {
             spec: SpecVersion::V1_5,
             min_backoff: Duration::from_millis(1),
             max_backoff: Duration::from_millis(5),
+            node_pool: String::new(),
+            host: None,
         }
     }
 
@@ -1066,6 +1103,8 @@ mod tests {
             spec: SpecVersion::V1_5,
             min_backoff: Duration::from_millis(1),
             max_backoff: Duration::from_millis(2),
+            node_pool: String::new(),
+            host: None,
         };
         let BearerToken(Some(value)) = bearer(&config).unwrap() else {
             panic!("no header")

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use nodebom_collector::api::convert;
 use nodebom_collector::clock::Timestamp;
-use nodebom_collector::inventory::{FullInventory, Limits, NodeKey};
+use nodebom_collector::inventory::{Agent, FullInventory, Limits, NodeKey};
 use nodebom_collector::store::{ClaimPolicy, Store};
 use nodebom_proto::v1 as pb;
 
@@ -50,7 +50,14 @@ pub async fn fill_inventory(store: &dyn Store, shape: &Shape) -> Vec<(pb::Image,
                 .collect(),
         };
         let session = store
-            .begin_session(&node, "bench", now)
+            .begin_session(
+                &node,
+                &Agent {
+                    version: "bench".into(),
+                    node_pool: String::new(),
+                },
+                now,
+            )
             .await
             .expect("session");
         store

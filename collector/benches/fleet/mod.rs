@@ -46,6 +46,7 @@ pub fn fleet_image(index: usize) -> pb::Image {
         diff_ids: (0..8)
             .map(|layer| digest(&format!("layer {layer} of {index}")))
             .collect(),
+        ..Default::default()
     }
 }
 

@@ -11,8 +11,8 @@ use crate::error::Result;
 use crate::exposure::finding::Severity;
 use crate::exposure::{Exposure, ExposureFilter};
 use crate::inventory::{
-    bounded_text, name, AgentMessage, Image, InventoryDelta, NodeKey, Workload, WorkloadKey,
-    MAX_LAYERS_PER_IMAGE, MAX_NAMES_PER_IMAGE, MAX_NAME_LEN, MAX_TEXT_LEN,
+    bounded_text, name, Agent, AgentMessage, Image, InventoryDelta, NodeKey, NodeSoftware,
+    Workload, WorkloadKey, MAX_LAYERS_PER_IMAGE, MAX_NAMES_PER_IMAGE, MAX_NAME_LEN, MAX_TEXT_LEN,
 };
 use crate::sbom::purl::PurlKey;
 use crate::sbom::upload::UploadHeader;
@@ -20,7 +20,7 @@ use crate::sbom::Component;
 use crate::store::outbox::{split_project_key, Failure};
 use crate::store::{
     CheckStatus, ComponentMatches, ComponentQuery, ComponentSearch, Event, EventKind, ImageFilter,
-    ImagePage, ImageSummary, NodePresence, SbomCheck, SbomRecord, WorkloadPlacement,
+    ImagePage, ImageSummary, NodePresence, NodeSummary, SbomCheck, SbomRecord, WorkloadPlacement,
 };
 
 /// Default and largest page of `ListImages`, `FindComponents` and
@@ -109,14 +109,33 @@ fn optional_text(value: String) -> Option<String> {
     }
 }
 
-/// The node and agent version of a `Hello`.
-pub fn hello(hello: &pb::Hello) -> Result<(NodeKey, String)> {
+/// The node and agent of a `Hello`.
+pub fn hello(hello: &pb::Hello) -> Result<(NodeKey, Agent)> {
     let node = NodeKey {
         cluster: name("hello.cluster", &hello.cluster)?,
         node: name("hello.node", &hello.node)?,
     };
-    let version = bounded_text("hello.agent_version", &hello.agent_version, MAX_NAME_LEN)?;
-    Ok((node, version))
+    let agent = Agent {
+        version: bounded_text("hello.agent_version", &hello.agent_version, MAX_NAME_LEN)?,
+        node_pool: bounded_text("hello.node_pool", hello.node_pool.trim(), MAX_NAME_LEN)?,
+    };
+    Ok((node, agent))
+}
+
+/// The facts of a node's own software record; `field` is its path in the request.
+fn node_software(field: &str, node: Option<pb::NodeSoftware>) -> Result<NodeSoftware> {
+    let node = node.unwrap_or_default();
+    let text = |name: &str, value: &str| {
+        at(bounded_text("", value, MAX_NAME_LEN), || {
+            format!("{field}.node.{name}")
+        })
+    };
+    Ok(NodeSoftware {
+        os: text("os", &node.os)?,
+        os_name: text("os_name", &node.os_name)?,
+        kernel: text("kernel", &node.kernel)?,
+        arch: text("arch", &node.arch)?,
+    })
 }
 
 /// An image of an inventory; `field` is its path in the request.
@@ -148,10 +167,32 @@ pub fn image(field: &str, image: pb::Image) -> Result<Image> {
     for (i, value) in image.diff_ids.iter().enumerate() {
         diff_ids.push(at(digest("", value), || format!("{field}.diff_ids[{i}]"))?);
     }
+    let manifest_digest = at(digest("", &image.manifest_digest), || {
+        format!("{field}.manifest_digest")
+    })?;
+    if image.kind == pb::ArtifactKind::Node as i32 {
+        // The node's own software: no index, config nor layers; the config digest is
+        // taken to be its digest so that it is stored like an image.
+        return Ok(Image {
+            index_digest: None,
+            config_digest: manifest_digest.clone(),
+            names,
+            platform: at(bounded_text("", &image.platform, MAX_NAME_LEN), || {
+                format!("{field}.platform")
+            })?,
+            diff_ids: Vec::new(),
+            node: Some(node_software(field, image.node)?),
+            manifest_digest,
+        });
+    }
+    if image.kind != pb::ArtifactKind::Image as i32 {
+        return Err(Error::invalid(
+            format!("{field}.kind"),
+            format!("unknown kind {}", image.kind),
+        ));
+    }
     Ok(Image {
-        manifest_digest: at(digest("", &image.manifest_digest), || {
-            format!("{field}.manifest_digest")
-        })?,
+        manifest_digest,
         index_digest: at(optional_digest("", &image.index_digest), || {
             format!("{field}.index_digest")
         })?,
@@ -163,6 +204,7 @@ pub fn image(field: &str, image: pb::Image) -> Result<Image> {
             format!("{field}.platform")
         })?,
         diff_ids,
+        node: None,
     })
 }
 
@@ -430,10 +472,21 @@ pub fn dtrack_failure(failure: Failure) -> pb::DtrackFailure {
 
 /// An image summary.
 pub fn image_summary(image: ImageSummary) -> pb::ImageSummary {
+    let kind = match image.node {
+        Some(_) => pb::ArtifactKind::Node,
+        None => pb::ArtifactKind::Image,
+    };
     pb::ImageSummary {
+        kind: kind as i32,
+        node: image.node.map(node_software_message),
         manifest_digest: image.manifest_digest,
         index_digests: image.index_digests,
-        config_digest: image.config_digest,
+        // A node record stores its digest there (see `inventory::Image::node`).
+        config_digest: if kind == pb::ArtifactKind::Node {
+            String::new()
+        } else {
+            image.config_digest
+        },
         platform: image.platform,
         names: image.names,
         sbom: image.sbom.as_ref().map(sbom_info),
@@ -441,6 +494,108 @@ pub fn image_summary(image: ImageSummary) -> pb::ImageSummary {
         last_seen: timestamp(image.last_seen),
         nodes: image.nodes.into_iter().map(node_presence).collect(),
         workloads: image.workloads.into_iter().map(placement).collect(),
+    }
+}
+
+/// A `ListNodes` request, checked.
+pub struct ListNodes {
+    /// Only this cluster's nodes.
+    pub cluster: Option<String>,
+    node_pool: Option<String>,
+    sbom_digest: Option<String>,
+    /// `cluster/node` of the last node of the previous page.
+    after: Option<(String, String)>,
+    page_size: usize,
+}
+
+/// Nodes in a `ListNodes` page by default, and at most.
+const NODES_PAGE: usize = 500;
+const MAX_NODES_PAGE: usize = 5_000;
+
+impl ListNodes {
+    /// Checks the filters and the page token.
+    pub fn new(request: pb::ListNodesRequest) -> Result<Self> {
+        let optional = |field: &str, value: &str| -> Result<Option<String>> {
+            match value {
+                "" => Ok(None),
+                value => name(field, value).map(Some),
+            }
+        };
+        let after = match request.page_token.split_once('/') {
+            Some((cluster, node)) => {
+                Some((name("page_token", cluster)?, name("page_token", node)?))
+            }
+            None if request.page_token.is_empty() => None,
+            None => {
+                return Err(Error::invalid(
+                    "page_token",
+                    "not a token from a previous ListNodes page",
+                ))
+            }
+        };
+        let sbom_digest = match request.sbom_digest.as_str() {
+            "" => None,
+            value => Some(digest("sbom_digest", value)?.to_string()),
+        };
+        Ok(Self {
+            cluster: optional("cluster", &request.cluster)?,
+            node_pool: optional("node_pool", &request.node_pool)?,
+            sbom_digest,
+            after,
+            page_size: match request.page_size {
+                0 => NODES_PAGE,
+                size => (size as usize).min(MAX_NODES_PAGE),
+            },
+        })
+    }
+
+    /// The page of `nodes` (sorted by cluster and name) this request asks for.
+    pub fn page(&self, nodes: Vec<NodeSummary>) -> pb::ListNodesResponse {
+        let mut selected = nodes.into_iter().filter(|node| {
+            self.node_pool
+                .as_ref()
+                .is_none_or(|pool| *pool == node.node_pool)
+                && self
+                    .sbom_digest
+                    .as_ref()
+                    .is_none_or(|digest| node.software_digest.as_ref() == Some(digest))
+                && self.after.as_ref().is_none_or(|(cluster, name)| {
+                    (node.cluster.as_str(), node.node.as_str()) > (cluster.as_str(), name.as_str())
+                })
+        });
+        let nodes: Vec<NodeSummary> = selected.by_ref().take(self.page_size).collect();
+        let next_page_token = match (selected.next(), nodes.last()) {
+            (Some(_), Some(last)) => format!("{}/{}", last.cluster, last.node),
+            _ => String::new(),
+        };
+        pb::ListNodesResponse {
+            nodes: nodes.into_iter().map(node_summary).collect(),
+            next_page_token,
+        }
+    }
+}
+
+fn node_summary(node: NodeSummary) -> pb::NodeSummary {
+    pb::NodeSummary {
+        cluster: node.cluster,
+        node: node.node,
+        node_pool: node.node_pool,
+        agent_version: node.agent_version,
+        first_seen: timestamp(Some(node.first_seen)),
+        last_seen: timestamp(Some(node.last_seen)),
+        sbom_digest: node.software_digest.unwrap_or_default(),
+        software: node.software.map(node_software_message),
+        has_sbom: node.has_software_sbom,
+    }
+}
+
+/// The facts of a node's own software.
+pub fn node_software_message(node: NodeSoftware) -> pb::NodeSoftware {
+    pb::NodeSoftware {
+        os: node.os,
+        os_name: node.os_name,
+        kernel: node.kernel,
+        arch: node.arch,
     }
 }
 

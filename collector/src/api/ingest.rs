@@ -101,7 +101,7 @@ impl IngestService {
                 "the first message of a Sync stream must be a Hello".into(),
             ));
         };
-        let (node, agent_version) = convert::hello(&hello)?;
+        let (node, agent) = convert::hello(&hello)?;
         caller.authorize(&node.cluster)?;
         let mut session = AgentSession::open(
             self.state.store.clone(),
@@ -109,12 +109,12 @@ impl IngestService {
             self.state.staging.clone(),
             self.state.metrics.clone(),
             &node,
-            &agent_version,
+            &agent,
         )
         .await?;
         let registration = self.state.sessions.register(session.session());
         let generation = session.session().generation;
-        tracing::info!(%node, %agent_version, session = generation, "agent connected");
+        tracing::info!(%node, agent_version = %agent.version, node_pool = %agent.node_pool, session = generation, "agent connected");
         let outcome = self
             .serve_session(&mut session, &registration, &mut inbound, outbound)
             .await;

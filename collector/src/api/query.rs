@@ -94,6 +94,15 @@ impl Query for QueryService {
         Ok(Response::new(convert::component_matches(found)))
     }
 
+    async fn list_nodes(
+        &self,
+        request: Request<pb::ListNodesRequest>,
+    ) -> Reply<pb::ListNodesResponse> {
+        let request = convert::ListNodes::new(request.into_inner())?;
+        let nodes = self.state.store.nodes(request.cluster.clone()).await?;
+        Ok(Response::new(request.page(nodes)))
+    }
+
     async fn list_dtrack_failures(
         &self,
         request: Request<pb::ListDtrackFailuresRequest>,

@@ -41,6 +41,23 @@ pub struct DtrackArgs {
     /// Project version template (same variables).
     #[arg(long, env = "NODEBOM_DTRACK_PROJECT_VERSION", default_value = "${tag}")]
     pub dtrack_project_version: String,
+    /// Project name template of a node's own software (nodes whose agent reads the
+    /// host): `${os}` (`debian-12`), `${os_name}`, `${kernel}`, `${arch}`,
+    /// `${node_pool}`, `${cluster}`, `${digest}`, `${digest_short}`. Identical nodes
+    /// share one project; it is tagged `cluster:<name>` and `node-pool:<pool>`.
+    #[arg(
+        long,
+        env = "NODEBOM_DTRACK_NODE_PROJECT_NAME",
+        default_value = "node/${os}"
+    )]
+    pub dtrack_node_project_name: String,
+    /// Project version template of a node's own software (same variables).
+    #[arg(
+        long,
+        env = "NODEBOM_DTRACK_NODE_PROJECT_VERSION",
+        default_value = "${kernel}-${digest_short}"
+    )]
+    pub dtrack_node_project_version: String,
     /// Parent of auto-created projects, as NAME@VERSION. Dependency-Track 4.13+ gets it
     /// created as a collection project aggregating them (the fleet's risk on one
     /// dashboard) when it does not exist; on older releases it must exist.
@@ -185,6 +202,8 @@ impl DtrackArgs {
             rules: Rules {
                 name: self.dtrack_project_name.parse()?,
                 version: self.dtrack_project_version.parse()?,
+                node_name: self.dtrack_node_project_name.parse()?,
+                node_version: self.dtrack_node_project_version.parse()?,
                 tag_grace: grace,
                 namespace_tags: self.dtrack_namespace_tags,
                 findings_refresh: self.dtrack_findings_refresh.max(Duration::from_secs(1)),

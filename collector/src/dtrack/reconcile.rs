@@ -20,6 +20,10 @@ pub struct Rules {
     pub name: Template,
     /// Project version template.
     pub version: Template,
+    /// Project name template of a node's own software.
+    pub node_name: Template,
+    /// Project version template of a node's own software.
+    pub node_version: Template,
     /// How long a tag stays after its cluster (or namespace) stops using the image.
     pub tag_grace: Duration,
     /// Also tag `namespace:<ns>`.
@@ -77,9 +81,20 @@ fn new_project(
     let cluster = own_copy_of
         .or_else(|| used.clusters.keys().next().map(String::as_str))
         .unwrap_or("");
-    let facts = ImageFacts::new(&used.names, digest, cluster);
-    let name = bounded(rules.name.render(&facts), digest);
-    let mut version = rules.version.render(&facts);
+    let (facts, name, version) = match &used.node {
+        Some(node) => {
+            let pool = used.node_pools.iter().next().map_or("", String::as_str);
+            let facts = ImageFacts::of_node(node, pool, digest, cluster);
+            (facts, &rules.node_name, &rules.node_version)
+        }
+        None => (
+            ImageFacts::new(&used.names, digest, cluster),
+            &rules.name,
+            &rules.version,
+        ),
+    };
+    let name = bounded(name.render(&facts), digest);
+    let mut version = version.render(&facts);
     if let Some(cluster) = own_copy_of {
         version = format!("{version} [{cluster}]");
     }
@@ -191,6 +206,9 @@ fn wanted_tags(used: Option<&Usage>, namespaces: bool) -> BTreeSet<String> {
             tags.extend(spaces.iter().map(|space| tag("namespace", space)));
         }
     }
+    for pool in used.map(|used| &used.node_pools).into_iter().flatten() {
+        tags.insert(tag("node-pool", pool));
+    }
     tags
 }
 
@@ -228,6 +246,8 @@ mod tests {
         Rules {
             name: "${repository}".parse().unwrap(),
             version: "${tag}".parse().unwrap(),
+            node_name: "node/${os}".parse().unwrap(),
+            node_version: "${kernel}-${digest_short}".parse().unwrap(),
             tag_grace: Duration::from_secs(60),
             namespace_tags: false,
             findings_refresh: Duration::from_secs(86_400),
@@ -243,7 +263,39 @@ mod tests {
                 .iter()
                 .map(|c| (c.to_string(), BTreeSet::new()))
                 .collect(),
+            ..Usage::default()
         }
+    }
+
+    #[test]
+    fn node_software_follows_the_node_templates_and_is_tagged_by_pool() {
+        let mut node = used(A, "", &["prod-a", "prod-b"]);
+        node.names.clear();
+        node.node = Some(crate::inventory::NodeSoftware {
+            os: "debian-12".into(),
+            os_name: "Debian GNU/Linux 12 (bookworm)".into(),
+            kernel: "6.1.0-18-amd64".into(),
+            arch: "amd64".into(),
+        });
+        node.node_pools = ["pool-b".to_string(), "pool-a".to_string()].into();
+        let plans = plan(&[node.clone()], &[], at(0), &rules());
+        let state = &plans[0].state;
+        assert_eq!(state.name, "node/debian-12");
+        assert_eq!(state.version, "6.1.0-18-amd64-sha256:aaaaaaaaaaaa");
+        let tags: Vec<&str> = state.tags.keys().map(String::as_str).collect();
+        assert_eq!(
+            tags,
+            [
+                "cluster:prod-a",
+                "cluster:prod-b",
+                "node-pool:pool-a",
+                "node-pool:pool-b"
+            ]
+        );
+        // A pool whose nodes left starts its grace period like a cluster's tag.
+        node.node_pools.remove("pool-b");
+        let later = plan(&[node], &[state.clone()], at(10), &rules());
+        assert_eq!(later[0].state.tags["node-pool:pool-b"], Some(at(10)));
     }
 
     fn at(seconds: i64) -> Timestamp {

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use oci_spec::distribution::Reference;
 
 use crate::error::{Error, Result};
+use crate::inventory::NodeSoftware;
 
 /// Placeholders a template may use.
 const VARIABLES: &[&str] = &[
@@ -17,6 +18,11 @@ const VARIABLES: &[&str] = &[
     "digest",
     "digest_short",
     "cluster",
+    "os",
+    "os_name",
+    "kernel",
+    "arch",
+    "node_pool",
 ];
 
 /// Hex digits of the digest in `${digest_short}`.
@@ -98,6 +104,10 @@ pub struct ImageFacts {
     pub digest: String,
     /// A cluster using it (the first by name when the project is created).
     pub cluster: String,
+    /// For a node's own software: what it is.
+    pub node: Option<NodeSoftware>,
+    /// For a node's own software: a pool of the nodes that carry it (the first by name).
+    pub node_pool: String,
 }
 
 impl ImageFacts {
@@ -118,6 +128,17 @@ impl ImageFacts {
             tag: chosen.and_then(|r| r.tag()).map(str::to_owned),
             digest: digest.to_owned(),
             cluster: cluster.to_owned(),
+            node: None,
+            node_pool: String::new(),
+        }
+    }
+
+    /// Facts of a node's own software.
+    pub fn of_node(node: &NodeSoftware, pool: &str, digest: &str, cluster: &str) -> Self {
+        Self {
+            node: Some(node.clone()),
+            node_pool: pool.to_owned(),
+            ..Self::new(&[], digest, cluster)
         }
     }
 
@@ -131,6 +152,19 @@ impl ImageFacts {
             "digest" => self.digest.clone(),
             "digest_short" => short_digest(&self.digest),
             "cluster" => self.cluster.clone(),
+            "node_pool" => self.node_pool.clone(),
+            "os" | "os_name" | "kernel" | "arch" => {
+                let Some(node) = &self.node else {
+                    return String::new();
+                };
+                match name {
+                    "os" if node.os.is_empty() => "linux".to_owned(),
+                    "os" => node.os.clone(),
+                    "os_name" => node.os_name.clone(),
+                    "kernel" => node.kernel.clone(),
+                    _ => node.arch.clone(),
+                }
+            }
             _ => String::new(),
         }
     }
@@ -183,6 +217,29 @@ mod tests {
         assert_eq!(version.render(&image), DIGEST);
         let short: Template = "v-${digest_short}".parse().unwrap();
         assert_eq!(short.render(&image), "v-sha256:5e8c8a1ffb7e");
+    }
+
+    #[test]
+    fn node_templates_read_the_node_facts() {
+        let node = NodeSoftware {
+            os: "debian-12".into(),
+            os_name: "Debian GNU/Linux 12 (bookworm)".into(),
+            kernel: "6.1.0-18-amd64".into(),
+            arch: "amd64".into(),
+        };
+        let facts = ImageFacts::of_node(&node, "pool-a", DIGEST, "prod-a");
+        let name: Template = "node/${os}".parse().unwrap();
+        let version: Template = "${kernel} ${arch} ${node_pool} ${digest_short}"
+            .parse()
+            .unwrap();
+        assert_eq!(name.render(&facts), "node/debian-12");
+        assert_eq!(
+            version.render(&facts),
+            "6.1.0-18-amd64 amd64 pool-a sha256:5e8c8a1ffb7e"
+        );
+        // An image has none of them.
+        let image = ImageFacts::new(&["nginx:1.27".into()], DIGEST, "prod-a");
+        assert_eq!(version.render(&image), "   sha256:5e8c8a1ffb7e");
     }
 
     #[test]

@@ -9,8 +9,8 @@ mod sessions;
 
 pub use janitor::{spawn_janitor, JanitorSettings};
 pub use model::{
-    bounded_text, name, FullInventory, Image, InventoryDelta, Limits, NodeKey, Workload,
-    WorkloadKey, MAX_LAYERS_PER_IMAGE, MAX_NAMES_PER_IMAGE, MAX_NAME_LEN, MAX_TEXT_LEN,
+    bounded_text, name, Agent, FullInventory, Image, InventoryDelta, Limits, NodeKey, NodeSoftware,
+    Workload, WorkloadKey, MAX_LAYERS_PER_IMAGE, MAX_NAMES_PER_IMAGE, MAX_NAME_LEN, MAX_TEXT_LEN,
 };
 pub use session::{AgentMessage, AgentSession, SessionSettings, STAGING_DEADLINE};
 pub use sessions::{LiveSessions, Registration};

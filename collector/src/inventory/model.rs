@@ -37,7 +37,34 @@ impl std::fmt::Display for NodeKey {
     }
 }
 
-/// An image on a node.
+/// The agent of a node, as its `Hello` introduces it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Agent {
+    /// Version of the agent.
+    pub version: String,
+    /// Node pool of the node (a node label's value); empty when unknown.
+    pub node_pool: String,
+}
+
+/// Facts about a node's own software (an [`Image`] record of the node itself).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NodeSoftware {
+    /// os-release `ID-VERSION_ID`, e.g. `debian-12`.
+    #[serde(default)]
+    pub os: String,
+    /// os-release `PRETTY_NAME`.
+    #[serde(default)]
+    pub os_name: String,
+    /// Kernel release.
+    #[serde(default)]
+    pub kernel: String,
+    /// Machine architecture (`amd64`).
+    #[serde(default)]
+    pub arch: String,
+}
+
+/// An image on a node, or the node's own software (`node` set): both are kept, deduplicated
+/// and forwarded by digest the same way.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Image {
     /// Platform manifest digest: the fleet-wide key.
@@ -52,6 +79,29 @@ pub struct Image {
     pub platform: String,
     /// Layer diffIDs, bottom first.
     pub diff_ids: Vec<Digest>,
+    /// For the node's own software: what it is. Its `config_digest` is then its
+    /// manifest digest, it has no index digest nor layers.
+    pub node: Option<NodeSoftware>,
+}
+
+impl Image {
+    /// The stored form of a node record's facts (JSON); `None` for an image.
+    pub fn node_json(&self) -> Result<Option<String>> {
+        self.node
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|err| Error::Corrupt(format!("node software facts: {err}")))
+    }
+}
+
+impl NodeSoftware {
+    /// Facts from their stored form; `None` stands for an image.
+    pub fn from_json(json: Option<&str>) -> Result<Option<Self>> {
+        json.map(serde_json::from_str)
+            .transpose()
+            .map_err(|err| Error::Corrupt(format!("node software facts: {err}")))
+    }
 }
 
 /// Identifies a workload on its node.
@@ -228,6 +278,7 @@ mod tests {
             names: vec!["docker.io/library/busybox:1.36".into()],
             platform: "linux/amd64".into(),
             diff_ids: vec![],
+            node: None,
         }
     }
 

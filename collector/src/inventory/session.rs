@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::{FullInventory, Image, InventoryDelta, Limits, NodeKey, Workload};
+use super::{Agent, FullInventory, Image, InventoryDelta, Limits, NodeKey, Workload};
 use crate::clock::Timestamp;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
@@ -88,11 +88,9 @@ impl AgentSession {
         staging: Arc<Semaphore>,
         metrics: Metrics,
         node: &NodeKey,
-        agent_version: &str,
+        agent: &Agent,
     ) -> Result<Self> {
-        let session = store
-            .begin_session(node, agent_version, Timestamp::now())
-            .await?;
+        let session = store.begin_session(node, agent, Timestamp::now()).await?;
         Ok(Self {
             store,
             settings,

@@ -19,7 +19,7 @@ use crate::clock::Timestamp;
 use crate::digest::Digest;
 use crate::error::Result;
 use crate::exposure::finding::Finding;
-use crate::inventory::{FullInventory, InventoryDelta, Limits, NodeKey};
+use crate::inventory::{Agent, FullInventory, InventoryDelta, Limits, NodeKey};
 use crate::metrics::Metrics;
 use crate::sbom::ValidatedSbom;
 
@@ -55,14 +55,11 @@ impl InventoryStore for InstrumentedStore {
     async fn begin_session(
         &self,
         node: &NodeKey,
-        agent_version: &str,
+        agent: &Agent,
         now: Timestamp,
     ) -> Result<Session> {
-        self.timed(
-            "begin_session",
-            self.inner.begin_session(node, agent_version, now),
-        )
-        .await
+        self.timed("begin_session", self.inner.begin_session(node, agent, now))
+            .await
     }
 
     async fn replace_inventory(

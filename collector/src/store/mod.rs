@@ -24,7 +24,7 @@ use crate::clock::Timestamp;
 use crate::digest::Digest;
 use crate::error::Result;
 use crate::exposure::finding::Finding;
-use crate::inventory::{FullInventory, InventoryDelta, Limits, NodeKey};
+use crate::inventory::{Agent, FullInventory, InventoryDelta, Limits, NodeKey, NodeSoftware};
 use crate::sbom::ValidatedSbom;
 use outbox::{Failure, OutboxItem, Plan, ProjectState, Usage};
 
@@ -184,6 +184,8 @@ pub struct ImageSummary {
     pub nodes: Vec<NodePresence>,
     /// Workloads that use it (filtered).
     pub workloads: Vec<WorkloadPlacement>,
+    /// Set when the record is a node's own software rather than an image.
+    pub node: Option<NodeSoftware>,
 }
 
 /// A node with what it holds and runs.
@@ -193,8 +195,16 @@ pub struct NodeSummary {
     pub cluster: String,
     /// Node.
     pub node: String,
+    /// Its node pool ('' when its agent reads none).
+    pub node_pool: String,
     /// Its agent's version.
     pub agent_version: String,
+    /// Digest of its own software's SBOM record, when its agent reads the host.
+    pub software_digest: Option<String>,
+    /// What that record says.
+    pub software: Option<NodeSoftware>,
+    /// True when the collector stores that SBOM.
+    pub has_software_sbom: bool,
     /// Its first report.
     pub first_seen: Timestamp,
     /// Its last report (the last contact).
@@ -525,12 +535,8 @@ pub enum SingletonJob {
 pub trait InventoryStore: Send + Sync + 'static {
     /// Opens a session for `node`, replacing any older one, and releases the build
     /// claims of the node's previous sessions.
-    async fn begin_session(
-        &self,
-        node: &NodeKey,
-        agent_version: &str,
-        now: Timestamp,
-    ) -> Result<Session>;
+    async fn begin_session(&self, node: &NodeKey, agent: &Agent, now: Timestamp)
+        -> Result<Session>;
 
     /// Replaces the node's whole state with `inventory` (images, workloads; started and
     /// stopped events for the difference) and claims SBOM builds for it.

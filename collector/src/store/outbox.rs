@@ -97,8 +97,13 @@ pub struct Usage {
     /// Image references it is known by, sorted.
     pub names: Vec<String>,
     /// Clusters using it, each with the namespaces of its workloads (none when images
-    /// on nodes are forwarded rather than workloads).
+    /// on nodes are forwarded rather than workloads, or for a node's own software).
     pub clusters: BTreeMap<String, BTreeSet<String>>,
+    /// For a node's own software: what it is (the project then follows the node
+    /// templates).
+    pub node: Option<crate::inventory::NodeSoftware>,
+    /// For a node's own software: the pools of the nodes that carry it ('' left out).
+    pub node_pools: BTreeSet<String>,
 }
 
 /// New state of one digest and the actions that bring DT there, written together.

@@ -294,6 +294,7 @@ pub fn image(seed: &str, names: &[&str]) -> pb::Image {
             sha256(format!("layer 1 of {seed}")),
             sha256(format!("layer 2 of {seed}")),
         ],
+        ..Default::default()
     }
 }
 
@@ -356,6 +357,7 @@ impl Agent {
                     cluster: cluster.into(),
                     node: node.into(),
                     agent_version: "0.1.0-test".into(),
+                    ..Default::default()
                 })),
             })
             .await

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use nodebom_agent::daemon::{self, LayerCacheConfig, RunConfig};
+use nodebom_agent::daemon::{self, HostScanConfig, LayerCacheConfig, RunConfig};
 use nodebom_agent::image::Platform;
 use nodebom_agent::inventory::WatchConfig;
 use nodebom_agent::layers::Limits;
@@ -20,6 +20,7 @@ pub use nodebom_e2e::fixtures::{debian_image, fixture};
 use nodebom_e2e::{oci, BuiltImage, ContainerdDaemon, ImageSpec};
 use nodebom_proto::v1::{
     get_sbom_response, query_client::QueryClient, GetSbomRequest, ImageSummary, ListImagesRequest,
+    ListNodesRequest, NodeSummary,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -154,6 +155,17 @@ impl TestCollector {
             .images
     }
 
+    /// Every node, by cluster and name.
+    pub async fn nodes(&self) -> Vec<NodeSummary> {
+        let mut client = QueryClient::connect(self.url.clone()).await.unwrap();
+        client
+            .list_nodes(ListNodesRequest::default())
+            .await
+            .unwrap()
+            .into_inner()
+            .nodes
+    }
+
     /// The stored (fleet) SBOM of `digest`.
     pub async fn sbom(&self, digest: &str) -> Option<serde_json::Value> {
         self.sbom_of(digest, "").await
@@ -227,6 +239,20 @@ impl TestAgent {
         node: &str,
         token: &str,
     ) -> Self {
+        Self::start_with(daemon, url, cluster, node, token, None, "").await
+    }
+
+    /// [`Self::start_to`] reading the node's own software from `host` (its root and how
+    /// often), in node pool `pool`.
+    pub async fn start_with(
+        daemon: &ContainerdDaemon,
+        url: &str,
+        cluster: &str,
+        node: &str,
+        token: &str,
+        host: Option<HostScanConfig>,
+        pool: &str,
+    ) -> Self {
         let socket = daemon.socket().to_str().unwrap().to_string();
         let cancel = CancellationToken::new();
         let metrics = Metrics::new();
@@ -244,6 +270,8 @@ impl TestAgent {
                 spec: SpecVersion::V1_5,
                 min_backoff: Duration::from_millis(100),
                 max_backoff: Duration::from_millis(500),
+                node_pool: pool.into(),
+                host: None,
             },
             layer_cache: LayerCacheConfig::Memory {
                 max_bytes: 64 << 20,
@@ -252,6 +280,7 @@ impl TestAgent {
             layer_concurrency: 1,
             metrics_listen: None,
             metrics: metrics.clone(),
+            host,
         };
         let task = tokio::spawn(daemon::run(config, cancel.clone()));
         TestAgent {

@@ -2,12 +2,13 @@
 //! it leases the head action of each project it takes, and a project whose head is
 //! leased is skipped by the others until the lease ends.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use super::Tx;
 use crate::clock::Timestamp;
 use crate::error::{without_nul, Error, Result};
+use crate::inventory::NodeSoftware;
 use crate::store::outbox::{Failure, OutboxItem, Plan, ProjectState, Usage};
 
 /// SBOMs that a running workload uses (or, with `every_image`, that a node has), with
@@ -21,18 +22,25 @@ pub(super) async fn usage(tx: &Tx<'_>, every_image: bool) -> Result<Vec<Usage>> 
          ELSE s.digest || '#' || n.cluster END AS project_key";
     let users = if every_image {
         format!(
-            "SELECT {KEY}, COALESCE(k.sha256, s.sha256), i.names, n.cluster, '' FROM sboms s \
+            "SELECT {KEY}, COALESCE(k.sha256, s.sha256), i.names, n.cluster, '', i.node, \
+             n.node_pool FROM sboms s \
              JOIN images i ON i.digest = s.digest \
              JOIN node_images u ON u.digest = s.digest JOIN nodes n ON n.id = u.node_id \
              {OWN_COPY} ORDER BY project_key"
         )
     } else {
         format!(
-            "SELECT {KEY}, COALESCE(k.sha256, s.sha256), i.names, n.cluster, w.namespace \
-             FROM sboms s \
+            "SELECT {KEY}, COALESCE(k.sha256, s.sha256), i.names, n.cluster, w.namespace, \
+             NULL, '' FROM sboms s \
              JOIN images i ON i.digest = s.digest \
              JOIN workloads w ON w.digest = s.digest AND w.running \
              JOIN nodes n ON n.id = w.node_id \
+             {OWN_COPY} \
+             UNION ALL \
+             SELECT {KEY}, COALESCE(k.sha256, s.sha256), i.names, n.cluster, '', i.node, \
+             n.node_pool FROM sboms s \
+             JOIN images i ON i.digest = s.digest AND i.node IS NOT NULL \
+             JOIN node_images u ON u.digest = s.digest JOIN nodes n ON n.id = u.node_id \
              {OWN_COPY} ORDER BY project_key"
         )
     };
@@ -45,15 +53,22 @@ pub(super) async fn usage(tx: &Tx<'_>, every_image: bool) -> Result<Vec<Usage>> 
         let cluster = text(3)?;
         let namespace = text(4)?;
         if found.last().is_none_or(|last| last.digest != digest) {
+            let node: Option<String> = row.try_get(5).map_err(Error::postgres(context))?;
             found.push(Usage {
                 digest,
                 sbom_sha256: text(1)?,
                 names: serde_json::from_str(&text(2)?)
                     .map_err(|err| Error::Corrupt(format!("image names: {err}")))?,
                 clusters: BTreeMap::new(),
+                node: NodeSoftware::from_json(node.as_deref())?,
+                node_pools: BTreeSet::new(),
             });
         }
         if let Some(last) = found.last_mut() {
+            let pool = text(6)?;
+            if !pool.is_empty() {
+                last.node_pools.insert(pool);
+            }
             let namespaces = last.clusters.entry(cluster).or_default();
             if !namespace.is_empty() {
                 namespaces.insert(namespace);

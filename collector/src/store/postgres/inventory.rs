@@ -16,7 +16,7 @@ use crate::dedup::{self, Candidate, Claim};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::inventory::{
-    FullInventory, Image, InventoryDelta, Limits, NodeKey, Workload, WorkloadKey,
+    Agent, FullInventory, Image, InventoryDelta, Limits, NodeKey, Workload, WorkloadKey,
 };
 
 fn get<'r, T: tokio_postgres::types::FromSql<'r>>(
@@ -30,24 +30,26 @@ fn get<'r, T: tokio_postgres::types::FromSql<'r>>(
 pub(super) async fn begin_session(
     tx: &mut Tx<'_>,
     node: &NodeKey,
-    agent_version: &str,
+    agent: &Agent,
     now: Timestamp,
 ) -> Result<Session> {
     let context = "opening a node session";
     let row = tx
         .query_one(
             context,
-            "INSERT INTO nodes (cluster, name, agent_version, session, first_seen, last_seen)
-             VALUES ($1, $2, $3, 1, $4, $4)
+            "INSERT INTO nodes (cluster, name, agent_version, node_pool, session, first_seen, last_seen)
+             VALUES ($1, $2, $3, $4, 1, $5, $5)
              ON CONFLICT (cluster, name) DO UPDATE SET
                  agent_version = excluded.agent_version,
+                 node_pool = excluded.node_pool,
                  session = nodes.session + 1,
                  last_seen = excluded.last_seen
              RETURNING id, session",
             &[
                 &node.cluster,
                 &node.node,
-                &agent_version,
+                &agent.version,
+                &agent.node_pool,
                 &now.unix_millis(),
             ],
         )
@@ -198,15 +200,16 @@ async fn upsert_node_images(
             new.platforms.push(&first.platform);
             new.diff_ids.push(digest_list(&first.diff_ids)?);
             new.names.push(json_list(&first.names)?);
+            new.nodes.push(first.node_json()?);
         }
     }
     if !new.digests.is_empty() {
         tx.execute(
             context,
-            "INSERT INTO images (digest, config_digest, platform, diff_ids, names, first_seen, last_seen)
-             SELECT digest, config_digest, platform, diff_ids, names, $6, $6
-             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
-                  AS new (digest, config_digest, platform, diff_ids, names)
+            "INSERT INTO images (digest, config_digest, platform, diff_ids, names, first_seen, last_seen, node)
+             SELECT digest, config_digest, platform, diff_ids, names, $6, $6, node
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $7::text[])
+                  AS new (digest, config_digest, platform, diff_ids, names, node)
              ON CONFLICT (digest) DO NOTHING",
             &[
                 &new.digests,
@@ -215,6 +218,7 @@ async fn upsert_node_images(
                 &new.diff_ids,
                 &new.names,
                 &now.unix_millis(),
+                &new.nodes,
             ],
         )
         .await?;
@@ -250,6 +254,7 @@ struct ImageColumns<'a> {
     platforms: Vec<&'a str>,
     diff_ids: Vec<String>,
     names: Vec<String>,
+    nodes: Vec<Option<String>>,
 }
 
 /// Takes the images off the node; each fleet-wide row keeps the names this node knew

@@ -11,6 +11,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_findings.sql"),
     include_str!("migrations/0003_alerts.sql"),
+    include_str!("migrations/0004_node_software.sql"),
 ];
 
 /// Brings the database to the newest schema, one transaction per migration.

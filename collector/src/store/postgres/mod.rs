@@ -48,7 +48,7 @@ use crate::clock::Timestamp;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::exposure::finding::Finding;
-use crate::inventory::{FullInventory, InventoryDelta, Limits, NodeKey};
+use crate::inventory::{Agent, FullInventory, InventoryDelta, Limits, NodeKey};
 use crate::sbom::ValidatedSbom;
 use crate::store::outbox::{Failure, OutboxItem, Plan, ProjectState, Usage};
 use control::Control;
@@ -365,11 +365,11 @@ impl InventoryStore for PostgresStore {
     async fn begin_session(
         &self,
         node: &NodeKey,
-        agent_version: &str,
+        agent: &Agent,
         now: Timestamp,
     ) -> Result<Session> {
         write!(self, "opening a node session", |tx| async {
-            inventory::begin_session(tx, node, agent_version, now).await
+            inventory::begin_session(tx, node, agent, now).await
         })
     }
 

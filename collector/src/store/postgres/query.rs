@@ -12,6 +12,7 @@ use super::{sboms, Tx};
 use crate::clock::Timestamp;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
+use crate::inventory::NodeSoftware;
 use crate::sbom::Component;
 use crate::store::query_model::{
     like_literal, ImageNames, PlacementFilter, PlacementRows, MAX_MATCHING_COMPONENTS,
@@ -27,7 +28,7 @@ async fn summary(
     let Some(image) = tx
         .query_opt(
             context,
-            "SELECT config_digest, platform, names, first_seen, last_seen FROM images WHERE digest = $1",
+            "SELECT config_digest, platform, names, first_seen, last_seen, node FROM images WHERE digest = $1",
             &[&digest],
         )
         .await?
@@ -39,6 +40,8 @@ async fn summary(
     let names: String = image.try_get(2).map_err(Error::postgres(context))?;
     let first_seen: i64 = image.try_get(3).map_err(Error::postgres(context))?;
     let last_seen: i64 = image.try_get(4).map_err(Error::postgres(context))?;
+    let node: Option<String> = image.try_get(5).map_err(Error::postgres(context))?;
+    let node = NodeSoftware::from_json(node.as_deref())?;
     let mut image_names = ImageNames::default();
     image_names.add_json(&names)?;
     let mut index_digests = BTreeSet::new();
@@ -122,6 +125,7 @@ async fn summary(
         last_seen: Some(last_seen),
         nodes,
         workloads,
+        node,
     }))
 }
 
@@ -148,6 +152,10 @@ pub(super) async fn list_images(
     let limit = page_size as i64 + 1;
     let mut args: Vec<&(dyn ToSql + Sync)> = vec![&after];
     let mut sql = String::from("SELECT i.digest FROM images i WHERE i.digest > $1");
+    if filter.digest.is_none() {
+        // Nodes' own software is listed with the nodes (`nodes`), not as images.
+        sql.push_str(" AND i.node IS NULL");
+    }
     condition(&mut sql, &mut args, "i.digest", &filter.digest);
     let name_pattern = filter
         .name
@@ -420,30 +428,44 @@ pub(super) async fn placements(
 /// The nodes, of `cluster` when given, with their image and running container counts.
 pub(super) async fn nodes(tx: &Tx<'_>, cluster: Option<&str>) -> Result<Vec<NodeSummary>> {
     let context = "listing nodes";
-    tx.query(
-        context,
-        "SELECT n.cluster, n.name, n.agent_version, n.first_seen, n.last_seen,
-                (SELECT COUNT(*) FROM node_images ni WHERE ni.node_id = n.id),
-                (SELECT COUNT(*) FROM workloads w WHERE w.node_id = n.id AND w.running)
-         FROM nodes n WHERE $1::text IS NULL OR n.cluster = $1
-         ORDER BY n.cluster, n.name",
-        &[&cluster],
-    )
-    .await?
-    .iter()
-    .map(|row| {
-        Ok(NodeSummary {
-            cluster: row.try_get(0)?,
-            node: row.try_get(1)?,
-            agent_version: row.try_get(2)?,
-            first_seen: Timestamp::from_unix_millis(row.try_get(3)?),
-            last_seen: Timestamp::from_unix_millis(row.try_get(4)?),
-            images: row.try_get::<_, i64>(5)? as u64,
-            running: row.try_get::<_, i64>(6)? as u64,
+    let rows = tx
+        .query(
+            context,
+            "SELECT n.cluster, n.name, n.agent_version, n.first_seen, n.last_seen,
+                    (SELECT COUNT(*) FROM node_images ni JOIN images i ON i.digest = ni.digest
+                     WHERE ni.node_id = n.id AND i.node IS NULL),
+                    (SELECT COUNT(*) FROM workloads w WHERE w.node_id = n.id AND w.running),
+                    n.node_pool, sw.digest, sw.node,
+                    EXISTS (SELECT 1 FROM sboms s WHERE s.digest = sw.digest)
+             FROM nodes n
+             LEFT JOIN images sw ON sw.digest = (
+                 SELECT ni.digest FROM node_images ni JOIN images i ON i.digest = ni.digest
+                 WHERE ni.node_id = n.id AND i.node IS NOT NULL
+                 ORDER BY ni.first_seen DESC LIMIT 1)
+             WHERE $1::text IS NULL OR n.cluster = $1
+             ORDER BY n.cluster, n.name",
+            &[&cluster],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let get = |e| Error::postgres(context)(e);
+            let software: Option<String> = row.try_get(9).map_err(get)?;
+            Ok(NodeSummary {
+                cluster: row.try_get(0).map_err(get)?,
+                node: row.try_get(1).map_err(get)?,
+                node_pool: row.try_get(7).map_err(get)?,
+                agent_version: row.try_get(2).map_err(get)?,
+                first_seen: Timestamp::from_unix_millis(row.try_get(3).map_err(get)?),
+                last_seen: Timestamp::from_unix_millis(row.try_get(4).map_err(get)?),
+                images: row.try_get::<_, i64>(5).map_err(get)? as u64,
+                running: row.try_get::<_, i64>(6).map_err(get)? as u64,
+                software_digest: row.try_get(8).map_err(get)?,
+                software: NodeSoftware::from_json(software.as_deref())?,
+                has_software_sbom: row.try_get(10).map_err(get)?,
+            })
         })
-    })
-    .collect::<std::result::Result<_, tokio_postgres::Error>>()
-    .map_err(Error::postgres(context))
+        .collect()
 }
 
 /// The namespaces where containers of `cluster` run now.

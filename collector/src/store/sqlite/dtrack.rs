@@ -1,11 +1,12 @@
 //! The Dependency-Track forwarder's state and outbox.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
+use crate::inventory::NodeSoftware;
 use crate::store::outbox::{Failure, OutboxItem, Plan, ProjectState, Usage};
 
 /// SBOMs that a running workload uses (or, with `every_image`, that a node has), with
@@ -19,18 +20,25 @@ pub(super) fn usage(conn: &Connection, every_image: bool) -> Result<Vec<Usage>> 
          ELSE s.digest || '#' || n.cluster END AS project_key";
     let users = if every_image {
         format!(
-            "SELECT {KEY}, COALESCE(k.sha256, s.sha256), i.names, n.cluster, '' FROM sboms s \
+            "SELECT {KEY}, COALESCE(k.sha256, s.sha256), i.names, n.cluster, '', i.node, \
+             n.node_pool FROM sboms s \
              JOIN images i ON i.digest = s.digest \
              JOIN node_images u ON u.digest = s.digest JOIN nodes n ON n.id = u.node_id \
              {OWN_COPY} ORDER BY project_key"
         )
     } else {
         format!(
-            "SELECT {KEY}, COALESCE(k.sha256, s.sha256), i.names, n.cluster, w.namespace \
-             FROM sboms s \
+            "SELECT {KEY}, COALESCE(k.sha256, s.sha256), i.names, n.cluster, w.namespace, \
+             NULL, '' FROM sboms s \
              JOIN images i ON i.digest = s.digest \
              JOIN workloads w ON w.digest = s.digest AND w.running = 1 \
              JOIN nodes n ON n.id = w.node_id \
+             {OWN_COPY} \
+             UNION ALL \
+             SELECT {KEY}, COALESCE(k.sha256, s.sha256), i.names, n.cluster, '', i.node, \
+             n.node_pool FROM sboms s \
+             JOIN images i ON i.digest = s.digest AND i.node IS NOT NULL \
+             JOIN node_images u ON u.digest = s.digest JOIN nodes n ON n.id = u.node_id \
              {OWN_COPY} ORDER BY project_key"
         )
     };
@@ -44,15 +52,22 @@ pub(super) fn usage(conn: &Connection, every_image: bool) -> Result<Vec<Usage>> 
         let namespace: String = row.get(4).map_err(Error::database(context))?;
         if found.last().is_none_or(|last| last.digest != digest) {
             let names: String = row.get(2).map_err(Error::database(context))?;
+            let node: Option<String> = row.get(5).map_err(Error::database(context))?;
             found.push(Usage {
                 digest,
                 sbom_sha256: row.get(1).map_err(Error::database(context))?,
                 names: serde_json::from_str(&names)
                     .map_err(|err| Error::Corrupt(format!("image names: {err}")))?,
                 clusters: BTreeMap::new(),
+                node: NodeSoftware::from_json(node.as_deref())?,
+                node_pools: BTreeSet::new(),
             });
         }
         if let Some(last) = found.last_mut() {
+            let pool: String = row.get(6).map_err(Error::database(context))?;
+            if !pool.is_empty() {
+                last.node_pools.insert(pool);
+            }
             let namespaces = last.clusters.entry(cluster).or_default();
             if !namespace.is_empty() {
                 namespaces.insert(namespace);

@@ -11,26 +11,33 @@ use crate::dedup::{self, Candidate, Claim};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::inventory::{
-    FullInventory, Image, InventoryDelta, Limits, NodeKey, Workload, WorkloadKey,
+    Agent, FullInventory, Image, InventoryDelta, Limits, NodeKey, Workload, WorkloadKey,
 };
 
 pub(super) fn begin_session(
     conn: &Connection,
     node: &NodeKey,
-    agent_version: &str,
+    agent: &Agent,
     now: Timestamp,
 ) -> Result<Session> {
     let context = "opening a node session";
     let (node_id, generation): (i64, i64) = conn
         .query_row(
-            "INSERT INTO nodes (cluster, name, agent_version, session, first_seen, last_seen)
-             VALUES (?1, ?2, ?3, 1, ?4, ?4)
+            "INSERT INTO nodes (cluster, name, agent_version, node_pool, session, first_seen, last_seen)
+             VALUES (?1, ?2, ?3, ?4, 1, ?5, ?5)
              ON CONFLICT (cluster, name) DO UPDATE SET
                  agent_version = excluded.agent_version,
+                 node_pool = excluded.node_pool,
                  session = nodes.session + 1,
                  last_seen = excluded.last_seen
              RETURNING id, session",
-            params![node.cluster, node.node, agent_version, now.unix_millis()],
+            params![
+                node.cluster,
+                node.node,
+                agent.version,
+                agent.node_pool,
+                now.unix_millis()
+            ],
             |row| Ok((row.get(0)?, row.get(1)?)),
         )
         .map_err(Error::database(context))?;
@@ -128,9 +135,10 @@ fn insert_image(conn: &Connection, image: &Image, names: &str, now: Timestamp) -
         return Ok(());
     }
     let diff_ids = digest_list(&image.diff_ids)?;
+    let node = image.node_json()?;
     conn.prepare_cached(
-        "INSERT INTO images (digest, config_digest, platform, diff_ids, names, first_seen, last_seen)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+        "INSERT INTO images (digest, config_digest, platform, diff_ids, names, first_seen, last_seen, node)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)
          ON CONFLICT (digest) DO NOTHING",
     )
     .and_then(|mut insert| {
@@ -141,6 +149,7 @@ fn insert_image(conn: &Connection, image: &Image, names: &str, now: Timestamp) -
             diff_ids,
             names,
             now.unix_millis(),
+            node,
         ])
     })
     .map_err(Error::database("recording an image"))?;

@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_trust.sql"),
     include_str!("migrations/0004_findings.sql"),
     include_str!("migrations/0005_alerts.sql"),
+    include_str!("migrations/0006_node_software.sql"),
 ];
 
 /// Brings the database to the newest schema, one transaction per migration.

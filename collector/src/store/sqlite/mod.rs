@@ -37,7 +37,7 @@ use crate::clock::Timestamp;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::exposure::finding::Finding;
-use crate::inventory::{FullInventory, InventoryDelta, Limits, NodeKey};
+use crate::inventory::{Agent, FullInventory, InventoryDelta, Limits, NodeKey};
 use crate::sbom::ValidatedSbom;
 use crate::store::outbox::{Failure, OutboxItem, Plan, ProjectState, Usage};
 
@@ -409,12 +409,12 @@ impl InventoryStore for SqliteStore {
     async fn begin_session(
         &self,
         node: &NodeKey,
-        agent_version: &str,
+        agent: &Agent,
         now: Timestamp,
     ) -> Result<Session> {
         let node = node.clone();
-        let agent_version = agent_version.to_owned();
-        self.write(move |conn| inventory::begin_session(conn, &node, &agent_version, now))
+        let agent = agent.clone();
+        self.write(move |conn| inventory::begin_session(conn, &node, &agent, now))
             .await
     }
 

@@ -13,6 +13,7 @@ use super::sboms;
 use crate::clock::Timestamp;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
+use crate::inventory::NodeSoftware;
 use crate::sbom::Component;
 use crate::store::query_model::{
     like_literal, ImageNames, PlacementFilter, PlacementRows, MAX_MATCHING_COMPONENTS,
@@ -25,19 +26,21 @@ fn summary(
     filter: &PlacementFilter<'_>,
 ) -> Result<Option<ImageSummary>> {
     let context = "reading an image";
-    let image: Option<(String, String, String, i64, i64)> = conn
-        .prepare_cached("SELECT config_digest, platform, names, first_seen, last_seen FROM images WHERE digest = ?1")
+    type Row = (String, String, String, i64, i64, Option<String>);
+    let image: Option<Row> = conn
+        .prepare_cached("SELECT config_digest, platform, names, first_seen, last_seen, node FROM images WHERE digest = ?1")
         .and_then(|mut select| {
             select
                 .query_row([digest], |row| {
-                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?))
                 })
                 .optional()
         })
         .map_err(Error::database(context))?;
-    let Some((config_digest, platform, names, first_seen, last_seen)) = image else {
+    let Some((config_digest, platform, names, first_seen, last_seen, node)) = image else {
         return Ok(None);
     };
+    let node = NodeSoftware::from_json(node.as_deref())?;
     let mut image_names = ImageNames::default();
     image_names.add_json(&names)?;
     let mut index_digests = BTreeSet::new();
@@ -134,6 +137,7 @@ fn summary(
         last_seen: Some(last_seen),
         nodes,
         workloads,
+        node,
     }))
 }
 
@@ -144,6 +148,10 @@ pub(super) fn list_images(
     page_size: usize,
 ) -> Result<ImagePage> {
     let mut sql = String::from("SELECT i.digest FROM images i WHERE i.digest > ?1");
+    if filter.digest.is_none() {
+        // Nodes' own software is listed with the nodes (`nodes`), not as images.
+        sql.push_str(" AND i.node IS NULL");
+    }
     let mut args = vec![Value::Text(
         after.map(|d| d.to_string()).unwrap_or_default(),
     )];
@@ -429,27 +437,50 @@ pub(super) fn nodes(conn: &Connection, cluster: Option<&str>) -> Result<Vec<Node
     let mut select = conn
         .prepare_cached(
             "SELECT n.cluster, n.name, n.agent_version, n.first_seen, n.last_seen,
-                    (SELECT COUNT(*) FROM node_images ni WHERE ni.node_id = n.id),
-                    (SELECT COUNT(*) FROM workloads w WHERE w.node_id = n.id AND w.running = 1)
-             FROM nodes n WHERE ?1 IS NULL OR n.cluster = ?1
+                    (SELECT COUNT(*) FROM node_images ni JOIN images i ON i.digest = ni.digest
+                     WHERE ni.node_id = n.id AND i.node IS NULL),
+                    (SELECT COUNT(*) FROM workloads w WHERE w.node_id = n.id AND w.running = 1),
+                    n.node_pool, sw.digest, sw.node,
+                    EXISTS (SELECT 1 FROM sboms s WHERE s.digest = sw.digest)
+             FROM nodes n
+             LEFT JOIN images sw ON sw.digest = (
+                 SELECT ni.digest FROM node_images ni JOIN images i ON i.digest = ni.digest
+                 WHERE ni.node_id = n.id AND i.node IS NOT NULL
+                 ORDER BY ni.first_seen DESC LIMIT 1)
+             WHERE ?1 IS NULL OR n.cluster = ?1
              ORDER BY n.cluster, n.name",
         )
         .map_err(Error::database(context))?;
     let rows = select
         .query_map([cluster], |row| {
-            Ok(NodeSummary {
-                cluster: row.get(0)?,
-                node: row.get(1)?,
-                agent_version: row.get(2)?,
-                first_seen: Timestamp::from_unix_millis(row.get(3)?),
-                last_seen: Timestamp::from_unix_millis(row.get(4)?),
-                images: row.get::<_, i64>(5)? as u64,
-                running: row.get::<_, i64>(6)? as u64,
-            })
+            let software: Option<String> = row.get(9)?;
+            Ok((
+                NodeSummary {
+                    cluster: row.get(0)?,
+                    node: row.get(1)?,
+                    node_pool: row.get(7)?,
+                    agent_version: row.get(2)?,
+                    first_seen: Timestamp::from_unix_millis(row.get(3)?),
+                    last_seen: Timestamp::from_unix_millis(row.get(4)?),
+                    images: row.get::<_, i64>(5)? as u64,
+                    running: row.get::<_, i64>(6)? as u64,
+                    software_digest: row.get(8)?,
+                    software: None,
+                    has_software_sbom: row.get(10)?,
+                },
+                software,
+            ))
         })
         .map_err(Error::database(context))?;
-    rows.collect::<rusqlite::Result<_>>()
-        .map_err(Error::database(context))
+    let rows: Vec<(NodeSummary, Option<String>)> = rows
+        .collect::<rusqlite::Result<_>>()
+        .map_err(Error::database(context))?;
+    rows.into_iter()
+        .map(|(mut summary, software)| {
+            summary.software = NodeSoftware::from_json(software.as_deref())?;
+            Ok(summary)
+        })
+        .collect()
 }
 
 /// The namespaces where containers of `cluster` run now.

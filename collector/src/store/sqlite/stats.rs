@@ -82,7 +82,7 @@ mod tests {
 
     use crate::clock::Timestamp;
     use crate::digest::Digest;
-    use crate::inventory::{FullInventory, Image, Limits, NodeKey, Workload, WorkloadKey};
+    use crate::inventory::{Agent, FullInventory, Image, Limits, NodeKey, Workload, WorkloadKey};
     use crate::sbom::cyclonedx::Completeness;
     use crate::sbom::ValidatedSbom;
     use crate::store::outbox::{Action, Failure, Plan, ProjectState};
@@ -103,6 +103,7 @@ mod tests {
             names: vec![format!("registry.example/{seed}:1")],
             platform: "linux/amd64".into(),
             diff_ids: vec![digest('e')],
+            node: None,
         }
     }
 
@@ -155,7 +156,17 @@ mod tests {
     }
 
     async fn report(store: &SqliteStore, node: &NodeKey, inventory: FullInventory) -> Session {
-        let session = store.begin_session(node, "0.2.0", START).await.unwrap();
+        let session = store
+            .begin_session(
+                node,
+                &Agent {
+                    version: "0.2.0".into(),
+                    node_pool: String::new(),
+                },
+                START,
+            )
+            .await
+            .unwrap();
         store
             .replace_inventory(
                 &session,
