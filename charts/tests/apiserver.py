@@ -33,6 +33,10 @@ RESOURCES: dict[str, list[tuple[str, str, bool]]] = {
     ],
     "networking.k8s.io/v1": [("NetworkPolicy", "networkpolicies", True)],
     "policy/v1": [("PodDisruptionBudget", "poddisruptionbudgets", True)],
+    "rbac.authorization.k8s.io/v1": [
+        ("ClusterRole", "clusterroles", False),
+        ("ClusterRoleBinding", "clusterrolebindings", False),
+    ],
     "scheduling.k8s.io/v1": [("PriorityClass", "priorityclasses", False)],
     "monitoring.coreos.com/v1": [("ServiceMonitor", "servicemonitors", True)],
 }

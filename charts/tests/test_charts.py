@@ -133,6 +133,8 @@ AGENT_K3S = {
     },
     "cache": {"hostPath": "/var/lib/rancher/nodebom", "sizeMiB": 256},
     "security": {"readOpaqueXattrs": True, "seLinuxOptions": {"type": "spc_t"}},
+    "nodeSoftware": {"enabled": True},
+    "nodePool": {"label": "node.kubernetes.io/instance-type"},
     "tolerations": [{"key": "node-role.kubernetes.io/control-plane", "operator": "Exists",
                      "effect": "NoSchedule"}],
     "priorityClassName": "nodebom-agent",
@@ -193,6 +195,38 @@ class TestAgentChart:
         assert "--cache-mib=512" in container["args"]
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
         assert container["resources"]["limits"]["memory"] == "256Mi"
+        # The host is not mounted and the Kubernetes API is not used unless asked.
+        assert all(v["name"] != "host-root" for v in pod["volumes"])
+        assert not any(a.startswith(("--host-root", "--node-pool")) for a in container["args"])
+
+    def test_node_software_mounts_the_host_read_only_and_a_pool_label_may_get_nodes(self, tmp_path):
+        values = {"nodeSoftware": {"enabled": True, "interval": "30m"},
+                  "nodePool": {"label": "cloud.google.com/gke-nodepool"}}
+        release = install(AGENT, values, tmp_path, "nodebom-agent")
+        pod = release.pod_spec("DaemonSet")
+        container = release.container("DaemonSet")
+        assert volume(pod, "host-root")["hostPath"] == {"path": "/", "type": "Directory"}
+        assert mount(container, "host-root") == {"name": "host-root", "mountPath": "/host",
+                                                 "readOnly": True}
+        assert "--host-root=/host" in container["args"]
+        assert "--host-interval=30m" in container["args"]
+        assert "--node-pool-label=cloud.google.com/gke-nodepool" in container["args"]
+        # Reading its own Node is the one thing the agent may do with the API.
+        assert pod["automountServiceAccountToken"] is True
+        (role,) = release.all("ClusterRole")
+        assert role["rules"] == [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get"]}]
+        (binding,) = release.all("ClusterRoleBinding")
+        assert binding["roleRef"]["name"] == role["metadata"]["name"]
+        assert binding["subjects"][0]["name"] == pod["serviceAccountName"]
+        # Same privileges otherwise: no capability beyond reading files.
+        assert container["securityContext"]["capabilities"] == {"drop": ["ALL"], "add": ["DAC_READ_SEARCH"]}
+
+    def test_schema_rejects_a_bad_node_pool_label_and_interval(self, tmp_path):
+        with pytest.raises(helm_sdkpy.InstallError, match="label"):
+            install(AGENT, {"nodePool": {"label": "pool with spaces"}}, tmp_path, "nodebom-agent")
+        with pytest.raises(helm_sdkpy.InstallError, match="interval"):
+            install(AGENT, {"nodeSoftware": {"enabled": True, "interval": "hourly"}}, tmp_path,
+                    "nodebom-agent")
 
     def test_default_container_is_pinned(self, tmp_path):
         """The agent's container with default values, whole: the end-to-end test runs the
@@ -721,7 +755,9 @@ AGENT_MINIMAL = {
 RENDERINGS = {
     "agent-defaults": (AGENT, None, ["DaemonSet", "ServiceAccount"]),
     # ServiceMonitor, a CA Secret, SYS_ADMIN, SELinux options, tolerations.
-    "agent-k3s": (AGENT, AGENT_K3S, ["DaemonSet", "Service", "ServiceAccount", "ServiceMonitor"]),
+    # ... and the node's own software with its pool label (RBAC to get nodes).
+    "agent-k3s": (AGENT, AGENT_K3S, ["ClusterRole", "ClusterRoleBinding", "DaemonSet", "Service",
+                                     "ServiceAccount", "ServiceMonitor"]),
     "agent-minimal": (AGENT, AGENT_MINIMAL, ["DaemonSet", "Service"]),
     "collector-defaults": (COLLECTOR, None, ["Service", "ServiceAccount", "StatefulSet"]),
     # NetworkPolicy, mTLS, query tokens, Dependency-Track, LoadBalancer, extra volumes.
@@ -805,7 +841,7 @@ def test_rendered_objects_are_valid_kubernetes(renderings, version):
     # Every object but the ServiceMonitors of agent-k3s and collector-full.
     skipped = {kind for _api, kind in NOT_IN_KUBERNETES}
     expected = sum(k not in skipped for _c, _v, kinds in RENDERINGS.values() for k in kinds)
-    assert validated == expected == 23
+    assert validated == expected == 25
 
 
 def test_kubernetes_validation_finds_errors(renderings):
