@@ -15,7 +15,7 @@ use nodebom_collector::config::StoreUrl;
 use nodebom_collector::digest::Digest;
 use nodebom_collector::dtrack::{DtrackSettings, Forwarder};
 use nodebom_collector::inventory::{
-    Agent, FullInventory, Image, Limits, NodeKey, Workload, WorkloadKey,
+    Agent, FullInventory, Image, Limits, NodeKey, NodeSoftware, Workload, WorkloadKey,
 };
 use nodebom_collector::sbom::upload::{Assembler, UploadHeader};
 use nodebom_collector::server;
@@ -52,6 +52,18 @@ impl Fleet {
 
     /// Replaces the node's inventory: it has `images`, and runs each `(namespace, image)`.
     async fn node(&self, cluster: &str, node: &str, images: &[&Image], runs: &[(&str, &Image)]) {
+        self.node_in_pool(cluster, node, "", images, runs).await;
+    }
+
+    /// [`Fleet::node`] for a node of node pool `pool`.
+    async fn node_in_pool(
+        &self,
+        cluster: &str,
+        node: &str,
+        pool: &str,
+        images: &[&Image],
+        runs: &[(&str, &Image)],
+    ) {
         let key = NodeKey::new(cluster, node).unwrap();
         let now = Timestamp::now();
         let session = self
@@ -60,7 +72,7 @@ impl Fleet {
                 &key,
                 &Agent {
                     version: "test".into(),
-                    node_pool: String::new(),
+                    node_pool: pool.into(),
                 },
                 now,
             )
@@ -783,4 +795,48 @@ async fn a_token_lost_in_a_dependency_track_restart_does_not_block_the_next_uplo
     assert!(uploads[0].lost);
     assert!(!uploads[1].overlapped);
     dt.assert_conformant();
+}
+
+#[tokio::test]
+async fn node_software_is_used_by_the_nodes_that_carry_it_with_their_pools() {
+    let fleet = Fleet::new().await;
+    let mut software = image("node software", &[]);
+    software.diff_ids.clear();
+    software.config_digest = software.manifest_digest.clone();
+    software.node = Some(NodeSoftware {
+        os: "debian-12".into(),
+        os_name: "Debian GNU/Linux 12 (bookworm)".into(),
+        kernel: "6.1.0-18-amd64".into(),
+        arch: "amd64".into(),
+    });
+    let app = image("app", &["docker.io/library/nginx:1.27"]);
+    fleet
+        .node_in_pool("prod-a", "n1", "pool-a", &[&software, &app], &[])
+        .await;
+    fleet
+        .node_in_pool("prod-b", "n2", "pool-b", &[&software], &[])
+        .await;
+    fleet
+        .node_in_pool("prod-b", "n3", "", &[&software], &[])
+        .await;
+    fleet.sbom("prod-a", "n1", &software).await;
+    fleet.sbom("prod-a", "n1", &app).await;
+
+    // Images are used by workloads (none runs `app`); node software by its nodes.
+    let usage = fleet.store.dtrack_usage(false).await.unwrap();
+    assert_eq!(usage.len(), 1, "{usage:#?}");
+    let used = &usage[0];
+    assert_eq!(used.digest, software.manifest_digest.as_str());
+    assert_eq!(used.node, software.node);
+    let clusters: Vec<&str> = used.clusters.keys().map(String::as_str).collect();
+    assert_eq!(clusters, ["prod-a", "prod-b"]);
+    assert_eq!(used.node_pools, tags(&["pool-a", "pool-b"]));
+    // With every image forwarded, `app` too, as an image.
+    let every = fleet.store.dtrack_usage(true).await.unwrap();
+    assert_eq!(every.len(), 2);
+    let app_usage = every
+        .iter()
+        .find(|u| u.digest == app.manifest_digest.as_str())
+        .unwrap();
+    assert!(app_usage.node.is_none() && app_usage.node_pools.is_empty());
 }

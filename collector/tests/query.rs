@@ -255,6 +255,155 @@ async fn find_components_by_name_with_version_prefix_running_and_cluster_filters
     fleet.collector.stop().await;
 }
 
+/// A node's own software as its agent reports it.
+fn node_software(seed: &str) -> pb::Image {
+    pb::Image {
+        manifest_digest: sha256(format!("node software {seed}")),
+        platform: "linux/amd64".into(),
+        kind: pb::ArtifactKind::Node as i32,
+        node: Some(pb::NodeSoftware {
+            os: "debian-12".into(),
+            os_name: "Debian GNU/Linux 12 (bookworm)".into(),
+            kernel: "6.1.0-18-amd64".into(),
+            arch: "amd64".into(),
+        }),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn nodes_software_is_listed_with_the_nodes_and_found_as_a_node_record() {
+    let collector = TestCollector::start(&[]).await;
+    let debian = image("debian", &["docker.io/library/debian:12"]);
+    let software = node_software("pool-a image");
+    let digest = software.manifest_digest.clone();
+    let mut agents = Vec::new();
+    for (cluster, token, node, pool) in [
+        ("prod-a", TOKEN_A, "worker-1", "pool-a"),
+        ("prod-a", TOKEN_A, "worker-2", "pool-a"),
+        ("prod-b", TOKEN_B, "worker-3", "pool-b"),
+    ] {
+        let mut agent = Agent::connect_in_pool(&collector, Some(token), cluster, node, pool)
+            .await
+            .unwrap();
+        agent
+            .full(&[debian.clone(), software.clone()], &[])
+            .await
+            .unwrap();
+        agents.push(agent);
+    }
+    // Its SBOM is built once, like an image's.
+    agents[0]
+        .upload(&collector, Some(TOKEN_A), &digest, DEBIAN_SBOM, 256 * 1024)
+        .await
+        .unwrap();
+
+    let mut query = collector.query().await;
+    let nodes = query
+        .list_nodes(pb::ListNodesRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let listed: Vec<(&str, &str, &str)> = nodes
+        .nodes
+        .iter()
+        .map(|n| (n.cluster.as_str(), n.node.as_str(), n.node_pool.as_str()))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("prod-a", "worker-1", "pool-a"),
+            ("prod-a", "worker-2", "pool-a"),
+            ("prod-b", "worker-3", "pool-b")
+        ]
+    );
+    for node in &nodes.nodes {
+        assert_eq!(node.sbom_digest, digest);
+        assert!(node.has_sbom);
+        assert_eq!(node.software, software.node);
+        assert_eq!(node.agent_version, "0.1.0-test");
+    }
+    assert!(nodes.next_page_token.is_empty());
+
+    // Filters and pages.
+    let page = |request: pb::ListNodesRequest| {
+        let mut query = query.clone();
+        async move { query.list_nodes(request).await.map(|r| r.into_inner()) }
+    };
+    let first = page(pb::ListNodesRequest {
+        page_size: 2,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(first.nodes.len(), 2);
+    let rest = page(pb::ListNodesRequest {
+        page_size: 2,
+        page_token: first.next_page_token.clone(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(rest.nodes.len(), 1);
+    assert_eq!(rest.nodes[0].node, "worker-3");
+    assert!(rest.next_page_token.is_empty());
+    let pool_b = page(pb::ListNodesRequest {
+        node_pool: "pool-b".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(pool_b.nodes.len(), 1);
+    let other = page(pb::ListNodesRequest {
+        sbom_digest: debian.manifest_digest.clone(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert!(other.nodes.is_empty());
+    let bad = page(pb::ListNodesRequest {
+        page_token: "garbage".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument);
+    assert!(bad.message().starts_with("page_token"), "{}", bad.message());
+
+    // Not an image: ListImages leaves it out, by digest it is there as a node record.
+    let images = list_images(&collector, pb::ListImagesRequest::default()).await;
+    let digests: Vec<&str> = images.iter().map(|i| i.manifest_digest.as_str()).collect();
+    assert_eq!(digests, [debian.manifest_digest.as_str()]);
+
+    // Component search answers with the nodes that carry it.
+    let found = find(
+        &collector,
+        pb::FindComponentsRequest {
+            name: "bash".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let record = found
+        .matches
+        .iter()
+        .filter_map(|m| m.image.as_ref())
+        .find(|i| i.manifest_digest == digest)
+        .expect("the node software holds bash");
+    assert_eq!(record.kind(), pb::ArtifactKind::Node);
+    assert_eq!(record.node, software.node);
+    assert!(record.config_digest.is_empty());
+    assert_eq!(record.nodes.len(), 3);
+    assert!(record.workloads.is_empty());
+
+    // A record of a kind this collector does not know is refused, naming the field.
+    let mut unknown = node_software("future");
+    unknown.kind = 7;
+    let refused = agents[0].full(&[unknown], &[]).await.unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert!(refused.message().contains(".kind"), "{}", refused.message());
+}
+
 #[tokio::test]
 async fn list_images_filters_by_cluster_namespace_node_and_running() {
     let fleet = fleet().await;

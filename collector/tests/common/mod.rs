@@ -349,6 +349,17 @@ impl Agent {
         cluster: &str,
         node: &str,
     ) -> Result<Self, Status> {
+        Self::connect_in_pool(collector, token, cluster, node, "").await
+    }
+
+    /// [`Agent::connect_to`] for a node of node pool `pool`.
+    pub async fn connect_in_pool(
+        collector: &impl Target,
+        token: Option<&str>,
+        cluster: &str,
+        node: &str,
+        pool: &str,
+    ) -> Result<Self, Status> {
         let (outbound, requests) = mpsc::channel(16);
         outbound
             .send(pb::SyncRequest {
@@ -357,7 +368,7 @@ impl Agent {
                     cluster: cluster.into(),
                     node: node.into(),
                     agent_version: "0.1.0-test".into(),
-                    ..Default::default()
+                    node_pool: pool.into(),
                 })),
             })
             .await

@@ -23,7 +23,7 @@ pub(super) async fn usage(tx: &Tx<'_>, every_image: bool) -> Result<Vec<Usage>> 
     let users = if every_image {
         format!(
             "SELECT {KEY}, COALESCE(k.sha256, s.sha256), i.names, n.cluster, '', i.node, \
-             n.node_pool FROM sboms s \
+             CASE WHEN i.node IS NULL THEN '' ELSE n.node_pool END FROM sboms s \
              JOIN images i ON i.digest = s.digest \
              JOIN node_images u ON u.digest = s.digest JOIN nodes n ON n.id = u.node_id \
              {OWN_COPY} ORDER BY project_key"
