@@ -349,6 +349,7 @@ COLLECTOR_FULL = {
         "frontendUrl": "https://dtrack-ui.example.com",
         "apiKey": {"existingSecret": "dtrack-key", "key": "key"},
         "project": {"name": "k8s/${repository}", "version": "${tag}@${digest}"},
+        "nodeProject": {"name": "nodes/${node_pool}", "version": "${os}-${kernel}"},
         "tags": {"grace": "6h"},
         "findings": {"refresh": "30m"},
         "kev": {"catalog": "/etc/nodebom/kev/known_exploited_vulnerabilities.json"},
@@ -637,6 +638,8 @@ class TestCollectorChart:
         assert "--dtrack-frontend-url=https://dtrack-ui.example.com" in args
         assert "--dtrack-project-name=k8s/${repository}" in args
         assert "--dtrack-project-version=${tag}@${digest}" in args
+        assert "--dtrack-node-project-name=nodes/${node_pool}" in args
+        assert "--dtrack-node-project-version=${os}-${kernel}" in args
         assert "--dtrack-tag-grace=6h" in args
         assert "--dtrack-findings-refresh=30m" in args
         assert "--kev-catalog=/etc/nodebom/kev/known_exploited_vulnerabilities.json" in args

@@ -370,6 +370,22 @@ async fn nodes_software_is_listed_with_the_nodes_and_found_as_a_node_record() {
     assert_eq!(bad.code(), Code::InvalidArgument);
     assert!(bad.message().starts_with("page_token"), "{}", bad.message());
 
+    // The CLI lists them too.
+    let server = collector.url();
+    let json: serde_json::Value =
+        serde_json::from_str(&cli(&server, &["-o", "json", "nodes", "--pool", "pool-a"]).await)
+            .unwrap();
+    let listed = json.as_array().unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0]["kernel"], "6.1.0-18-amd64");
+    assert_eq!(listed[0]["sbom_digest"], digest.as_str());
+    assert_eq!(listed[0]["has_sbom"], true);
+    let table = cli(&server, &["nodes"]).await;
+    assert!(
+        table.contains("worker-3") && table.contains("pool-b") && table.contains("stored"),
+        "{table}"
+    );
+
     // Not an image: ListImages leaves it out, by digest it is there as a node record.
     let images = list_images(&collector, pb::ListImagesRequest::default()).await;
     let digests: Vec<&str> = images.iter().map(|i| i.manifest_digest.as_str()).collect();

@@ -158,6 +158,8 @@ spec:
         {{- end }}
         - {{ printf "--dtrack-project-name=%s" $.Values.dtrack.project.name | quote }}
         - {{ printf "--dtrack-project-version=%s" $.Values.dtrack.project.version | quote }}
+        - {{ printf "--dtrack-node-project-name=%s" $.Values.dtrack.nodeProject.name | quote }}
+        - {{ printf "--dtrack-node-project-version=%s" $.Values.dtrack.nodeProject.version | quote }}
         - --dtrack-tag-grace={{ $.Values.dtrack.tags.grace }}
         - --dtrack-findings-refresh={{ $.Values.dtrack.findings.refresh }}
         {{- with $.Values.dtrack.kev.catalog }}

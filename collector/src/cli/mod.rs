@@ -183,6 +183,19 @@ pub enum QueryCommand {
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
+    /// Nodes, with their pool, agent and own software (the node SBOM's digest, OS and
+    /// kernel when their agent reads the host).
+    Nodes {
+        /// Only nodes of this cluster.
+        #[arg(long)]
+        cluster: Option<String>,
+        /// Only nodes of this pool.
+        #[arg(long)]
+        pool: Option<String>,
+        /// Only nodes whose own software has this digest (`sha256:…`).
+        #[arg(long)]
+        digest: Option<String>,
+    },
     /// Dependency-Track actions that DT refused for good (dropped, not retried), newest
     /// first.
     DtrackFailures {
@@ -365,6 +378,32 @@ pub async fn run(args: QueryArgs, out: &mut (dyn Write + Send)) -> Result<()> {
                 .await?
                 .into_inner();
             output::matches(&found, format, out)
+        }
+        QueryCommand::Nodes {
+            cluster,
+            pool,
+            digest,
+        } => {
+            let mut nodes = Vec::new();
+            let mut page_token = String::new();
+            loop {
+                let page = client
+                    .list_nodes(pb::ListNodesRequest {
+                        cluster: cluster.clone().unwrap_or_default(),
+                        node_pool: pool.clone().unwrap_or_default(),
+                        sbom_digest: digest.clone().unwrap_or_default(),
+                        page_size: 5_000,
+                        page_token,
+                    })
+                    .await?
+                    .into_inner();
+                nodes.extend(page.nodes);
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                page_token = page.next_page_token;
+            }
+            output::nodes(&nodes, format, out)
         }
         QueryCommand::DtrackFailures { limit } => {
             let answer = client

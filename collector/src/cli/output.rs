@@ -290,6 +290,76 @@ pub fn matches(
 }
 
 /// `query dtrack-failures`.
+/// Nodes as a table or JSON.
+pub fn nodes(
+    nodes: &[pb::NodeSummary],
+    format: Format,
+    out: &mut (dyn Write + Send),
+) -> Result<()> {
+    if format == Format::Json {
+        let nodes: Vec<Value> = nodes
+            .iter()
+            .map(|node| {
+                let software = node.software.clone().unwrap_or_default();
+                json!({
+                    "cluster": node.cluster,
+                    "node": node.node,
+                    "node_pool": node.node_pool,
+                    "agent_version": node.agent_version,
+                    "first_seen": time(node.first_seen.as_ref()),
+                    "last_seen": time(node.last_seen.as_ref()),
+                    "sbom_digest": node.sbom_digest,
+                    "has_sbom": node.has_sbom,
+                    "os": software.os,
+                    "os_name": software.os_name,
+                    "kernel": software.kernel,
+                    "arch": software.arch,
+                })
+            })
+            .collect();
+        return write_json(out, &Value::Array(nodes));
+    }
+    let mut rows = table(&[
+        "CLUSTER",
+        "NODE",
+        "POOL",
+        "AGENT",
+        "SOFTWARE",
+        "SBOM",
+        "OS",
+        "KERNEL",
+        "LAST SEEN",
+    ]);
+    for node in nodes {
+        let software = node.software.clone().unwrap_or_default();
+        let dash = |text: &str| {
+            if text.is_empty() {
+                "-".to_owned()
+            } else {
+                text.to_owned()
+            }
+        };
+        rows.add_row(vec![
+            node.cluster.clone(),
+            node.node.clone(),
+            dash(&node.node_pool),
+            node.agent_version.clone(),
+            dash(short(&node.sbom_digest)),
+            if node.sbom_digest.is_empty() {
+                "-".to_owned()
+            } else if node.has_sbom {
+                "stored".to_owned()
+            } else {
+                "waiting".to_owned()
+            },
+            dash(&software.os),
+            dash(&software.kernel),
+            time(node.last_seen.as_ref()),
+        ]);
+    }
+    write_table(out, rows)
+}
+
 pub fn dtrack_failures(
     failures: &[pb::DtrackFailure],
     format: Format,
