@@ -563,3 +563,53 @@ async fn a_user_signs_in_searches_opens_an_image_and_downloads_its_sbom_in_chrom
     }
     collector.stop().await;
 }
+
+#[tokio::test]
+async fn cluster_page_shows_each_nodes_pool_and_own_software() {
+    let collector = start(&[]).await;
+    let software = pb::Image {
+        manifest_digest: sha256("node software of the ui test"),
+        platform: "linux/amd64".into(),
+        kind: pb::ArtifactKind::Node as i32,
+        node: Some(pb::NodeSoftware {
+            os: "debian-12".into(),
+            os_name: "Debian GNU/Linux 12 (bookworm)".into(),
+            kernel: "6.1.0-18-amd64".into(),
+            arch: "amd64".into(),
+        }),
+        ..Default::default()
+    };
+    let mut node = Agent::connect_in_pool(&collector, Some(TOKEN_A), "prod-a", "n1", "pool-x")
+        .await
+        .unwrap();
+    node.full(std::slice::from_ref(&software), &[])
+        .await
+        .unwrap();
+    node.upload(
+        &collector,
+        Some(TOKEN_A),
+        &software.manifest_digest,
+        DEBIAN_SBOM,
+        1 << 20,
+    )
+    .await
+    .unwrap();
+    let mut plain = Agent::connect(&collector, Some(TOKEN_A), "prod-a", "n2")
+        .await
+        .unwrap();
+    plain.full(&[], &[]).await.unwrap();
+
+    let (status, _, cluster) = get(&collector, "/clusters/prod-a").await;
+    assert_eq!(status, StatusCode::OK);
+    let link = format!(
+        "<a href=\"/images/{}\">debian-12, 6.1.0-18-amd64</a>",
+        software.manifest_digest
+    );
+    for expected in ["pool-x", link.as_str(), "not read"] {
+        assert!(cluster.contains(expected), "{expected} missing:\n{cluster}");
+    }
+    // Its page lists the software's packages like an image's.
+    let (status, _, page) = get(&collector, &format!("/images/{}", software.manifest_digest)).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("libc6"), "{page}");
+}

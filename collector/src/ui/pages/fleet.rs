@@ -94,6 +94,9 @@ pub async fn fleet(State(state): State<Arc<UiState>>) -> Page {
 
 struct NodeStatusRow {
     node: String,
+    pool: String,
+    /// The node's own software: its OS and kernel, and the page of its SBOM.
+    software: Option<(String, String)>,
     agent_version: String,
     images: u64,
     running: u64,
@@ -140,6 +143,23 @@ pub async fn cluster(State(state): State<Arc<UiState>>, Path(cluster): Path<Stri
             .iter()
             .map(|n| NodeStatusRow {
                 node: n.node.clone(),
+                pool: n.node_pool.clone(),
+                software: n.software_digest.as_deref().map(|digest| {
+                    let facts = n.software.clone().unwrap_or_default();
+                    let label = [facts.os, facts.kernel]
+                        .into_iter()
+                        .filter(|part| !part.is_empty())
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    (
+                        image_href(digest),
+                        if label.is_empty() {
+                            digest.to_owned()
+                        } else {
+                            label
+                        },
+                    )
+                }),
                 agent_version: n.agent_version.clone(),
                 images: n.images,
                 running: n.running,
