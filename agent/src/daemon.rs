@@ -94,8 +94,13 @@ pub async fn run(config: RunConfig, shutdown: CancellationToken) -> Result<()> {
         inventory::spawn_watch(config.watch.clone(), UPDATE_QUEUE, shutdown.clone());
     let mut ship = config.ship;
     let host_task = config.host.map(|host| {
-        let (feed, task) =
-            spawn_host_scans(host, config.limits.clone(), ship.spec, shutdown.clone());
+        let (feed, task) = spawn_host_scans(
+            host,
+            config.limits.clone(),
+            ship.spec,
+            config.metrics.clone(),
+            shutdown.clone(),
+        );
         ship.host = Some(feed);
         task
     });
@@ -134,6 +139,7 @@ fn spawn_host_scans(
     config: HostScanConfig,
     limits: Limits,
     spec: SpecVersion,
+    metrics: Metrics,
     shutdown: CancellationToken,
 ) -> (HostFeed, tokio::task::JoinHandle<()>) {
     let (publish, feed) = watch::channel::<Option<Arc<HostReport>>>(None);
@@ -157,6 +163,7 @@ fn spawn_host_scans(
                 })
             })
             .await;
+            metrics.host_read(matches!(read, Ok(Ok(_))));
             match read {
                 Ok(Ok(report)) => {
                     info!(

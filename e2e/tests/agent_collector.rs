@@ -644,6 +644,12 @@ async fn identical_nodes_share_one_node_sbom_and_one_dt_project_tagged_by_cluste
         assert!(std::time::Instant::now() < deadline, "{shared:#?}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // Read again and again (every 500 ms here), without failing.
+    assert!(metric(&agents[2].metrics, "nodebom_agent_host_reads_total") >= 2.0);
+    assert_eq!(
+        metric(&agents[2].metrics, "nodebom_agent_host_read_failures_total"),
+        0.0
+    );
     for agent in agents {
         agent.stop().await;
     }

@@ -46,7 +46,8 @@ struct SourceLabels {
 /// `nodebom_agent_layers_analysed_total{source="snapshot|blob"}`,
 /// `nodebom_agent_layer_cache_hits_total`, `nodebom_agent_bytes_read_total`,
 /// `nodebom_agent_scan_seconds` (histogram), `nodebom_agent_send_failures_total`,
-/// `nodebom_agent_queue_depth`.
+/// `nodebom_agent_queue_depth`, `nodebom_agent_host_reads_total`,
+/// `nodebom_agent_host_read_failures_total`.
 #[derive(Clone)]
 pub struct Metrics {
     registry: Arc<Registry>,
@@ -60,6 +61,8 @@ pub struct Metrics {
     scan_seconds: Histogram,
     send_failures: Counter,
     queue_depth: Gauge,
+    host_reads: Counter,
+    host_read_failures: Counter,
 }
 
 impl Default for Metrics {
@@ -131,6 +134,18 @@ impl Metrics {
             "Images waiting to be scanned",
             queue_depth.clone(),
         );
+        let host_reads = Counter::default();
+        registry.register(
+            "host_reads",
+            "Readings of the node's own software (with --host-root)",
+            host_reads.clone(),
+        );
+        let host_read_failures = Counter::default();
+        registry.register(
+            "host_read_failures",
+            "Readings of the node's own software that failed (the last good one is kept)",
+            host_read_failures.clone(),
+        );
         Metrics {
             registry: Arc::new(registry),
             images_known,
@@ -143,6 +158,16 @@ impl Metrics {
             scan_seconds,
             send_failures,
             queue_depth,
+            host_reads,
+            host_read_failures,
+        }
+    }
+
+    /// Counts one reading of the node's own software.
+    pub fn host_read(&self, ok: bool) {
+        self.host_reads.inc();
+        if !ok {
+            self.host_read_failures.inc();
         }
     }
 
