@@ -19,6 +19,7 @@ use nodebom_e2e::fixtures::{debian_image, fixture};
 use nodebom_e2e::{oci, BuiltImage, ContainerdDaemon, Entry};
 use nodebom_proto::v1::{
     get_sbom_response, query_client::QueryClient, GetSbomRequest, ImageSummary, ListImagesRequest,
+    ListNodesRequest,
 };
 use serde_json::Value;
 use tonic::transport::Channel;
@@ -330,6 +331,21 @@ async fn agent_and_collector_images_run_as_the_charts_run_them() {
     std::fs::write(secrets.join("token"), "token-node-test").unwrap();
     let cache = dir("cache", 0);
     let tmp = dir("tmp", 0);
+    // The host's root as `nodeSoftware.enabled` mounts it, made of this Debian machine's
+    // files: a package database readable only by its (other) owner, which the agent
+    // reads with CAP_DAC_READ_SEARCH alone, and Debian's runc.
+    let host = dir("host", 0);
+    let place = |from: &str, to: &str, mode: u32| {
+        let target = host.join(to.trim_start_matches('/'));
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(from, &target).unwrap();
+        std::os::unix::fs::chown(&target, Some(4321), Some(4321)).unwrap();
+        std::fs::set_permissions(&target, std::os::unix::fs::PermissionsExt::from_mode(mode))
+            .unwrap();
+    };
+    place("/usr/lib/os-release", "/usr/lib/os-release", 0o644);
+    place("/var/lib/dpkg/status", "/var/lib/dpkg/status", 0o600);
+    place("/usr/sbin/runc", "/usr/sbin/runc", 0o700);
     let agent_log = scratch.path().join("agent.log");
     let mut options = restricted(&["CAP_DAC_READ_SEARCH"]);
     // /tmp first: the test daemon's directories are below the host's /tmp.
@@ -338,6 +354,7 @@ async fn agent_and_collector_images_run_as_the_charts_run_them() {
     options.extend(bind(&snapshots, &snapshots, "ro"));
     options.extend(bind(&secrets, Path::new("/etc/nodebom/token"), "ro"));
     options.extend(bind(&cache, Path::new("/var/cache/nodebom"), "rw"));
+    options.extend(bind(&host, Path::new("/host"), "ro"));
     daemon
         .run_detached(
             "nodebom-agent",
@@ -359,6 +376,8 @@ async fn agent_and_collector_images_run_as_the_charts_run_them() {
                 "--nice=10".into(),
                 "--metrics-listen=127.0.0.1:0".into(),
                 "--spec=1.5".into(),
+                "--host-root=/host".into(),
+                "--host-interval=1h".into(),
             ],
             &agent_log,
         )
@@ -446,6 +465,51 @@ async fn agent_and_collector_images_run_as_the_charts_run_them() {
     let on_host = scan_ok(&daemon, &[&blobs_deleted.name]);
     assert!(purls(&on_host).iter().any(|p| p.starts_with("pkg:golang/")));
     assert_eq!(purls(&from_container), purls(&on_host));
+
+    // The node's own software, read in the container through its read-only mount, is
+    // what `scan-host` finds on the host.
+    let node = loop {
+        let nodes = client
+            .list_nodes(ListNodesRequest::default())
+            .await
+            .unwrap()
+            .into_inner()
+            .nodes;
+        if let Some(node) = nodes.into_iter().find(|n| n.node == "node-1" && n.has_sbom) {
+            break node;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no node software stored\n{}",
+            logs(&[&agent_log, &collector_log])
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let from_container = stored_sbom(&mut client, &node.sbom_digest).await;
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_nodebom-agent"))
+        .args(["scan-host", "--root"])
+        .arg(&host)
+        .env("NODEBOM_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let on_host: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        from_container["metadata"]["component"]["version"],
+        on_host["metadata"]["component"]["version"],
+        "the same digest"
+    );
+    assert_eq!(purls(&from_container), purls(&on_host));
+    assert!(purls(&on_host)
+        .iter()
+        .any(|p| p.starts_with("pkg:deb/debian/runc@")));
+    assert!(purls(&on_host)
+        .iter()
+        .any(|p| p.starts_with("pkg:golang/github.com/opencontainers/runc")));
 
     // nodebom's own images list the Debian packages they were built from.
     let debs = downloaded_debs();
