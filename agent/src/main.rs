@@ -54,7 +54,7 @@ enum Command {
     /// Run as the node's daemon (what the DaemonSet starts): report this node's images
     /// and pod containers to the collector, follow containerd's events, and build the
     /// SBOMs the collector asks for (it asks each image of the fleet about once).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Write the CycloneDX SBOM of this node's own software to stdout (or --output): the
     /// OS and its packages, the running kernel, and the Go and Rust programs on the paths
     /// kubelet, containerd, runc, crictl and the CNI plugins live in. Only a fixed,
@@ -276,7 +276,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Scan(args) => runtime.block_on(scan(args)),
-        Command::Run(args) => runtime.block_on(run(args)),
+        Command::Run(args) => runtime.block_on(run(*args)),
         Command::ScanHost(args) => runtime.block_on(scan_host(args)),
     };
     match result {

@@ -294,7 +294,7 @@ mod tests {
         );
         // A pool whose nodes left starts its grace period like a cluster's tag.
         node.node_pools.remove("pool-b");
-        let later = plan(&[node], &[state.clone()], at(10), &rules());
+        let later = plan(&[node], std::slice::from_ref(state), at(10), &rules());
         assert_eq!(later[0].state.tags["node-pool:pool-b"], Some(at(10)));
     }
 
