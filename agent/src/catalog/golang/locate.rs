@@ -1,7 +1,9 @@
 //! Finding the build info in an executable: through the ELF section table when the file
 //! can be seeked (`catalog/elf.rs`), by scanning it when it is a stream (through the
-//! shared `catalog/scan.rs` window). Only ELF is read: container images
-//! run Linux binaries.
+//! shared `catalog/scan.rs` window). PE (Windows) and Mach-O (macOS) executables, which
+//! images and hosts carry now and then (cross-built tools, Windows images), are scanned
+//! like streams: the Go linker puts the build info at the start of their first writable
+//! data section (`debug/buildinfo` looks there), which the aligned scan finds.
 
 use std::io::{Read, Seek, SeekFrom};
 
@@ -24,7 +26,11 @@ const SECTION_NAME: &str = ".go.buildinfo";
 pub fn from_file<F: Read + Seek>(file: &mut F) -> Result<Option<Blob>, CatalogError> {
     let section = match elf::find_section(file, SECTION_NAME)? {
         Lookup::Found(section) => section,
-        Lookup::NotElf | Lookup::Absent => return Ok(None),
+        Lookup::NotElf => {
+            file.seek(SeekFrom::Start(0))?;
+            return from_stream(file);
+        }
+        Lookup::Absent => return Ok(None),
         Lookup::NoTable => {
             file.seek(SeekFrom::Start(0))?;
             return from_stream(file);
@@ -45,7 +51,7 @@ pub fn from_file<F: Read + Seek>(file: &mut F) -> Result<Option<Blob>, CatalogEr
 pub fn from_stream<R: Read + ?Sized>(reader: &mut R) -> Result<Option<Blob>, CatalogError> {
     let mut window = Window::new(reader, u64::MAX, CHUNK);
     window.fill(CHUNK)?;
-    if !elf::is_elf(window.bytes()) {
+    if !is_executable(window.bytes()) {
         return Ok(None);
     }
     // The window always starts at a file offset that is a multiple of ALIGN, so alignment
@@ -84,6 +90,20 @@ pub fn from_stream<R: Read + ?Sized>(reader: &mut R) -> Result<Option<Blob>, Cat
         searched -= keep_from;
         window.fill(window.bytes().len() + CHUNK)?;
     }
+}
+
+/// ELF, PE (`MZ`) or Mach-O (32 or 64 bits, either byte order) by its first bytes. Fat
+/// Mach-O files are left out: their magic is also Java's class file magic.
+fn is_executable(head: &[u8]) -> bool {
+    const MACH_O: [[u8; 4]; 4] = [
+        [0xfe, 0xed, 0xfa, 0xce],
+        [0xfe, 0xed, 0xfa, 0xcf],
+        [0xce, 0xfa, 0xed, 0xfe],
+        [0xcf, 0xfa, 0xed, 0xfe],
+    ];
+    elf::is_elf(head)
+        || head.starts_with(b"MZ")
+        || MACH_O.iter().any(|magic| head.starts_with(magic))
 }
 
 fn blob_error(error: BuildInfoError) -> CatalogError {

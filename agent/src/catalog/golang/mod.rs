@@ -8,13 +8,14 @@
 mod locate;
 mod package;
 mod parse;
+mod symbols;
 
 use super::{CatalogError, Cataloger, Content, FileMeta};
 use crate::package::Findings;
 
 pub use package::{
-    identity, PROP_GOARCH, PROP_GOOS, PROP_H1_DIGEST, PROP_MAIN_MODULE, PROP_TOOLCHAIN,
-    PROP_VCS_REVISION, STDLIB,
+    identity, PROP_GOARCH, PROP_GOOS, PROP_H1_DIGEST, PROP_MAIN_MODULE, PROP_MAIN_PACKAGE,
+    PROP_TOOLCHAIN, PROP_VCS_REVISION, STDLIB,
 };
 
 /// Reads Go build info from executables.
@@ -25,16 +26,24 @@ impl Cataloger for GoBinaryCataloger {
         "go-binary"
     }
 
-    /// Every executable regular file. syft instead reads the MIME type of every file;
-    /// here a non-ELF file costs one read of its first bytes in [`Cataloger::catalog`].
+    /// Every executable regular file, and Windows executables (`*.exe`, which images
+    /// rarely mark executable). syft instead reads the MIME type of every file; here a
+    /// file that is no executable costs one read of its first bytes in
+    /// [`Cataloger::catalog`].
     fn wants(&self, file: &FileMeta<'_>) -> bool {
         file.is_executable()
+            || file
+                .path
+                .rsplit_once('.')
+                .is_some_and(|(_, extension)| extension.eq_ignore_ascii_case("exe"))
     }
 
     fn catalog(&self, file: &FileMeta<'_>, content: Content<'_>) -> Result<Findings, CatalogError> {
-        let blob = match content {
-            Content::File(file) => locate::from_file(file)?,
-            Content::Stream(reader) => locate::from_stream(reader)?,
+        // A stream cannot be read twice: versions linked in without build info are read
+        // from files only.
+        let (blob, mut seekable) = match content {
+            Content::File(file) => (locate::from_file(file)?, Some(file)),
+            Content::Stream(reader) => (locate::from_stream(reader)?, None),
         };
         match blob {
             None => Ok(Findings::default()),
@@ -45,7 +54,13 @@ impl Cataloger for GoBinaryCataloger {
                 );
                 Ok(Findings::default())
             }
-            Some(parse::Blob::Inline(info)) => Ok(Findings::packages(package::to_packages(info))),
+            Some(parse::Blob::Inline(info)) => {
+                let linked = |main_module: &str| {
+                    let file = seekable.as_deref_mut()?;
+                    symbols::linked_version(file, main_module)
+                };
+                Ok(Findings::packages(package::to_packages(info, linked)))
+            }
         }
     }
 }
@@ -55,6 +70,8 @@ mod tests {
     use std::collections::BTreeMap;
     use std::io::Read;
     use std::path::Path;
+
+    use nodebom_e2e::golang::GoProgram;
 
     use super::*;
     use crate::package::{Ecosystem, Package};
@@ -187,17 +204,23 @@ mod tests {
         out.trim().rsplit(' ').next().unwrap().to_owned()
     }
 
-    /// Debian's containerd package ships Go binaries built in GOPATH mode: build info
-    /// with a path and settings but no modules. syft 1.18.1 reports `ctr` as
-    /// `github.com/containerd/containerd/cmd/ctr (devel)` plus `stdlib go1.19.8`.
+    /// Debian's containerd and runc packages ship Go binaries built in GOPATH mode and
+    /// stripped: build info with a path and settings but no modules, no symbols. The
+    /// main module is the module of the command (`go version -m` prints the command's
+    /// path), at `(devel)`.
     #[test]
-    fn debian_go_binaries_read_the_same_from_file_and_stream() {
-        let binaries = [Path::new("/usr/bin/ctr"), Path::new("/usr/bin/containerd")];
+    fn debian_go_binaries_report_their_module_and_read_the_same_from_file_and_stream() {
+        let binaries = [
+            ("/usr/bin/ctr", "github.com/containerd/containerd"),
+            ("/usr/bin/containerd", "github.com/containerd/containerd"),
+            ("/usr/sbin/runc", "github.com/opencontainers/runc"),
+        ];
         assert!(
-            binaries.iter().all(|b| b.exists()),
-            "Debian's containerd package must be installed (apt-get install containerd)"
+            binaries.iter().all(|(b, _)| Path::new(b).exists()),
+            "Debian's containerd and runc packages must be installed (apt-get install containerd)"
         );
-        for binary in binaries {
+        for (binary, module) in binaries {
+            let binary = Path::new(binary);
             let findings = from_file(binary).unwrap();
             assert_eq!(
                 findings,
@@ -206,20 +229,117 @@ mod tests {
                 binary.display()
             );
             let toolchain = go_version_of(binary);
-            let name = binary.file_name().unwrap().to_str().unwrap();
-            let main = format!("github.com/containerd/containerd/cmd/{name}");
             let found: Vec<_> = findings
                 .packages
                 .iter()
                 .map(|p| (p.name.as_str(), p.version.as_str()))
                 .collect();
-            assert_eq!(
-                found,
-                [(main.as_str(), "(devel)"), (STDLIB, toolchain.as_str())]
-            );
+            assert_eq!(found, [(module, "(devel)"), (STDLIB, toolchain.as_str())]);
             assert_eq!(findings.packages[0].properties[PROP_TOOLCHAIN], toolchain);
             assert_eq!(findings.packages[0].properties[PROP_GOOS], "linux");
         }
+    }
+
+    /// Builds `program` with the tests' Go toolchain into `dir`.
+    fn built(program: GoProgram, dir: &Path, name: &str) -> std::path::PathBuf {
+        program
+            .build_to(&dir.join("work"), &dir.join(name))
+            .expect("the Go toolchain must be installed (apt-get install golang-go)")
+    }
+
+    fn main_module(findings: &Findings) -> (&str, &str) {
+        let main = findings
+            .packages
+            .iter()
+            .find(|p| p.name != STDLIB && !p.properties.contains_key(PROP_H1_DIGEST))
+            .expect("a main module");
+        (main.name.as_str(), main.version.as_str())
+    }
+
+    #[test]
+    fn version_linked_in_with_trimpath_is_read_from_the_symbol_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let release = GoProgram::module("example.com/tool", "cmd/tool")
+            .trimpath()
+            .ldflags("-X main.version=1.2.3");
+        let binary = built(release.clone(), dir.path(), "tool");
+        let findings = from_file(&binary).unwrap();
+        assert_eq!(main_module(&findings), ("example.com/tool", "v1.2.3"));
+        // The build info alone has no version (-trimpath drops -ldflags): a stream,
+        // which cannot be read twice, gives the module at `(devel)`.
+        assert_eq!(
+            main_module(&from_stream(&binary).unwrap()),
+            ("example.com/tool", "(devel)")
+        );
+        // Stripped (`-s -w`): no symbols, no version, still the module.
+        let stripped = built(
+            release.ldflags("-s -w -X main.version=1.2.3"),
+            dir.path(),
+            "stripped",
+        );
+        assert_eq!(
+            main_module(&from_file(&stripped).unwrap()),
+            ("example.com/tool", "(devel)")
+        );
+        // Not a version: nothing made up.
+        let dev = built(
+            GoProgram::module("example.com/tool", "cmd/tool")
+                .trimpath()
+                .ldflags("-X main.version=nightly"),
+            dir.path(),
+            "nightly",
+        );
+        assert_eq!(
+            main_module(&from_file(&dev).unwrap()),
+            ("example.com/tool", "(devel)")
+        );
+    }
+
+    #[test]
+    fn gopath_build_reports_the_module_of_its_command_with_the_linked_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let binary = built(
+            GoProgram::gopath("github.com/acme/tool/cmd/tool")
+                .ldflags("-X github.com/acme/tool/pkg/version.Version=v0.9.1"),
+            dir.path(),
+            "tool",
+        );
+        let findings = from_file(&binary).unwrap();
+        assert_eq!(main_module(&findings), ("github.com/acme/tool", "v0.9.1"));
+        assert_eq!(
+            findings.packages[0].properties[PROP_MAIN_PACKAGE],
+            "github.com/acme/tool/cmd/tool"
+        );
+    }
+
+    #[test]
+    fn windows_and_macos_builds_give_the_packages_of_the_linux_build() {
+        let dir = tempfile::tempdir().unwrap();
+        let program = GoProgram::module("example.com/tool", "cmd/tool")
+            .trimpath()
+            .ldflags("-X main.version=1.2.3");
+        let names_and_versions = |findings: Findings| -> Vec<(String, String)> {
+            findings
+                .packages
+                .into_iter()
+                .map(|p| (p.name, p.version))
+                .collect()
+        };
+        let linux =
+            names_and_versions(from_file(&built(program.clone(), dir.path(), "linux")).unwrap());
+        assert_eq!(linux[0], ("example.com/tool".into(), "v1.2.3".into()));
+        for (goos, name) in [("windows", "tool.exe"), ("darwin", "tool-darwin")] {
+            let binary = built(program.clone().goos(goos), dir.path(), name);
+            let findings = from_file(&binary).unwrap();
+            assert_eq!(findings.packages[0].properties[PROP_GOOS], goos);
+            assert_eq!(names_and_versions(findings), linux, "{goos}");
+        }
+        // A Windows executable is wanted whatever its mode.
+        assert!(GoBinaryCataloger.wants(&FileMeta {
+            path: "/app/tool.EXE",
+            size: 1,
+            mode: 0o644
+        }));
     }
 
     #[test]

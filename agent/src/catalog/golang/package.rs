@@ -18,6 +18,9 @@ pub const PROP_MAIN_MODULE: &str = "go:mainModule";
 pub const PROP_H1_DIGEST: &str = "go:h1Digest";
 /// `vcs.revision` build setting, on the main module.
 pub const PROP_VCS_REVISION: &str = "go:vcsRevision";
+/// Import path of the main package, on a main module whose path was derived from it
+/// (a build without module information).
+pub const PROP_MAIN_PACKAGE: &str = "go:mainPackage";
 
 /// Name syft gives the Go standard library.
 pub const STDLIB: &str = "stdlib";
@@ -26,8 +29,14 @@ const DEVEL: &str = "(devel)";
 /// Main package path of `go build file.go`: not a module.
 const COMMAND_LINE_ARGUMENTS: &str = "command-line-arguments";
 
-/// The packages one binary's build info stands for.
-pub fn to_packages(info: BuildInfo) -> Vec<Package> {
+/// The packages one binary's build info stands for. `linked_version` is asked, with the
+/// main module's path, for a version set at link time (`-X`) that the build info does
+/// not record (builds with `-trimpath` leave `-ldflags` out), when nothing else gives
+/// the main module a version.
+pub fn to_packages(
+    info: BuildInfo,
+    linked_version: impl FnOnce(&str) -> Option<String>,
+) -> Vec<Package> {
     // `go1.21.0 X:boringcrypto` names the toolchain `go1.21.0`.
     let toolchain = info
         .go_version
@@ -72,9 +81,16 @@ pub fn to_packages(info: BuildInfo) -> Vec<Package> {
     if let Some(main) = &main {
         let mut package = new(main);
         if package.version == DEVEL {
-            if let Some(version) = main_version_from_build(&info, &package.name) {
+            let version = main_version_from_build(&info, &package.name)
+                .or_else(|| linked_version(&package.name).map(|v| with_v(&v)));
+            if let Some(version) = version {
                 package.version = version;
             }
+        }
+        if main.path != info.path && !info.path.is_empty() && main.version == DEVEL {
+            package
+                .properties
+                .insert(PROP_MAIN_PACKAGE.to_owned(), info.path.clone());
         }
         if let Some(revision) = info.setting("vcs.revision").filter(|v| !v.is_empty()) {
             package
@@ -134,8 +150,8 @@ fn purl_version(package: &Package) -> Option<String> {
 
 /// The main module and the dependencies. A binary built in GOPATH mode has no `mod`
 /// line, and `go build file.go` names it `command-line-arguments`: then, as syft does,
-/// the one dependency at `(devel)` is taken for the main module, or else the main
-/// package path at `(devel)`.
+/// the one dependency at `(devel)` is taken for the main module, or else the module the
+/// main package belongs to, at `(devel)` ([`module_root`]).
 fn main_and_deps(info: &BuildInfo) -> (Option<Module>, Vec<Module>) {
     let mut deps = info.deps.clone();
     let main = info.main.clone().filter(|m| *m != Module::default());
@@ -158,12 +174,71 @@ fn main_and_deps(info: &BuildInfo) -> (Option<Module>, Vec<Module>) {
     let main = match (devel.next(), devel.next()) {
         (Some(i), None) => deps.remove(i),
         _ => Module {
-            path: info.path.clone(),
+            path: module_root(&info.path).to_owned(),
             version: DEVEL.to_owned(),
             ..Module::default()
         },
     };
     (Some(main), deps)
+}
+
+/// Code hosts whose repositories are `host/owner/repository`, so that a module path
+/// there has three segments (plus a `/vN` major version).
+const OWNER_REPOSITORY_HOSTS: [&str; 6] = [
+    "github.com",
+    "gitlab.com",
+    "bitbucket.org",
+    "gitee.com",
+    "codeberg.org",
+    "git.sr.ht",
+];
+
+/// The module a main package most likely belongs to, when the build recorded no module
+/// (GOPATH builds: Debian's and many vendors' `(devel)` binaries): vulnerability
+/// databases know modules, not commands. On a known code host, `host/owner/repository`
+/// and its `/vN` major version; elsewhere, what precedes a `cmd` segment
+/// (`k8s.io/kubernetes/cmd/kubelet` → `k8s.io/kubernetes`); otherwise the path itself.
+/// A guess by convention, as no metadata says it; `go:mainPackage` keeps the path.
+fn module_root(package: &str) -> &str {
+    let segments: Vec<&str> = package.split('/').collect();
+    let end = match segments.as_slice() {
+        [host, _, _, rest @ ..] if OWNER_REPOSITORY_HOSTS.contains(host) => {
+            if rest
+                .first()
+                .is_some_and(|segment| is_major_version(segment))
+            {
+                4
+            } else {
+                3
+            }
+        }
+        _ => match segments
+            .iter()
+            .skip(1)
+            .position(|segment| *segment == "cmd")
+        {
+            Some(index) => index + 1,
+            None => segments.len(),
+        },
+    };
+    let length = segments[..end].iter().map(|s| s.len() + 1).sum::<usize>() - 1;
+    package.get(..length).unwrap_or(package)
+}
+
+/// `v2`, `v3`, …: the last segment of a module path from major version 2 on.
+fn is_major_version(segment: &str) -> bool {
+    segment
+        .strip_prefix('v')
+        .is_some_and(|n| n.len() < 6 && n.parse::<u32>().is_ok_and(|n| n >= 2))
+}
+
+/// A version as Go writes module versions, with a leading `v`.
+fn with_v(version: &str) -> String {
+    if version.starts_with('v') {
+        version.to_owned()
+    } else {
+        format!("v{version}")
+    }
 }
 
 /// A version for a `(devel)` main module from what the build recorded, in syft's order:
@@ -176,11 +251,7 @@ fn main_version_from_build(info: &BuildInfo, main_path: &str) -> Option<String> 
         .setting("-ldflags")
         .and_then(|flags| version_from_ldflags(flags, main_path))
     {
-        return Some(if version.starts_with('v') {
-            version
-        } else {
-            format!("v{version}")
-        });
+        return Some(with_v(&version));
     }
     let revision = info.setting("vcs.revision")?;
     let time = info.setting("vcs.time")?;
@@ -192,7 +263,7 @@ fn main_version_from_build(info: &BuildInfo, main_path: &str) -> Option<String> 
 /// `Version` (then one ending in `tag`/`Tag`), set to a value whose last path segments
 /// start with `[v]N.N.N`. Written out by hand to keep syft's regular-expression
 /// semantics (leftmost match, `.` matching any character) without a regex engine.
-fn version_from_ldflags(ldflags: &str, main_path: &str) -> Option<String> {
+pub fn version_from_ldflags(ldflags: &str, main_path: &str) -> Option<String> {
     const VERSION_SUFFIXES: [&str; 4] = ["ver", "Ver", "version", "Version"];
     const TAG_SUFFIXES: [&str; 2] = ["tag", "Tag"];
     [&VERSION_SUFFIXES[..], &TAG_SUFFIXES[..]]
@@ -315,6 +386,10 @@ mod tests {
     use super::*;
     use crate::catalog::testutil::purl_of;
 
+    fn packages_of(info: BuildInfo) -> Vec<Package> {
+        to_packages(info, |_| None)
+    }
+
     fn go(name: &str, version: &str) -> Package {
         Package::new(Ecosystem::Go, name, version).with_identity(identity)
     }
@@ -386,7 +461,7 @@ mod tests {
             sum: "h1:abc=".into(),
             ..module("github.com/fork/net", "v0.20.1")
         }));
-        let packages = to_packages(info(
+        let packages = packages_of(info(
             Some(module("example.com/app", "v1.0.0")),
             vec![dep],
             &[],
@@ -405,19 +480,20 @@ mod tests {
     }
 
     #[test]
-    fn gopath_build_reports_its_main_package_path_at_devel() {
+    fn gopath_build_reports_the_module_of_its_main_package_at_devel() {
         // What Debian's containerd binaries hold: no `mod` line, no dependencies.
-        let packages = to_packages(info(
+        let packages = packages_of(info(
             None,
             vec![],
             &[("GOARCH", "arm64"), ("GOOS", "linux")],
         ));
         assert_eq!(
             names_and_versions(&packages),
-            [
-                ("example.com/app/cmd/app", "(devel)"),
-                ("stdlib", "go1.22.5")
-            ]
+            [("example.com/app", "(devel)"), ("stdlib", "go1.22.5")]
+        );
+        assert_eq!(
+            packages[0].properties[PROP_MAIN_PACKAGE],
+            "example.com/app/cmd/app"
         );
         assert_eq!(packages[0].properties[PROP_GOARCH], "arm64");
         assert_eq!(packages[0].properties[PROP_GOOS], "linux");
@@ -426,7 +502,7 @@ mod tests {
 
     #[test]
     fn single_devel_dependency_becomes_the_main_module_of_a_file_build() {
-        let packages = to_packages(info(
+        let packages = packages_of(info(
             Some(module(COMMAND_LINE_ARGUMENTS, "")),
             vec![
                 module("example.com/app", DEVEL),
@@ -445,10 +521,59 @@ mod tests {
     }
 
     #[test]
+    fn module_roots_follow_code_hosts_and_cmd_directories() {
+        let cases = [
+            (
+                "github.com/containerd/containerd/cmd/ctr",
+                "github.com/containerd/containerd",
+            ),
+            (
+                "github.com/opencontainers/runc",
+                "github.com/opencontainers/runc",
+            ),
+            (
+                "github.com/containerd/containerd/v2/cmd/containerd",
+                "github.com/containerd/containerd/v2",
+            ),
+            (
+                "gitlab.com/group/tool/internal/main",
+                "gitlab.com/group/tool",
+            ),
+            ("k8s.io/kubernetes/cmd/kubelet", "k8s.io/kubernetes"),
+            ("sigs.k8s.io/cri-tools/cmd/crictl", "sigs.k8s.io/cri-tools"),
+            ("go.etcd.io/etcd/server/v3", "go.etcd.io/etcd/server/v3"),
+            ("github.com/owner", "github.com/owner"),
+            ("cmd/tool", "cmd/tool"),
+            ("", ""),
+        ];
+        for (package, module) in cases {
+            assert_eq!(module_root(package), module, "{package}");
+        }
+        assert!(is_major_version("v2") && !is_major_version("v1") && !is_major_version("vx"));
+    }
+
+    #[test]
+    fn a_version_linked_in_is_asked_for_only_when_nothing_else_gives_one() {
+        let mut asked = None;
+        let packages = to_packages(info(None, vec![], &[]), |module| {
+            asked = Some(module.to_owned());
+            Some("1.2.3".into())
+        });
+        assert_eq!(asked.as_deref(), Some("example.com/app"));
+        assert_eq!(packages[0].version, "v1.2.3");
+        // An ldflags version in the build info comes first.
+        let settings = [("-ldflags", "-X main.version=2.0.0")];
+        let packages = to_packages(info(None, vec![], &settings), |_| {
+            panic!("not asked when the build info has a version")
+        });
+        assert_eq!(packages[0].version, "v2.0.0");
+    }
+
+    #[test]
     fn build_without_modules_reports_nothing() {
         let mut empty = info(None, vec![], &[]);
         empty.path.clear();
-        assert!(to_packages(empty).is_empty());
+        assert!(packages_of(empty).is_empty());
     }
 
     #[test]
@@ -457,7 +582,7 @@ mod tests {
             ("vcs.revision", "0d0441c09a3ad2799c2f58d6d599d94855f4f469"),
             ("vcs.time", "2024-05-06T09:08:09+02:00"),
         ];
-        let packages = to_packages(info(
+        let packages = packages_of(info(
             Some(module("example.com/app", DEVEL)),
             vec![],
             &settings,
@@ -489,7 +614,7 @@ mod tests {
         ];
         let main = Some(module("github.com/acme/app", DEVEL));
         assert_eq!(
-            to_packages(info(main, vec![], &settings))[0].version,
+            packages_of(info(main, vec![], &settings))[0].version,
             "v2.3.4-rc"
         );
     }
