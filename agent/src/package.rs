@@ -243,6 +243,11 @@ pub struct Findings {
     /// that package's, not a second one.
     #[serde(default)]
     pub owned_files: Vec<String>,
+    /// Programs (files in `bin`, `sbin`, `libexec` and CNI plugin directories) an OS
+    /// package database says its packages installed, with the package: a Go or Rust
+    /// program that an OS package installed is said to be that package's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub owned_programs: Vec<OwnedProgram>,
     /// Licences stated apart from the package metadata (dpkg's
     /// `/usr/share/doc/<package>/copyright`), attached to that package when merged.
     #[serde(default)]
@@ -253,6 +258,19 @@ pub struct Findings {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub incomplete: Vec<String>,
 }
+
+/// A program and the OS package that installed it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnedProgram {
+    /// Absolute path.
+    pub path: String,
+    /// Name of the OS package.
+    pub package: String,
+}
+
+/// Package property naming the OS package that installed the program a package was
+/// found in (written `nodebom:osPackage`, with the OS package's purl).
+pub const PROP_OS_PACKAGE: &str = "osPackage";
 
 /// Licences one file states for a package that is described elsewhere.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -274,6 +292,7 @@ impl Findings {
         self.packages.is_empty()
             && self.os.is_none()
             && self.owned_files.is_empty()
+            && self.owned_programs.is_empty()
             && self.stated_licenses.is_empty()
             && self.incomplete.is_empty()
     }

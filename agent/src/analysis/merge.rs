@@ -1,13 +1,13 @@
 //! Stacking one image's layer analyses into what its file system shows.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Bound;
 use std::sync::Arc;
 
 use super::{CatalogerFindings, LayerAnalysis};
 use crate::layers::path;
-use crate::package::{Ecosystem, FoundPackage, ImageContents, OsRelease, Package};
+use crate::package::{Ecosystem, FoundPackage, ImageContents, OsRelease, Package, PROP_OS_PACKAGE};
 
 /// Where the findings visible at one path come from.
 struct Visible<'a> {
@@ -26,8 +26,9 @@ struct Visible<'a> {
 /// files state apart from package metadata (dpkg's copyright files) go to the visible
 /// packages of that ecosystem and name whose metadata states none. A package found from
 /// a file's content alone (a classified binary) is dropped when a visible package database
-/// says one of its packages installed that file, as syft drops it; `/bin/x` and
-/// `/usr/bin/x` count as one path (usr-merge).
+/// says one of its packages installed that file, as syft drops it; a Go or Rust package
+/// found in a program an OS package installed gets that package's name as its
+/// `osPackage` property; `/bin/x` and `/usr/bin/x` count as one path (usr-merge).
 pub fn merge(layers: &[(String, Arc<LayerAnalysis>)]) -> ImageContents {
     let mut visible: BTreeMap<&str, Visible<'_>> = BTreeMap::new();
     for (diff_id, layer) in layers {
@@ -79,6 +80,18 @@ pub fn merge(layers: &[(String, Arc<LayerAnalysis>)]) -> ImageContents {
     packages.retain(|found| {
         !(found.package.ecosystem.yields_to_owner() && owned.contains(&*usr_merged(&found.path)))
     });
+    let programs = owned_programs(&visible);
+    for found in &mut packages {
+        if !matches!(found.package.ecosystem, Ecosystem::Go | Ecosystem::Cargo) {
+            continue;
+        }
+        if let Some(owner) = programs.get(&*usr_merged(&found.path)) {
+            found
+                .package
+                .properties
+                .insert(PROP_OS_PACKAGE.to_owned(), (*owner).to_owned());
+        }
+    }
     // `Package` orders by ecosystem, name, version first, then the rest, so equal
     // packages end up next to each other.
     packages.sort_by(|a, b| {
@@ -175,6 +188,17 @@ fn owned_files<'a>(visible: &BTreeMap<&str, Visible<'a>>) -> HashSet<Cow<'a, str
         .flat_map(|visible| visible.found)
         .flat_map(|found| &found.findings.owned_files)
         .map(|file| usr_merged(file))
+        .collect()
+}
+
+/// The programs that visible package databases say their packages installed, each under
+/// its [`usr_merged`] path, with the package.
+fn owned_programs<'a>(visible: &BTreeMap<&str, Visible<'a>>) -> HashMap<Cow<'a, str>, &'a str> {
+    visible
+        .values()
+        .flat_map(|visible| visible.found)
+        .flat_map(|found| &found.findings.owned_programs)
+        .map(|owned| (usr_merged(&owned.path), owned.package.as_str()))
         .collect()
 }
 

@@ -28,7 +28,7 @@ use crate::{Error, Result};
 
 /// Version of the file format; bump it when [`CachedLayer`] or the serde form of
 /// [`LayerAnalysis`] changes.
-const FORMAT: u32 = 5;
+const FORMAT: u32 = 6;
 /// Subdirectory of the cache directory that holds the layer files.
 const LAYERS_DIR: &str = "layers";
 const PREFIX: &str = "sha256-";

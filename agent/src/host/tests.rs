@@ -41,6 +41,10 @@ fn debian_host() -> tempfile::TempDir {
         "/var/lib/dpkg/status",
         Path::new("/var/lib/dpkg/status"),
     );
+    for package in ["containerd", "runc"] {
+        let list = format!("/var/lib/dpkg/info/{package}.list");
+        place(root, &list, Path::new(&list));
+    }
     place(
         root,
         "/usr/bin/containerd",
@@ -119,6 +123,26 @@ fn debian_host_gives_its_os_packages_kernel_and_go_programs() {
         .packages
         .iter()
         .all(|p| !p.path.starts_with("/srv")));
+    // The programs are the Debian packages': said on their Go modules.
+    for (path, owner) in [
+        ("/usr/bin/containerd", "containerd"),
+        ("/usr/sbin/runc", "runc"),
+    ] {
+        let go = node
+            .contents
+            .packages
+            .iter()
+            .find(|p| p.path == path && p.package.ecosystem == Ecosystem::Go)
+            .unwrap();
+        assert_eq!(
+            go.package
+                .properties
+                .get(crate::package::PROP_OS_PACKAGE)
+                .map(String::as_str),
+            Some(owner),
+            "{path}: {go:?}"
+        );
+    }
 }
 
 #[test]

@@ -40,7 +40,7 @@ use super::{property, SpecVersion};
 use crate::host::NodeFacts;
 use crate::image::ResolvedImage;
 use crate::license::{normalize, Normalized};
-use crate::package::{FoundPackage, ImageContents, OsRelease, PackageKind};
+use crate::package::{FoundPackage, ImageContents, OsRelease, PackageKind, PROP_OS_PACKAGE};
 use crate::{Error, Result};
 
 /// What an SBOM describes: an image, or a node's own software.
@@ -150,11 +150,21 @@ fn assemble(subject: Subject<'_>, contents: &ImageContents) -> Result<Bom> {
         _ => None,
     };
 
+    // The purls of the OS packages, for the programs they installed (`osPackage`).
+    let os_purls: BTreeMap<&str, String> = contents
+        .packages
+        .iter()
+        .filter(|found| found.package.identity.kind == PackageKind::Os)
+        .filter_map(|found| {
+            let purl = purl::build(&found.package, distro.as_ref()).ok()?;
+            Some((found.package.name.as_str(), purl.to_string()))
+        })
+        .collect();
     // Keyed by bom-ref: sorts the packages and drops exact duplicates (the same package
     // reported twice from the same file of the same layer).
     let mut packages: BTreeMap<String, (bool, Component)> = BTreeMap::new();
     for found in &contents.packages {
-        let (bom_ref, component) = package_component(found, distro.as_ref());
+        let (bom_ref, component) = package_component(found, distro.as_ref(), &os_purls);
         packages
             .entry(bom_ref)
             .or_insert((found.package.identity.kind == PackageKind::Os, component));
@@ -348,7 +358,11 @@ fn os_component(distro: &Distro, os: &OsRelease) -> (String, Component) {
 
 /// One package's component and its bom-ref. A package whose purl cannot be built (no
 /// name) is kept, without a purl, rather than failing the whole image.
-fn package_component(found: &FoundPackage, distro: Option<&Distro>) -> (String, Component) {
+fn package_component(
+    found: &FoundPackage,
+    distro: Option<&Distro>,
+    os_purls: &BTreeMap<&str, String>,
+) -> (String, Component) {
     let package = &found.package;
     let purl = purl::build(package, distro).ok();
     let identity = purl.as_ref().map(ToString::to_string).unwrap_or_else(|| {
@@ -380,7 +394,7 @@ fn package_component(found: &FoundPackage, distro: Option<&Distro>) -> (String, 
     component.purl = purl.and_then(|p| p.to_string().parse::<Purl>().ok());
     component.cpe = package.cpe.as_deref().map(Cpe::new);
     component.licenses = licenses(&package.licenses);
-    component.properties = Some(Properties(package_properties(found, distro)));
+    component.properties = Some(Properties(package_properties(found, distro, os_purls)));
     (bom_ref, component)
 }
 
@@ -400,7 +414,11 @@ fn package_id(identity: &str, found: &FoundPackage) -> String {
 }
 
 /// A package's properties, sorted by name then value.
-fn package_properties(found: &FoundPackage, distro: Option<&Distro>) -> Vec<Property> {
+fn package_properties(
+    found: &FoundPackage,
+    distro: Option<&Distro>,
+    os_purls: &BTreeMap<&str, String>,
+) -> Vec<Property> {
     let package = &found.package;
     let mut properties: BTreeSet<(String, String)> = BTreeSet::new();
     let mut add = |name: &str, value: String| {
@@ -412,7 +430,12 @@ fn package_properties(found: &FoundPackage, distro: Option<&Distro>) -> Vec<Prop
     add(property::LAYER_DIFF_ID, found.layer_diff_id.clone());
     add(property::PATH, found.path.clone());
     for (key, value) in &package.properties {
-        add(&format!("{}{key}", property::PACKAGE_PREFIX), value.clone());
+        // The OS package that installed the program, by its purl when it is visible.
+        let value = match os_purls.get(value.as_str()) {
+            Some(purl) if key == PROP_OS_PACKAGE => purl.clone(),
+            _ => value.clone(),
+        };
+        add(&format!("{}{key}", property::PACKAGE_PREFIX), value);
     }
 
     // Trivy's package types: the OS family for OS packages (only meaningful when the OS is

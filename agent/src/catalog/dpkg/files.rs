@@ -12,7 +12,7 @@ use std::io::Read;
 
 use crate::catalog::binary::is_candidate;
 use crate::catalog::{CatalogError, Cataloger, Content, FileMeta};
-use crate::package::Findings;
+use crate::package::{Findings, OwnedProgram};
 
 /// Largest list read; the longest in Debian (kernel headers, TeX) are a few MiB.
 const LIST_LIMIT: u64 = 32 << 20;
@@ -63,8 +63,10 @@ impl Cataloger for DpkgFilesCataloger {
         if file.size > LIST_LIMIT {
             return Err(CatalogError::TooLarge { limit: LIST_LIMIT });
         }
+        let package = package_of(file.path, kind);
         let reader = content.into_reader();
         let mut owned_files = Vec::new();
+        let mut owned_programs = Vec::new();
         for_each_line(&mut reader.take(LIST_LIMIT), |line| {
             let path = match kind {
                 ListFile::List => line.strip_suffix('/').unwrap_or(line).to_owned(),
@@ -73,15 +75,55 @@ impl Cataloger for DpkgFilesCataloger {
                     None => return,
                 },
             };
-            if path.starts_with('/') && is_candidate(&path) {
+            if !path.starts_with('/') {
+                return;
+            }
+            if is_program(&path) && owned_programs.len() < MAX_PROGRAMS {
+                if let Some(package) = &package {
+                    owned_programs.push(OwnedProgram {
+                        path: path.clone(),
+                        package: package.clone(),
+                    });
+                }
+            }
+            if is_candidate(&path) {
                 owned_files.push(path);
             }
         })?;
         Ok(Findings {
             owned_files,
+            owned_programs,
             ..Findings::default()
         })
     }
+}
+
+/// Most programs kept from one list (Debian's largest packages install a few hundred).
+const MAX_PROGRAMS: usize = 10_000;
+
+/// The package a list belongs to: `info/<package>[:<arch>].list`,
+/// `status.d/<package>.md5sums`.
+fn package_of(path: &str, kind: ListFile) -> Option<String> {
+    let name = path.rsplit('/').next()?;
+    let name = match kind {
+        ListFile::List => name.strip_suffix(".list")?,
+        ListFile::Md5sums => name.strip_suffix(".md5sums")?,
+    };
+    let name = name.split(':').next().unwrap_or(name);
+    (!name.is_empty()).then(|| name.to_owned())
+}
+
+/// Whether a file is where programs live: a `bin` or `sbin` directory, `libexec`, or
+/// a CNI plugin directory.
+fn is_program(path: &str) -> bool {
+    let Some((dir, name)) = path.rsplit_once('/') else {
+        return false;
+    };
+    !name.is_empty()
+        && (dir.ends_with("/bin")
+            || dir.ends_with("/sbin")
+            || dir.contains("/libexec")
+            || dir.ends_with("/cni"))
 }
 
 /// Calls `each` with every line of `reader` that is UTF-8 and at most [`MAX_LINE`] bytes,
@@ -138,6 +180,39 @@ mod tests {
             .unwrap();
         assert!(findings.packages.is_empty() && findings.os.is_none());
         findings.owned_files
+    }
+
+    fn programs(path: &str, mut bytes: &[u8]) -> Vec<(String, String)> {
+        DpkgFilesCataloger
+            .catalog(&meta(path), Content::Stream(&mut bytes))
+            .unwrap()
+            .owned_programs
+            .into_iter()
+            .map(|owned| (owned.path, owned.package))
+            .collect()
+    }
+
+    #[test]
+    fn programs_are_kept_with_the_package_that_installed_them() {
+        // Debian 12's containerd.list, shortened; the architecture leaves the name.
+        let list = b"/.\n/usr\n/usr/bin\n/usr/bin/containerd\n/usr/bin/containerd-shim-runc-v2\n\
+/usr/share/doc/containerd/copyright\n/usr/lib/cni/bridge\n/usr/libexec/kubernetes/plugin\n";
+        let pair = |path: &str| (path.to_owned(), "containerd".to_owned());
+        assert_eq!(
+            programs("/var/lib/dpkg/info/containerd:amd64.list", list),
+            [
+                pair("/usr/bin/containerd"),
+                pair("/usr/bin/containerd-shim-runc-v2"),
+                pair("/usr/lib/cni/bridge"),
+                pair("/usr/libexec/kubernetes/plugin"),
+            ]
+        );
+        // Distroless: md5sums under status.d, paths relative to `/`.
+        let md5sums = b"0123456789abcdef0123456789abcdef  usr/sbin/runc\n";
+        assert_eq!(
+            programs("/var/lib/dpkg/status.d/runc.md5sums", md5sums),
+            [("/usr/sbin/runc".to_owned(), "runc".to_owned())]
+        );
     }
 
     #[test]
