@@ -575,6 +575,84 @@ mod tests {
         );
     }
 
+    /// `path: osPackage` of every Go package, `-` without the property.
+    fn go_owners(contents: &ImageContents) -> Vec<String> {
+        contents
+            .packages
+            .iter()
+            .filter(|p| p.package.ecosystem == Ecosystem::Go)
+            .map(|p| {
+                let owner = p.package.properties.get(PROP_OS_PACKAGE);
+                format!("{}: {}", p.path, owner.map_or("-", String::as_str))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn go_program_listed_by_a_dpkg_package_names_it_and_an_unlisted_copy_does_not() {
+        // The list (of a usr-merged image, with the architecture in its name) says
+        // /bin/hello; the program is at /usr/bin/hello, in a later layer.
+        let hello = include_bytes!("../catalog/golang/testdata/usr/local/bin/hello");
+        let base = real_layer(LayerTar::new().symlink("bin", "usr/bin").file(
+            "var/lib/dpkg/info/hello-go:amd64.list",
+            b"/.\n/bin\n/bin/hello\n/usr/share/doc/hello-go/copyright\n",
+            0o644,
+        ));
+        let upper = real_layer(LayerTar::new().file("usr/bin/hello", hello, 0o755).file(
+            "opt/hello/hello",
+            hello,
+            0o755,
+        ));
+        let owners = go_owners(&merge(&[base, upper]));
+        // The dependencies, the main module and the standard library of each copy.
+        assert_eq!(owners.len(), 8, "{owners:?}");
+        for owner in owners {
+            let want = if owner.starts_with("/usr/bin/hello:") {
+                "/usr/bin/hello: hello-go"
+            } else {
+                "/opt/hello/hello: -"
+            };
+            assert_eq!(owner, want);
+        }
+    }
+
+    #[test]
+    fn go_program_of_a_removed_package_names_no_owner() {
+        let hello = include_bytes!("../catalog/golang/testdata/usr/local/bin/hello");
+        let base = real_layer(
+            LayerTar::new()
+                .file(
+                    "var/lib/dpkg/info/hello-go.list",
+                    b"/usr/bin/hello\n",
+                    0o644,
+                )
+                .file("usr/bin/hello", hello, 0o755),
+        );
+        let upper =
+            real_layer(LayerTar::new().file("var/lib/dpkg/info/.wh.hello-go.list", b"", 0o644));
+        let owners = go_owners(&merge(&[base, upper]));
+        assert!(
+            !owners.is_empty() && owners.iter().all(|o| o == "/usr/bin/hello: -"),
+            "{owners:?}"
+        );
+    }
+
+    #[test]
+    fn go_program_installed_by_apk_names_its_package() {
+        let installed = b"P:hello-go\nV:1.5.0-r0\nF:usr/bin\nR:hello\n";
+        let hello = include_bytes!("../catalog/golang/testdata/usr/local/bin/hello");
+        let base = real_layer(
+            LayerTar::new()
+                .file("lib/apk/db/installed", installed, 0o644)
+                .file("usr/bin/hello", hello, 0o755),
+        );
+        let owners = go_owners(&merge(&[base]));
+        assert!(
+            !owners.is_empty() && owners.iter().all(|o| o == "/usr/bin/hello: hello-go"),
+            "{owners:?}"
+        );
+    }
+
     #[test]
     fn bin_sbin_and_lib_are_spelled_under_usr() {
         assert_eq!(usr_merged("/bin/bash"), "/usr/bin/bash");

@@ -158,6 +158,25 @@ pub fn records_note(limit: usize, records: &str) -> String {
     format!("stopped after {limit} {records} (limit)")
 }
 
+/// Most programs one package database (or one dpkg list) is kept saying it installed
+/// ([`crate::package::Findings::owned_programs`]): a Debian list has at most a few
+/// hundred, a full RHEL install a few thousand in all.
+pub const MAX_OWNED_PROGRAMS: usize = 10_000;
+
+/// Whether a path is where programs live: a `bin` or `sbin` directory, `libexec`, or a
+/// CNI plugin directory (`/usr/lib/cni`, `/opt/cni/bin`). Paths only, no mode: package
+/// databases do not say it for every format.
+pub fn is_program(path: &str) -> bool {
+    let Some((dir, name)) = path.rsplit_once('/') else {
+        return false;
+    };
+    !name.is_empty()
+        && (dir.ends_with("/bin")
+            || dir.ends_with("/sbin")
+            || dir.contains("/libexec")
+            || dir.ends_with("/cni"))
+}
+
 /// Why one file could not be catalogued. The scan logs it and goes on.
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {

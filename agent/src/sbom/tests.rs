@@ -1042,3 +1042,49 @@ fn catalogued_testdata() -> Vec<FoundPackage> {
     }
     found_packages
 }
+
+/// A Go program an OS package installed says so: `nodebom:osPackage` is the OS package's
+/// purl when the image lists it, its name otherwise.
+#[test]
+fn go_module_of_a_program_an_os_package_installed_names_its_purl() {
+    let mut contents = contents();
+    let mut ctr = language(
+        GO,
+        "github.com/containerd/containerd",
+        "(devel)",
+        &[],
+        "go-binary",
+        "app",
+        "/usr/bin/ctr",
+    );
+    ctr.package
+        .properties
+        .insert(crate::package::PROP_OS_PACKAGE.into(), "libc6".into());
+    let mut orphan = ctr.clone();
+    orphan.path = "/usr/bin/containerd".into();
+    orphan.package.name = "example.com/orphan".into();
+    orphan
+        .package
+        .properties
+        .insert(crate::package::PROP_OS_PACKAGE.into(), "gone".into());
+    contents.packages.extend([ctr, orphan]);
+    let bom = parse(&build(&image(), &contents, SpecVersion::V1_5).unwrap());
+    assert_schema_valid(BOM_1_5_SCHEMA, &bom);
+    let libc6_purl = component(&bom, "libc6")["purl"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        libc6_purl.starts_with("pkg:deb/debian/libc6@"),
+        "{libc6_purl}"
+    );
+    let props = properties(component(&bom, "github.com/containerd/containerd"));
+    assert_eq!(
+        property(&props, "nodebom:osPackage"),
+        Some(libc6_purl.as_str())
+    );
+    let props = properties(component(&bom, "example.com/orphan"));
+    assert_eq!(property(&props, "nodebom:osPackage"), Some("gone"));
+    let props = properties(component(&bom, "github.com/spf13/cobra"));
+    assert_eq!(property(&props, "nodebom:osPackage"), None);
+}

@@ -1,6 +1,7 @@
 //! apk cataloger: Alpine (and Wolfi, Chainguard) package databases at
 //! `**/lib/apk/db/installed`, as syft reads them. The files the packages installed that a
-//! binary classifier could claim are reported as owned (`F:` directory, `R:` file lines).
+//! binary classifier could claim are reported as owned (`F:` directory, `R:` file lines),
+//! and the programs with their package.
 
 mod package;
 mod parse;
@@ -38,6 +39,7 @@ impl Cataloger for ApkCataloger {
         Ok(Findings {
             packages: records.into_iter().map(package::to_package).collect(),
             owned_files: parse::owned_files(&prefix.data, binary::is_candidate),
+            owned_programs: parse::owned_programs(&prefix.data),
             incomplete,
             ..Findings::default()
         })
@@ -144,6 +146,12 @@ mod tests {
             findings.owned_files,
             ["/bin/busybox", "/lib/libcrypto.so.3"]
         );
+        let busybox = findings
+            .owned_programs
+            .iter()
+            .find(|owned| owned.path == "/bin/busybox")
+            .unwrap();
+        assert_eq!(busybox.package, "busybox");
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! the apk-tools "Apk spec"). File records (`F:`, `R:`, `Z:`…) follow each package's
 //! fields and are skipped.
 
-use crate::catalog::Records;
+use crate::catalog::{is_program, Records, MAX_OWNED_PROGRAMS};
+use crate::package::OwnedProgram;
 
 /// More packages than any real image installs (Alpine's whole repository has ~20,000);
 /// those after are not read.
@@ -60,15 +61,47 @@ pub fn parse_installed(data: &[u8]) -> Records<ApkRecord> {
 }
 
 /// The files the database says its packages installed, as absolute paths, keeping those
-/// `keep` accepts: each `R:` (a file name) is in the directory of the `F:` before it, in
-/// the same package entry.
+/// `keep` accepts.
 pub fn owned_files(data: &[u8], keep: impl Fn(&str) -> bool) -> Vec<String> {
     let mut files = Vec::new();
+    for_each_file(data, |_, path| {
+        if keep(path) {
+            files.push(path.to_owned());
+        }
+        true
+    });
+    files
+}
+
+/// The programs ([`is_program`]) the database says its packages installed, with the
+/// package, up to [`MAX_OWNED_PROGRAMS`].
+pub fn owned_programs(data: &[u8]) -> Vec<OwnedProgram> {
+    let mut programs = Vec::new();
+    for_each_file(data, |package, path| {
+        if is_program(path) && !package.is_empty() {
+            programs.push(OwnedProgram {
+                path: path.to_owned(),
+                package: package.to_owned(),
+            });
+        }
+        programs.len() < MAX_OWNED_PROGRAMS
+    });
+    programs
+}
+
+/// Calls `each` with the package (`P:`) and the absolute path of every file the database
+/// says its packages installed, until it returns false: each `R:` (a file name) is in the
+/// directory of the `F:` before it, in the same package entry.
+fn for_each_file(data: &[u8], mut each: impl FnMut(&str, &str) -> bool) {
     let mut dir: Option<&[u8]> = None;
+    let mut package: &[u8] = b"";
     for line in data.split(|&b| b == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.is_empty() {
             dir = None;
+            package = b"";
+        } else if let Some(name) = line.strip_prefix(b"P:") {
+            package = name;
         } else if let Some(path) = line.strip_prefix(b"F:") {
             dir = Some(path);
         } else if let Some(name) = line.strip_prefix(b"R:") {
@@ -86,12 +119,11 @@ pub fn owned_files(data: &[u8], keep: impl Fn(&str) -> bool) -> Vec<String> {
             } else {
                 format!("/{dir}/{name}")
             };
-            if keep(&path) {
-                files.push(path);
+            if !each(std::str::from_utf8(package).unwrap_or_default(), &path) {
+                return;
             }
         }
     }
-    files
 }
 
 /// Keeps a finished entry that names a package; false once the limit is reached.
@@ -148,6 +180,19 @@ mod tests {
         assert_eq!(
             owned_files(data, |p| p.ends_with("node")),
             ["/usr/bin/node"]
+        );
+        let programs: Vec<_> = owned_programs(data)
+            .into_iter()
+            .map(|owned| (owned.package, owned.path))
+            .collect();
+        let pair = |package: &str, path: &str| (package.to_owned(), path.to_owned());
+        assert_eq!(
+            programs,
+            [
+                pair("a", "/usr/bin/node"),
+                pair("a", "/usr/bin/npm"),
+                pair("b", "/bin/busybox")
+            ]
         );
     }
 

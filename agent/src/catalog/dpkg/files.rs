@@ -6,12 +6,15 @@
 //! images have no lists, but keep `status.d/<package>.md5sums`: `<md5>  <path>` lines with
 //! the path relative to `/` (syft reads the md5sums, not the lists; they name the same
 //! regular files). Only paths a binary classifier could claim
-//! ([`crate::catalog::binary::is_candidate`]) are kept, so what is stored stays small.
+//! ([`crate::catalog::binary::is_candidate`]) are kept, so what is stored stays small,
+//! and programs ([`crate::catalog::is_program`]) with the package's name, so that a Go
+//! or Rust program the package installed is said to be the package's
+//! ([`crate::package::Findings::owned_programs`]).
 
 use std::io::Read;
 
 use crate::catalog::binary::is_candidate;
-use crate::catalog::{CatalogError, Cataloger, Content, FileMeta};
+use crate::catalog::{is_program, CatalogError, Cataloger, Content, FileMeta, MAX_OWNED_PROGRAMS};
 use crate::package::{Findings, OwnedProgram};
 
 /// Largest list read; the longest in Debian (kernel headers, TeX) are a few MiB.
@@ -78,7 +81,7 @@ impl Cataloger for DpkgFilesCataloger {
             if !path.starts_with('/') {
                 return;
             }
-            if is_program(&path) && owned_programs.len() < MAX_PROGRAMS {
+            if is_program(&path) && owned_programs.len() < MAX_OWNED_PROGRAMS {
                 if let Some(package) = &package {
                     owned_programs.push(OwnedProgram {
                         path: path.clone(),
@@ -98,9 +101,6 @@ impl Cataloger for DpkgFilesCataloger {
     }
 }
 
-/// Most programs kept from one list (Debian's largest packages install a few hundred).
-const MAX_PROGRAMS: usize = 10_000;
-
 /// The package a list belongs to: `info/<package>[:<arch>].list`,
 /// `status.d/<package>.md5sums`.
 fn package_of(path: &str, kind: ListFile) -> Option<String> {
@@ -111,19 +111,6 @@ fn package_of(path: &str, kind: ListFile) -> Option<String> {
     };
     let name = name.split(':').next().unwrap_or(name);
     (!name.is_empty()).then(|| name.to_owned())
-}
-
-/// Whether a file is where programs live: a `bin` or `sbin` directory, `libexec`, or
-/// a CNI plugin directory.
-fn is_program(path: &str) -> bool {
-    let Some((dir, name)) = path.rsplit_once('/') else {
-        return false;
-    };
-    !name.is_empty()
-        && (dir.ends_with("/bin")
-            || dir.ends_with("/sbin")
-            || dir.contains("/libexec")
-            || dir.ends_with("/cni"))
 }
 
 /// Calls `each` with every line of `reader` that is UTF-8 and at most [`MAX_LINE`] bytes,

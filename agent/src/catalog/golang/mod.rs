@@ -1,9 +1,10 @@
 //! go-binary cataloger: the Go modules compiled into executables, read from the build
 //! info the Go toolchain (≥ 1.18) embeds in every binary it links.
 //!
-//! `locate` finds the build info (ELF section table for files, a bounded scan for
-//! streams), `parse` decodes it, `package` turns it into packages the way syft 1.18
-//! does.
+//! `locate` finds the build info (ELF section table, PE section table or Mach-O load
+//! commands for files, a bounded scan for streams), `parse` decodes it, `package` turns
+//! it into packages the way syft 1.18 does, and `symbols` reads a version linked in
+//! that the build info does not record.
 
 mod locate;
 mod package;
@@ -71,7 +72,7 @@ mod tests {
     use std::io::Read;
     use std::path::Path;
 
-    use nodebom_e2e::golang::GoProgram;
+    use nodebom_e2e::golang::{go_version_m, GoProgram, GIT_COMMIT_TIME};
 
     use super::*;
     use crate::package::{Ecosystem, Package};
@@ -191,23 +192,10 @@ mod tests {
         }
     }
 
-    /// The toolchain `go version <binary>` reads from a binary's build info.
-    fn go_version_of(binary: &Path) -> String {
-        let out = std::process::Command::new("go")
-            .arg("version")
-            .arg(binary)
-            .output()
-            .expect("the Go toolchain must be installed (apt-get install golang-go)");
-        assert!(out.status.success(), "go version {}", binary.display());
-        // "/usr/bin/ctr: go1.19.8"
-        let out = String::from_utf8(out.stdout).unwrap();
-        out.trim().rsplit(' ').next().unwrap().to_owned()
-    }
-
     /// Debian's containerd and runc packages ship Go binaries built in GOPATH mode and
     /// stripped: build info with a path and settings but no modules, no symbols. The
-    /// main module is the module of the command (`go version -m` prints the command's
-    /// path), at `(devel)`.
+    /// main module is the module of the command `go version -m` prints the path of, at
+    /// `(devel)`; the command's path is kept when it is not the module's.
     #[test]
     fn debian_go_binaries_report_their_module_and_read_the_same_from_file_and_stream() {
         let binaries = [
@@ -228,16 +216,28 @@ mod tests {
                 "{}",
                 binary.display()
             );
-            let toolchain = go_version_of(binary);
+            let go = go_version_m(binary).unwrap();
+            assert_eq!(go.main, None, "a GOPATH build: {}", binary.display());
             let found: Vec<_> = findings
                 .packages
                 .iter()
                 .map(|p| (p.name.as_str(), p.version.as_str()))
                 .collect();
-            assert_eq!(found, [(module, "(devel)"), (STDLIB, toolchain.as_str())]);
-            assert_eq!(findings.packages[0].properties[PROP_TOOLCHAIN], toolchain);
-            assert_eq!(findings.packages[0].properties[PROP_GOOS], "linux");
+            assert_eq!(
+                found,
+                [(module, "(devel)"), (STDLIB, go.toolchain.as_str())]
+            );
+            let main = &findings.packages[0].properties;
+            assert_eq!(main[PROP_TOOLCHAIN], go.toolchain);
+            assert_eq!(Some(main[PROP_GOOS].as_str()), go.setting("GOOS"));
+            let package = (go.path != module).then_some(go.path.as_str());
+            assert_eq!(main.get(PROP_MAIN_PACKAGE).map(String::as_str), package);
         }
+        // Debian's ctr is the command `cmd/ctr` of containerd's module.
+        assert_eq!(
+            go_version_m(Path::new("/usr/bin/ctr")).unwrap().path,
+            "github.com/containerd/containerd/cmd/ctr"
+        );
     }
 
     /// Builds `program` with the tests' Go toolchain into `dir`.
@@ -312,6 +312,44 @@ mod tests {
         );
     }
 
+    /// A build from a git checkout records the commit (`vcs.revision`, `vcs.time`) and
+    /// no version: the main module gets Go's pseudo-version for the commit
+    /// (`v0.0.0-<UTC commit time>-<12 hex digits of the revision>`).
+    #[test]
+    fn build_from_a_git_checkout_gets_the_pseudo_version_of_its_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let binary = built(
+            GoProgram::module("example.com/tool", "cmd/tool")
+                .trimpath()
+                .git(),
+            dir.path(),
+            "tool",
+        );
+        let go = go_version_m(&binary).unwrap();
+        assert_eq!(
+            go.main,
+            Some(("example.com/tool".to_owned(), "(devel)".to_owned()))
+        );
+        assert_eq!(go.setting("vcs"), Some("git"));
+        assert_eq!(go.setting("vcs.time"), Some(GIT_COMMIT_TIME));
+        let revision = go.setting("vcs.revision").unwrap();
+        assert_eq!(revision.len(), 40);
+        // 2024-05-06T07:08:09Z
+        let pseudo = format!("v0.0.0-20240506070809-{}", &revision[..12]);
+        let findings = from_file(&binary).unwrap();
+        assert_eq!(
+            main_module(&findings),
+            ("example.com/tool", pseudo.as_str())
+        );
+        assert_eq!(findings, from_stream(&binary).unwrap());
+        let main = findings
+            .packages
+            .iter()
+            .find(|p| p.name == "example.com/tool")
+            .unwrap();
+        assert_eq!(main.properties[PROP_VCS_REVISION], revision);
+    }
+
     #[test]
     fn windows_and_macos_builds_give_the_packages_of_the_linux_build() {
         let dir = tempfile::tempdir().unwrap();
@@ -333,6 +371,11 @@ mod tests {
             let findings = from_file(&binary).unwrap();
             assert_eq!(findings.packages[0].properties[PROP_GOOS], goos);
             assert_eq!(names_and_versions(findings), linux, "{goos}");
+            // A stream is scanned for the build info; the symbols are not read.
+            let mut streamed = names_and_versions(from_stream(&binary).unwrap());
+            assert_eq!(streamed[0], ("example.com/tool".into(), "(devel)".into()));
+            streamed[0].1 = "v1.2.3".into();
+            assert_eq!(streamed, linux, "{goos} stream");
         }
         // A Windows executable is wanted whatever its mode.
         assert!(GoBinaryCataloger.wants(&FileMeta {

@@ -242,16 +242,24 @@ fn with_v(version: &str) -> String {
 }
 
 /// A version for a `(devel)` main module from what the build recorded, in syft's order:
-/// a version set with `-ldflags -X`, else a pseudo-version from the VCS revision and
-/// time. syft's step between the two — taking the first NUL-delimited semver-looking
-/// string anywhere in the binary — is left out: it needs the whole file read and picks
-/// up versions of bundled C libraries as readily as the program's own.
+/// a version set with `-ldflags -X`, else the VCS tag when a build recorded one
+/// (`vcs.tag`: not written by `cmd/go`, whose 1.24 versions the main module from the
+/// tag instead, but by some build tools), else a pseudo-version from the VCS revision
+/// and time. syft's step between the first two — taking the first NUL-delimited
+/// semver-looking string anywhere in the binary — is left out: it needs the whole file
+/// read and picks up versions of bundled C libraries as readily as the program's own.
 fn main_version_from_build(info: &BuildInfo, main_path: &str) -> Option<String> {
     if let Some(version) = info
         .setting("-ldflags")
         .and_then(|flags| version_from_ldflags(flags, main_path))
     {
         return Some(with_v(&version));
+    }
+    if let Some(tag) = info
+        .setting("vcs.tag")
+        .and_then(|tag| semver_prefix(tag).filter(|version| version.len() == tag.len()))
+    {
+        return Some(with_v(&tag));
     }
     let revision = info.setting("vcs.revision")?;
     let time = info.setting("vcs.time")?;
@@ -592,6 +600,26 @@ mod tests {
             packages[0].properties[PROP_VCS_REVISION],
             "0d0441c09a3ad2799c2f58d6d599d94855f4f469"
         );
+    }
+
+    #[test]
+    fn vcs_tag_that_is_a_version_wins_over_the_pseudo_version() {
+        let vcs = |tag: &str| {
+            let settings = [
+                ("vcs.tag", tag),
+                ("vcs.revision", "0d0441c09a3ad2799c2f58d6d599d94855f4f469"),
+                ("vcs.time", "2024-05-06T07:08:09Z"),
+            ];
+            let main = Some(module("example.com/app", DEVEL));
+            packages_of(info(main, vec![], &settings))[0]
+                .version
+                .clone()
+        };
+        assert_eq!(vcs("v1.4.0"), "v1.4.0");
+        assert_eq!(vcs("2.0.1-rc1"), "v2.0.1-rc1");
+        for tag in ["nightly", "v1.4.0/x", "release-1.4"] {
+            assert_eq!(vcs(tag), "v0.0.0-20240506070809-0d0441c09a3a", "{tag}");
+        }
     }
 
     #[test]

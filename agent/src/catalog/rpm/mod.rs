@@ -7,7 +7,8 @@
 //! `Packages(hnum, blob)` rows are read; the other two are read into memory and walked by
 //! `bdb` and `ndb`.
 //!
-//! The files each header lists that a binary classifier could claim are reported as owned.
+//! The files each header lists that a binary classifier could claim are reported as owned,
+//! and its programs with the package.
 
 mod bdb;
 mod ndb;
@@ -21,8 +22,8 @@ use std::io::Read;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, MAIN_DB};
 
-use super::{binary, CatalogError, Cataloger, Content, FileMeta};
-use crate::package::{Findings, Package};
+use super::{binary, is_program, CatalogError, Cataloger, Content, FileMeta, MAX_OWNED_PROGRAMS};
+use crate::package::{Findings, OwnedProgram, Package};
 
 pub use package::PROP_SOURCE_RPM;
 
@@ -175,6 +176,7 @@ pub struct Headers<B> {
 struct Found {
     packages: Vec<Package>,
     owned_files: Vec<String>,
+    owned_programs: Vec<OwnedProgram>,
     /// Damaged headers skipped.
     skipped: usize,
     /// Whether there were more than [`MAX_HEADERS`] headers, those after not read.
@@ -182,15 +184,30 @@ struct Found {
 }
 
 impl Found {
-    /// Adds one header's package and the files it owns that a binary classifier could
-    /// claim. A damaged file list does not cost the package.
+    /// Adds one header's package, the files it owns that a binary classifier could claim
+    /// and its programs. A damaged file list does not cost the package.
     fn add(&mut self, blob: &[u8], path: &str) -> Result<(), parse::HeaderError> {
         let record = parse::parse_header(blob)?;
         if record.name == PUBKEY_NAME {
             return Ok(());
         }
-        match parse::owned_files(blob, binary::is_candidate) {
-            Ok(files) => self.owned_files.extend(files),
+        // Programs are told by their directory: every bare name passes the first test.
+        let wanted =
+            |path: &str| !path.starts_with('/') || binary::is_candidate(path) || is_program(path);
+        match parse::owned_files(blob, wanted) {
+            Ok(files) => {
+                for file in files {
+                    if is_program(&file) && self.owned_programs.len() < MAX_OWNED_PROGRAMS {
+                        self.owned_programs.push(OwnedProgram {
+                            path: file.clone(),
+                            package: record.name.clone(),
+                        });
+                    }
+                    if binary::is_candidate(&file) {
+                        self.owned_files.push(file);
+                    }
+                }
+            }
             Err(error) => tracing::warn!(path, package = record.name, %error,
                 "unreadable file list in an rpm header; its files are not owned"),
         }
@@ -209,6 +226,7 @@ impl Found {
         Findings {
             packages: self.packages,
             owned_files: self.owned_files,
+            owned_programs: self.owned_programs,
             incomplete,
             ..Findings::default()
         }
@@ -464,6 +482,27 @@ mod tests {
         let ndb = ndb::tests::construct(&fixture_headers());
         let found = catalog_at("/usr/lib/sysimage/rpm/Packages.db", &ndb).unwrap();
         assert_eq!(sorted_files(found), want);
+    }
+
+    #[test]
+    fn programs_are_kept_with_the_package_that_installed_them() {
+        // make-rpmdb.sh's programs, by the package that installs them.
+        let mut programs: Vec<_> = catalog_bytes(&std::fs::read(FIXTURE).unwrap())
+            .unwrap()
+            .owned_programs
+            .into_iter()
+            .map(|owned| (owned.path, owned.package))
+            .collect();
+        programs.sort();
+        let pair = |path: &str, package: &str| (path.to_owned(), package.to_owned());
+        assert_eq!(
+            programs,
+            [
+                pair("/usr/bin/acme", "acme-tools"),
+                pair("/usr/bin/greet", "greeter"),
+                pair("/usr/libexec/acme/node", "acme-tools"),
+            ]
+        );
     }
 
     #[test]
