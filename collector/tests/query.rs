@@ -255,22 +255,6 @@ async fn find_components_by_name_with_version_prefix_running_and_cluster_filters
     fleet.collector.stop().await;
 }
 
-/// A node's own software as its agent reports it.
-fn node_software(seed: &str) -> pb::Image {
-    pb::Image {
-        manifest_digest: sha256(format!("node software {seed}")),
-        platform: "linux/amd64".into(),
-        kind: pb::ArtifactKind::Node as i32,
-        node: Some(pb::NodeSoftware {
-            os: "debian-12".into(),
-            os_name: "Debian GNU/Linux 12 (bookworm)".into(),
-            kernel: "6.1.0-18-amd64".into(),
-            arch: "amd64".into(),
-        }),
-        ..Default::default()
-    }
-}
-
 #[tokio::test]
 async fn nodes_software_is_listed_with_the_nodes_and_found_as_a_node_record() {
     let collector = TestCollector::start(&[]).await;

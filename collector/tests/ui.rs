@@ -567,18 +567,7 @@ async fn a_user_signs_in_searches_opens_an_image_and_downloads_its_sbom_in_chrom
 #[tokio::test]
 async fn cluster_page_shows_each_nodes_pool_and_own_software() {
     let collector = start(&[]).await;
-    let software = pb::Image {
-        manifest_digest: sha256("node software of the ui test"),
-        platform: "linux/amd64".into(),
-        kind: pb::ArtifactKind::Node as i32,
-        node: Some(pb::NodeSoftware {
-            os: "debian-12".into(),
-            os_name: "Debian GNU/Linux 12 (bookworm)".into(),
-            kernel: "6.1.0-18-amd64".into(),
-            arch: "amd64".into(),
-        }),
-        ..Default::default()
-    };
+    let software = node_software("of the ui test");
     let mut node = Agent::connect_in_pool(&collector, Some(TOKEN_A), "prod-a", "n1", "pool-x")
         .await
         .unwrap();

@@ -298,6 +298,22 @@ pub fn image(seed: &str, names: &[&str]) -> pb::Image {
     }
 }
 
+/// A node's own software as its agent reports it.
+pub fn node_software(seed: &str) -> pb::Image {
+    pb::Image {
+        manifest_digest: sha256(format!("node software {seed}")),
+        platform: "linux/amd64".into(),
+        kind: pb::ArtifactKind::Node as i32,
+        node: Some(pb::NodeSoftware {
+            os: "debian-12".into(),
+            os_name: "Debian GNU/Linux 12 (bookworm)".into(),
+            kernel: "6.1.0-18-amd64".into(),
+            arch: "amd64".into(),
+        }),
+        ..Default::default()
+    }
+}
+
 /// A container of pod `pod` in `namespace` running `image`.
 pub fn workload(namespace: &str, pod: &str, container: &str, image: &pb::Image) -> pb::Workload {
     pb::Workload {
