@@ -600,5 +600,13 @@ async fn cluster_page_shows_each_nodes_pool_and_own_software() {
     // Its page lists the software's packages like an image's.
     let (status, _, page) = get(&collector, &format!("/images/{}", software.manifest_digest)).await;
     assert_eq!(status, StatusCode::OK, "{page}");
-    assert!(page.contains("libc6"), "{page}");
+    for expected in [
+        "<h1>Node software</h1>",
+        "Debian GNU/Linux 12 (bookworm)",
+        "6.1.0-18-amd64",
+        "libc6",
+    ] {
+        assert!(page.contains(expected), "{expected} missing:\n{page}");
+    }
+    assert!(!page.contains("Config digest"), "{page}");
 }

@@ -10,6 +10,7 @@ use axum::response::IntoResponse;
 use serde::Deserialize;
 
 use super::*;
+use crate::inventory::NodeSoftware;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -129,6 +130,10 @@ struct LayerView {
 #[template(path = "ui/image.html")]
 struct ImagePage {
     chrome: Chrome,
+    /// "Image", or "Node software" for a node's own software.
+    kind: &'static str,
+    /// A node's own software: what it is.
+    software: Option<NodeSoftware>,
     digest: String,
     names: Vec<String>,
     index_digests: Vec<String>,
@@ -227,6 +232,12 @@ pub async fn image(State(state): State<Arc<UiState>>, Path(digest): Path<String>
     };
     let page = ImagePage {
         chrome: Chrome::default(),
+        kind: if image.node.is_some() {
+            "Node software"
+        } else {
+            "Image"
+        },
+        software: image.node.clone(),
         digest: digest.to_string(),
         names: image.names.clone(),
         index_digests: image.index_digests.clone(),
